@@ -1,0 +1,72 @@
+//! The command line: clap types, converted into plain configuration for the library.
+//!
+//! Works as `cargo meshinsight ...` (cargo passes `meshinsight` as the first argument) and
+//! as `cargo-meshinsight ...` called directly. Each subcommand lives in its own file.
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{Error, exit};
+use crate::output::Output;
+
+/// Cargo's view: `cargo meshinsight ARGS`.
+#[derive(Debug, Parser)]
+#[command(bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
+enum Cargo {
+    /// What a service-mesh sidecar costs, component by component.
+    Meshinsight(Args),
+}
+
+/// What a service-mesh sidecar costs, component by component.
+#[derive(Debug, Parser)]
+#[command(name = "cargo-meshinsight", version, about, long_about = None)]
+pub struct Args {
+    /// Print no status lines.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+/// Parses `argv` (either form) and runs the command; returns the exit code.
+pub fn run<I, T>(argv: I, out: &mut Output) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    let parsed = if argv.get(1).is_some_and(|a| a == "meshinsight") {
+        Cargo::try_parse_from(&argv).map(|Cargo::Meshinsight(args)| args)
+    } else {
+        Args::try_parse_from(&argv)
+    };
+    let args = match parsed {
+        Ok(args) => args,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let text = if out.color() { e.render().ansi().to_string() } else { e.render().to_string() };
+            if e.use_stderr() {
+                let _ = out.err().write_all(text.as_bytes());
+            } else {
+                let _ = out.out().write_all(text.as_bytes());
+            }
+            return code;
+        }
+    };
+    out.set_quiet(args.quiet);
+    match dispatch(args.command, out) {
+        Ok(code) => code,
+        Err(e) => {
+            out.error(&e, e.hint().as_deref());
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(command: Command, _out: &mut Output) -> Result<u8, Error> {
+    match command {}
+}

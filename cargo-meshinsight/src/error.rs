@@ -1,0 +1,64 @@
+//! The top-level error, its exit code and its hint (documented in docs/exit-codes.md).
+
+use crate::profile::ProfileError;
+
+/// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
+pub mod exit {
+    /// Success, and no regression.
+    pub const OK: u8 = 0;
+    /// Bad command line (clap's code).
+    pub const USAGE: u8 = 2;
+    /// `check` found a regression.
+    pub const REGRESSION: u8 = 100;
+    /// The tool could not run: bad input, a failing sidecar, an I/O error.
+    pub const COULD_NOT_RUN: u8 = 101;
+    /// A privilege or kernel feature that measuring needs is missing.
+    pub const MISSING_PRIVILEGE: u8 = 102;
+}
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A profile could not be used.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// Writing a result failed.
+    #[error("failed to write {what}")]
+    Write {
+        /// What was being written.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else that has no variant of its own yet.
+    #[error("{message}")]
+    Other {
+        /// What went wrong.
+        message: String,
+        /// What the user can do about it.
+        hint: Option<String>,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        exit::COULD_NOT_RUN
+    }
+
+    /// A line saying what to do next, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Profile(ProfileError::Missing { .. }) => Some(
+                "measure the missing configuration with `cargo meshinsight profile`, or pass another --profile"
+                    .to_string(),
+            ),
+            Error::Profile(_) => {
+                Some("the profile format is described in docs/profile-format.md".to_string())
+            }
+            Error::Write { .. } => None,
+            Error::Other { hint, .. } => hint.clone(),
+        }
+    }
+}
