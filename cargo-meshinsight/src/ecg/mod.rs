@@ -308,4 +308,4 @@ fn strip_position(message: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests;

@@ -414,4 +414,4 @@ impl Profile {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests;
