@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod error;
 pub mod output;
+pub mod probe;
 pub mod profile;
 pub mod vocab;
 

@@ -64,8 +64,8 @@ const HINT: Style = AnsiColor::Cyan.on_default().bold();
 impl Output {
     /// The process's standard output and standard error.
     pub fn std() -> Self {
-        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && io::stderr().is_terminal();
+        let color =
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && io::stderr().is_terminal();
         Output {
             stdout: Box::new(io::stdout()),
             stderr: Box::new(io::stderr()),

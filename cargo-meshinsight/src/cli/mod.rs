@@ -10,6 +10,10 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, exit};
 use crate::output::Output;
 
+pub mod probe;
+mod probe_overhead;
+mod probe_workload;
+
 /// Cargo's view: `cargo meshinsight ARGS`.
 #[derive(Debug, Parser)]
 #[command(bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
@@ -30,7 +34,14 @@ pub struct Args {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Attach the eBPF probe to running processes and print what each component costs.
+    Probe(probe::Args),
+    #[command(name = "__probe-workload", hide = true)]
+    ProbeWorkload(probe_workload::Args),
+    #[command(name = "__probe-overhead", hide = true)]
+    ProbeOverhead(probe_overhead::Args),
+}
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
 pub fn run<I, T>(argv: I, out: &mut Output) -> u8
@@ -47,8 +58,16 @@ where
     let args = match parsed {
         Ok(args) => args,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
-            let text = if out.color() { e.render().ansi().to_string() } else { e.render().to_string() };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let text = if out.color() {
+                e.render().ansi().to_string()
+            } else {
+                e.render().to_string()
+            };
             if e.use_stderr() {
                 let _ = out.err().write_all(text.as_bytes());
             } else {
@@ -67,6 +86,10 @@ where
     }
 }
 
-fn dispatch(command: Command, _out: &mut Output) -> Result<u8, Error> {
-    match command {}
+fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
+    match command {
+        Command::Probe(args) => probe::run(args, out),
+        Command::ProbeWorkload(args) => probe_workload::run(args, out),
+        Command::ProbeOverhead(args) => probe_overhead::run(args, out),
+    }
 }
