@@ -468,6 +468,14 @@ int softirq_exit(struct tp_softirq *ctx)
 	return 0;
 }
 
+/* Whether this CPU runs a softirq now (a transmit inside it is part of its time). */
+static __always_inline int in_softirq(void)
+{
+	u32 zero = 0;
+	struct softirq_state *sc = bpf_map_lookup_elem(&softirq_cpu, &zero);
+	return sc && sc->active;
+}
+
 static __always_inline int is_loopback(void *ctx, u32 loc)
 {
 	char name[3] = {};
@@ -480,7 +488,7 @@ int net_dev_start_xmit(struct tp_net_dev_start_xmit *ctx)
 {
 	u32 tgid;
 	struct thread_state *st = current_state(&tgid);
-	if (!st || !is_loopback(ctx, ctx->name_loc))
+	if (!st || in_softirq() || !is_loopback(ctx, ctx->name_loc))
 		return 0;
 	u64 now = bpf_ktime_get_ns();
 	touch(st, now);
@@ -493,7 +501,7 @@ int net_dev_xmit(struct tp_net_dev_xmit *ctx)
 {
 	u32 tgid;
 	struct thread_state *st = current_state(&tgid);
-	if (!st || !st->xmit_ts)
+	if (!st || !st->xmit_ts || in_softirq())
 		return 0;
 	u64 now = bpf_ktime_get_ns();
 	u64 d = now - st->xmit_ts;

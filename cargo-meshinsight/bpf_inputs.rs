@@ -34,3 +34,22 @@ pub fn bpf_inputs_hash(bpf_dir: &std::path::Path) -> String {
     }
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The clang invocation that builds `probe.bpf.c` in `bpf_dir` into `out`: a cleared
+/// environment, and debug paths mapped so the object does not depend on the checkout.
+pub fn clang_command(
+    clang: &std::path::Path,
+    bpf_dir: &std::path::Path,
+    out: &std::path::Path,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(clang);
+    cmd.env_clear()
+        .current_dir(bpf_dir)
+        .args(CLANG_FLAGS)
+        .arg(format!("-fdebug-prefix-map={}=bpf", bpf_dir.display()))
+        .arg("-c")
+        .arg("probe.bpf.c")
+        .arg("-o")
+        .arg(out);
+    cmd
+}

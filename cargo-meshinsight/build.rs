@@ -13,7 +13,6 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 include!("bpf_inputs.rs");
 
@@ -22,7 +21,6 @@ fn main() {
         PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let bpf_dir = manifest_dir.parent().expect("workspace root").join("bpf");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
-    let source = bpf_dir.join("probe.bpf.c");
     let committed = bpf_dir.join("probe.bpf.o");
     let committed_hash = bpf_dir.join("probe.bpf.o.sha256");
     let out = out_dir.join("probe.bpf.o");
@@ -42,7 +40,7 @@ fn main() {
 
     match find_clang() {
         Some(clang) => {
-            compile(&clang, &bpf_dir, &source, &out);
+            compile(&clang, &bpf_dir, &out);
             if std::env::var_os("MESHINSIGHT_BLESS_BPF").is_some() {
                 std::fs::copy(&out, &committed).expect("failed to copy the object into bpf/");
                 std::fs::write(&committed_hash, format!("{hash}\n"))
@@ -69,10 +67,11 @@ fn main() {
     }
 }
 
-/// clang from `MESHINSIGHT_CLANG`, else the first `clang` on PATH.
+/// clang from `MESHINSIGHT_CLANG` (`none`: use the committed object), else the first
+/// `clang` on PATH.
 fn find_clang() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("MESHINSIGHT_CLANG") {
-        return Some(PathBuf::from(path));
+        return (path != "none").then(|| PathBuf::from(path));
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -80,17 +79,8 @@ fn find_clang() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn compile(clang: &Path, bpf_dir: &Path, source: &Path, out: &Path) {
-    let mut cmd = Command::new(clang);
-    cmd.env_clear()
-        .current_dir(bpf_dir)
-        .args(CLANG_FLAGS)
-        // Reproducible debug info: no absolute paths of this checkout in the object.
-        .arg(format!("-fdebug-prefix-map={}=bpf", bpf_dir.display()))
-        .arg("-c")
-        .arg(source.file_name().expect("source name"))
-        .arg("-o")
-        .arg(out);
+fn compile(clang: &Path, bpf_dir: &Path, out: &Path) {
+    let mut cmd = clang_command(clang, bpf_dir, out);
     let output = cmd
         .output()
         .unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"));
