@@ -99,7 +99,11 @@ fn privileged_probe_command_prints_json_per_process_and_total() {
     let write = &p.components[&ProbeComponent::Write];
     assert!(read.count > 100, "{read:?}");
     assert_eq!(read.bytes, 256 * read.count);
-    assert!(write.count.abs_diff(read.count) <= 1, "{read:?} {write:?}");
+    // The snapshot reads the components one after the other while the loop runs on.
+    assert!(
+        write.count.abs_diff(read.count) <= read.count / 100,
+        "{read:?} {write:?}"
+    );
     assert!(p.components[&ProbeComponent::User].cpu_ns > 0);
 }
 
