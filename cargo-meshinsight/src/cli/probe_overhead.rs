@@ -8,14 +8,17 @@ use crate::probe::overhead::{self, OverheadConfig};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Pairs of blocks, without and with the probe (order alternates).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 100)]
     repetitions: usize,
     /// Round trips per block.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 2000)]
     round_trips: usize,
     /// Bytes per message.
     #[arg(long, default_value_t = 100)]
     size: usize,
+    /// Pin the client to CPU 0 and the echo server to CPU 1.
+    #[arg(long)]
+    pin: bool,
     /// Print the whole result as JSON.
     #[arg(long)]
     json: bool,
@@ -27,6 +30,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
         repetitions: args.repetitions,
         round_trips: args.round_trips,
         size: args.size,
+        pin: args.pin,
     };
     let exe = std::env::current_exe().map_err(|e| Error::Other {
         message: format!("find this program: {e}"),

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use aya::maps::{Array, MapData};
 use aya::programs::TracePoint;
+use aya::programs::trace_point::TracePointLinkId;
 use aya::{Ebpf, EbpfLoader, include_bytes_aligned};
 
 use super::capability::{self, Capabilities, TRACEPOINTS};
@@ -18,7 +19,7 @@ static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probe.b
 pub(super) fn load_and_attach(
     opts: &ProbeOptions,
     caps: &Capabilities,
-) -> Result<Ebpf, ProbeError> {
+) -> Result<(Ebpf, Links), ProbeError> {
     if let Some(tracefs) = &caps.tracefs {
         return load_in_this_thread(opts, Path::new(tracefs));
     }
@@ -33,7 +34,7 @@ pub(super) fn load_and_attach(
     })
 }
 
-fn load_in_this_thread(opts: &ProbeOptions, tracefs: &Path) -> Result<Ebpf, ProbeError> {
+fn load_in_this_thread(opts: &ProbeOptions, tracefs: &Path) -> Result<(Ebpf, Links), ProbeError> {
     let missing = capability::missing_tracepoints(tracefs);
     if !missing.is_empty() {
         return Err(ProbeError::MissingTracepoints { missing });
@@ -69,17 +70,55 @@ fn load_in_this_thread(opts: &ProbeOptions, tracefs: &Path) -> Result<Ebpf, Prob
         }
     }
     for &(category, name, program) in TRACEPOINTS {
-        let attach_err = |source| ProbeError::Attach {
-            tracepoint: format!("{category}:{name}"),
-            source,
-        };
-        let prog: &mut TracePoint = ebpf
-            .program_mut(program)
-            .expect("every tracepoint of TRACEPOINTS has a program in bpf/probe.bpf.c")
-            .try_into()
-            .map_err(attach_err)?;
-        prog.load().map_err(attach_err)?;
-        prog.attach(category, name).map_err(attach_err)?;
+        tracepoint(&mut ebpf, program, category, name)?
+            .load()
+            .map_err(attach_err(category, name))?;
     }
-    Ok(ebpf)
+    let links = attach_all(&mut ebpf)?;
+    Ok((ebpf, links))
+}
+
+fn attach_err(category: &str, name: &str) -> impl Fn(aya::programs::ProgramError) -> ProbeError {
+    let tracepoint = format!("{category}:{name}");
+    move |source| ProbeError::Attach {
+        tracepoint: tracepoint.clone(),
+        source,
+    }
+}
+
+fn tracepoint<'a>(
+    ebpf: &'a mut Ebpf,
+    program: &str,
+    category: &str,
+    name: &str,
+) -> Result<&'a mut TracePoint, ProbeError> {
+    ebpf.program_mut(program)
+        .expect("every tracepoint of TRACEPOINTS has a program in bpf/probe.bpf.c")
+        .try_into()
+        .map_err(attach_err(category, name))
+}
+
+/// The attachments, one per entry of [`TRACEPOINTS`].
+pub(super) type Links = Vec<TracePointLinkId>;
+
+/// Attaches every (loaded) program to its tracepoint.
+pub(super) fn attach_all(ebpf: &mut Ebpf) -> Result<Links, ProbeError> {
+    let mut links = Vec::new();
+    for &(category, name, program) in TRACEPOINTS {
+        let link = tracepoint(ebpf, program, category, name)?
+            .attach(category, name)
+            .map_err(attach_err(category, name))?;
+        links.push(link);
+    }
+    Ok(links)
+}
+
+/// Detaches every program (they stay loaded; the maps keep their contents).
+pub(super) fn detach_all(ebpf: &mut Ebpf, links: Links) -> Result<(), ProbeError> {
+    for (&(category, name, program), link) in TRACEPOINTS.iter().zip(links) {
+        tracepoint(ebpf, program, category, name)?
+            .detach(link)
+            .map_err(attach_err(category, name))?;
+    }
+    Ok(())
 }

@@ -140,6 +140,8 @@ impl Default for ProbeOptions {
 /// An attached probe. Dropping it detaches every program.
 pub struct Probe {
     ebpf: Ebpf,
+    /// The attachments; `None` while paused.
+    links: Option<loader::Links>,
     attached_at: Instant,
     capabilities: Capabilities,
 }
@@ -157,9 +159,10 @@ impl Probe {
     pub fn attach(targets: &[(Pid, Role)], opts: &ProbeOptions) -> Result<Probe, ProbeError> {
         let capabilities = Capabilities::detect();
         capabilities.require()?;
-        let ebpf = loader::load_and_attach(opts, &capabilities)?;
+        let (ebpf, links) = loader::load_and_attach(opts, &capabilities)?;
         let mut probe = Probe {
             ebpf,
+            links: Some(links),
             attached_at: Instant::now(),
             capabilities,
         };
@@ -202,6 +205,31 @@ impl Probe {
         targets
             .insert(pid, role.code(), 0)
             .map_err(map_err("targets"))?;
+        Ok(())
+    }
+
+    /// Detaches the programs, keeping them loaded and the measurements so far.
+    pub fn pause(&mut self) -> Result<(), ProbeError> {
+        match self.links.take() {
+            Some(links) => loader::detach_all(&mut self.ebpf, links),
+            None => Ok(()),
+        }
+    }
+
+    /// Attaches the programs again after [`Probe::pause`]. The calling thread must see a
+    /// mounted tracefs (the tracepoint ids are read from it); when the host has none,
+    /// attach from a thread that mounted one with [`capability::mount_private_tracefs`].
+    /// Threads are not re-seeded: events of a thread caught mid-syscall at resume are
+    /// counted as unmatched.
+    pub fn resume(&mut self) -> Result<(), ProbeError> {
+        if self.links.is_none() {
+            if capability::mounted_tracefs().is_none() {
+                return Err(ProbeError::NoTracefs {
+                    reason: "not mounted in this thread's mount namespace".to_string(),
+                });
+            }
+            self.links = Some(loader::attach_all(&mut self.ebpf)?);
+        }
         Ok(())
     }
 

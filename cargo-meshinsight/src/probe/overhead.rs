@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Probe, ProbeError, ProbeOptions, Role};
+use super::{Probe, ProbeComponent, ProbeError, ProbeOptions, Role, capability};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -19,12 +19,14 @@ pub struct OverheadConfig {
     pub round_trips: usize,
     /// Bytes per message.
     pub size: usize,
+    /// Pin this thread to CPU 0 and the echo server to CPU 1.
+    pub pin: bool,
 }
 
 /// The result: per-repetition mean round trips and their differences.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OverheadReport {
-    /// The configuration.
+    /// Pairs of blocks.
     pub repetitions: usize,
     /// Round trips per block.
     pub round_trips: usize,
@@ -40,10 +42,12 @@ pub struct OverheadReport {
     pub median_with_ns: f64,
     /// Median of the paired differences (with − without), ns: the added cost per round trip.
     pub median_added_ns: f64,
-    /// 25th and 75th percentile of the paired differences, ns.
+    /// 25th percentile of the paired differences, ns.
     pub added_p25_ns: f64,
-    /// See `added_p25_ns`.
+    /// 75th percentile of the paired differences, ns.
     pub added_p75_ns: f64,
+    /// Reads the probe saw in this process: proof that it was attached in the probed blocks.
+    pub probed_reads: u64,
 }
 
 /// Errors of the benchmark.
@@ -80,6 +84,20 @@ impl Drop for Echo {
     }
 }
 
+fn pin(pid: u32, cpu: usize) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(pid as libc::pid_t, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn block(stream: &mut TcpStream, round_trips: usize, size: usize) -> io::Result<f64> {
     let msg = vec![0x33u8; size];
     let mut buf = vec![0u8; size];
@@ -92,6 +110,10 @@ fn block(stream: &mut TcpStream, round_trips: usize, size: usize) -> io::Result<
 }
 
 /// Runs the benchmark; `exe` is this program (it serves `__probe-workload echo`).
+///
+/// The probe is loaded once and then attached and detached around the probed blocks, from
+/// the calling thread, which therefore mounts tracefs in a private mount namespace of its
+/// own when the host has none mounted.
 pub fn run(
     cfg: &OverheadConfig,
     exe: &std::path::Path,
@@ -116,10 +138,19 @@ pub fn run(
     let stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_nodelay(true)?;
     let mut echo = Echo { child, stream };
+    if cfg.pin {
+        pin(echo.child.id(), 1)?;
+        pin(0, 0)?;
+    }
+    if capability::mounted_tracefs().is_none() {
+        capability::mount_private_tracefs()?;
+    }
     let targets = [
         (echo.child.id(), Role::App),
         (std::process::id(), Role::Client),
     ];
+    let mut probe = Probe::attach(&targets, &ProbeOptions::default())?;
+    probe.pause()?;
     // Warm up caches, the scheduler and the TCP connection.
     block(&mut echo.stream, cfg.round_trips, cfg.size)?;
     let mut without = Vec::new();
@@ -128,15 +159,20 @@ pub fn run(
         let probed_first = rep % 2 == 1;
         for probed in [probed_first, !probed_first] {
             if probed {
-                let probe = Probe::attach(&targets, &ProbeOptions::default())?;
+                probe.resume()?;
                 with.push(block(&mut echo.stream, cfg.round_trips, cfg.size)?);
-                drop(probe);
+                probe.pause()?;
             } else {
                 without.push(block(&mut echo.stream, cfg.round_trips, cfg.size)?);
             }
         }
         progress(rep + 1);
     }
+    let seen = probe.snapshot()?;
+    drop(probe);
+    let probed_reads = seen
+        .process(std::process::id())
+        .map_or(0, |p| p.components[&ProbeComponent::Read].count);
     let diffs: Vec<f64> = with.iter().zip(&without).map(|(w, o)| w - o).collect();
     Ok(OverheadReport {
         repetitions: cfg.repetitions,
@@ -147,6 +183,7 @@ pub fn run(
         median_added_ns: quantile(&diffs, 0.5),
         added_p25_ns: quantile(&diffs, 0.25),
         added_p75_ns: quantile(&diffs, 0.75),
+        probed_reads,
         without_ns: without,
         with_ns: with,
     })
