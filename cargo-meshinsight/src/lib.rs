@@ -10,6 +10,7 @@ pub mod ecg;
 pub mod error;
 pub mod output;
 pub mod predict;
+pub mod probe;
 pub mod profile;
 pub mod report;
 pub mod vocab;

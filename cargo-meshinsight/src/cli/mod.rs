@@ -12,6 +12,10 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, exit};
 use crate::output::Output;
 
+pub mod probe;
+mod probe_overhead;
+mod probe_workload;
+
 /// Cargo's view: `cargo meshinsight ARGS`.
 #[derive(Debug, Parser)]
 #[command(bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
@@ -34,6 +38,12 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     Predict(predict::PredictArgs),
+    /// Attach the eBPF probe to running processes and print what each component costs.
+    Probe(probe::Args),
+    #[command(name = "__probe-workload", hide = true)]
+    ProbeWorkload(probe_workload::Args),
+    #[command(name = "__probe-overhead", hide = true)]
+    ProbeOverhead(probe_overhead::Args),
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
@@ -82,5 +92,8 @@ where
 fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
     match command {
         Command::Predict(args) => predict::run(args, out),
+        Command::Probe(args) => probe::run(args, out),
+        Command::ProbeWorkload(args) => probe_workload::run(args, out),
+        Command::ProbeOverhead(args) => probe_overhead::run(args, out),
     }
 }
