@@ -1,5 +1,6 @@
 //! The top-level error, its exit code and its hint (documented in docs/exit-codes.md).
 
+use crate::harness::HarnessError;
 use crate::profile::ProfileError;
 
 /// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
@@ -22,6 +23,9 @@ pub enum Error {
     /// A profile could not be used.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// The load harness could not run.
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
     /// Writing a result failed.
     #[error("failed to write {what}")]
     Write {
@@ -57,6 +61,7 @@ impl Error {
             Error::Profile(_) => {
                 Some("the profile format is described in docs/profile-format.md".to_string())
             }
+            Error::Harness(e) => e.hint(),
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),
         }

@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod harness;
 pub mod output;
 pub mod profile;
 pub mod vocab;

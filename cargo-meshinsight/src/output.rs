@@ -64,8 +64,8 @@ const HINT: Style = AnsiColor::Cyan.on_default().bold();
 impl Output {
     /// The process's standard output and standard error.
     pub fn std() -> Self {
-        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && io::stderr().is_terminal();
+        let color =
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && io::stderr().is_terminal();
         Output {
             stdout: Box::new(io::stdout()),
             stderr: Box::new(io::stderr()),
@@ -89,6 +89,11 @@ impl Output {
     /// Suppress status lines (results, warnings and errors are still written).
     pub fn set_quiet(&mut self, quiet: bool) {
         self.quiet = quiet;
+    }
+
+    /// Whether status lines (and progress bars) are suppressed.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
     }
 
     /// Whether status lines are coloured.

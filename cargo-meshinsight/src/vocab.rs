@@ -114,7 +114,9 @@ impl FromStr for Component {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown component `{s}` (expected ipc, read, write, notify, parsing or other)")
+                format!(
+                    "unknown component `{s}` (expected ipc, read, write, notify, parsing or other)"
+                )
             })
     }
 }
@@ -193,7 +195,11 @@ impl SidecarConfig {
         if mode == Mode::Tcp && !filters.is_empty() {
             return Err(format!(
                 "filters ({}) need the http or grpc mode, not tcp",
-                filters.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")
+                filters
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
             ));
         }
         Ok(SidecarConfig { mode, filters })
@@ -245,8 +251,23 @@ mod tests {
 
     #[test]
     fn filters_on_tcp_and_unknown_names_are_refused() {
-        assert!("tcp+lua".parse::<SidecarConfig>().unwrap_err().contains("http or grpc"));
-        assert!("quic".parse::<SidecarConfig>().unwrap_err().contains("unknown mode `quic`"));
-        assert!("http+x".parse::<SidecarConfig>().unwrap_err().contains("unknown filter `x`"));
+        assert!(
+            "tcp+lua"
+                .parse::<SidecarConfig>()
+                .unwrap_err()
+                .contains("http or grpc")
+        );
+        assert!(
+            "quic"
+                .parse::<SidecarConfig>()
+                .unwrap_err()
+                .contains("unknown mode `quic`")
+        );
+        assert!(
+            "http+x"
+                .parse::<SidecarConfig>()
+                .unwrap_err()
+                .contains("unknown filter `x`")
+        );
     }
 }

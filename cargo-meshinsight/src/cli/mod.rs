@@ -3,6 +3,9 @@
 //! Works as `cargo meshinsight ...` (cargo passes `meshinsight` as the first argument) and
 //! as `cargo-meshinsight ...` called directly. Each subcommand lives in its own file.
 
+mod bench;
+mod internal;
+
 use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
@@ -30,7 +33,16 @@ pub struct Args {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Measure the echo round trip without and with a sidecar, and the overhead.
+    Bench(bench::BenchArgs),
+    /// The harness's echo application (internal).
+    #[command(name = "__echo", hide = true)]
+    Echo(internal::EchoArgs),
+    /// The built-in reference sidecar (internal).
+    #[command(name = "__sidecar", hide = true)]
+    Sidecar(internal::SidecarArgs),
+}
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
 pub fn run<I, T>(argv: I, out: &mut Output) -> u8
@@ -47,8 +59,16 @@ where
     let args = match parsed {
         Ok(args) => args,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
-            let text = if out.color() { e.render().ansi().to_string() } else { e.render().to_string() };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let text = if out.color() {
+                e.render().ansi().to_string()
+            } else {
+                e.render().to_string()
+            };
             if e.use_stderr() {
                 let _ = out.err().write_all(text.as_bytes());
             } else {
@@ -67,6 +87,10 @@ where
     }
 }
 
-fn dispatch(command: Command, _out: &mut Output) -> Result<u8, Error> {
-    match command {}
+fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
+    match command {
+        Command::Bench(args) => bench::run(args, out),
+        Command::Echo(args) => internal::echo(args, out),
+        Command::Sidecar(args) => internal::sidecar(args, out),
+    }
 }

@@ -295,7 +295,8 @@ impl Profile {
             message,
         };
         // Check the version before the schema, so an old or new file says so plainly.
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
         match value.get("format_version").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
             Some(v) => {
@@ -342,19 +343,25 @@ impl Profile {
                 }
             }
             for (c, m) in &mp.components {
-                m.latency.validate(&format!("modes.{mode}.components.{c}.latency"))?;
-                m.cpu.validate(&format!("modes.{mode}.components.{c}.cpu"))?;
+                m.latency
+                    .validate(&format!("modes.{mode}.components.{c}.latency"))?;
+                m.cpu
+                    .validate(&format!("modes.{mode}.components.{c}.cpu"))?;
             }
             if *mode == Mode::Tcp && !mp.filters.is_empty() {
-                return Err("modes.tcp has filters, but filters apply to http and grpc only".into());
+                return Err(
+                    "modes.tcp has filters, but filters apply to http and grpc only".into(),
+                );
             }
             for (f, fp) in &mp.filters {
                 if fp.components.is_empty() {
                     return Err(format!("modes.{mode}.filters.{f}.components is empty"));
                 }
                 for (c, m) in &fp.components {
-                    m.latency.validate(&format!("modes.{mode}.filters.{f}.components.{c}.latency"))?;
-                    m.cpu.validate(&format!("modes.{mode}.filters.{f}.components.{c}.cpu"))?;
+                    m.latency
+                        .validate(&format!("modes.{mode}.filters.{f}.components.{c}.latency"))?;
+                    m.cpu
+                        .validate(&format!("modes.{mode}.filters.{f}.components.{c}.cpu"))?;
                 }
             }
         }
