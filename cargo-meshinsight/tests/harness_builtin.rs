@@ -281,3 +281,71 @@ fn bench_command_refuses_filters_on_the_builtin_sidecar() {
         "{err}"
     );
 }
+
+/// Processes whose parent is `parent`, and whether each is still running (not a zombie).
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            stat_fields(*pid)
+                .is_some_and(|f| f.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent))
+        })
+        .collect()
+}
+
+/// The fields of /proc/PID/stat after the command name: state, ppid, ...
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split(' ').map(str::to_string).collect())
+}
+
+fn running(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f[0] != "Z")
+}
+
+#[test]
+fn ctrl_c_during_bench_kills_the_echo_and_sidecar_processes() {
+    let mut bench = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args([
+            "bench",
+            "--sidecar",
+            "builtin",
+            "--mode",
+            "tcp",
+            "--repeat",
+            "1000",
+            "--requests",
+            "100000",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let children = loop {
+        let c = children_of(bench.id());
+        if c.len() >= 2 {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bench did not start its processes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: sends SIGINT to the child we spawned.
+    unsafe {
+        libc::kill(bench.id() as i32, libc::SIGINT);
+    }
+    let status = bench.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let gone = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        !children.iter().any(|&pid| running(pid))
+    });
+    assert!(gone, "processes {children:?} survived Ctrl-C");
+}
