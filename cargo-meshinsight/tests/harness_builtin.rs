@@ -49,6 +49,15 @@ fn every_mode_round_trips_through_the_builtin_sidecar() {
         assert!(sidecar.pids().contains(&sidecar.pid()));
         let direct = run_closed_loop(&closed(mode, echo.endpoint(), 200)).unwrap();
         let proxied = run_closed_loop(&closed(mode, sidecar.listen(), 200)).unwrap();
+        let large = ClosedLoop {
+            size: 4000,
+            ..closed(mode, sidecar.listen(), 50)
+        };
+        assert_eq!(
+            run_closed_loop(&large).unwrap().requests,
+            50,
+            "{mode} at 4000 B"
+        );
         sidecar.check_running().unwrap();
         assert_eq!((direct.requests, proxied.requests), (200, 200), "{mode}");
         assert!(proxied.latency.p50_us > 0.0 && direct.latency.p50_us > 0.0);
@@ -130,6 +139,34 @@ fn the_open_loop_keeps_its_rate_and_the_search_finds_a_max_rate() {
     let max = find_max_rate(&search).unwrap();
     assert!(max.max_rps > 100.0, "{:?}", max.max_rps);
     assert!(!max.steps.is_empty() && max.steps.len() <= 4);
+}
+
+#[test]
+fn grpc_open_loop_multiplexes_streams_and_processes_can_be_pinned() {
+    let echo = EchoServer::start(&launch(), Mode::Grpc, None, None).unwrap();
+    let sidecar = builtin(Upstream::Tcp, false, 0)
+        .start(&launch(), &config(Mode::Grpc), &echo, Some(&[0]))
+        .unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", sidecar.pid())).unwrap();
+    let allowed = status
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list:"))
+        .unwrap();
+    assert_eq!(allowed.split_whitespace().last(), Some("0"), "{allowed}");
+    let run = run_open_loop(&OpenLoop {
+        mode: Mode::Grpc,
+        target: sidecar.listen().clone(),
+        size: 100,
+        rate: 800.0,
+        connections: 16,
+        warmup: Duration::from_millis(50),
+        duration: Duration::from_millis(250),
+        pin_cpu: None,
+    })
+    .unwrap();
+    // 800 req/s for 250 ms.
+    assert_eq!(run.unfinished, 0);
+    assert!((195..=200).contains(&run.requests), "{}", run.requests);
 }
 
 #[test]

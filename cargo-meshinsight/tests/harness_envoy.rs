@@ -30,6 +30,11 @@ fn envoy() -> Sidecar {
 
 /// Starts echo + Envoy for `config` and runs `requests` closed-loop requests through Envoy.
 fn round_trip(config: &str, requests: u64) {
+    round_trip_sized(config, requests, 100);
+}
+
+/// As [`round_trip`] with `size`-byte messages.
+fn round_trip_sized(config: &str, requests: u64, size: usize) {
     let config: SidecarConfig = config.parse().unwrap();
     let echo = EchoServer::start(&launch(), config.mode, None, None).unwrap();
     let mut sidecar = envoy().start(&launch(), &config, &echo, None).unwrap();
@@ -41,7 +46,7 @@ fn round_trip(config: &str, requests: u64) {
     let run = run_closed_loop(&ClosedLoop {
         mode: config.mode,
         target: sidecar.listen().clone(),
-        size: 100,
+        size,
         warmup: 20,
         stop: Stop::Requests(requests),
         pin_cpu: None,
@@ -64,6 +69,13 @@ fn envoy_http() {
 #[test]
 fn envoy_grpc() {
     round_trip("grpc", 200);
+}
+
+#[test]
+fn envoy_carries_the_profiling_sizes_in_every_mode() {
+    for mode in ["tcp", "http", "grpc"] {
+        round_trip_sized(mode, 50, 4000);
+    }
 }
 
 #[test]
