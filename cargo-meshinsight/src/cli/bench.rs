@@ -37,7 +37,7 @@ pub struct BenchArgs {
     /// `envoy`, `builtin`, or a command line with {listen}, {upstream}, {mode}, {filters}.
     #[arg(long, default_value = "builtin")]
     sidecar: String,
-    /// Traffic mode.
+    /// Traffic mode: tcp, http or grpc.
     #[arg(long, default_value = "http")]
     mode: Mode,
     /// Filters on top of http or grpc (comma-separated: fault, ratelimit, tap, lua, wasm).
@@ -65,7 +65,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 32)]
     connections: usize,
     /// The Envoy binary (default: `envoy` on PATH).
-    #[arg(long, env = "MESHINSIGHT_ENVOY")]
+    #[arg(long, env = "MESHINSIGHT_ENVOY", hide_env_values = true)]
     envoy: Option<PathBuf>,
     /// Envoy worker threads.
     #[arg(long, default_value_t = 1)]
