@@ -1,6 +1,7 @@
 //! The top-level error, its exit code and its hint (documented in docs/exit-codes.md).
 
 use crate::ecg::EcgError;
+use crate::harness::HarnessError;
 use crate::predict::PredictError;
 use crate::predict::speedup::SpeedupError;
 use crate::probe::ProbeError;
@@ -38,6 +39,9 @@ pub enum Error {
     /// The eBPF probe could not measure.
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    /// The load harness could not run.
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
     /// Writing a result failed.
     #[error("failed to write {what}")]
     Write {
@@ -90,6 +94,7 @@ impl Error {
                 Some("the profile format is described in docs/profile-format.md".to_string())
             }
             Error::Probe(e) => e.hint(),
+            Error::Harness(e) => e.hint(),
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),
         }

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod ecg;
 pub mod error;
+pub mod harness;
 pub mod output;
 pub mod predict;
 pub mod probe;

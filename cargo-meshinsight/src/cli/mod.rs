@@ -3,6 +3,8 @@
 //! Works as `cargo meshinsight ...` (cargo passes `meshinsight` as the first argument) and
 //! as `cargo-meshinsight ...` called directly. Each subcommand lives in its own file.
 
+mod bench;
+mod internal;
 mod predict;
 
 use std::ffi::OsString;
@@ -44,6 +46,14 @@ enum Command {
     ProbeWorkload(probe_workload::Args),
     #[command(name = "__probe-overhead", hide = true)]
     ProbeOverhead(probe_overhead::Args),
+    /// Measure the echo round trip without and with a sidecar, and the overhead.
+    Bench(bench::BenchArgs),
+    /// The harness's echo application (internal).
+    #[command(name = "__echo", hide = true)]
+    Echo(internal::EchoArgs),
+    /// The built-in reference sidecar (internal).
+    #[command(name = "__sidecar", hide = true)]
+    Sidecar(internal::SidecarArgs),
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
@@ -95,5 +105,8 @@ fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
         Command::Probe(args) => probe::run(args, out),
         Command::ProbeWorkload(args) => probe_workload::run(args, out),
         Command::ProbeOverhead(args) => probe_overhead::run(args, out),
+        Command::Bench(args) => bench::run(args, out),
+        Command::Echo(args) => internal::echo(args, out),
+        Command::Sidecar(args) => internal::sidecar(args, out),
     }
 }
