@@ -6,6 +6,7 @@ use crate::predict::PredictError;
 use crate::predict::speedup::SpeedupError;
 use crate::probe::ProbeError;
 use crate::profile::ProfileError;
+use crate::profile::measure::MeasureError;
 
 /// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
 pub mod exit {
@@ -36,6 +37,9 @@ pub enum Error {
     /// A profile could not be used.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// Profiling stopped.
+    #[error("failed to profile the sidecar")]
+    Measure(#[source] MeasureError),
     /// The eBPF probe could not measure.
     #[error(transparent)]
     Probe(#[from] ProbeError),
@@ -61,11 +65,18 @@ pub enum Error {
     },
 }
 
+impl From<MeasureError> for Error {
+    fn from(e: MeasureError) -> Self {
+        Error::Measure(e)
+    }
+}
+
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Probe(e) if e.is_capability() => exit::MISSING_PRIVILEGE,
+            Error::Measure(MeasureError::Probe(e)) if e.is_capability() => exit::MISSING_PRIVILEGE,
             _ => exit::COULD_NOT_RUN,
         }
     }
@@ -94,6 +105,11 @@ impl Error {
                 Some("the profile format is described in docs/profile-format.md".to_string())
             }
             Error::Probe(e) => e.hint(),
+            Error::Measure(MeasureError::Probe(e)) => e.hint(),
+            Error::Measure(MeasureError::Harness(e)) => e.hint(),
+            Error::Measure(MeasureError::Settings(_)) => {
+                Some("see `cargo meshinsight profile --help`".to_string())
+            }
             Error::Harness(e) => e.hint(),
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),

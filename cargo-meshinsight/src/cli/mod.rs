@@ -6,6 +6,7 @@
 mod bench;
 mod internal;
 mod predict;
+mod profile;
 
 use std::ffi::OsString;
 
@@ -40,6 +41,7 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     Predict(predict::PredictArgs),
+    Profile(profile::ProfileArgs),
     /// Attach the eBPF probe to running processes and print what each component costs.
     Probe(probe::Args),
     #[command(name = "__probe-workload", hide = true)]
@@ -102,6 +104,7 @@ where
 fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
     match command {
         Command::Predict(args) => predict::run(args, out),
+        Command::Profile(args) => profile::run(args, out),
         Command::Probe(args) => probe::run(args, out),
         Command::ProbeWorkload(args) => probe_workload::run(args, out),
         Command::ProbeOverhead(args) => probe_overhead::run(args, out),
