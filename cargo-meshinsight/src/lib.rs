@@ -12,6 +12,7 @@ pub mod output;
 pub mod predict;
 pub mod profile;
 pub mod report;
+pub mod traces;
 pub mod vocab;
 
 pub use error::Error;
