@@ -4,6 +4,7 @@ use crate::ecg::EcgError;
 use crate::predict::PredictError;
 use crate::predict::speedup::SpeedupError;
 use crate::profile::ProfileError;
+use crate::traces::TraceError;
 
 /// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
 pub mod exit {
@@ -34,6 +35,9 @@ pub enum Error {
     /// A profile could not be used.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// A trace file could not be used.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
     /// Writing a result failed.
     #[error("failed to write {what}")]
     Write {
@@ -81,6 +85,13 @@ impl Error {
             ),
             Error::Profile(_) => {
                 Some("the profile format is described in docs/profile-format.md".to_string())
+            }
+            Error::Trace(TraceError::Temp { .. }) => Some(
+                "partition files go to the system's temporary directory; pass --temp-dir to put them elsewhere"
+                    .to_string(),
+            ),
+            Error::Trace(_) => {
+                Some("the trace formats read are described in docs/traces.md".to_string())
             }
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),

@@ -5,6 +5,7 @@
 //! [`ecg`] (call graphs) → [`predict`] (end-to-end overhead) → [`report`] (rendering).
 //! [`cli`] is a thin layer that turns arguments into calls of those stages.
 
+pub mod analyze;
 pub mod cli;
 pub mod ecg;
 pub mod error;

@@ -3,6 +3,10 @@
 //! Works as `cargo meshinsight ...` (cargo passes `meshinsight` as the first argument) and
 //! as `cargo-meshinsight ...` called directly. Each subcommand lives in its own file.
 
+mod analyze;
+mod critical_path;
+mod generate;
+mod import;
 mod predict;
 
 use std::ffi::OsString;
@@ -34,6 +38,10 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     Predict(predict::PredictArgs),
+    Analyze(analyze::AnalyzeArgs),
+    Generate(generate::GenerateArgs),
+    Import(import::ImportArgs),
+    CriticalPath(critical_path::CriticalPathArgs),
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
@@ -82,5 +90,9 @@ where
 fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
     match command {
         Command::Predict(args) => predict::run(args, out),
+        Command::Analyze(args) => analyze::run(args, out),
+        Command::Generate(args) => generate::run(args, out),
+        Command::Import(args) => import::run(args, out),
+        Command::CriticalPath(args) => critical_path::run(args, out),
     }
 }

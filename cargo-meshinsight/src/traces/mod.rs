@@ -10,9 +10,9 @@
 pub mod alibaba;
 pub mod crisp;
 pub mod generator;
-// pub mod jaeger;
-// pub mod otlp;
-// pub mod spans;
+pub mod jaeger;
+pub mod otlp;
+pub mod spans;
 pub mod stream;
 
 use std::collections::BTreeMap;
@@ -247,44 +247,50 @@ impl Problems {
 
 /// Clips every call to its parent's window, parents first (CRISP: a child overhanging its
 /// parent is truncated; one wholly outside is dropped with its subtree). `calls` must list
-/// parents before children. Returns the kept calls, re-indexed.
-pub(crate) fn clip_to_parents(calls: Vec<GraphCall>, problems: &mut Problems) -> Vec<GraphCall> {
-    let mut new_index: Vec<Option<usize>> = vec![None; calls.len()];
-    let mut out: Vec<GraphCall> = Vec::with_capacity(calls.len());
-    let mut truncated = 0;
-    let mut dropped = 0;
-    for (i, mut c) in calls.into_iter().enumerate() {
-        let parent = match c.parent {
-            None => None,
-            Some(p) => match new_index[p] {
-                Some(np) => Some(np),
-                None => {
-                    dropped += 1;
-                    continue;
-                }
-            },
-        };
-        if let Some(np) = parent {
-            let (ps, pe) = (out[np].start_us, out[np].end_us());
-            let (s, e) = (c.start_us, c.end_us());
-            if e < ps || s > pe {
-                dropped += 1;
-                continue;
-            }
-            if s < ps || e > pe {
-                truncated += 1;
-                let s2 = s.max(ps);
-                let e2 = e.min(pe);
-                c.start_us = s2;
-                c.duration_us = (e2 - s2).max(0.0);
-            }
+/// parents before children. Returns which calls are kept.
+pub(crate) fn clip_mask(calls: &mut [GraphCall], problems: &mut Problems) -> Vec<bool> {
+    let mut keep = vec![true; calls.len()];
+    let (mut truncated, mut dropped) = (0, 0);
+    for i in 0..calls.len() {
+        let Some(p) = calls[i].parent else { continue };
+        if !keep[p] {
+            keep[i] = false;
+            dropped += 1;
+            continue;
         }
-        c.parent = parent;
-        new_index[i] = Some(out.len());
-        out.push(c);
+        let (ps, pe) = (calls[p].start_us, calls[p].end_us());
+        let c = &mut calls[i];
+        let (s, e) = (c.start_us, c.end_us());
+        if e < ps || s > pe {
+            keep[i] = false;
+            dropped += 1;
+        } else if s < ps || e > pe {
+            truncated += 1;
+            let s2 = s.max(ps);
+            c.start_us = s2;
+            c.duration_us = (e.min(pe) - s2).max(0.0);
+        }
     }
     problems.add("calls truncated to their parent's window", truncated);
     problems.add("calls outside their parent's window (dropped)", dropped);
+    keep
+}
+
+/// [`clip_mask`], then the kept calls, re-indexed.
+pub(crate) fn clip_to_parents(
+    mut calls: Vec<GraphCall>,
+    problems: &mut Problems,
+) -> Vec<GraphCall> {
+    let keep = clip_mask(&mut calls, problems);
+    let mut new_index = vec![usize::MAX; calls.len()];
+    let mut out = Vec::with_capacity(calls.len());
+    for (i, mut c) in calls.into_iter().enumerate() {
+        if keep[i] {
+            c.parent = c.parent.map(|p| new_index[p]);
+            new_index[i] = out.len();
+            out.push(c);
+        }
+    }
     out
 }
 
@@ -301,4 +307,50 @@ pub fn write_atomic(path: &Path, text: &[u8]) -> std::io::Result<()> {
     tmp.flush()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Reads every trace of `paths` into call graphs: all in `format`, or each file's own
+/// format when `None`. Alibaba files are streamed through partitions; Jaeger and OTLP files
+/// are read whole. Graphs come sorted by trace id.
+pub fn load_graphs(
+    format: Option<TraceFormat>,
+    paths: &[PathBuf],
+) -> Result<(Vec<Graph>, Problems), TraceError> {
+    let mut csv = Vec::new();
+    let mut spans_files = Vec::new();
+    for p in paths {
+        let f = match format {
+            Some(f) => f,
+            None => TraceFormat::detect(p)?,
+        };
+        match f {
+            TraceFormat::Alibaba => csv.push(p.clone()),
+            TraceFormat::Jaeger | TraceFormat::Otlp => spans_files.push((p.clone(), f)),
+        }
+    }
+    let mut problems = Problems::default();
+    let mut graphs = Vec::new();
+    if !csv.is_empty() {
+        let (g, summary) = stream::read_all(&csv, &stream::StreamConfig::default())?;
+        graphs.extend(g);
+        problems.merge(&summary.problems);
+    }
+    if !spans_files.is_empty() {
+        let mut merged: BTreeMap<String, Vec<spans::RawSpan>> = BTreeMap::new();
+        for (p, f) in &spans_files {
+            let traces = match f {
+                TraceFormat::Jaeger => jaeger::read(p)?,
+                _ => otlp::read(p)?,
+            };
+            for t in traces {
+                merged.entry(t.trace_id).or_default().extend(t.spans);
+            }
+        }
+        for (trace_id, s) in merged {
+            let t = spans::RawTrace { trace_id, spans: s };
+            graphs.extend(spans::to_graph(&t, &mut problems));
+        }
+    }
+    graphs.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));
+    Ok((graphs, problems))
 }

@@ -43,7 +43,8 @@ impl Default for StreamConfig {
 }
 
 impl StreamConfig {
-    fn workers(&self) -> usize {
+    /// The number of worker threads used: `threads`, or one per core.
+    pub fn threads_or_cores(&self) -> usize {
         if self.threads > 0 {
             self.threads
         } else {
@@ -107,7 +108,7 @@ where
     I: Fn() -> S + Sync,
     F: Fn(&mut S, Graph) + Sync,
 {
-    let workers = config.workers();
+    let workers = config.threads_or_cores();
     let mut total = 0u64;
     for p in paths {
         total += std::fs::metadata(p)
