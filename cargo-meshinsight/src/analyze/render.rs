@@ -33,7 +33,8 @@ fn tables(a: &Analysis, markdown: bool) -> String {
         a.rate_rps
     );
     type Pick = fn(&super::VariantReport) -> &Summary;
-    let metrics: [(&str, Pick, fn(f64) -> String); 3] = [
+    type Fmt = fn(f64) -> String;
+    let metrics: [(&str, Pick, Fmt); 3] = [
         ("latency overhead µs", |v| &v.latency_overhead_us, us),
         (
             "latency overhead %",

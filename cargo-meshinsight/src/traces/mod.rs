@@ -354,3 +354,6 @@ pub fn load_graphs(
     graphs.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));
     Ok((graphs, problems))
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,21 +25,12 @@ pub const MAX_PARTITIONS: usize = 1024;
 const BLOCK_BYTES: usize = 4 << 20;
 
 /// How to stream.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct StreamConfig {
     /// Worker threads (0: one per core).
     pub threads: usize,
     /// Where the partition files go (default: the system's temporary directory).
     pub temp_dir: Option<PathBuf>,
-}
-
-impl Default for StreamConfig {
-    fn default() -> Self {
-        StreamConfig {
-            threads: 0,
-            temp_dir: None,
-        }
-    }
 }
 
 impl StreamConfig {
