@@ -367,11 +367,13 @@ pub fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, Error> 
         out.status(
             "Read",
             format!(
-                "{} rows, {} call graph{}, {} partitions",
+                "{} rows, {} call graph{}; {} partitions written in {:.1} s, analysed in {:.1} s",
                 summary.rows,
                 summary.graphs,
                 plural(summary.graphs as usize),
-                summary.partitions
+                summary.partitions,
+                summary.partition_secs,
+                summary.graph_secs
             ),
         );
     }

@@ -56,6 +56,7 @@ impl From<&AnalyzeArgs> for AnalyzeConfig {
             stream: StreamConfig {
                 threads: a.threads,
                 temp_dir: a.temp_dir.clone(),
+                lean: true,
             },
         }
     }

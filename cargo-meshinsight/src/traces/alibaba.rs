@@ -251,6 +251,17 @@ pub fn row_order(a: &Record<'_>, b: &Record<'_>) -> Ordering {
 /// Builds the call graph of one trace from its rows (sorted with [`row_order`]), repairing
 /// what can be repaired and counting every problem. `None` when nothing usable is left.
 pub fn build_graph(trace_id: &str, rows: &[Record<'_>], problems: &mut Problems) -> Option<Graph> {
+    build_graph_with(trace_id, rows, problems, true)
+}
+
+/// [`build_graph`]; without `names`, call ids, services and operations are left empty
+/// (all an analysis needs is the shape and the times, and names cost allocations).
+pub fn build_graph_with(
+    trace_id: &str,
+    rows: &[Record<'_>],
+    problems: &mut Problems,
+    names: bool,
+) -> Option<Graph> {
     debug_assert!(
         rows.windows(2)
             .all(|w| row_order(&w[0], &w[1]) != Ordering::Greater)
@@ -269,56 +280,47 @@ pub fn build_graph(trace_id: &str, rows: &[Record<'_>], problems: &mut Problems)
         }
         let group = &rows[i..j];
         i = j;
-        let usable: Vec<&Record<'_>> = group
-            .iter()
-            .filter(|r| {
-                let ok = r.rt_ms.is_some();
-                if !ok {
-                    no_rt += 1;
+        let mut usable = 0usize;
+        let (mut first, mut caller, mut callee) = (None, None, None);
+        for r in group {
+            match r.rt_ms {
+                None => no_rt += 1,
+                Some(v) => {
+                    usable += 1;
+                    first.get_or_insert(r);
+                    // The callee's row has a negative rt (also `-0`).
+                    if v.is_sign_negative() {
+                        callee.get_or_insert(r);
+                    } else {
+                        caller.get_or_insert(r);
+                    }
                 }
-                ok
-            })
-            .collect();
-        let Some(first) = usable.first() else {
+            }
+        }
+        let Some(first) = first else {
             continue;
         };
-        // The callee's row has a negative rt (also `-0`).
-        let caller = usable
-            .iter()
-            .find(|r| r.rt_ms.is_some_and(|v| !v.is_sign_negative()));
-        let callee = usable
-            .iter()
-            .find(|r| r.rt_ms.is_some_and(|v| v.is_sign_negative()));
         let twice = recorded_twice(first.rpctype);
         let expected = if twice {
             usize::from(caller.is_some()) + usize::from(callee.is_some())
         } else {
             1
         };
-        duplicates += usable.len() - expected;
+        duplicates += usable - expected;
         if twice && expected == 1 {
             once += 1;
         }
-        let main = caller.or(callee).copied().unwrap_or(first);
-        let sides: Vec<&Record<'_>> = [caller, callee].into_iter().flatten().copied().collect();
-        let service = sides
-            .iter()
-            .map(|r| r.dm)
-            .find(|s| !s.is_empty())
-            .unwrap_or("");
-        if sides.first().is_some_and(|r| r.dm.is_empty()) && !service.is_empty() {
+        let main = caller.or(callee).unwrap_or(first);
+        let sides = || [caller, callee].into_iter().flatten();
+        let service = sides().map(|r| r.dm).find(|s| !s.is_empty()).unwrap_or("");
+        if sides().next().is_some_and(|r| r.dm.is_empty()) && !service.is_empty() {
             from_other_row += 1;
         }
-        let operation = sides
-            .iter()
+        let operation = sides()
             .map(|r| r.interface)
             .find(|s| !s.is_empty())
             .unwrap_or("");
-        let um = sides
-            .iter()
-            .map(|r| r.um)
-            .find(|s| !s.is_empty())
-            .unwrap_or("");
+        let um = sides().map(|r| r.um).find(|s| !s.is_empty()).unwrap_or("");
         let rt = main.rt_ms.unwrap_or(0.0).abs();
         calls.push(Pending {
             rpcid: std::borrow::Cow::Borrowed(id),
@@ -449,14 +451,22 @@ pub fn build_graph(trace_id: &str, rows: &[Record<'_>], problems: &mut Problems)
             let p = &calls[c];
             let (s, e) = p.window.unwrap_or((0.0, 0.0));
             GraphCall {
-                id: p.rpcid.to_string(),
-                parent: p.parent.map(|q| new_index[q]),
-                service: if p.service.is_empty() {
-                    "(unknown)".to_string()
+                id: if names {
+                    p.rpcid.to_string()
                 } else {
-                    p.service.to_string()
+                    String::new()
                 },
-                operation: p.operation.to_string(),
+                parent: p.parent.map(|q| new_index[q]),
+                service: match (names, p.service.is_empty()) {
+                    (false, _) => String::new(),
+                    (true, true) => "(unknown)".to_string(),
+                    (true, false) => p.service.to_string(),
+                },
+                operation: if names {
+                    p.operation.to_string()
+                } else {
+                    String::new()
+                },
                 start_us: s * 1000.0,
                 duration_us: (e - s) * 1000.0,
                 request_bytes: None,
