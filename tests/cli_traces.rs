@@ -282,3 +282,12 @@ fn generated_traces_are_analyzed_with_a_plot() {
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
 }
+
+#[test]
+fn help_of_the_trace_commands_is_stable() {
+    for cmd in ["import", "critical-path", "analyze", "generate"] {
+        let o = run(&["meshinsight", cmd, "--help"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        insta::assert_snapshot!(format!("{cmd}_help"), stdout(&o));
+    }
+}

@@ -37,8 +37,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
     /// Worker threads [default: one per core]
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    threads: usize,
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Where the temporary partition files go [default: the system's temporary directory]
     #[arg(long, value_name = "DIR")]
     temp_dir: Option<PathBuf>,
@@ -54,7 +54,7 @@ impl From<&AnalyzeArgs> for AnalyzeConfig {
             rate: a.rate,
             speedup: a.speedup.clone(),
             stream: StreamConfig {
-                threads: a.threads,
+                threads: a.threads.unwrap_or(0),
                 temp_dir: a.temp_dir.clone(),
                 lean: true,
             },

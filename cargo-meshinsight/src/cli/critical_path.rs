@@ -13,7 +13,7 @@ use crate::predict::{ProfileSet, call_costs, load_profiles, rebuild};
 use crate::profile::CostVector;
 use crate::report::{Format, us};
 use crate::traces::crisp::{PathStep, critical_path, steps};
-use crate::traces::{TraceFormat, load_graphs};
+use crate::traces::load_graphs;
 use crate::vocab::SidecarConfig;
 
 /// Print each trace's critical path as CRISP computes it, and with the mesh's overhead.
@@ -227,13 +227,4 @@ fn tables(reports: &[TraceReport], markdown: bool) -> String {
         text.push_str("\n\n");
     }
     text
-}
-
-/// The formats `import` takes, as its first argument.
-pub(super) fn format_name(f: TraceFormat) -> &'static str {
-    match f {
-        TraceFormat::Jaeger => "jaeger",
-        TraceFormat::Otlp => "otlp",
-        TraceFormat::Alibaba => "alibaba",
-    }
 }

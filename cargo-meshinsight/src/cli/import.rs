@@ -72,7 +72,7 @@ pub(super) fn run(args: ImportArgs, out: &mut Output) -> Result<u8, Error> {
     })?;
     let provenance = format!(
         "imported by cargo-meshinsight from {} trace{}",
-        super::critical_path::format_name(args.format),
+        args.format.as_str(),
         if args.files.len() == 1 {
             format!(" {}", args.files[0].display())
         } else {

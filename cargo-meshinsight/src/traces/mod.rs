@@ -76,6 +76,15 @@ pub enum TraceFormat {
 }
 
 impl TraceFormat {
+    /// `jaeger`, `otlp`, `alibaba`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceFormat::Jaeger => "jaeger",
+            TraceFormat::Otlp => "otlp",
+            TraceFormat::Alibaba => "alibaba",
+        }
+    }
+
     /// Guesses the format from the extension and the first bytes of the file.
     pub fn detect(path: &Path) -> Result<TraceFormat, TraceError> {
         if path
@@ -336,18 +345,7 @@ pub fn load_graphs(
         problems.merge(&summary.problems);
     }
     if !spans_files.is_empty() {
-        let mut merged: BTreeMap<String, Vec<spans::RawSpan>> = BTreeMap::new();
-        for (p, f) in &spans_files {
-            let traces = match f {
-                TraceFormat::Jaeger => jaeger::read(p)?,
-                _ => otlp::read(p)?,
-            };
-            for t in traces {
-                merged.entry(t.trace_id).or_default().extend(t.spans);
-            }
-        }
-        for (trace_id, s) in merged {
-            let t = spans::RawTrace { trace_id, spans: s };
+        for t in spans::read_traces(&spans_files)? {
             graphs.extend(spans::to_graph(&t, &mut problems));
         }
     }

@@ -337,20 +337,20 @@ pub fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
     })
 }
 
-/// Reads Jaeger or OTLP files (format detected per file) and merges spans of one trace id
-/// found in several files.
-pub fn read_traces(paths: &[PathBuf]) -> Result<Vec<RawTrace>, TraceError> {
+/// Reads Jaeger or OTLP files (format detected per file) into call graphs, sorted by trace
+/// id, counting the problems. Spans of one trace id found in several files are merged.
+pub fn read_graphs(paths: &[PathBuf]) -> Result<(Vec<Graph>, Problems), TraceError> {
+    super::load_graphs(None, paths)
+}
+
+/// Reads span files, each in its given format, merging the spans of one trace id.
+pub(crate) fn read_traces(files: &[(PathBuf, TraceFormat)]) -> Result<Vec<RawTrace>, TraceError> {
     let mut merged: BTreeMap<String, Vec<RawSpan>> = BTreeMap::new();
-    for p in paths {
-        let traces = match TraceFormat::detect(p)? {
+    for (p, f) in files {
+        let traces = match f {
             TraceFormat::Jaeger => super::jaeger::read(p)?,
             TraceFormat::Otlp => super::otlp::read(p)?,
-            TraceFormat::Alibaba => {
-                return Err(TraceError::UnknownFormat {
-                    path: p.clone(),
-                    message: "an Alibaba CSV among span files; give it on its own".into(),
-                });
-            }
+            TraceFormat::Alibaba => unreachable!("span files only"),
         };
         for t in traces {
             merged.entry(t.trace_id).or_default().extend(t.spans);
@@ -360,16 +360,6 @@ pub fn read_traces(paths: &[PathBuf]) -> Result<Vec<RawTrace>, TraceError> {
         .into_iter()
         .map(|(trace_id, spans)| RawTrace { trace_id, spans })
         .collect())
-}
-
-/// Reads Jaeger or OTLP files into call graphs, counting the problems.
-pub fn read_graphs(paths: &[PathBuf]) -> Result<(Vec<Graph>, Problems), TraceError> {
-    let mut problems = Problems::default();
-    let graphs = read_traces(paths)?
-        .iter()
-        .filter_map(|t| to_graph(t, &mut problems))
-        .collect();
-    Ok((graphs, problems))
 }
 
 /// Reads a JSON document, naming the line of any error.
