@@ -62,6 +62,16 @@ fn critical_path_json_lists_each_trace_root_first() {
     assert_eq!(path[0]["exclusive_us"], 25.0);
     assert_eq!(traces[0]["total_us"], 1000.0);
     assert!(traces[0].get("with_mesh").is_none());
+    // What was left off the path is reported per trace.
+    let problems = &traces[0]["problems"];
+    assert_eq!(
+        problems["FOLLOWS_FROM-only spans (left off, with their subtrees)"],
+        1
+    );
+    assert_eq!(
+        problems["orphan spans: parent not in the trace (left off, with their subtrees)"],
+        1
+    );
     assert!(stderr(&o).contains("FOLLOWS_FROM-only spans (left off, with their subtrees): 2"));
 }
 

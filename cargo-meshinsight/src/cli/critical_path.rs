@@ -13,7 +13,7 @@ use crate::predict::{ProfileSet, call_costs, load_profiles, rebuild};
 use crate::profile::CostVector;
 use crate::report::{Format, us};
 use crate::traces::crisp::{PathStep, critical_path, steps};
-use crate::traces::load_graphs;
+use crate::traces::{Problems, load_graphs};
 use crate::vocab::SidecarConfig;
 
 /// Print each trace's critical path as CRISP computes it, and with the mesh's overhead.
@@ -70,6 +70,10 @@ pub struct TraceReport {
     /// The path with the mesh, when a profile or configuration was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub with_mesh: Option<MeshPath>,
+    /// What was repaired in the trace or left off the path (FOLLOWS_FROM-only spans, orphans,
+    /// ...), by kind.
+    #[serde(skip_serializing_if = "Problems::is_empty")]
+    pub problems: Problems,
 }
 
 pub(super) fn run(args: CriticalPathArgs, out: &mut Output) -> Result<u8, Error> {
@@ -101,7 +105,9 @@ pub(super) fn run(args: CriticalPathArgs, out: &mut Output) -> Result<u8, Error>
         let doc = g.to_ecg_doc(&defaults, "critical-path");
         let origin = Path::new(&g.trace_id);
         let ecg = Ecg::resolve(doc, origin)?;
-        reports.push(report(&ecg, mesh.as_ref())?);
+        let mut r = report(&ecg, mesh.as_ref())?;
+        r.problems = g.problems.clone();
+        reports.push(r);
     }
     let text = match args.format {
         Format::Json => {
@@ -151,6 +157,7 @@ pub fn report(ecg: &Ecg, mesh: Option<&(ProfileSet, SidecarConfig)>) -> Result<T
         trace_id: ecg.name.clone(),
         path: base,
         with_mesh,
+        problems: Problems::default(),
     })
 }
 
@@ -223,6 +230,9 @@ fn tables(reports: &[TraceReport], markdown: bool) -> String {
             ));
         }
         text.push('\n');
+        if !r.problems.is_empty() {
+            text.push_str(&format!("  {}\n", r.problems.summary()));
+        }
         text.push_str(&t.to_string());
         text.push_str("\n\n");
     }

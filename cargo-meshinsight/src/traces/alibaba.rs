@@ -262,6 +262,21 @@ pub fn build_graph_with(
     problems: &mut Problems,
     names: bool,
 ) -> Option<Graph> {
+    if !names {
+        return build(trace_id, rows, problems, false);
+    }
+    let mut own = Problems::default();
+    let graph = build(trace_id, rows, &mut own, true);
+    problems.merge(&own);
+    graph.map(|g| Graph { problems: own, ..g })
+}
+
+fn build(
+    trace_id: &str,
+    rows: &[Record<'_>],
+    problems: &mut Problems,
+    names: bool,
+) -> Option<Graph> {
     debug_assert!(
         rows.windows(2)
             .all(|w| row_order(&w[0], &w[1]) != Ordering::Greater)
@@ -478,6 +493,7 @@ pub fn build_graph_with(
     Some(Graph {
         trace_id: trace_id.to_string(),
         calls,
+        problems: Problems::default(),
     })
 }
 

@@ -156,6 +156,8 @@ pub struct Graph {
     pub trace_id: String,
     /// The calls, parents before children.
     pub calls: Vec<GraphCall>,
+    /// What was repaired or left off in this trace (empty in lean graphs).
+    pub problems: Problems,
 }
 
 impl Graph {

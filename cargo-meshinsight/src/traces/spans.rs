@@ -154,7 +154,15 @@ impl Role {
 }
 
 /// Turns the spans of one trace into its call graph; `None` when it has no usable root.
+/// The trace's problems are added to `problems` and kept in the graph.
 pub fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
+    let mut own = Problems::default();
+    let graph = to_graph_counting(trace, &mut own);
+    problems.merge(&own);
+    graph.map(|g| Graph { problems: own, ..g })
+}
+
+fn to_graph_counting(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
     let spans = &trace.spans;
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(spans.len());
     let mut dup = 0;
@@ -236,7 +244,8 @@ pub fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
         .iter()
         .map(|&i| {
             let s = &spans[i];
-            if s.service.is_none() {
+            let service = s.service.clone().filter(|x| !x.trim().is_empty());
+            if service.is_none() {
                 missing_process += 1;
             }
             if s.duration_ns < 0 {
@@ -245,7 +254,7 @@ pub fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
             GraphCall {
                 id: s.span_id.clone(),
                 parent: parent[i].map(|p| pos[p]),
-                service: s.service.clone().unwrap_or_else(|| "(unknown)".into()),
+                service: service.unwrap_or_else(|| "(unknown)".into()),
                 operation: s.operation.clone(),
                 start_us: (s.start_ns - t0) as f64 / 1000.0,
                 duration_us: s.duration_ns.max(0) as f64 / 1000.0,
@@ -255,7 +264,7 @@ pub fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
         })
         .collect();
     problems.add(
-        "spans with a missing process (service `(unknown)`)",
+        "spans with a missing process or service name (service `(unknown)`)",
         missing_process,
     );
     problems.add("spans with a negative duration (taken as 0)", negative);
@@ -334,6 +343,7 @@ pub fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
     Some(Graph {
         trace_id: trace.trace_id.clone(),
         calls,
+        problems: Problems::default(),
     })
 }
 

@@ -66,7 +66,10 @@ fn jaeger_and_otlp_give_crisp_paths() {
                 "orphan spans: parent not in the trace (left off, with their subtrees)",
                 2,
             ),
-            ("spans with a missing process (service `(unknown)`)", 2),
+            (
+                "spans with a missing process or service name (service `(unknown)`)",
+                2,
+            ),
             (
                 "spans without a remote peer (local work, folded into their call)",
                 2,
