@@ -250,3 +250,32 @@ fn alibaba_files_are_read_whole_across_files() {
     assert_eq!(v2022[0].calls[1].service, "B");
     assert_eq!(p.get("duplicated rows (dropped)"), 0);
 }
+
+#[test]
+fn on_generated_alibaba_graphs_with_ms_ties_the_rebuild_follows_crisp() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = generator::GenConfig {
+        graphs: 1500,
+        files: 2,
+        seed: 11,
+        schema: generator::Schema::V2021,
+        problems: true,
+    };
+    let s = generator::generate(&config, dir.path()).unwrap();
+    let (graphs, _) = stream::read_all(&s.files, &stream::StreamConfig::default()).unwrap();
+    let mut checked = 0;
+    for g in &graphs {
+        let ecg = Ecg::resolve(g.to_ecg_doc(&Defaults::default(), "t"), Path::new("g")).unwrap();
+        let zero = vec![0.0; ecg.calls.len()];
+        let t = rebuild(&ecg, &zero);
+        assert_eq!(
+            t.critical_path,
+            crisp::critical_path(&ecg),
+            "trace {}",
+            g.trace_id
+        );
+        assert_eq!(t.duration_us[ecg.root], ecg.calls[ecg.root].duration_us);
+        checked += usize::from(ecg.calls.len() > 5);
+    }
+    assert!(checked > 200, "{checked}");
+}
