@@ -7,6 +7,7 @@ use crate::predict::speedup::SpeedupError;
 use crate::probe::ProbeError;
 use crate::profile::ProfileError;
 use crate::profile::measure::MeasureError;
+use crate::traces::TraceError;
 
 /// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
 pub mod exit {
@@ -46,6 +47,9 @@ pub enum Error {
     /// The load harness could not run.
     #[error(transparent)]
     Harness(#[from] HarnessError),
+    /// A trace file could not be used.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
     /// Writing a result failed.
     #[error("failed to write {what}")]
     Write {
@@ -111,6 +115,13 @@ impl Error {
                 Some("see `cargo meshinsight profile --help`".to_string())
             }
             Error::Harness(e) => e.hint(),
+            Error::Trace(TraceError::Temp { .. }) => Some(
+                "partition files go to the system's temporary directory; pass --temp-dir to put them elsewhere"
+                    .to_string(),
+            ),
+            Error::Trace(_) => {
+                Some("the trace formats read are described in docs/traces.md".to_string())
+            }
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),
         }

@@ -3,7 +3,11 @@
 //! Works as `cargo meshinsight ...` (cargo passes `meshinsight` as the first argument) and
 //! as `cargo-meshinsight ...` called directly. Each subcommand lives in its own file.
 
+mod analyze;
 mod bench;
+mod critical_path;
+mod generate;
+mod import;
 mod internal;
 mod predict;
 mod profile;
@@ -56,6 +60,10 @@ enum Command {
     /// The built-in reference sidecar (internal).
     #[command(name = "__sidecar", hide = true)]
     Sidecar(internal::SidecarArgs),
+    Analyze(analyze::AnalyzeArgs),
+    Generate(generate::GenerateArgs),
+    Import(import::ImportArgs),
+    CriticalPath(critical_path::CriticalPathArgs),
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
@@ -111,5 +119,9 @@ fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
         Command::Bench(args) => bench::run(args, out),
         Command::Echo(args) => internal::echo(args, out),
         Command::Sidecar(args) => internal::sidecar(args, out),
+        Command::Analyze(args) => analyze::run(args, out),
+        Command::Generate(args) => generate::run(args, out),
+        Command::Import(args) => import::run(args, out),
+        Command::CriticalPath(args) => critical_path::run(args, out),
     }
 }
