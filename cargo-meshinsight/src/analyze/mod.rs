@@ -14,6 +14,10 @@ pub mod render;
 pub mod stats;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use serde::Serialize;
 
@@ -22,7 +26,7 @@ use crate::error::Error;
 use crate::output::Output;
 use crate::predict::{Speedup, load_profiles, rebuild};
 use crate::profile::{CostVector, Profile, ProfileError};
-use crate::traces::stream::{StreamConfig, for_each_graph};
+use crate::traces::stream::{StreamConfig, StreamProgress, for_each_graph};
 use crate::traces::{Graph, Problems, TraceError, TraceFormat, spans};
 use crate::vocab::SidecarConfig;
 use stats::{Dist, Summary};
@@ -294,6 +298,50 @@ fn analyze_graph(g: &Graph, variants: &[Variant], size: f64, rate: f64, acc: &mu
 }
 
 /// Runs the analysis.
+/// A progress bar on standard error (hidden with --quiet or when it is not a terminal).
+fn progress_bar(out: &Output) -> ProgressBar {
+    if out.is_quiet() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12.green.bold} [{bar:30}] {percent:>3}% {msg}, {eta} left",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("Analyzing");
+    bar
+}
+
+/// Updates `bar` from the stream's counters until `done`: the first pass (reading and
+/// partitioning) is the first half of the bar, the second (building and predicting
+/// graphs) the second half.
+fn watch(bar: &ProgressBar, p: &StreamProgress, done: &AtomicBool) {
+    bar.set_length(1000);
+    while !done.load(Ordering::Relaxed) {
+        let read = p.bytes_read.load(Ordering::Relaxed) as f64;
+        let total = p.bytes_total.load(Ordering::Relaxed).max(1) as f64;
+        let parts = p.partitions_done.load(Ordering::Relaxed) as f64;
+        let parts_total = p.partitions_total.load(Ordering::Relaxed).max(1) as f64;
+        let (pos, msg) = if parts > 0.0 {
+            (
+                500.0 + 500.0 * parts / parts_total,
+                "building and predicting call graphs",
+            )
+        } else {
+            (
+                500.0 * (read / total).min(1.0),
+                "reading and partitioning by trace",
+            )
+        };
+        bar.set_position(pos as u64);
+        bar.set_message(msg);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 pub fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, Error> {
     let paths = trace_paths(&config.traces)?;
     if paths.is_empty() {
@@ -353,12 +401,26 @@ pub fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, Error> 
                 config.stream.threads_or_cores()
             ),
         );
-        let (states, summary) = for_each_graph(
-            &csv,
-            &config.stream,
-            || (Acc::new(variants.len()), 0u64),
-            |(a, d), g| *d += analyze_graph(&g, &variants, size, rate, a),
-        )?;
+        let progress = Arc::new(StreamProgress::default());
+        let stream = StreamConfig {
+            progress: Some(progress.clone()),
+            ..config.stream.clone()
+        };
+        let bar = progress_bar(out);
+        let done = AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
+            scope.spawn(|| watch(&bar, &progress, &done));
+            let r = for_each_graph(
+                &csv,
+                &stream,
+                || (Acc::new(variants.len()), 0u64),
+                |(a, d), g| *d += analyze_graph(&g, &variants, size, rate, a),
+            );
+            done.store(true, Ordering::Relaxed);
+            r
+        });
+        bar.finish_and_clear();
+        let (states, summary) = result?;
         for (a, d) in &states {
             acc.merge(a);
             defaulted += d;

@@ -56,6 +56,7 @@ impl From<&AnalyzeArgs> for AnalyzeConfig {
             stream: StreamConfig {
                 threads: a.threads.unwrap_or(0),
                 temp_dir: a.temp_dir.clone(),
+                progress: None,
                 lean: true,
             },
         }

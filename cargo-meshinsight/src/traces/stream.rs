@@ -13,7 +13,7 @@ use std::hash::Hasher;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use super::alibaba::{Columns, Record, RowError, build_graph_with, row_order};
 use super::{Graph, Problems, TraceError};
@@ -34,6 +34,21 @@ pub struct StreamConfig {
     /// Leave call ids, services and operations out of the graphs (faster; analysis needs
     /// only shapes and times).
     pub lean: bool,
+    /// Counters a caller can watch to show progress.
+    pub progress: Option<Arc<StreamProgress>>,
+}
+
+/// How far a stream is: bytes read in the first pass, partitions built in the second.
+#[derive(Debug, Default)]
+pub struct StreamProgress {
+    /// Bytes of CSV read so far.
+    pub bytes_read: AtomicU64,
+    /// Bytes of CSV in all the input files.
+    pub bytes_total: AtomicU64,
+    /// Partitions turned into graphs so far.
+    pub partitions_done: AtomicU64,
+    /// Partitions in all.
+    pub partitions_total: AtomicU64,
 }
 
 impl StreamConfig {
@@ -117,6 +132,11 @@ where
             .len();
     }
     let partitions = (total.div_ceil(PARTITION_BYTES) as usize).clamp(workers, MAX_PARTITIONS);
+    let progress = config.progress.clone().unwrap_or_default();
+    progress.bytes_total.store(total, Ordering::Relaxed);
+    progress
+        .partitions_total
+        .store(partitions as u64, Ordering::Relaxed);
     let temp_root = config.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::Builder::new()
         .prefix("meshinsight-traces-")
@@ -147,7 +167,7 @@ where
                     })
                 })
                 .collect();
-            read_blocks(paths, &tx, failure);
+            read_blocks(paths, &tx, failure, &progress.bytes_read);
             drop(tx);
             handles
                 .into_iter()
@@ -198,6 +218,7 @@ where
                             each(&mut state, g);
                         });
                         graphs.fetch_add(n, Ordering::Relaxed);
+                        progress.partitions_done.fetch_add(1, Ordering::Relaxed);
                     }
                     (state, problems)
                 })
@@ -230,7 +251,12 @@ where
 }
 
 /// The reader: splits each file into blocks of whole lines, after its header.
-fn read_blocks(paths: &[PathBuf], tx: &mpsc::SyncSender<Block>, failure: &Failure) {
+fn read_blocks(
+    paths: &[PathBuf],
+    tx: &mpsc::SyncSender<Block>,
+    failure: &Failure,
+    bytes_read: &AtomicU64,
+) {
     for (fi, path) in paths.iter().enumerate() {
         if failure.failed() {
             return;
@@ -274,6 +300,7 @@ fn read_blocks(paths: &[PathBuf], tx: &mpsc::SyncSender<Block>, failure: &Failur
                 Err(e) => return failure.set(read_err(e)),
             };
             block.truncate(start + n);
+            bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             let eof = n == 0;
             if !eof {
                 // Keep the unfinished last line for the next block.
