@@ -1,6 +1,9 @@
 //! The top-level error, its exit code and its hint (documented in docs/exit-codes.md).
 
+use crate::config::ConfigError;
 use crate::ecg::EcgError;
+use crate::gate::GateError;
+use crate::github::GithubError;
 use crate::predict::PredictError;
 use crate::predict::speedup::SpeedupError;
 use crate::profile::ProfileError;
@@ -34,6 +37,15 @@ pub enum Error {
     /// A profile could not be used.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// The project's gate configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A baseline or report could not be used.
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    /// The pull-request comment could not be posted.
+    #[error(transparent)]
+    Github(#[from] GithubError),
     /// Writing a result failed.
     #[error("failed to write {what}")]
     Write {
@@ -82,6 +94,11 @@ impl Error {
             Error::Profile(_) => {
                 Some("the profile format is described in docs/profile-format.md".to_string())
             }
+            Error::Config(_) => Some(
+                "the `metadata.meshinsight` keys are described in docs/gate.md".to_string(),
+            ),
+            Error::Gate(e) => e.hint(),
+            Error::Github(e) => e.hint(),
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),
         }

@@ -3,6 +3,9 @@
 //! Works as `cargo meshinsight ...` (cargo passes `meshinsight` as the first argument) and
 //! as `cargo-meshinsight ...` called directly. Each subcommand lives in its own file.
 
+mod baseline;
+mod check;
+mod comment;
 mod predict;
 
 use std::ffi::OsString;
@@ -34,6 +37,9 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     Predict(predict::PredictArgs),
+    Check(check::CheckArgs),
+    Baseline(baseline::BaselineArgs),
+    Comment(comment::CommentCmdArgs),
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
@@ -82,5 +88,8 @@ where
 fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
     match command {
         Command::Predict(args) => predict::run(args, out),
+        Command::Check(args) => check::run(args, out),
+        Command::Baseline(args) => baseline::run(args, out),
+        Command::Comment(args) => comment::run(args, out),
     }
 }
