@@ -394,3 +394,41 @@ fn comment_posts_a_saved_report_for_the_workflow_run_job() {
         stderr(&o)
     );
 }
+
+/// Replaces 7-hex-digit commit ids (they depend on the clock) with `<commit>`.
+fn redact_commits(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(" at ") {
+        let (head, tail) = rest.split_at(i + 4);
+        out.push_str(head);
+        let hex = tail.chars().take_while(|c| c.is_ascii_hexdigit()).count();
+        if hex == 7 {
+            out.push_str("<commit>");
+            rest = &tail[7..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn check_help() {
+    let p = Project::new("");
+    let o = p.run(&["check", "--help"], &[]);
+    assert_eq!(o.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&o));
+}
+
+#[test]
+fn regression_markdown_comment() {
+    let p = Project::new("").with_baseline();
+    let o = p.run(
+        &["check", "--profile", "slow.json", "--format", "markdown"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(100), "{}", stderr(&o));
+    insta::assert_snapshot!(redact_commits(&stdout(&o)));
+}

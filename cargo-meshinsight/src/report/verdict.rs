@@ -259,7 +259,7 @@ pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
         }
     }
     out.push_str(&format!(
-        "Platform `{}`{}{}. Baseline: {}. {}.\n",
+        "Platform `{}`{}{}. Baseline: {}. Threshold {}.\n",
         v.platform.id,
         v.platform
             .cpu_model
@@ -278,7 +278,7 @@ pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
                 b.origin, b.history_versions
             ))
             .unwrap_or_else(|| "none".into()),
-        settings_line(v)
+        settings_line(v).trim_start_matches("threshold ")
     ));
     if !v.metrics.is_empty() {
         out.push_str("\n<details><summary>All metrics</summary>\n\n");
