@@ -92,9 +92,19 @@ impl Baseline {
     }
 }
 
-/// The file name of a platform's baseline.
-pub fn file_name(platform_id: &str) -> String {
-    format!("{platform_id}.json")
+/// The file name of a platform's baseline; the id must be usable as a file name.
+pub fn file_name(platform_id: &str) -> Result<String, GateError> {
+    let ok = !platform_id.is_empty()
+        && !platform_id.starts_with('.')
+        && platform_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+    if !ok {
+        return Err(GateError::BadPlatformId {
+            id: platform_id.to_string(),
+        });
+    }
+    Ok(format!("{platform_id}.json"))
 }
 
 /// Where a baseline is read from.

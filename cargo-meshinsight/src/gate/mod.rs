@@ -78,6 +78,14 @@ pub enum GateError {
         /// Where it was looked for.
         origin: String,
     },
+    /// The profile's platform id cannot name a baseline file.
+    #[error(
+        "platform id `{id}` cannot name a baseline file (letters, digits, `-`, `_`, `.`, `+`; not starting with `.`)"
+    )]
+    BadPlatformId {
+        /// The id.
+        id: String,
+    },
     /// A saved report could not be used.
     #[error("invalid report {path}: {message}")]
     InvalidReport {
@@ -104,6 +112,9 @@ impl GateError {
                 "record one on the target branch with `cargo meshinsight baseline update --commit`"
                     .into(),
             ),
+            GateError::BadPlatformId { .. } => {
+                Some("change `platform.id` in the profile".into())
+            }
             GateError::InvalidReport { .. } => {
                 Some("pass the JSON written by `cargo meshinsight check --report FILE`".into())
             }
@@ -417,14 +428,9 @@ pub fn load_baseline(
     choice: &BaselineChoice,
     target_branch: Option<&str>,
 ) -> Result<(Option<Loaded>, String), GateError> {
-    let file = settings
-        .baseline_dir_abs()
-        .join(baseline::file_name(platform_id));
-    let shown = settings
-        .baseline_dir
-        .join(baseline::file_name(platform_id))
-        .display()
-        .to_string();
+    let name = baseline::file_name(platform_id)?;
+    let file = settings.baseline_dir_abs().join(&name);
+    let shown = settings.baseline_dir.join(&name).display().to_string();
     let loaded = match choice {
         BaselineChoice::MergeBase => {
             let branch = target_branch.unwrap_or(&settings.target_branch);
@@ -464,15 +470,28 @@ pub fn load_baseline(
 }
 
 /// `check`: predict, load the baseline, compare.
+///
+/// The head profile is read from `config.profile`; [`check_profile`] takes one obtained any
+/// other way (the profiler, once it lands, plugs in there).
 pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
-    let mut settings = Settings::load(config.manifest_path.as_deref())?;
+    let settings = Settings::load(config.manifest_path.as_deref())?;
+    let profile = Profile::load(&config.profile)?;
+    check_profile(config, settings, profile, out)
+}
+
+/// `check` on a given head profile, with the project's `settings`.
+pub fn check_profile(
+    config: &CheckConfig,
+    mut settings: Settings,
+    profile: Profile,
+    out: &mut Output,
+) -> Result<Verdict, Error> {
     if let Some(t) = config.threshold_pct {
         settings.threshold_pct = t;
     }
     if let Some(a) = config.alpha {
         settings.alpha = a;
     }
-    let profile = Profile::load(&config.profile)?;
     let id = profile.platform.id.clone();
     out.status("Predicting", "the fixtures under the profile");
     let head = snapshot(&settings, profile)?;
@@ -530,9 +549,19 @@ pub struct Updated {
 pub fn update(config: &UpdateConfig, out: &mut Output) -> Result<Updated, Error> {
     let settings = Settings::load(config.manifest_path.as_deref())?;
     let profile = Profile::load(&config.profile)?;
+    update_profile(config, &settings, profile, out)
+}
+
+/// `baseline update` of a given profile, with the project's `settings`.
+pub fn update_profile(
+    config: &UpdateConfig,
+    settings: &Settings,
+    profile: Profile,
+    out: &mut Output,
+) -> Result<Updated, Error> {
     let id = profile.platform.id.clone();
-    let head = snapshot(&settings, profile)?;
-    let file = settings.baseline_dir_abs().join(baseline::file_name(&id));
+    let head = snapshot(settings, profile)?;
+    let file = settings.baseline_dir_abs().join(baseline::file_name(&id)?);
     let earlier = match baseline::open_repo(&settings.root, &file) {
         Ok((repo, rel)) => match repo.head().and_then(|h| h.peel_to_commit()) {
             Ok(c) => {

@@ -573,6 +573,18 @@ fn commit_file_commits_only_the_baseline_and_skips_an_identical_one() {
 }
 
 #[test]
+fn platform_ids_that_cannot_name_a_file_are_refused() {
+    assert_eq!(
+        baseline::file_name("xeon-6142_envoy-1.21+lua").unwrap(),
+        "xeon-6142_envoy-1.21+lua.json"
+    );
+    for bad in ["", "../etc", "a/b", ".hidden", "a b"] {
+        let e = baseline::file_name(bad).unwrap_err();
+        assert!(matches!(e, GateError::BadPlatformId { .. }), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn write_atomic_leaves_no_temporary_file_and_fails_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b/x.json");
