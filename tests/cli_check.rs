@@ -432,3 +432,74 @@ fn regression_markdown_comment() {
     assert_eq!(o.status.code(), Some(100), "{}", stderr(&o));
     insta::assert_snapshot!(redact_commits(&stdout(&o)));
 }
+
+#[test]
+fn libtest_trials_fail_on_a_regression_and_are_ignored_without_a_baseline() {
+    use cargo_meshinsight::libtest::GateTests;
+    use libtest_mimic::Arguments;
+    let args = Arguments {
+        quiet: true,
+        test_threads: Some(1),
+        ..Arguments::default()
+    };
+    let p = Project::new("").with_baseline();
+    let slow = GateTests::new(p.root().join("Cargo.toml"), p.root().join("slow.json")).trials();
+    let mut names: Vec<String> = slow.iter().map(|t| t.name().to_string()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "gate::bookinfo::cpu",
+            "gate::bookinfo::latency",
+            "gate::chain-3hop::cpu",
+            "gate::chain-3hop::latency"
+        ]
+    );
+    let c = libtest_mimic::run(&args, slow);
+    assert_eq!((c.num_passed, c.num_failed), (0, 4));
+
+    let same = GateTests::new(p.root().join("Cargo.toml"), p.root().join("base.json")).trials();
+    let c = libtest_mimic::run(&args, same);
+    assert_eq!((c.num_passed, c.num_failed), (4, 0));
+
+    let q = Project::new("");
+    let none = GateTests::new(q.root().join("Cargo.toml"), q.root().join("slow.json")).trials();
+    let c = libtest_mimic::run(&args, none);
+    assert_eq!((c.num_passed, c.num_failed, c.num_ignored), (0, 0, 4));
+
+    // A gate that cannot run is one failing trial, not a pass.
+    let broken =
+        GateTests::new(q.root().join("Cargo.toml"), q.root().join("missing.json")).trials();
+    assert_eq!(broken.len(), 1);
+    assert_eq!(broken[0].name(), "gate::setup");
+    let c = libtest_mimic::run(&args, broken);
+    assert_eq!(c.num_failed, 1);
+}
+
+#[test]
+fn successive_baseline_updates_record_the_history_spread() {
+    let p = Project::new("");
+    for profile in ["base.json", "slow.json", "base.json"] {
+        let o = p.run(
+            &["baseline", "update", "--profile", profile, "--commit"],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.root().join("baselines/ci-box.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["history_versions"], 3);
+    // Parsing latency went 122.07 → 146.484 → 122.07: MSSD sd = √(2 d² / 4) = d / √2.
+    let d = 0.2 * 122.07;
+    let sd = doc["spread"]["coef/http/parsing/latency/base"]
+        .as_f64()
+        .unwrap();
+    assert!((sd - d / 2f64.sqrt()).abs() < 1e-6, "{sd}");
+    assert_eq!(doc["spread"]["coef/http/ipc/latency/base"], 0.0);
+    // Three commits on top of the initial one.
+    let mut walk = p.repo.revwalk().unwrap();
+    walk.push_head().unwrap();
+    assert_eq!(walk.count(), 4);
+}
