@@ -435,16 +435,10 @@ fn regression_markdown_comment() {
 
 #[test]
 fn libtest_trials_fail_on_a_regression_and_are_ignored_without_a_baseline() {
-    use cargo_meshinsight::libtest::GateTests;
-    use libtest_mimic::Arguments;
-    let args = Arguments {
-        quiet: true,
-        test_threads: Some(1),
-        ..Arguments::default()
-    };
+    use cargo_meshinsight::libtest::{GateTests, TrialOutcome};
     let p = Project::new("").with_baseline();
-    let slow = GateTests::new(p.root().join("Cargo.toml"), p.root().join("slow.json")).trials();
-    let mut names: Vec<String> = slow.iter().map(|t| t.name().to_string()).collect();
+    let slow = GateTests::new(p.root().join("Cargo.toml"), p.root().join("slow.json")).evaluate();
+    let mut names: Vec<&str> = slow.iter().map(|t| t.name.as_str()).collect();
     names.sort();
     assert_eq!(
         names,
@@ -455,25 +449,50 @@ fn libtest_trials_fail_on_a_regression_and_are_ignored_without_a_baseline() {
             "gate::chain-3hop::latency"
         ]
     );
-    let c = libtest_mimic::run(&args, slow);
-    assert_eq!((c.num_passed, c.num_failed), (0, 4));
+    let chain = slow
+        .iter()
+        .find(|t| t.name == "gate::chain-3hop::latency")
+        .unwrap();
+    let TrialOutcome::Fail(msg) = &chain.outcome else {
+        panic!("{chain:?}")
+    };
+    assert!(
+        msg.starts_with("regression: 825.8 µs → 947.9 µs (+14.8%"),
+        "{msg}"
+    );
+    assert!(msg.contains("moved most: parsing (100%)"), "{msg}");
+    assert!(
+        slow.iter()
+            .all(|t| matches!(t.outcome, TrialOutcome::Fail(_)))
+    );
+    // The same trials through libtest-mimic: four trials, the regressions fail.
+    let trials = GateTests::new(p.root().join("Cargo.toml"), p.root().join("slow.json")).trials();
+    assert_eq!(trials.len(), 4);
 
-    let same = GateTests::new(p.root().join("Cargo.toml"), p.root().join("base.json")).trials();
-    let c = libtest_mimic::run(&args, same);
-    assert_eq!((c.num_passed, c.num_failed), (4, 0));
+    let same = GateTests::new(p.root().join("Cargo.toml"), p.root().join("base.json")).evaluate();
+    assert!(
+        same.iter().all(|t| t.outcome == TrialOutcome::Pass),
+        "{same:?}"
+    );
 
     let q = Project::new("");
-    let none = GateTests::new(q.root().join("Cargo.toml"), q.root().join("slow.json")).trials();
-    let c = libtest_mimic::run(&args, none);
-    assert_eq!((c.num_passed, c.num_failed, c.num_ignored), (0, 0, 4));
+    let none = GateTests::new(q.root().join("Cargo.toml"), q.root().join("slow.json")).evaluate();
+    assert_eq!(none.len(), 4);
+    assert!(
+        none.iter()
+            .all(|t| matches!(&t.outcome, TrialOutcome::Ignore(r) if r.contains("no baseline"))),
+        "{none:?}"
+    );
 
     // A gate that cannot run is one failing trial, not a pass.
     let broken =
-        GateTests::new(q.root().join("Cargo.toml"), q.root().join("missing.json")).trials();
+        GateTests::new(q.root().join("Cargo.toml"), q.root().join("missing.json")).evaluate();
     assert_eq!(broken.len(), 1);
-    assert_eq!(broken[0].name(), "gate::setup");
-    let c = libtest_mimic::run(&args, broken);
-    assert_eq!(c.num_failed, 1);
+    assert_eq!(broken[0].name, "gate::setup");
+    assert!(
+        matches!(&broken[0].outcome, TrialOutcome::Fail(m) if m.contains("missing.json")),
+        "{broken:?}"
+    );
 }
 
 #[test]

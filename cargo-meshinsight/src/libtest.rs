@@ -24,6 +24,26 @@ use crate::gate::{
 use crate::output::Output;
 use crate::report::{cores, us};
 
+/// How one trial ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrialOutcome {
+    /// No regression.
+    Pass,
+    /// A regression, or the gate could not run: the message says which.
+    Fail(String),
+    /// Nothing to compare against: the reason.
+    Ignore(String),
+}
+
+/// One trial: its name and how it ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateTrial {
+    /// `gate::<fixture>::<latency|cpu>` or `gate::setup`.
+    pub name: String,
+    /// The judgement.
+    pub outcome: TrialOutcome,
+}
+
 /// Builds the gate's trials.
 #[derive(Clone, Debug)]
 pub struct GateTests {
@@ -55,8 +75,22 @@ impl GateTests {
         self
     }
 
-    /// Runs the gate and turns the verdict into trials.
+    /// Runs the gate and turns the verdict into libtest-mimic trials.
     pub fn trials(&self) -> Vec<Trial> {
+        self.evaluate()
+            .into_iter()
+            .map(|t| match t.outcome {
+                TrialOutcome::Pass => Trial::test(t.name, || Ok(())),
+                TrialOutcome::Fail(m) => Trial::test(t.name, move || Err(Failed::from(m))),
+                TrialOutcome::Ignore(r) => {
+                    Trial::ignorable_test(t.name, move || Ok(Completion::ignored_with(r)))
+                }
+            })
+            .collect()
+    }
+
+    /// Runs the gate and judges each trial, without running them through libtest-mimic.
+    pub fn evaluate(&self) -> Vec<GateTrial> {
         let (mut out, _captured) = Output::captured();
         let v = match gate::check(&self.config, &mut out) {
             Ok(v) => v,
@@ -70,7 +104,10 @@ impl GateTests {
                 if let Some(h) = e.hint() {
                     text.push_str(&format!("\n  hint: {h}"));
                 }
-                return vec![Trial::test("gate::setup", move || Err(Failed::from(text)))];
+                return vec![GateTrial {
+                    name: "gate::setup".into(),
+                    outcome: TrialOutcome::Fail(text),
+                }];
             }
         };
         let no_baseline = v.verdict == Outcome::NoBaseline;
@@ -85,11 +122,9 @@ impl GateTests {
                 .unwrap_or_default()
                 .into_iter()
                 .flat_map(|f| {
-                    ["latency", "cpu"].map(|q| {
-                        let reason = reason.clone();
-                        Trial::ignorable_test(format!("gate::{}::{q}", f.name), move || {
-                            Ok(Completion::ignored_with(reason))
-                        })
+                    ["latency", "cpu"].map(|q| GateTrial {
+                        name: format!("gate::{}::{q}", f.name),
+                        outcome: TrialOutcome::Ignore(reason.clone()),
                     })
                 })
                 .collect();
@@ -121,11 +156,11 @@ impl GateTests {
                         .map(|a| format!("; moved most: {} ({:.0}%)", a.part, a.share_pct))
                         .unwrap_or_default()
                 );
-                let verdict = m.verdict;
-                Some(Trial::test(name, move || match verdict {
-                    MetricVerdict::Regression => Err(Failed::from(message)),
-                    _ => Ok(()),
-                }))
+                let outcome = match m.verdict {
+                    MetricVerdict::Regression => TrialOutcome::Fail(message),
+                    _ => TrialOutcome::Pass,
+                };
+                Some(GateTrial { name, outcome })
             })
             .collect()
     }

@@ -609,3 +609,29 @@ fn write_atomic_leaves_no_temporary_file_and_fails_whole() {
     names.sort();
     assert_eq!(names, ["d.json", "x.json"]);
 }
+
+#[test]
+fn markdown_leaves_out_the_details_table_when_it_would_be_too_long_for_a_comment() {
+    let base = snap(fitted(0.01));
+    let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
+    let mut v = judge(&head, Some(&loaded(base)), &settings());
+    let short = crate::report::verdict::markdown(&v, Some("<!-- m -->"));
+    assert!(short.contains("| grpc ipc cpu base"), "{short}");
+    // Many fixtures: repeat the metrics until the table alone is far over the limit.
+    let one = v.metrics.clone();
+    for i in 0..100 {
+        v.metrics.extend(one.iter().cloned().map(|mut m| {
+            m.key = format!("{}-{i}", m.key);
+            m
+        }));
+    }
+    let long = crate::report::verdict::markdown(&v, Some("<!-- m -->"));
+    assert!(
+        long.len() < crate::report::verdict::MAX_MARKDOWN_BYTES,
+        "{}",
+        long.len()
+    );
+    assert!(long.contains("too long for a comment"));
+    assert!(long.contains("not shown"));
+    assert!(long.starts_with("<!-- m -->\n### ❌"));
+}

@@ -193,6 +193,40 @@ fn table_text(v: &Verdict) -> String {
     out
 }
 
+fn fixture_table(rows: &[&MetricResult]) -> String {
+    let mut t = Table::new();
+    t.load_style(ASCII_MARKDOWN).set_header(vec![
+        "fixture",
+        "metric",
+        "base",
+        "head",
+        "delta",
+        "change",
+        "verdict",
+        "moved most",
+    ]);
+    for m in rows {
+        let MetricId::Fixture { fixture, quantity } = &m.id else {
+            continue;
+        };
+        t.add_row(vec![
+            fixture.clone(),
+            format!("{} ({})", quantity.as_str(), m.unit),
+            value(m.base, &m.unit),
+            value(m.head, &m.unit),
+            signed(m.delta, &m.unit),
+            pct(m.change_pct),
+            format!("`{}`", m.verdict.code()),
+            moved_text(m),
+        ]);
+    }
+    t.to_string()
+}
+
+/// GitHub refuses comment bodies over 65,536 characters; the details table is left out of
+/// a report that would come near it.
+pub const MAX_MARKDOWN_BYTES: usize = 60_000;
+
 /// The markdown report; with `marker`, the hidden marker of the PR comment goes first.
 pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
     let mut out = String::new();
@@ -211,33 +245,25 @@ pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
         headline(v)
     ));
     if !v.metrics.is_empty() {
-        let mut t = Table::new();
-        t.load_style(ASCII_MARKDOWN).set_header(vec![
-            "fixture",
-            "metric",
-            "base",
-            "head",
-            "delta",
-            "change",
-            "verdict",
-            "moved most",
-        ]);
-        for m in v.fixtures() {
-            let MetricId::Fixture { fixture, quantity } = &m.id else {
-                continue;
-            };
-            t.add_row(vec![
-                fixture.clone(),
-                format!("{} ({})", quantity.as_str(), m.unit),
-                value(m.base, &m.unit),
-                value(m.head, &m.unit),
-                signed(m.delta, &m.unit),
-                pct(m.change_pct),
-                format!("`{}`", m.verdict.code()),
-                moved_text(m),
-            ]);
+        let all: Vec<&MetricResult> = v.fixtures().collect();
+        let mut table = fixture_table(&all);
+        if table.len() > MAX_MARKDOWN_BYTES / 2 {
+            // Too many fixtures for a comment: keep the ones that moved.
+            let moved: Vec<&MetricResult> = all
+                .iter()
+                .copied()
+                .filter(|m| m.verdict != MetricVerdict::Unchanged)
+                .collect();
+            table = fixture_table(&moved);
+            if table.len() > MAX_MARKDOWN_BYTES / 2 {
+                table = String::from("(too many to list: see the JSON report)");
+            }
+            table.push_str(&format!(
+                "\n\n{} fixture metric(s) within the threshold are not shown.",
+                all.len() - moved.len()
+            ));
         }
-        out.push_str(&t.to_string());
+        out.push_str(&table);
         out.push_str("\n\n");
         let moved: Vec<&MetricResult> = v.moved().collect();
         if moved.is_empty() {
@@ -283,7 +309,15 @@ pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
     if !v.metrics.is_empty() {
         out.push_str("\n<details><summary>All metrics</summary>\n\n");
         let all: Vec<&MetricResult> = v.metrics.iter().collect();
-        out.push_str(&metric_table(&all, ASCII_MARKDOWN, true).to_string());
+        let table = metric_table(&all, ASCII_MARKDOWN, true).to_string();
+        if out.len() + table.len() <= MAX_MARKDOWN_BYTES {
+            out.push_str(&table);
+        } else {
+            out.push_str(
+                "The table of every metric is too long for a comment: see the JSON report \
+                 (`check --report FILE`) or `check --format table`.",
+            );
+        }
         out.push_str("\n\n");
         for n in &v.notes {
             out.push_str(&format!("Note: {n}\n\n"));
