@@ -102,7 +102,9 @@ fn handle(
         return (code, format!("{{\"message\": \"{msg}\"}}"), None);
     }
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // GitHub Enterprise Server serves the API under /api/v3.
+    let route = path.strip_prefix("/api/v3").unwrap_or(path);
+    let parts: Vec<&str> = route.trim_start_matches('/').split('/').collect();
     let json_body = |v: serde_json::Value| v.to_string();
     match (req.method(), parts.as_slice()) {
         (tiny_http::Method::Get, ["repos", _, _, "issues", n, "comments"]) => {

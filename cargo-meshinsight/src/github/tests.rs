@@ -78,6 +78,30 @@ fn the_marked_comment_is_found_on_a_later_page() {
 }
 
 #[test]
+fn an_api_url_with_a_path_prefix_is_kept_for_every_call() {
+    let fake = FakeGithub::start();
+    for i in 0..3 {
+        fake.add_comment(7, &format!("human {i}"));
+    }
+    let m = marker("box-1");
+    let mut c = config(&fake);
+    c.api_url = format!("{}/api/v3", fake.url);
+    assert!(matches!(
+        post(&c, &m, &format!("{m}\nx")).unwrap(),
+        CommentAction::Created(_)
+    ));
+    let s = fake.state.lock().unwrap();
+    assert_eq!(s.log.len(), 3, "{:?}", s.log);
+    assert!(
+        s.log
+            .iter()
+            .all(|l| l.contains(" /api/v3/repos/acme/proxy/")),
+        "{:?}",
+        s.log
+    );
+}
+
+#[test]
 fn server_errors_are_retried_then_succeed() {
     let fake = FakeGithub::start();
     fake.state.lock().unwrap().forced = vec![502, 503];
