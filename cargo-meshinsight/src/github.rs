@@ -149,6 +149,8 @@ pub struct Retry {
     pub attempts: u32,
     /// Delay before the first retry; doubled each time.
     pub base_delay: Duration,
+    /// Time allowed for one request; running out counts as a transport failure.
+    pub timeout: Duration,
 }
 
 impl Default for Retry {
@@ -156,6 +158,7 @@ impl Default for Retry {
         Retry {
             attempts: 4,
             base_delay: Duration::from_millis(500),
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -200,6 +203,19 @@ impl Client {
         Ok(Client { octo, retry })
     }
 
+    /// HTTP status, message, and whether a retry may help.
+    fn classify(e: &octocrab::Error) -> (Option<u16>, String, bool) {
+        match e {
+            octocrab::Error::GitHub { source, .. } => {
+                let s = source.status_code.as_u16();
+                (Some(s), source.message.clone(), s >= 500)
+            }
+            octocrab::Error::Hyper { source, .. } => (None, source.to_string(), true),
+            octocrab::Error::Service { source, .. } => (None, source.to_string(), true),
+            other => (None, other.to_string(), false),
+        }
+    }
+
     async fn with_retry<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, GithubError>
     where
         F: FnMut() -> Fut,
@@ -208,19 +224,20 @@ impl Client {
         let mut delay = self.retry.base_delay;
         let attempts = self.retry.attempts.max(1);
         for attempt in 1..=attempts {
-            let e = match call().await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
+            let e = match tokio::time::timeout(self.retry.timeout, call()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => Some(e),
+                Err(_) => None,
             };
             let (status, message, retryable) = match &e {
-                octocrab::Error::GitHub { source, .. } => {
-                    let s = source.status_code.as_u16();
-                    (Some(s), source.message.clone(), s >= 500)
-                }
-                octocrab::Error::Hyper { source, .. } => (None, source.to_string(), true),
-                octocrab::Error::Service { source, .. } => (None, source.to_string(), true),
-                other => (None, other.to_string(), false),
+                None => (
+                    None,
+                    format!("no answer within {:?}", self.retry.timeout),
+                    true,
+                ),
+                Some(e) => Self::classify(e),
             };
+
             if status == Some(403) {
                 return Err(GithubError::Forbidden {
                     what: what.to_string(),
@@ -233,6 +250,7 @@ impl Client {
                         format!("HTTP {s} ({message}), {attempts} attempts")
                     }
                     Some(s) => format!("HTTP {s} ({message})"),
+                    None if attempts > 1 => format!("{message}, {attempts} attempts"),
                     None => message,
                 };
                 return Err(GithubError::Api {

@@ -20,6 +20,7 @@ fn config(fake: &FakeGithub) -> PostConfig {
         retry: Retry {
             attempts: 3,
             base_delay: Duration::from_millis(5),
+            timeout: Duration::from_secs(10),
         },
     }
 }
@@ -147,6 +148,34 @@ fn forbidden_is_its_own_error_and_not_retried() {
     assert!(e.to_string().contains("403"), "{e}");
     assert!(e.hint().unwrap().contains("workflow_run"));
     assert_eq!(fake.state.lock().unwrap().log.len(), 1);
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_and_gives_up() {
+    // Connections complete in the kernel's backlog; nothing ever reads or answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = PostConfig {
+        api_url: format!("http://{}", silent.local_addr().unwrap()),
+        token: Token("t".into()),
+        pr: PrContext {
+            owner: "a".into(),
+            repo: "b".into(),
+            number: 1,
+        },
+        retry: Retry {
+            attempts: 2,
+            base_delay: Duration::from_millis(1),
+            timeout: Duration::from_millis(150),
+        },
+    };
+    let start = std::time::Instant::now();
+    let e = post(&c, "m", "x").unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("no answer within 150ms, 2 attempts"),
+        "{text}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
