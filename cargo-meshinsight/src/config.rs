@@ -229,7 +229,31 @@ impl Settings {
                 manifest = pkg_manifest;
             }
         }
-        Settings::from_table(root, manifest, table)
+        let settings = Settings::from_table(root, manifest, table)?;
+        if let Sidecar::Bin(name) = &settings.sidecar {
+            let bins: Vec<&str> = meta
+                .workspace_packages()
+                .iter()
+                .flat_map(|p| p.targets.iter())
+                .filter(|t| t.is_bin())
+                .map(|t| t.name.as_str())
+                .collect();
+            if !bins.contains(&name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    manifest: settings.manifest.clone(),
+                    table: "metadata.meshinsight",
+                    message: format!(
+                        "at `sidecar`: no binary target `{name}` in the workspace (binaries: {})",
+                        if bins.is_empty() {
+                            "none".to_string()
+                        } else {
+                            bins.join(", ")
+                        }
+                    ),
+                });
+            }
+        }
+        Ok(settings)
     }
 
     fn from_table(root: PathBuf, manifest: PathBuf, t: Table) -> Result<Settings, ConfigError> {
@@ -407,6 +431,23 @@ mod tests {
             "sidecar = { bin = \"my-proxy\" }\nfixtures = [\"f/*.toml\"]",
             "",
         );
+        let e = Settings::load(Some(&dir.path().join("Cargo.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no binary target `my-proxy` in the workspace (binaries: none)"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("main.rs"), "fn main() {}").unwrap();
+        let manifest = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            manifest.replace(
+                "[workspace]\n",
+                "[[bin]]\nname = \"my-proxy\"\npath = \"main.rs\"\n\n[workspace]\n",
+            ),
+        )
+        .unwrap();
         std::fs::create_dir(dir.path().join("f")).unwrap();
         std::fs::write(dir.path().join("f/b.toml"), "").unwrap();
         std::fs::write(dir.path().join("f/a.toml"), "").unwrap();
