@@ -4,8 +4,10 @@ use crate::config::ConfigError;
 use crate::ecg::EcgError;
 use crate::gate::GateError;
 use crate::github::GithubError;
+use crate::harness::HarnessError;
 use crate::predict::PredictError;
 use crate::predict::speedup::SpeedupError;
+use crate::probe::ProbeError;
 use crate::profile::ProfileError;
 
 /// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
@@ -46,6 +48,12 @@ pub enum Error {
     /// The pull-request comment could not be posted.
     #[error(transparent)]
     Github(#[from] GithubError),
+    /// The eBPF probe could not measure.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The load harness could not run.
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
     /// Writing a result failed.
     #[error("failed to write {what}")]
     Write {
@@ -68,7 +76,10 @@ pub enum Error {
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
-        exit::COULD_NOT_RUN
+        match self {
+            Error::Probe(e) if e.is_capability() => exit::MISSING_PRIVILEGE,
+            _ => exit::COULD_NOT_RUN,
+        }
     }
 
     /// A line saying what to do next, when there is something to say.
@@ -99,6 +110,8 @@ impl Error {
             ),
             Error::Gate(e) => e.hint(),
             Error::Github(e) => e.hint(),
+            Error::Probe(e) => e.hint(),
+            Error::Harness(e) => e.hint(),
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),
         }

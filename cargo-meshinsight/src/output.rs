@@ -91,6 +91,11 @@ impl Output {
         self.quiet = quiet;
     }
 
+    /// Whether status lines (and progress bars) are suppressed.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Whether status lines are coloured.
     pub fn color(&self) -> bool {
         self.color

@@ -4,8 +4,10 @@
 //! as `cargo-meshinsight ...` called directly. Each subcommand lives in its own file.
 
 mod baseline;
+mod bench;
 mod check;
 mod comment;
+mod internal;
 mod predict;
 
 use std::ffi::OsString;
@@ -14,6 +16,10 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, exit};
 use crate::output::Output;
+
+pub mod probe;
+mod probe_overhead;
+mod probe_workload;
 
 /// Cargo's view: `cargo meshinsight ARGS`.
 #[derive(Debug, Parser)]
@@ -40,6 +46,20 @@ enum Command {
     Check(check::CheckArgs),
     Baseline(baseline::BaselineArgs),
     Comment(comment::CommentCmdArgs),
+    /// Attach the eBPF probe to running processes and print what each component costs.
+    Probe(probe::Args),
+    #[command(name = "__probe-workload", hide = true)]
+    ProbeWorkload(probe_workload::Args),
+    #[command(name = "__probe-overhead", hide = true)]
+    ProbeOverhead(probe_overhead::Args),
+    /// Measure the echo round trip without and with a sidecar, and the overhead.
+    Bench(bench::BenchArgs),
+    /// The harness's echo application (internal).
+    #[command(name = "__echo", hide = true)]
+    Echo(internal::EchoArgs),
+    /// The built-in reference sidecar (internal).
+    #[command(name = "__sidecar", hide = true)]
+    Sidecar(internal::SidecarArgs),
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
@@ -91,5 +111,11 @@ fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
         Command::Check(args) => check::run(args, out),
         Command::Baseline(args) => baseline::run(args, out),
         Command::Comment(args) => comment::run(args, out),
+        Command::Probe(args) => probe::run(args, out),
+        Command::ProbeWorkload(args) => probe_workload::run(args, out),
+        Command::ProbeOverhead(args) => probe_overhead::run(args, out),
+        Command::Bench(args) => bench::run(args, out),
+        Command::Echo(args) => internal::echo(args, out),
+        Command::Sidecar(args) => internal::sidecar(args, out),
     }
 }

@@ -455,16 +455,16 @@ pub fn load_baseline(
             )
         }
     };
-    if let (Some(l), _) = &loaded {
-        if l.baseline.platform_id != platform_id {
-            return Err(GateError::InvalidBaseline {
-                origin: l.origin.clone(),
-                message: format!(
-                    "it is for platform `{}`, not `{platform_id}`",
-                    l.baseline.platform_id
-                ),
-            });
-        }
+    if let (Some(l), _) = &loaded
+        && l.baseline.platform_id != platform_id
+    {
+        return Err(GateError::InvalidBaseline {
+            origin: l.origin.clone(),
+            message: format!(
+                "it is for platform `{}`, not `{platform_id}`",
+                l.baseline.platform_id
+            ),
+        });
     }
     Ok(loaded)
 }

