@@ -1,6 +1,9 @@
 //! The top-level error, its exit code and its hint (documented in docs/exit-codes.md).
 
+use crate::config::ConfigError;
 use crate::ecg::EcgError;
+use crate::gate::GateError;
+use crate::github::GithubError;
 use crate::harness::HarnessError;
 use crate::predict::PredictError;
 use crate::predict::speedup::SpeedupError;
@@ -41,6 +44,15 @@ pub enum Error {
     /// Profiling stopped.
     #[error("failed to profile the sidecar")]
     Measure(#[source] MeasureError),
+    /// The project's gate configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A baseline or report could not be used.
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    /// The pull-request comment could not be posted.
+    #[error(transparent)]
+    Github(#[from] GithubError),
     /// The eBPF probe could not measure.
     #[error(transparent)]
     Probe(#[from] ProbeError),
@@ -108,6 +120,11 @@ impl Error {
             Error::Profile(_) => {
                 Some("the profile format is described in docs/profile-format.md".to_string())
             }
+            Error::Config(_) => Some(
+                "the `metadata.meshinsight` keys are described in docs/gate.md".to_string(),
+            ),
+            Error::Gate(e) => e.hint(),
+            Error::Github(e) => e.hint(),
             Error::Probe(e) => e.hint(),
             Error::Measure(MeasureError::Probe(e)) => e.hint(),
             Error::Measure(MeasureError::Harness(e)) => e.hint(),

@@ -2,14 +2,20 @@
 //!
 //! The modules follow the data flow of DESIGN §3:
 //! [`vocab`] (modes, components, filters) → [`profile`] (per-component models) →
-//! [`ecg`] (call graphs) → [`predict`] (end-to-end overhead) → [`report`] (rendering).
+//! [`ecg`] (call graphs) → [`predict`] (end-to-end overhead) → [`gate`] (comparison with
+//! the baseline in git) → [`report`] (rendering; [`github`] posts the PR comment).
+//! [`config`] reads the project's `metadata.meshinsight`; [`libtest`] shows the gate as tests.
 //! [`cli`] is a thin layer that turns arguments into calls of those stages.
 
 pub mod analyze;
 pub mod cli;
+pub mod config;
 pub mod ecg;
 pub mod error;
+pub mod gate;
+pub mod github;
 pub mod harness;
+pub mod libtest;
 pub mod output;
 pub mod predict;
 pub mod probe;

@@ -4,7 +4,10 @@
 //! as `cargo-meshinsight ...` called directly. Each subcommand lives in its own file.
 
 mod analyze;
+mod baseline;
 mod bench;
+mod check;
+mod comment;
 mod critical_path;
 mod generate;
 mod import;
@@ -46,6 +49,9 @@ pub struct Args {
 enum Command {
     Predict(predict::PredictArgs),
     Profile(profile::ProfileArgs),
+    Check(check::CheckArgs),
+    Baseline(baseline::BaselineArgs),
+    Comment(comment::CommentCmdArgs),
     /// Attach the eBPF probe to running processes and print what each component costs.
     Probe(probe::Args),
     #[command(name = "__probe-workload", hide = true)]
@@ -113,6 +119,9 @@ fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
     match command {
         Command::Predict(args) => predict::run(args, out),
         Command::Profile(args) => profile::run(args, out),
+        Command::Check(args) => check::run(args, out),
+        Command::Baseline(args) => baseline::run(args, out),
+        Command::Comment(args) => comment::run(args, out),
         Command::Probe(args) => probe::run(args, out),
         Command::ProbeWorkload(args) => probe_workload::run(args, out),
         Command::ProbeOverhead(args) => probe_overhead::run(args, out),

@@ -2,6 +2,7 @@
 
 pub mod prediction;
 pub mod profile;
+pub mod verdict;
 
 use std::str::FromStr;
 

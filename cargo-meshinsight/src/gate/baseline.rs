@@ -1,0 +1,418 @@
+//! Baselines: `baselines/<platform-id>.json`, read from git (through git2, never from the
+//! working tree), from a path, or not at all; written atomically and optionally committed.
+//! Schema: docs/gate.md.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use git2::{Oid, Repository};
+use serde::{Deserialize, Serialize};
+
+use super::GateError;
+use super::compare::{Spread, spread_of};
+use super::snapshot::Snapshot;
+
+/// The version of the baseline file format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A baseline document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    /// Always [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The platform id; the file is `<platform_id>.json`.
+    pub platform_id: String,
+    /// Version of the tool that wrote it.
+    pub tool_version: String,
+    /// The profile and the fixture results.
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+    /// Run-to-run standard deviation per metric key, from this file's history when written.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spread: Spread,
+    /// How many versions (this one included) the spread was computed from.
+    #[serde(default)]
+    pub history_versions: usize,
+}
+
+impl Baseline {
+    /// A baseline of `snapshot`, with the spread over `earlier` versions (oldest first) and it.
+    pub fn new(snapshot: Snapshot, earlier: &[Baseline]) -> Baseline {
+        let mut series: Vec<_> = earlier.iter().map(|b| b.snapshot.metrics()).collect();
+        series.push(snapshot.metrics());
+        Baseline {
+            format_version: FORMAT_VERSION,
+            platform_id: snapshot.profile.platform.id.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            spread: spread_of(&series),
+            history_versions: series.len(),
+            snapshot,
+        }
+    }
+
+    /// Parses and validates a baseline document; `origin` names it in errors.
+    pub fn from_json(text: &str, origin: &str) -> Result<Baseline, GateError> {
+        let invalid = |message: String| GateError::InvalidBaseline {
+            origin: origin.to_string(),
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        match value.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(invalid(format!(
+                    "format_version is {v}, this build reads version {FORMAT_VERSION}"
+                )));
+            }
+            None => return Err(invalid("missing `format_version` (expected 1)".into())),
+        }
+        let b: Baseline = serde_path_to_error::deserialize(value)
+            .map_err(|e| invalid(format!("at `{}`: {}", e.path(), e.inner())))?;
+        b.snapshot
+            .profile
+            .validate()
+            .map_err(|m| invalid(format!("profile: {m}")))?;
+        if b.snapshot.profile.platform.id != b.platform_id {
+            return Err(invalid(format!(
+                "platform_id is `{}` but its profile is for `{}`",
+                b.platform_id, b.snapshot.profile.platform.id
+            )));
+        }
+        Ok(b)
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a baseline serializes");
+        s.push('\n');
+        s
+    }
+}
+
+/// The file name of a platform's baseline; the id must be usable as a file name.
+pub fn file_name(platform_id: &str) -> Result<String, GateError> {
+    let ok = !platform_id.is_empty()
+        && !platform_id.starts_with('.')
+        && platform_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+    if !ok {
+        return Err(GateError::BadPlatformId {
+            id: platform_id.to_string(),
+        });
+    }
+    Ok(format!("{platform_id}.json"))
+}
+
+/// Where a baseline is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaselineSource {
+    /// A git revision (commit, branch, tag), read through git2 without a checkout.
+    GitRev(String),
+    /// A file on disk.
+    Path(PathBuf),
+    /// No baseline: nothing is compared.
+    None,
+}
+
+/// A baseline as loaded, with where it came from and its history.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The baseline.
+    pub baseline: Baseline,
+    /// Where it came from, for reports (`baselines/x.json at 1a2b3c4 (main)`).
+    pub origin: String,
+    /// Its commit, when read from git.
+    pub commit: Option<String>,
+    /// Earlier versions of the file on the first-parent line, oldest first, this one last.
+    pub history: Vec<Baseline>,
+}
+
+impl Loaded {
+    /// The run-to-run spread: from the git history when it has two versions or more, else
+    /// the one stored in the file.
+    pub fn spread(&self) -> (Spread, usize) {
+        if self.history.len() >= 2 {
+            let series: Vec<_> = self.history.iter().map(|b| b.snapshot.metrics()).collect();
+            (spread_of(&series), self.history.len())
+        } else {
+            (self.baseline.spread.clone(), self.baseline.history_versions)
+        }
+    }
+}
+
+fn git_err(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GateError {
+    let what = what.into();
+    move |e| GateError::Git {
+        what,
+        message: e.message().to_string(),
+    }
+}
+
+/// The repository that holds `root`, and the path of `file` relative to its working tree.
+pub fn open_repo(root: &Path, file: &Path) -> Result<(Repository, PathBuf), GateError> {
+    let repo = Repository::discover(root).map_err(git_err(format!(
+        "find a git repository at {}",
+        root.display()
+    )))?;
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| GateError::Git {
+            what: format!("use the repository at {}", root.display()),
+            message: "it is bare".into(),
+        })?
+        .canonicalize()
+        .map_err(|e| GateError::Git {
+            what: "resolve the repository's working tree".into(),
+            message: e.to_string(),
+        })?;
+    // The file (and its directory) may not exist yet: resolve the nearest existing ancestor.
+    let mut abs = file.to_path_buf();
+    for anc in file.ancestors().skip(1) {
+        if let Ok(real) = anc.canonicalize() {
+            abs = real.join(file.strip_prefix(anc).unwrap_or(file));
+            break;
+        }
+    }
+    let rel = abs
+        .strip_prefix(&workdir)
+        .map_err(|_| GateError::Git {
+            what: format!("locate {} in the repository", file.display()),
+            message: format!("it is outside {}", workdir.display()),
+        })?
+        .to_path_buf();
+    Ok((repo, rel))
+}
+
+/// The merge base of `HEAD` with the target branch (`origin/<branch>` preferred, then the
+/// local `<branch>`).
+pub fn merge_base(repo: &Repository, branch: &str) -> Result<(Oid, String), GateError> {
+    let head = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .map_err(git_err("read HEAD"))?;
+    let candidates = [
+        format!("refs/remotes/origin/{branch}"),
+        format!("refs/heads/{branch}"),
+    ];
+    for name in &candidates {
+        if let Ok(r) = repo.find_reference(name) {
+            let target = r
+                .peel_to_commit()
+                .map_err(git_err(format!("read {name}")))?;
+            let base = repo
+                .merge_base(head.id(), target.id())
+                .map_err(git_err(format!("find the merge base of HEAD and {name}")))?;
+            let short = name
+                .trim_start_matches("refs/remotes/")
+                .trim_start_matches("refs/heads/");
+            return Ok((base, short.to_string()));
+        }
+    }
+    Err(GateError::NoTargetBranch {
+        branch: branch.to_string(),
+    })
+}
+
+fn blob_at(commit: &git2::Commit<'_>, rel: &Path) -> Result<Option<Oid>, GateError> {
+    let tree = commit.tree().map_err(git_err("read a commit's tree"))?;
+    match tree.get_path(rel) {
+        Ok(entry) if entry.kind() == Some(git2::ObjectType::Blob) => Ok(Some(entry.id())),
+        Ok(_) => Ok(None),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(git_err(format!("look up {}", rel.display()))(e)),
+    }
+}
+
+fn read_blob(repo: &Repository, id: Oid, origin: &str) -> Result<String, GateError> {
+    let blob = repo
+        .find_blob(id)
+        .map_err(git_err(format!("read {origin}")))?;
+    String::from_utf8(blob.content().to_vec()).map_err(|_| GateError::InvalidBaseline {
+        origin: origin.to_string(),
+        message: "not UTF-8".into(),
+    })
+}
+
+/// The versions of `rel` along the first-parent line from `start`, newest first: at most
+/// `depth` distinct blobs, stopping where the file did not exist. Versions that no longer
+/// parse (an older format) end the history.
+pub fn history(
+    repo: &Repository,
+    start: Oid,
+    rel: &Path,
+    depth: usize,
+) -> Result<Vec<(Oid, Baseline)>, GateError> {
+    const MAX_COMMITS: usize = 100_000;
+    let mut out = Vec::new();
+    let mut last: Option<Oid> = None;
+    let mut commit = repo
+        .find_commit(start)
+        .map_err(git_err(format!("read commit {start}")))?;
+    for _ in 0..MAX_COMMITS {
+        if out.len() >= depth {
+            break;
+        }
+        let Some(blob) = blob_at(&commit, rel)? else {
+            break;
+        };
+        if last != Some(blob) {
+            let origin = format!("{} at {}", rel.display(), short(commit.id()));
+            let text = read_blob(repo, blob, &origin)?;
+            match Baseline::from_json(&text, &origin) {
+                Ok(b) => out.push((commit.id(), b)),
+                Err(_) if !out.is_empty() => break,
+                Err(e) => return Err(e),
+            }
+            last = Some(blob);
+        }
+        match commit.parent(0) {
+            Ok(p) => commit = p,
+            Err(_) => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Seven hex digits of a commit id.
+pub fn short(id: Oid) -> String {
+    id.to_string()[..7].to_string()
+}
+
+/// Loads the baseline `file` (absolute path in the project at `root`) from `source`.
+/// `Ok(None)`: there is no baseline for this platform there.
+pub fn load(
+    source: &BaselineSource,
+    root: &Path,
+    file: &Path,
+    depth: usize,
+) -> Result<Option<Loaded>, GateError> {
+    match source {
+        BaselineSource::None => Ok(None),
+        BaselineSource::Path(p) => {
+            let text = match std::fs::read_to_string(p) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(source) => {
+                    return Err(GateError::Read {
+                        path: p.clone(),
+                        source,
+                    });
+                }
+            };
+            let origin = p.display().to_string();
+            let baseline = Baseline::from_json(&text, &origin)?;
+            Ok(Some(Loaded {
+                history: vec![baseline.clone()],
+                baseline,
+                origin,
+                commit: None,
+            }))
+        }
+        BaselineSource::GitRev(rev) => {
+            let (repo, rel) = open_repo(root, file)?;
+            let commit = repo
+                .revparse_single(rev)
+                .and_then(|o| o.peel_to_commit())
+                .map_err(git_err(format!("resolve revision `{rev}`")))?;
+            load_at(&repo, commit.id(), &rel, rev, depth)
+        }
+    }
+}
+
+/// Loads the baseline at commit `at`; `label` says how the commit was chosen.
+pub fn load_at(
+    repo: &Repository,
+    at: Oid,
+    rel: &Path,
+    label: &str,
+    depth: usize,
+) -> Result<Option<Loaded>, GateError> {
+    let mut versions = history(repo, at, rel, depth.max(1))?;
+    if versions.is_empty() {
+        return Ok(None);
+    }
+    versions.reverse();
+    let baseline = versions.last().expect("not empty").1.clone();
+    let origin = if label.starts_with(&short(at)) {
+        format!("{} at {}", rel.display(), short(at))
+    } else {
+        format!("{} at {} ({label})", rel.display(), short(at))
+    };
+    Ok(Some(Loaded {
+        baseline,
+        origin,
+        commit: Some(at.to_string()),
+        history: versions.into_iter().map(|(_, b)| b).collect(),
+    }))
+}
+
+/// Writes `text` to `path` atomically: a temporary file in the same directory, synced, then
+/// renamed over the target. On failure nothing is left behind.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), GateError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let err = |source| GateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e));
+    }
+    Ok(())
+}
+
+/// Commits `file` (already written) on `HEAD`, leaving everything else in the index and the
+/// working tree alone. Returns the new commit, or `None` when the file was unchanged.
+pub fn commit_file(root: &Path, file: &Path, message: &str) -> Result<Option<Oid>, GateError> {
+    let (repo, rel) = open_repo(root, file)?;
+    let text = std::fs::read(file).map_err(|source| GateError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let head = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .map_err(git_err("read HEAD (the repository needs a first commit)"))?;
+    let blob = repo.blob(&text).map_err(git_err("store the baseline"))?;
+    let base_tree = head.tree().map_err(git_err("read HEAD's tree"))?;
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    update.upsert(&rel, blob, git2::FileMode::Blob);
+    let tree_id = update
+        .create_updated(&repo, &base_tree)
+        .map_err(git_err("build the commit's tree"))?;
+    if tree_id == base_tree.id() {
+        return Ok(None);
+    }
+    let tree = repo
+        .find_tree(tree_id)
+        .map_err(git_err("read the new tree"))?;
+    let sig = repo
+        .signature()
+        .or_else(|_| git2::Signature::now("cargo-meshinsight", "cargo-meshinsight@localhost"))
+        .map_err(git_err("make a commit signature"))?;
+    let id = repo
+        .commit(Some("HEAD"), &sig, &sig, message, &tree, &[&head])
+        .map_err(git_err("commit the baseline"))?;
+    let mut index = repo.index().map_err(git_err("open the index"))?;
+    index
+        .add_path(&rel)
+        .and_then(|()| index.write())
+        .map_err(git_err("stage the baseline"))?;
+    Ok(Some(id))
+}

@@ -1,0 +1,336 @@
+//! The comparison (DESIGN §7), a pure function: head metrics against baseline metrics.
+//!
+//! A change is a **regression** when it is both practically significant (relative change
+//! above the threshold, in the costlier direction) and statistically significant: the
+//! two-sided p-value of `z = Δ / √(se_head² + se_base² + spread²)` stays under α after a
+//! multiple-testing correction over all compared metrics (Holm or Benjamini–Hochberg).
+//! `spread` is the run-to-run standard deviation seen in the baseline's git history.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::snapshot::{MetricId, Metrics, Quantity, Snapshot};
+use crate::config::Correction;
+
+/// How one metric was judged. The strings are stable (scripts match on them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricVerdict {
+    /// Costlier beyond the threshold, and significant.
+    Regression,
+    /// Cheaper beyond the threshold, and significant.
+    Improvement,
+    /// Beyond the threshold but within the noise.
+    NotSignificant,
+    /// Within the threshold.
+    Unchanged,
+    /// Only in the head (a new fixture, mode or component).
+    New,
+    /// Only in the baseline.
+    Removed,
+}
+
+impl MetricVerdict {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            MetricVerdict::Regression => "regression",
+            MetricVerdict::Improvement => "improvement",
+            MetricVerdict::NotSignificant => "not-significant",
+            MetricVerdict::Unchanged => "unchanged",
+            MetricVerdict::New => "new",
+            MetricVerdict::Removed => "removed",
+        }
+    }
+}
+
+/// The part of a fixture's change that one component accounts for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    /// The part that moved most (`ipc`, ..., `filter:lua`).
+    pub part: String,
+    /// Its change, in the metric's unit.
+    pub delta: f64,
+    /// Its change as a percentage of the metric's change.
+    pub share_pct: f64,
+}
+
+/// The comparison of one metric.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricResult {
+    /// Stable key, e.g. `fixture/bookinfo/latency` or `coef/http/parsing/latency/base`.
+    pub key: String,
+    /// What it measures.
+    pub id: MetricId,
+    /// Unit of `base`, `head` and `delta`.
+    pub unit: String,
+    /// Baseline value.
+    pub base: Option<f64>,
+    /// Head value.
+    pub head: Option<f64>,
+    /// `head − base`.
+    pub delta: Option<f64>,
+    /// Relative change, percent of the baseline's scale.
+    pub change_pct: Option<f64>,
+    /// Combined standard error of the change (`None`: no uncertainty known).
+    pub se: Option<f64>,
+    /// The run-to-run standard deviation from the baseline history, when known.
+    pub spread: Option<f64>,
+    /// Two-sided p-value before correction.
+    pub p: Option<f64>,
+    /// p-value after the multiple-testing correction.
+    pub p_adjusted: Option<f64>,
+    /// The judgement.
+    pub verdict: MetricVerdict,
+    /// For a fixture metric: the component that moved most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
+}
+
+/// Settings of a comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareSettings {
+    /// Practical threshold, percent.
+    pub threshold_pct: f64,
+    /// Significance level.
+    pub alpha: f64,
+    /// Multiple-testing correction.
+    pub correction: Correction,
+}
+
+/// Run-to-run standard deviation per metric key.
+pub type Spread = BTreeMap<String, f64>;
+
+/// Standard deviation of a series from its successive differences (von Neumann's MSSD):
+/// `√(Σ (x_{i+1} − x_i)² / (2 (n − 1)))`. A single step (a merged change) moves it far less
+/// than it moves the plain standard deviation. `None` with fewer than two values.
+pub fn mssd_sd(series: &[f64]) -> Option<f64> {
+    if series.len() < 2 {
+        return None;
+    }
+    let sum: f64 = series.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum();
+    Some((sum / (2.0 * (series.len() - 1) as f64)).sqrt())
+}
+
+/// The run-to-run spread of every metric over chronological versions of a baseline.
+pub fn spread_of(history: &[Metrics]) -> Spread {
+    let mut series: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for version in history {
+        for (k, m) in version {
+            series.entry(k.as_str()).or_default().push(m.value);
+        }
+    }
+    series
+        .into_iter()
+        .filter_map(|(k, xs)| mssd_sd(&xs).map(|sd| (k.to_string(), sd)))
+        .collect()
+}
+
+/// Two-sided p-value of a standard normal `z`.
+pub fn p_two_sided(z: f64) -> f64 {
+    statrs::function::erf::erfc(z.abs() / std::f64::consts::SQRT_2).clamp(0.0, 1.0)
+}
+
+/// Adjusted p-values (same order as `p`).
+pub fn adjust(p: &[f64], correction: Correction) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adj = vec![0.0; m];
+    match correction {
+        Correction::Holm => {
+            let mut running = 0.0f64;
+            for (rank, &i) in order.iter().enumerate() {
+                let v = ((m - rank) as f64 * p[i]).min(1.0);
+                running = running.max(v);
+                adj[i] = running;
+            }
+        }
+        Correction::Bh => {
+            let mut running = 1.0f64;
+            for (rank, &i) in order.iter().enumerate().rev() {
+                let v = (m as f64 / (rank + 1) as f64 * p[i]).min(1.0);
+                running = running.min(v);
+                adj[i] = running;
+            }
+        }
+    }
+    adj
+}
+
+/// Compares `head` against `base`; `spread` comes from the baseline history.
+pub fn compare(
+    head: &Snapshot,
+    base: &Snapshot,
+    spread: &Spread,
+    settings: &CompareSettings,
+) -> Vec<MetricResult> {
+    let hm = head.metrics();
+    let bm = base.metrics();
+    let mut results: Vec<MetricResult> = Vec::new();
+    let mut tested: Vec<(usize, f64)> = Vec::new();
+    let keys: std::collections::BTreeSet<&String> = hm.keys().chain(bm.keys()).collect();
+    for key in keys {
+        let (h, b) = (hm.get(key), bm.get(key));
+        let id = h.or(b).expect("key from one side").id.clone();
+        let mut r = MetricResult {
+            key: key.clone(),
+            unit: id.unit().to_string(),
+            id,
+            base: b.map(|m| m.value),
+            head: h.map(|m| m.value),
+            delta: None,
+            change_pct: None,
+            se: None,
+            spread: spread.get(key).copied(),
+            p: None,
+            p_adjusted: None,
+            verdict: MetricVerdict::New,
+            attribution: None,
+        };
+        let (Some(h), Some(b)) = (h, b) else {
+            if h.is_none() {
+                r.verdict = MetricVerdict::Removed;
+            }
+            results.push(r);
+            continue;
+        };
+        // Differences at the level of floating-point rounding (a JSON round trip, a different
+        // summation order) are no change at all.
+        let raw = h.value - b.value;
+        let delta = if raw.abs() <= 1e-9 * h.value.abs().max(b.value.abs()) {
+            0.0
+        } else {
+            raw
+        };
+        r.delta = Some(delta);
+        r.change_pct = Some(if b.scale > 0.0 {
+            100.0 * delta / b.scale
+        } else if delta == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY.copysign(delta)
+        });
+        let parts = [h.se, b.se, r.spread];
+        let var: Option<f64> = parts
+            .iter()
+            .flatten()
+            .map(|s| s * s)
+            .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v));
+        r.se = var.map(f64::sqrt);
+        // Without any known uncertainty the figures are exact (hand-made or paper profiles):
+        // any change is real, and only the threshold judges it.
+        let p = match r.se {
+            Some(se) if se > 0.0 => p_two_sided(delta / se),
+            _ if delta == 0.0 => 1.0,
+            _ => 0.0,
+        };
+        r.p = Some(p);
+        if let (MetricId::Fixture { fixture, quantity }, true) = (&r.id, delta != 0.0) {
+            r.attribution = attribute(head, base, fixture, *quantity, delta);
+        }
+        tested.push((results.len(), p));
+        results.push(r);
+    }
+    let ps: Vec<f64> = tested.iter().map(|&(_, p)| p).collect();
+    let adj = adjust(&ps, settings.correction);
+    for (&(i, _), pa) in tested.iter().zip(adj) {
+        let r = &mut results[i];
+        r.p_adjusted = Some(pa);
+        let change = r.change_pct.expect("tested metrics have a change");
+        let practical = change.abs() > settings.threshold_pct;
+        let significant = pa <= settings.alpha;
+        r.verdict = match (practical, significant) {
+            (false, _) => MetricVerdict::Unchanged,
+            (true, false) => MetricVerdict::NotSignificant,
+            (true, true) if change > 0.0 => MetricVerdict::Regression,
+            (true, true) => MetricVerdict::Improvement,
+        };
+    }
+    results
+}
+
+/// The component whose change explains most of a fixture's change (same sign first).
+fn attribute(
+    head: &Snapshot,
+    base: &Snapshot,
+    fixture: &str,
+    quantity: Quantity,
+    delta: f64,
+) -> Option<Attribution> {
+    let (h, b) = (head.fixture(fixture)?, base.fixture(fixture)?);
+    let parts: std::collections::BTreeSet<&String> =
+        h.components.keys().chain(b.components.keys()).collect();
+    let pick = |f: &super::FixtureResult, part: &str| {
+        f.components
+            .get(part)
+            .map(|c| match quantity {
+                Quantity::Latency => c.latency_us,
+                Quantity::Cpu => c.cpu_cores,
+            })
+            .unwrap_or(0.0)
+    };
+    let (part, d) = parts
+        .into_iter()
+        .map(|part| (part, pick(h, part) - pick(b, part)))
+        .max_by(|x, y| {
+            let score = |d: f64| {
+                if delta != 0.0 {
+                    d * delta.signum()
+                } else {
+                    d.abs()
+                }
+            };
+            score(x.1).total_cmp(&score(y.1))
+        })?;
+    if d.abs() <= 1e-9 * delta.abs() || d * delta < 0.0 {
+        return None;
+    }
+    Some(Attribution {
+        part: part.clone(),
+        delta: d,
+        share_pct: if delta != 0.0 { 100.0 * d / delta } else { 0.0 },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holm_and_bh_match_hand_computed_values() {
+        let p = [0.01, 0.04, 0.03, 0.005];
+        // Sorted: 0.005 (×4 = 0.02), 0.01 (×3 = 0.03), 0.03 (×2 = 0.06), 0.04 (×1 → max 0.06).
+        let holm = adjust(&p, Correction::Holm);
+        let want = [0.03, 0.06, 0.06, 0.02];
+        for (a, b) in holm.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{holm:?}");
+        }
+        // BH: 0.04×4/4 = 0.04, 0.03×4/3 = 0.04, 0.01×4/2 = 0.02, 0.005×4/1 = 0.02.
+        let bh = adjust(&p, Correction::Bh);
+        let want = [0.02, 0.04, 0.04, 0.02];
+        for (a, b) in bh.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{bh:?}");
+        }
+    }
+
+    #[test]
+    fn p_value_of_familiar_z_scores() {
+        assert!((p_two_sided(1.959964) - 0.05).abs() < 1e-5);
+        assert!((p_two_sided(-2.575829) - 0.01).abs() < 1e-5);
+        assert_eq!(p_two_sided(0.0), 1.0);
+    }
+
+    #[test]
+    fn mssd_ignores_most_of_a_single_level_shift() {
+        let steady = [10.0, 10.2, 9.9, 10.1, 10.0];
+        let sd = mssd_sd(&steady).unwrap();
+        assert!(sd > 0.05 && sd < 0.2, "{sd}");
+        // A merged +5 step: plain SD would be ~2.5; MSSD stays ~1.3.
+        let shifted = [10.0, 10.0, 10.0, 10.0, 15.0, 15.0, 15.0, 15.0];
+        let sd = mssd_sd(&shifted).unwrap();
+        assert!((sd - (25.0f64 / 14.0).sqrt()).abs() < 1e-12, "{sd}");
+        assert_eq!(mssd_sd(&[1.0]), None);
+    }
+}

@@ -1,0 +1,602 @@
+//! The gate (DESIGN §7): predict every fixture under the current profile, load the baseline
+//! of this platform from git, compare, and decide. [`compare`] is pure; [`baseline`] does the
+//! git and file I/O; [`check`] and [`update`] tie them together for the CLI and for
+//! [`crate::libtest`].
+//!
+//! Profiles come from files (`--profile`) until the profiler (`cargo meshinsight profile`)
+//! lands; `check` then gains a measuring source next to the file one.
+
+pub mod baseline;
+pub mod compare;
+pub mod snapshot;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use baseline::{Baseline, BaselineSource, Loaded};
+pub use compare::{CompareSettings, MetricResult, MetricVerdict};
+pub use snapshot::{FixtureResult, MetricId, Quantity, Snapshot};
+
+use crate::config::Settings;
+use crate::ecg::Ecg;
+use crate::error::{Error, exit};
+use crate::output::Output;
+use crate::profile::{Platform, Profile};
+
+/// The version of the verdict (report) format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A baseline could not be read, written or found.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// A file could not be read.
+    #[error("failed to read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("failed to write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A baseline document is malformed.
+    #[error("invalid baseline {origin}: {message}")]
+    InvalidBaseline {
+        /// The file, and the commit it was read at.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A git operation failed.
+    #[error("failed to {what}: {message}")]
+    Git {
+        /// What was being done.
+        what: String,
+        /// libgit2's message.
+        message: String,
+    },
+    /// The target branch is neither a remote-tracking nor a local branch.
+    #[error("failed to find the target branch `{branch}` (neither origin/{branch} nor {branch})")]
+    NoTargetBranch {
+        /// The branch.
+        branch: String,
+    },
+    /// `--require-baseline` and there is none.
+    #[error("no baseline for platform `{platform}` at {origin}")]
+    NoBaseline {
+        /// The platform id.
+        platform: String,
+        /// Where it was looked for.
+        origin: String,
+    },
+    /// The profile's platform id cannot name a baseline file.
+    #[error(
+        "platform id `{id}` cannot name a baseline file (letters, digits, `-`, `_`, `.`, `+`; not starting with `.`)"
+    )]
+    BadPlatformId {
+        /// The id.
+        id: String,
+    },
+    /// A saved report could not be used.
+    #[error("invalid report {path}: {message}")]
+    InvalidReport {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl GateError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GateError::InvalidBaseline { .. } => Some(
+                "regenerate it with `cargo meshinsight baseline update`; the format is in docs/gate.md"
+                    .into(),
+            ),
+            GateError::NoTargetBranch { .. } => Some(
+                "fetch the target branch (actions/checkout with fetch-depth: 0), or pass --baseline-rev"
+                    .into(),
+            ),
+            GateError::NoBaseline { .. } => Some(
+                "record one on the target branch with `cargo meshinsight baseline update --commit`"
+                    .into(),
+            ),
+            GateError::BadPlatformId { .. } => {
+                Some("change `platform.id` in the profile".into())
+            }
+            GateError::InvalidReport { .. } => {
+                Some("pass the JSON written by `cargo meshinsight check --report FILE`".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The overall outcome. The strings are stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// At least one metric regressed.
+    Regression,
+    /// No regression, at least one improvement.
+    Improvement,
+    /// Nothing moved beyond the threshold with significance.
+    Pass,
+    /// No baseline for this platform: nothing was compared.
+    NoBaseline,
+}
+
+impl Outcome {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::Regression => "regression",
+            Outcome::Improvement => "improvement",
+            Outcome::Pass => "pass",
+            Outcome::NoBaseline => "no-baseline",
+        }
+    }
+
+    /// The process exit code of `check`.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Regression => exit::REGRESSION,
+            _ => exit::OK,
+        }
+    }
+}
+
+/// Where the baseline came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineInfo {
+    /// The file and commit.
+    pub origin: String,
+    /// The commit, when read from git.
+    pub commit: Option<String>,
+    /// Versions of the baseline the run-to-run spread was computed from.
+    pub history_versions: usize,
+}
+
+/// Counts of metric verdicts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Regressions.
+    pub regression: usize,
+    /// Improvements.
+    pub improvement: usize,
+    /// Beyond the threshold, within the noise.
+    pub not_significant: usize,
+    /// Within the threshold.
+    pub unchanged: usize,
+    /// Only in the head.
+    pub new: usize,
+    /// Only in the baseline.
+    pub removed: usize,
+}
+
+/// The result of `check`: what the reports render and `comment` posts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Always [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The outcome code.
+    pub verdict: Outcome,
+    /// One line saying what happened.
+    pub summary: String,
+    /// The platform of the current profile.
+    pub platform: Platform,
+    /// The baseline compared against.
+    pub baseline: Option<BaselineInfo>,
+    /// Threshold, α and correction.
+    pub settings: CompareSettings,
+    /// How many metrics got each verdict.
+    pub counts: Counts,
+    /// Every compared metric.
+    pub metrics: Vec<MetricResult>,
+    /// Remarks a reader should know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The pull request the check ran for, when known (used by `comment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<u64>,
+}
+
+impl Verdict {
+    /// Parses a saved report; `path` names it in errors.
+    pub fn from_json(text: &str, path: &Path) -> Result<Verdict, GateError> {
+        let invalid = |message: String| GateError::InvalidReport {
+            path: path.to_path_buf(),
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        match value.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(invalid(format!(
+                    "format_version is {v}, this build reads version {FORMAT_VERSION}"
+                )));
+            }
+            None => return Err(invalid("missing `format_version` (expected 1)".into())),
+        }
+        serde_path_to_error::deserialize(value)
+            .map_err(|e| invalid(format!("at `{}`: {}", e.path(), e.inner())))
+    }
+
+    /// Fixture metrics, in key order.
+    pub fn fixtures(&self) -> impl Iterator<Item = &MetricResult> {
+        self.metrics
+            .iter()
+            .filter(|m| matches!(m.id, MetricId::Fixture { .. }))
+    }
+
+    /// Coefficients that regressed or improved: the components that moved.
+    pub fn moved(&self) -> impl Iterator<Item = &MetricResult> {
+        self.metrics.iter().filter(|m| {
+            matches!(m.id, MetricId::Coefficient { .. })
+                && matches!(
+                    m.verdict,
+                    MetricVerdict::Regression | MetricVerdict::Improvement
+                )
+        })
+    }
+}
+
+/// Judges `head` against a loaded baseline (or none). Pure.
+pub fn judge(head: &Snapshot, loaded: Option<&Loaded>, settings: &CompareSettings) -> Verdict {
+    let platform = head.profile.platform.clone();
+    let Some(loaded) = loaded else {
+        return Verdict {
+            format_version: FORMAT_VERSION,
+            verdict: Outcome::NoBaseline,
+            summary: format!(
+                "no baseline for platform `{}`: nothing compared",
+                platform.id
+            ),
+            platform,
+            baseline: None,
+            settings: *settings,
+            counts: Counts::default(),
+            metrics: Vec::new(),
+            notes: Vec::new(),
+            pull_request: None,
+        };
+    };
+    let (spread, history_versions) = loaded.spread();
+    let metrics = compare::compare(head, &loaded.baseline.snapshot, &spread, settings);
+    let mut counts = Counts::default();
+    for m in &metrics {
+        *match m.verdict {
+            MetricVerdict::Regression => &mut counts.regression,
+            MetricVerdict::Improvement => &mut counts.improvement,
+            MetricVerdict::NotSignificant => &mut counts.not_significant,
+            MetricVerdict::Unchanged => &mut counts.unchanged,
+            MetricVerdict::New => &mut counts.new,
+            MetricVerdict::Removed => &mut counts.removed,
+        } += 1;
+    }
+    let verdict = if counts.regression > 0 {
+        Outcome::Regression
+    } else if counts.improvement > 0 {
+        Outcome::Improvement
+    } else {
+        Outcome::Pass
+    };
+    let mut notes = Vec::new();
+    let exact = metrics
+        .iter()
+        .filter(|m| m.p.is_some() && m.se.is_none_or(|s| s == 0.0))
+        .count();
+    if exact > 0 {
+        notes.push(format!(
+            "{exact} metric(s) have no known uncertainty (no fit statistics, no history): \
+             the threshold alone judges them"
+        ));
+    }
+    if history_versions < 2 {
+        notes.push(
+            "the baseline has no history yet: run-to-run spread unknown, only fit errors count"
+                .into(),
+        );
+    }
+    let tested = metrics.iter().filter(|m| m.p.is_some()).count();
+    let summary = summary_line(verdict, &counts, &metrics, tested);
+    Verdict {
+        format_version: FORMAT_VERSION,
+        verdict,
+        summary,
+        platform,
+        baseline: Some(BaselineInfo {
+            origin: loaded.origin.clone(),
+            commit: loaded.commit.clone(),
+            history_versions,
+        }),
+        settings: *settings,
+        counts,
+        metrics,
+        notes,
+        pull_request: None,
+    }
+}
+
+fn summary_line(
+    verdict: Outcome,
+    counts: &Counts,
+    metrics: &[MetricResult],
+    tested: usize,
+) -> String {
+    // The largest fixture change names the component that moved; coefficients come second.
+    let worst = |v: MetricVerdict| {
+        let pick = |fixtures: bool| {
+            metrics.iter().filter(move |m| {
+                m.verdict == v && matches!(m.id, MetricId::Fixture { .. }) == fixtures
+            })
+        };
+        let mut candidates: Vec<&MetricResult> = pick(true).collect();
+        if candidates.is_empty() {
+            candidates = pick(false).collect();
+        }
+        candidates
+            .into_iter()
+            .max_by(|a, b| {
+                let x = a.change_pct.unwrap_or(0.0).abs();
+                x.total_cmp(&b.change_pct.unwrap_or(0.0).abs())
+            })
+            .map(|m| {
+                let mut s = format!("{} {:+.1}%", m.key, m.change_pct.unwrap_or(0.0));
+                if let Some(a) = &m.attribution {
+                    s.push_str(&format!(", mostly {}", a.part));
+                }
+                s
+            })
+    };
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    match verdict {
+        Outcome::Regression => format!(
+            "{} in {tested} metrics (largest: {})",
+            plural(counts.regression, "regression"),
+            worst(MetricVerdict::Regression).unwrap_or_default()
+        ),
+        Outcome::Improvement => format!(
+            "no regression in {tested} metrics; {} (largest: {})",
+            plural(counts.improvement, "improvement"),
+            worst(MetricVerdict::Improvement).unwrap_or_default()
+        ),
+        Outcome::Pass => format!("no regression in {tested} metrics"),
+        Outcome::NoBaseline => "no baseline: nothing compared".into(),
+    }
+}
+
+/// Loads the fixtures of `settings` and predicts them under `profile`.
+pub fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error> {
+    let paths = settings.fixture_paths()?;
+    let mut ecgs = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let mut ecg = Ecg::load(p)?;
+        if let Ok(rel) = p.strip_prefix(&settings.root) {
+            ecg.origin = rel.to_path_buf();
+        }
+        ecgs.push(ecg);
+    }
+    Ok(Snapshot::new(profile, &ecgs)?)
+}
+
+/// Which baseline `check` compares against.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum BaselineChoice {
+    /// The baseline file at the merge base of `HEAD` and the target branch.
+    #[default]
+    MergeBase,
+    /// An explicit source.
+    Source(BaselineSource),
+}
+
+/// What `check` does.
+#[derive(Clone, Debug, Default)]
+pub struct CheckConfig {
+    /// The manifest of the project (`--manifest-path`).
+    pub manifest_path: Option<PathBuf>,
+    /// The profile of the head (required until the profiler lands).
+    pub profile: PathBuf,
+    /// The baseline.
+    pub baseline: BaselineChoice,
+    /// Fail (exit 101) instead of passing when there is no baseline.
+    pub require_baseline: bool,
+    /// Overrides the configured target branch (e.g. from `GITHUB_BASE_REF`).
+    pub target_branch: Option<String>,
+    /// Overrides the configured threshold, percent.
+    pub threshold_pct: Option<f64>,
+    /// Overrides the configured α.
+    pub alpha: Option<f64>,
+}
+
+/// Loads the baseline `check` compares against.
+pub fn load_baseline(
+    settings: &Settings,
+    platform_id: &str,
+    choice: &BaselineChoice,
+    target_branch: Option<&str>,
+) -> Result<(Option<Loaded>, String), GateError> {
+    let name = baseline::file_name(platform_id)?;
+    let file = settings.baseline_dir_abs().join(&name);
+    let shown = settings.baseline_dir.join(&name).display().to_string();
+    let loaded = match choice {
+        BaselineChoice::MergeBase => {
+            let branch = target_branch.unwrap_or(&settings.target_branch);
+            let (repo, rel) = baseline::open_repo(&settings.root, &file)?;
+            let (at, name) = baseline::merge_base(&repo, branch)?;
+            let label = format!("merge base with {name}");
+            let where_ = format!("{shown} at {} ({label})", baseline::short(at));
+            (
+                baseline::load_at(&repo, at, &rel, &label, settings.history_depth)?,
+                where_,
+            )
+        }
+        BaselineChoice::Source(source) => {
+            let where_ = match source {
+                BaselineSource::GitRev(rev) => format!("{shown} at {rev}"),
+                BaselineSource::Path(p) => p.display().to_string(),
+                BaselineSource::None => "nowhere (--no-baseline)".into(),
+            };
+            (
+                baseline::load(source, &settings.root, &file, settings.history_depth)?,
+                where_,
+            )
+        }
+    };
+    if let (Some(l), _) = &loaded
+        && l.baseline.platform_id != platform_id
+    {
+        return Err(GateError::InvalidBaseline {
+            origin: l.origin.clone(),
+            message: format!(
+                "it is for platform `{}`, not `{platform_id}`",
+                l.baseline.platform_id
+            ),
+        });
+    }
+    Ok(loaded)
+}
+
+/// `check`: predict, load the baseline, compare.
+///
+/// The head profile is read from `config.profile`; [`check_profile`] takes one obtained any
+/// other way (the profiler, once it lands, plugs in there).
+pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
+    let settings = Settings::load(config.manifest_path.as_deref())?;
+    let profile = Profile::load(&config.profile)?;
+    check_profile(config, settings, profile, out)
+}
+
+/// `check` on a given head profile, with the project's `settings`.
+pub fn check_profile(
+    config: &CheckConfig,
+    mut settings: Settings,
+    profile: Profile,
+    out: &mut Output,
+) -> Result<Verdict, Error> {
+    if let Some(t) = config.threshold_pct {
+        settings.threshold_pct = t;
+    }
+    if let Some(a) = config.alpha {
+        settings.alpha = a;
+    }
+    let id = profile.platform.id.clone();
+    out.status("Predicting", "the fixtures under the profile");
+    let head = snapshot(&settings, profile)?;
+    let (loaded, origin) = load_baseline(
+        &settings,
+        &id,
+        &config.baseline,
+        config.target_branch.as_deref(),
+    )?;
+    match &loaded {
+        Some(l) => out.status("Comparing", format!("against {}", l.origin)),
+        None if config.require_baseline => {
+            return Err(GateError::NoBaseline {
+                platform: id,
+                origin,
+            }
+            .into());
+        }
+        None => out.warn(format!(
+            "no baseline for platform `{id}` at {origin}: nothing to compare, passing"
+        )),
+    }
+    let compare = CompareSettings {
+        threshold_pct: settings.threshold_pct,
+        alpha: settings.alpha,
+        correction: settings.correction,
+    };
+    Ok(judge(&head, loaded.as_ref(), &compare))
+}
+
+/// What `baseline update` does.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateConfig {
+    /// The manifest of the project.
+    pub manifest_path: Option<PathBuf>,
+    /// The profile to record.
+    pub profile: PathBuf,
+    /// Commit the file with git2.
+    pub commit: bool,
+}
+
+/// What `baseline update` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Updated {
+    /// The file written.
+    pub path: PathBuf,
+    /// Versions the spread was computed from.
+    pub history_versions: usize,
+    /// The commit made, when asked and the file changed.
+    pub commit: Option<String>,
+}
+
+/// `baseline update`: predict, compute the spread with the file's history at `HEAD`, write
+/// `<baseline-dir>/<platform-id>.json` atomically and optionally commit it.
+pub fn update(config: &UpdateConfig, out: &mut Output) -> Result<Updated, Error> {
+    let settings = Settings::load(config.manifest_path.as_deref())?;
+    let profile = Profile::load(&config.profile)?;
+    update_profile(config, &settings, profile, out)
+}
+
+/// `baseline update` of a given profile, with the project's `settings`.
+pub fn update_profile(
+    config: &UpdateConfig,
+    settings: &Settings,
+    profile: Profile,
+    out: &mut Output,
+) -> Result<Updated, Error> {
+    let id = profile.platform.id.clone();
+    let head = snapshot(settings, profile)?;
+    let file = settings.baseline_dir_abs().join(baseline::file_name(&id)?);
+    let earlier = match baseline::open_repo(&settings.root, &file) {
+        Ok((repo, rel)) => match repo.head().and_then(|h| h.peel_to_commit()) {
+            Ok(c) => {
+                let mut v = baseline::history(&repo, c.id(), &rel, settings.history_depth)?;
+                v.reverse();
+                v.into_iter().map(|(_, b)| b).collect()
+            }
+            Err(_) => Vec::new(),
+        },
+        Err(e) if config.commit => return Err(e.into()),
+        Err(_) => {
+            out.warn("not in a git repository: the baseline gets no history spread");
+            Vec::new()
+        }
+    };
+    let baseline = Baseline::new(head, &earlier);
+    baseline::write_atomic(&file, &baseline.to_json())?;
+    out.status("Wrote", file.display());
+    let commit = if config.commit {
+        let msg = format!("meshinsight: update baseline for {id}");
+        let c = baseline::commit_file(&settings.root, &file, &msg)?;
+        match c {
+            Some(c) => out.status("Committed", format!("{} {msg}", baseline::short(c))),
+            None => out.status("Unchanged", "the committed baseline is identical"),
+        }
+        c.map(|c| c.to_string())
+    } else {
+        None
+    };
+    Ok(Updated {
+        path: file,
+        history_versions: baseline.history_versions,
+        commit,
+    })
+}
+
+#[cfg(test)]
+mod tests;

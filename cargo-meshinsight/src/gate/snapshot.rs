@@ -1,0 +1,326 @@
+//! What the gate compares: a profile and the predictions of the fixtures under it, flattened
+//! into named metrics with their standard errors.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ecg::Ecg;
+use crate::predict::{ComponentFigure, PredictError, Prediction, ProfileSet, predict};
+use crate::profile::{LinearModel, Profile};
+use crate::vocab::{Component, Filter, Mode};
+
+/// Message size at which a per-byte coefficient's practical significance is judged: a slope
+/// change matters by what it adds to the model at this size, relative to the model there.
+pub const REFERENCE_BYTES: f64 = 1000.0;
+
+/// The predicted figures of one fixture, with standard errors propagated from the profile fit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureResult {
+    /// The fixture's name.
+    pub name: String,
+    /// The fixture file, relative to the workspace root where possible.
+    pub file: String,
+    /// End-to-end latency overhead of the mesh, µs.
+    pub latency_overhead_us: f64,
+    /// Standard error of it from the profile fit, when the profile has fit statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_se_us: Option<f64>,
+    /// CPU of the sidecars at the fixture's rates, cores.
+    pub cpu_overhead_cores: f64,
+    /// Standard error of it from the profile fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_se_cores: Option<f64>,
+    /// Per part (`ipc`, ..., `filter:lua`): latency on the critical path and CPU.
+    pub components: BTreeMap<String, ComponentFigure>,
+}
+
+/// A profile and its fixture results: one side of a comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// The profile.
+    pub profile: Profile,
+    /// One result per fixture, in file order.
+    pub fixtures: Vec<FixtureResult>,
+}
+
+/// Latency or CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantity {
+    /// Latency (µs).
+    Latency,
+    /// CPU (µs per request for coefficients, cores for fixtures).
+    Cpu,
+}
+
+impl Quantity {
+    /// `latency` or `cpu`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantity::Latency => "latency",
+            Quantity::Cpu => "cpu",
+        }
+    }
+}
+
+/// The intercept or the slope of a linear model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Term {
+    /// `base_us`.
+    Base,
+    /// `per_byte_us`.
+    PerByte,
+}
+
+/// What a metric measures.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MetricId {
+    /// A fitted coefficient of the profile.
+    Coefficient {
+        /// The mode.
+        mode: Mode,
+        /// The filter, when the coefficient is a filter's extra cost.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<Filter>,
+        /// The component.
+        component: Component,
+        /// Latency or CPU.
+        quantity: Quantity,
+        /// Intercept or slope.
+        term: Term,
+    },
+    /// A fixture's predicted end-to-end figure.
+    Fixture {
+        /// The fixture's name.
+        fixture: String,
+        /// Latency or CPU.
+        quantity: Quantity,
+    },
+}
+
+impl MetricId {
+    /// A stable string key: `coef/http/parsing/latency/base`, `coef/http+lua/other/cpu/per_byte`,
+    /// `fixture/bookinfo/latency`.
+    pub fn key(&self) -> String {
+        match self {
+            MetricId::Coefficient {
+                mode,
+                filter,
+                component,
+                quantity,
+                term,
+            } => {
+                let config = match filter {
+                    Some(f) => format!("{mode}+{f}"),
+                    None => mode.to_string(),
+                };
+                let term = match term {
+                    Term::Base => "base",
+                    Term::PerByte => "per_byte",
+                };
+                format!("coef/{config}/{component}/{}/{term}", quantity.as_str())
+            }
+            MetricId::Fixture { fixture, quantity } => {
+                format!("fixture/{fixture}/{}", quantity.as_str())
+            }
+        }
+    }
+
+    /// The unit of the metric's value.
+    pub fn unit(&self) -> &'static str {
+        match self {
+            MetricId::Coefficient {
+                term: Term::Base, ..
+            } => "µs",
+            MetricId::Coefficient {
+                term: Term::PerByte,
+                ..
+            } => "µs/B",
+            MetricId::Fixture {
+                quantity: Quantity::Latency,
+                ..
+            } => "µs",
+            MetricId::Fixture {
+                quantity: Quantity::Cpu,
+                ..
+            } => "cores",
+        }
+    }
+}
+
+/// One measured figure with its uncertainty.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    /// What it is.
+    pub id: MetricId,
+    /// Its value.
+    pub value: f64,
+    /// Its standard error from the fit, when known.
+    pub se: Option<f64>,
+    /// What a relative change is measured against (the value itself, or for a slope the
+    /// model's value at [`REFERENCE_BYTES`] per byte).
+    pub scale: f64,
+}
+
+/// Metrics by key.
+pub type Metrics = BTreeMap<String, Metric>;
+
+impl Snapshot {
+    /// Predicts every fixture under `profile`, with standard errors.
+    pub fn new(profile: Profile, ecgs: &[Ecg]) -> Result<Snapshot, PredictError> {
+        let fixtures = ecgs
+            .iter()
+            .map(|ecg| fixture_result(&profile, ecg))
+            .collect::<Result<_, _>>()?;
+        Ok(Snapshot { profile, fixtures })
+    }
+
+    /// Every metric of the snapshot.
+    pub fn metrics(&self) -> Metrics {
+        let mut out = Metrics::new();
+        let mut push = |m: Metric| {
+            out.insert(m.id.key(), m);
+        };
+        for (mode, mp) in &self.profile.modes {
+            let sets = std::iter::once((None, &mp.components))
+                .chain(mp.filters.iter().map(|(f, fp)| (Some(*f), &fp.components)));
+            for (filter, components) in sets {
+                for (component, cm) in components {
+                    for (quantity, model) in
+                        [(Quantity::Latency, &cm.latency), (Quantity::Cpu, &cm.cpu)]
+                    {
+                        for term in [Term::Base, Term::PerByte] {
+                            push(coefficient(
+                                MetricId::Coefficient {
+                                    mode: *mode,
+                                    filter,
+                                    component: *component,
+                                    quantity,
+                                    term,
+                                },
+                                model,
+                                term,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for f in &self.fixtures {
+            for (quantity, value, se) in [
+                (Quantity::Latency, f.latency_overhead_us, f.latency_se_us),
+                (Quantity::Cpu, f.cpu_overhead_cores, f.cpu_se_cores),
+            ] {
+                push(Metric {
+                    id: MetricId::Fixture {
+                        fixture: f.name.clone(),
+                        quantity,
+                    },
+                    value,
+                    se,
+                    scale: value.abs(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The fixture result of `name`.
+    pub fn fixture(&self, name: &str) -> Option<&FixtureResult> {
+        self.fixtures.iter().find(|f| f.name == name)
+    }
+}
+
+fn coefficient(id: MetricId, model: &LinearModel, term: Term) -> Metric {
+    match term {
+        Term::Base => Metric {
+            id,
+            value: model.base_us,
+            se: model.base_se_us,
+            scale: model.base_us.abs(),
+        },
+        Term::PerByte => Metric {
+            id,
+            value: model.per_byte_us,
+            se: model.per_byte_se_us,
+            scale: model.at(REFERENCE_BYTES).abs() / REFERENCE_BYTES,
+        },
+    }
+}
+
+/// Predicts `ecg` and propagates the fit's standard errors to its figures.
+///
+/// The prediction is linear in each coefficient while the critical path stays put, so the
+/// gradient is found by nudging one component model at a time and predicting again; the
+/// variance is `g_b² se_b² + g_p² se_p² + 2 g_b g_p cov` summed over the (independently
+/// fitted) models.
+pub fn fixture_result(profile: &Profile, ecg: &Ecg) -> Result<FixtureResult, PredictError> {
+    let set = ProfileSet::new(vec![profile.clone()]);
+    let p = predict(ecg, &set, None)?;
+    let mut var_lat: Option<f64> = None;
+    let mut var_cpu: Option<f64> = None;
+    const DB: f64 = 1.0;
+    const DP: f64 = 1e-3;
+    for (mode, mp) in &profile.modes {
+        let sets = std::iter::once((None, &mp.components))
+            .chain(mp.filters.iter().map(|(f, fp)| (Some(*f), &fp.components)));
+        for (filter, components) in sets {
+            for (component, cm) in components {
+                if cm.latency.base_se_us.is_none() && cm.cpu.base_se_us.is_none() {
+                    continue;
+                }
+                let nudged = |db: f64, dp: f64| -> Result<Prediction, PredictError> {
+                    let mut q = profile.clone();
+                    let mp = q.modes.get_mut(mode).expect("mode exists");
+                    let cs = match filter {
+                        Some(f) => &mut mp.filters.get_mut(&f).expect("filter exists").components,
+                        None => &mut mp.components,
+                    };
+                    let m = cs.get_mut(component).expect("component exists");
+                    m.latency.base_us += db;
+                    m.cpu.base_us += db;
+                    m.latency.per_byte_us += dp;
+                    m.cpu.per_byte_us += dp;
+                    predict(ecg, &ProfileSet::new(vec![q]), None)
+                };
+                let pb = nudged(DB, 0.0)?;
+                let pp = nudged(0.0, DP)?;
+                let lat = (
+                    (pb.figures.latency_overhead_us - p.figures.latency_overhead_us) / DB,
+                    (pp.figures.latency_overhead_us - p.figures.latency_overhead_us) / DP,
+                );
+                let cpu = (
+                    (pb.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DB,
+                    (pp.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DP,
+                );
+                if let Some(v) = model_variance(&cm.latency, lat) {
+                    *var_lat.get_or_insert(0.0) += v;
+                }
+                if let Some(v) = model_variance(&cm.cpu, cpu) {
+                    *var_cpu.get_or_insert(0.0) += v;
+                }
+            }
+        }
+    }
+    Ok(FixtureResult {
+        name: p.name,
+        file: p.file,
+        latency_overhead_us: p.figures.latency_overhead_us,
+        latency_se_us: var_lat.map(f64::sqrt),
+        cpu_overhead_cores: p.figures.cpu_overhead_cores,
+        cpu_se_cores: var_cpu.map(f64::sqrt),
+        components: p.figures.components,
+    })
+}
+
+fn model_variance(m: &LinearModel, (gb, gp): (f64, f64)) -> Option<f64> {
+    let sb = m.base_se_us?;
+    let sp = m.per_byte_se_us.unwrap_or(0.0);
+    let cov = m.cov.unwrap_or(0.0);
+    Some((gb * gb * sb * sb + gp * gp * sp * sp + 2.0 * gb * gp * cov).max(0.0))
+}

@@ -1,0 +1,637 @@
+//! Tests of the gate: the comparison on perturbed profiles, the baseline format, and the git
+//! side on real temporary repositories.
+
+use std::path::{Path, PathBuf};
+
+use git2::Repository;
+
+use super::baseline::{self, Baseline, BaselineSource};
+use super::compare::{CompareSettings, Spread, compare};
+use super::*;
+use crate::config::Correction;
+use crate::profile::Profile;
+use crate::vocab::{Component, Mode};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn ecgs() -> Vec<Ecg> {
+    ["chain-3hop.toml", "bookinfo.toml", "mixed-modes.toml"]
+        .iter()
+        .map(|f| Ecg::load(&repo_root().join("fixtures/ecg").join(f)).unwrap())
+        .collect()
+}
+
+/// The paper profile with fit statistics: every coefficient gets a standard error of
+/// `rel_se` of its value (slopes get 1e-4 µs/B), as if fitted from repeated runs.
+fn fitted(rel_se: f64) -> Profile {
+    let mut p = Profile::paper();
+    p.platform.id = "test-box".into();
+    for mp in p.modes.values_mut() {
+        let sets = std::iter::once(&mut mp.components)
+            .chain(mp.filters.values_mut().map(|f| &mut f.components));
+        for cs in sets {
+            for m in cs.values_mut() {
+                for lm in [&mut m.latency, &mut m.cpu] {
+                    lm.base_se_us = Some(rel_se * lm.base_us.abs());
+                    lm.per_byte_se_us = Some(1e-4);
+                    lm.cov = Some(0.0);
+                    lm.n = Some(40);
+                }
+            }
+        }
+    }
+    p
+}
+
+/// `p` with one component's latency and CPU intercepts scaled by `factor`.
+fn scaled(mut p: Profile, mode: Mode, c: Component, factor: f64) -> Profile {
+    let m = p
+        .modes
+        .get_mut(&mode)
+        .unwrap()
+        .components
+        .get_mut(&c)
+        .unwrap();
+    m.latency.base_us *= factor;
+    m.cpu.base_us *= factor;
+    p
+}
+
+fn settings() -> CompareSettings {
+    CompareSettings {
+        threshold_pct: 5.0,
+        alpha: 0.05,
+        correction: Correction::Holm,
+    }
+}
+
+fn snap(p: Profile) -> Snapshot {
+    Snapshot::new(p, &ecgs()).unwrap()
+}
+
+fn find<'a>(rs: &'a [MetricResult], key: &str) -> &'a MetricResult {
+    rs.iter()
+        .find(|r| r.key == key)
+        .unwrap_or_else(|| panic!("no metric {key}"))
+}
+
+#[test]
+fn identical_snapshots_are_unchanged_everywhere() {
+    let a = snap(fitted(0.01));
+    let rs = compare(&a, &a.clone(), &Spread::new(), &settings());
+    assert!(rs.len() > 80, "{}", rs.len());
+    assert!(rs.iter().all(|r| r.verdict == MetricVerdict::Unchanged));
+    assert!(rs.iter().all(|r| r.delta == Some(0.0)));
+}
+
+#[test]
+fn a_slower_parsing_component_is_a_regression_attributed_to_parsing() {
+    let base = snap(fitted(0.01));
+    // HTTP parsing costs 122 µs of the 165 µs traversal: +20% of it is ~+15% per traversal.
+    let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
+    let rs = compare(&head, &base, &Spread::new(), &settings());
+    let coef = find(&rs, "coef/http/parsing/latency/base");
+    assert_eq!(coef.verdict, MetricVerdict::Regression);
+    assert!((coef.change_pct.unwrap() - 20.0).abs() < 1e-9);
+    let fx = find(&rs, "fixture/chain-3hop/latency");
+    assert_eq!(fx.verdict, MetricVerdict::Regression, "{fx:?}");
+    let a = fx.attribution.as_ref().unwrap();
+    assert_eq!(a.part, "parsing");
+    // chain-3hop is all HTTP, so parsing explains the whole change.
+    assert!((a.share_pct - 100.0).abs() < 1e-6, "{a:?}");
+    // Three calls on the critical path, each crossing two sidecars (one for the entry call):
+    // 5 traversals × 0.2 × 122.07 µs.
+    assert!(
+        (fx.delta.unwrap() - 5.0 * 0.2 * 122.07).abs() < 1e-6,
+        "{fx:?}"
+    );
+    // Untouched components stay unchanged.
+    assert_eq!(
+        find(&rs, "coef/http/ipc/latency/base").verdict,
+        MetricVerdict::Unchanged
+    );
+    let v = judge(&head, Some(&loaded(base)), &settings());
+    assert_eq!(v.verdict, Outcome::Regression);
+    assert_eq!(v.verdict.exit_code(), crate::error::exit::REGRESSION);
+    assert!(v.summary.contains("mostly parsing"), "{}", v.summary);
+    assert!(v.moved().any(|m| m.key == "coef/http/parsing/latency/base"));
+}
+
+fn loaded(b: Snapshot) -> Loaded {
+    let baseline = Baseline::new(b, &[]);
+    Loaded {
+        history: vec![baseline.clone()],
+        baseline,
+        origin: "test".into(),
+        commit: None,
+    }
+}
+
+#[test]
+fn a_change_under_the_threshold_passes_even_when_significant() {
+    let base = snap(fitted(0.001));
+    let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 1.04));
+    let rs = compare(&head, &base, &Spread::new(), &settings());
+    let coef = find(&rs, "coef/http/parsing/latency/base");
+    assert!(coef.p_adjusted.unwrap() < 1e-6, "{coef:?}");
+    assert_eq!(coef.verdict, MetricVerdict::Unchanged);
+}
+
+#[test]
+fn a_large_change_within_the_noise_is_not_significant() {
+    // 30% standard errors: a 20% change is under one standard error.
+    let base = snap(fitted(0.3));
+    let head = snap(scaled(fitted(0.3), Mode::Http, Component::Parsing, 1.2));
+    let rs = compare(&head, &base, &Spread::new(), &settings());
+    let coef = find(&rs, "coef/http/parsing/latency/base");
+    assert_eq!(coef.verdict, MetricVerdict::NotSignificant, "{coef:?}");
+    let fx = find(&rs, "fixture/chain-3hop/latency");
+    assert_eq!(fx.verdict, MetricVerdict::NotSignificant, "{fx:?}");
+    assert!(fx.se.unwrap() > 0.0);
+}
+
+#[test]
+fn history_spread_turns_a_regression_into_noise() {
+    let base = snap(fitted(0.001));
+    let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 1.2));
+    let quiet = compare(&head, &base, &Spread::new(), &settings());
+    assert_eq!(
+        find(&quiet, "coef/http/parsing/latency/base").verdict,
+        MetricVerdict::Regression
+    );
+    // The baseline's history says this coefficient moves by ±40 µs from run to run.
+    let mut spread = Spread::new();
+    spread.insert("coef/http/parsing/latency/base".into(), 40.0);
+    let noisy = compare(&head, &base, &spread, &settings());
+    let r = find(&noisy, "coef/http/parsing/latency/base");
+    assert_eq!(r.verdict, MetricVerdict::NotSignificant, "{r:?}");
+    assert_eq!(r.spread, Some(40.0));
+    assert!(r.se.unwrap() >= 40.0);
+}
+
+#[test]
+fn a_faster_component_is_an_improvement() {
+    let base = snap(fitted(0.01));
+    let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 0.8));
+    let v = judge(&head, Some(&loaded(base)), &settings());
+    assert_eq!(v.verdict, Outcome::Improvement);
+    assert_eq!(v.verdict.exit_code(), 0);
+    let r = v
+        .metrics
+        .iter()
+        .find(|m| m.key == "fixture/chain-3hop/latency")
+        .unwrap();
+    assert_eq!(r.verdict, MetricVerdict::Improvement);
+    assert_eq!(r.attribution.as_ref().unwrap().part, "parsing");
+    assert!(
+        (r.delta.unwrap() + 5.0 * 0.2 * 122.07).abs() < 1e-6,
+        "{r:?}"
+    );
+}
+
+#[test]
+fn fixture_standard_error_follows_the_number_of_traversals() {
+    let p = fitted(0.01);
+    let s = snap(p.clone());
+    let chain = s.fixture("chain-3hop").unwrap();
+    // chain-3hop: 5 HTTP traversals on the critical path at s = 100 B; the variance of each
+    // component's value is se_b² + s² se_p², summed over components, times 5².
+    let mp = &p.modes[&Mode::Http];
+    let var1: f64 = mp
+        .components
+        .values()
+        .map(|m| m.latency.se_at(100.0).unwrap().powi(2))
+        .sum();
+    let want = (25.0 * var1).sqrt();
+    let got = chain.latency_se_us.unwrap();
+    assert!((got - want).abs() / want < 1e-6, "{got} vs {want}");
+    // The paper profile has no fit statistics: no standard error.
+    let bare = snap(Profile::paper());
+    assert!(bare.fixtures.iter().all(|f| f.latency_se_us.is_none()));
+}
+
+#[test]
+fn new_and_removed_metrics_are_reported_not_judged() {
+    let base = snap(fitted(0.01));
+    let mut p = fitted(0.01);
+    p.modes.remove(&Mode::Grpc);
+    let head = Snapshot::new(p, &ecgs()[..2]).unwrap();
+    let rs = compare(&head, &base, &Spread::new(), &settings());
+    assert_eq!(
+        find(&rs, "coef/grpc/ipc/latency/base").verdict,
+        MetricVerdict::Removed
+    );
+    assert_eq!(
+        find(&rs, "fixture/mixed-modes/cpu").verdict,
+        MetricVerdict::Removed
+    );
+    let rs = compare(&base, &head, &Spread::new(), &settings());
+    assert_eq!(
+        find(&rs, "fixture/mixed-modes/cpu").verdict,
+        MetricVerdict::New
+    );
+    assert!(find(&rs, "fixture/mixed-modes/cpu").p.is_none());
+}
+
+#[test]
+fn baseline_round_trips_and_bad_documents_are_refused_in_one_line() {
+    let b = Baseline::new(snap(fitted(0.01)), &[]);
+    let text = b.to_json();
+    let back = Baseline::from_json(&text, "x.json").unwrap();
+    assert_eq!(back.platform_id, "test-box");
+    assert_eq!(back.snapshot.fixtures.len(), 3);
+    // serde_json parses the last digit of some floats differently: no change is no change.
+    let rs = compare(&back.snapshot, &b.snapshot, &Spread::new(), &settings());
+    assert!(rs.iter().all(|r| r.delta == Some(0.0)), "{rs:?}");
+
+    let cases = [
+        ("{", "invalid baseline x.json"),
+        ("{\"format_version\": 9}", "format_version is 9"),
+        ("{\"platform_id\": \"a\"}", "missing `format_version`"),
+        (
+            &text.replacen(
+                "\"platform_id\": \"test-box\"",
+                "\"platform_id\": \"other\"",
+                1,
+            ),
+            "platform_id is `other` but its profile is for `test-box`",
+        ),
+        (
+            &text.replacen("\"history_versions\"", "\"history_version\"", 1),
+            "unknown field `history_version`",
+        ),
+    ];
+    for (doc, want) in cases {
+        let e = Baseline::from_json(doc, "x.json").unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+        assert!(e.contains("x.json"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+#[test]
+fn spread_stored_at_update_comes_from_earlier_versions() {
+    let v1 = Baseline::new(snap(fitted(0.01)), &[]);
+    let v2 = Baseline::new(
+        snap(scaled(fitted(0.01), Mode::Http, Component::Ipc, 1.02)),
+        std::slice::from_ref(&v1),
+    );
+    assert_eq!(v2.history_versions, 2);
+    let ipc = 12.73;
+    let sd = v2.spread["coef/http/ipc/latency/base"];
+    // Two values a step d apart: MSSD sd = d / √2.
+    assert!((sd - 0.02 * ipc / 2f64.sqrt()).abs() < 1e-9, "{sd}");
+    assert_eq!(v2.spread["coef/http/read/latency/base"], 0.0);
+}
+
+// ---- git ----
+
+struct Project {
+    dir: tempfile::TempDir,
+    repo: Repository,
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let mut cfg = repo.config().unwrap();
+        cfg.set_str("user.name", "Test").unwrap();
+        cfg.set_str("user.email", "test@example.com").unwrap();
+        let p = Project { dir, repo };
+        p.write("README", "demo\n");
+        p.commit("initial");
+        // Name the first branch `main` whatever init.defaultBranch says.
+        {
+            let head = p.repo.head().unwrap().peel_to_commit().unwrap();
+            p.repo.branch("main", &head, true).unwrap();
+        }
+        p.repo.set_head("refs/heads/main").unwrap();
+        p
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.root().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn commit(&self, msg: &str) -> git2::Oid {
+        let mut index = self.repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = self.repo.signature().unwrap();
+        let parents: Vec<git2::Commit<'_>> = self
+            .repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .into_iter()
+            .collect();
+        let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)
+            .unwrap()
+    }
+
+    fn checkout_new_branch(&self, name: &str) {
+        let head = self.repo.head().unwrap().peel_to_commit().unwrap();
+        self.repo.branch(name, &head, false).unwrap();
+        self.repo.set_head(&format!("refs/heads/{name}")).unwrap();
+    }
+
+    fn switch(&self, name: &str) {
+        self.repo.set_head(&format!("refs/heads/{name}")).unwrap();
+        self.repo
+            .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+            .unwrap();
+    }
+
+    fn baseline_file(&self) -> PathBuf {
+        self.root().join("baselines/test-box.json")
+    }
+
+    fn settings(&self) -> crate::config::Settings {
+        crate::config::Settings::with_defaults(self.root())
+    }
+}
+
+fn version(ipc_factor: f64) -> Baseline {
+    Baseline::new(
+        snap(scaled(fitted(0.01), Mode::Http, Component::Ipc, ipc_factor)),
+        &[],
+    )
+}
+
+fn ipc_of(b: &Baseline) -> f64 {
+    b.snapshot.profile.modes[&Mode::Http].components[&Component::Ipc]
+        .latency
+        .base_us
+}
+
+#[test]
+fn history_reads_distinct_versions_on_the_first_parent_line_oldest_first() {
+    let p = Project::new();
+    for (i, f) in [1.0, 1.01, 0.99].iter().enumerate() {
+        p.write("baselines/test-box.json", &version(*f).to_json());
+        p.commit(&format!("baseline {i}"));
+        // A commit that does not touch the baseline adds no version.
+        p.write("src.txt", &format!("change {i}\n"));
+        p.commit(&format!("code {i}"));
+    }
+    let head = p.repo.head().unwrap().peel_to_commit().unwrap().id();
+    let l = baseline::load_at(
+        &p.repo,
+        head,
+        Path::new("baselines/test-box.json"),
+        "HEAD",
+        20,
+    )
+    .unwrap()
+    .unwrap();
+    let ipcs: Vec<f64> = l.history.iter().map(ipc_of).collect();
+    let want = [12.73, 12.73 * 1.01, 12.73 * 0.99];
+    assert_eq!(ipcs.len(), 3, "{ipcs:?}");
+    for (a, b) in ipcs.iter().zip(want) {
+        assert!((a - b).abs() < 1e-9, "{ipcs:?}");
+    }
+    assert!((ipc_of(&l.baseline) - 12.73 * 0.99).abs() < 1e-9);
+    let (spread, n) = l.spread();
+    assert_eq!(n, 3);
+    // MSSD over (1, 1.01, 0.99) × 12.73: diffs 0.01 and −0.02 of 12.73.
+    let want = 12.73 * ((0.01f64.powi(2) + 0.02f64.powi(2)) / 4.0).sqrt();
+    assert!(
+        (spread["coef/http/ipc/latency/base"] - want).abs() < 1e-9,
+        "{spread:?}"
+    );
+    // A depth of 2 keeps the newest two.
+    let l2 = baseline::load_at(
+        &p.repo,
+        head,
+        Path::new("baselines/test-box.json"),
+        "HEAD",
+        2,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(l2.history.len(), 2);
+    assert!((ipc_of(&l2.history[0]) - 12.73 * 1.01).abs() < 1e-9);
+}
+
+#[test]
+fn merge_base_baseline_ignores_the_branch_and_the_dirty_working_tree() {
+    let p = Project::new();
+    p.write("baselines/test-box.json", &version(1.0).to_json());
+    p.commit("baseline v1 on main");
+    p.checkout_new_branch("feature");
+    // The branch commits its own baseline, and leaves another one uncommitted.
+    p.write("baselines/test-box.json", &version(2.0).to_json());
+    p.commit("feature changes its baseline");
+    p.write("baselines/test-box.json", &version(3.0).to_json());
+    // Main moves on after the branch point.
+    p.switch("main");
+    p.write("baselines/test-box.json", &version(1.5).to_json());
+    p.commit("baseline v2 on main");
+    p.switch("feature");
+    p.write("baselines/test-box.json", &version(3.0).to_json());
+
+    let s = p.settings();
+    let (l, origin) =
+        super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, None).unwrap();
+    let l = l.unwrap();
+    // The merge base is main's first baseline commit: neither the branch's own commit, nor
+    // main's later one, nor the working tree.
+    assert!((ipc_of(&l.baseline) - 12.73).abs() < 1e-9, "{}", l.origin);
+    assert!(origin.contains("merge base with main"), "{origin}");
+    assert!(l.origin.contains("merge base with main"), "{}", l.origin);
+
+    // An explicit revision reads that commit.
+    let (l, _) = super::load_baseline(
+        &s,
+        "test-box",
+        &BaselineChoice::Source(BaselineSource::GitRev("main".into())),
+        None,
+    )
+    .unwrap();
+    assert!((ipc_of(&l.unwrap().baseline) - 12.73 * 1.5).abs() < 1e-9);
+    // HEAD is the branch's commit, not the dirty file.
+    let (l, _) = super::load_baseline(
+        &s,
+        "test-box",
+        &BaselineChoice::Source(BaselineSource::GitRev("HEAD".into())),
+        None,
+    )
+    .unwrap();
+    assert!((ipc_of(&l.unwrap().baseline) - 12.73 * 2.0).abs() < 1e-9);
+    // A path source does read the working tree.
+    let (l, _) = super::load_baseline(
+        &s,
+        "test-box",
+        &BaselineChoice::Source(BaselineSource::Path(p.baseline_file())),
+        None,
+    )
+    .unwrap();
+    assert!((ipc_of(&l.unwrap().baseline) - 12.73 * 3.0).abs() < 1e-9);
+}
+
+#[test]
+fn remote_tracking_target_is_preferred_and_a_missing_one_is_a_clear_error() {
+    let p = Project::new();
+    p.write("baselines/test-box.json", &version(1.0).to_json());
+    let first = p.commit("v1");
+    p.write("baselines/test-box.json", &version(1.2).to_json());
+    p.commit("v2");
+    // origin/main lags behind local main.
+    p.repo
+        .reference("refs/remotes/origin/main", first, true, "test")
+        .unwrap();
+    let s = p.settings();
+    let (l, _) = super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, None).unwrap();
+    let l = l.unwrap();
+    assert!((ipc_of(&l.baseline) - 12.73).abs() < 1e-9);
+    assert!(l.origin.contains("origin/main"), "{}", l.origin);
+
+    let e = super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, Some("develop"))
+        .unwrap_err();
+    assert!(matches!(e, GateError::NoTargetBranch { .. }), "{e}");
+    assert!(e.to_string().contains("`develop`"), "{e}");
+    assert!(e.hint().unwrap().contains("--baseline-rev"));
+}
+
+#[test]
+fn no_baseline_at_the_revision_is_none_and_a_bad_one_names_file_and_commit() {
+    let p = Project::new();
+    let s = p.settings();
+    let (l, _) = super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, None).unwrap();
+    assert!(l.is_none());
+
+    p.write("baselines/test-box.json", "{\"format_version\": 1}");
+    let c = p.commit("bad baseline");
+    let e = super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, None).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("baselines/test-box.json"), "{text}");
+    assert!(text.contains(&baseline::short(c)), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+
+    // A file whose content is for another platform is refused.
+    p.write("baselines/test-box.json", &version(1.0).to_json());
+    p.commit("fixed");
+    let e = super::load_baseline(&s, "other-box", &BaselineChoice::MergeBase, None);
+    assert!(matches!(e, Ok((None, _))), "a missing file is no baseline");
+    std::fs::copy(p.baseline_file(), p.root().join("baselines/other-box.json")).unwrap();
+    p.commit("copied");
+    let e = super::load_baseline(&s, "other-box", &BaselineChoice::MergeBase, None).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("it is for platform `test-box`, not `other-box`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn commit_file_commits_only_the_baseline_and_skips_an_identical_one() {
+    let p = Project::new();
+    // Something else is modified and staged: it must stay out of the baseline commit.
+    p.write("README", "edited\n");
+    let mut index = p.repo.index().unwrap();
+    index.add_path(Path::new("README")).unwrap();
+    index.write().unwrap();
+    p.write("baselines/test-box.json", &version(1.0).to_json());
+    let id = baseline::commit_file(p.root(), &p.baseline_file(), "meshinsight: baseline")
+        .unwrap()
+        .unwrap();
+    let c = p.repo.find_commit(id).unwrap();
+    assert_eq!(c.message().unwrap(), "meshinsight: baseline");
+    let tree = c.tree().unwrap();
+    assert!(tree.get_path(Path::new("baselines/test-box.json")).is_ok());
+    let readme = tree.get_path(Path::new("README")).unwrap();
+    let blob = p.repo.find_blob(readme.id()).unwrap();
+    assert_eq!(blob.content(), b"demo\n");
+    // The README edit is still staged; the baseline is not shown as modified.
+    let statuses = p.repo.statuses(None).unwrap();
+    let st: Vec<(String, git2::Status)> = statuses
+        .iter()
+        .map(|e| (e.path().unwrap().to_string(), e.status()))
+        .collect();
+    assert_eq!(
+        st,
+        vec![("README".to_string(), git2::Status::INDEX_MODIFIED)]
+    );
+    assert_eq!(
+        baseline::commit_file(p.root(), &p.baseline_file(), "again").unwrap(),
+        None
+    );
+}
+
+#[test]
+fn platform_ids_that_cannot_name_a_file_are_refused() {
+    assert_eq!(
+        baseline::file_name("xeon-6142_envoy-1.21+lua").unwrap(),
+        "xeon-6142_envoy-1.21+lua.json"
+    );
+    for bad in ["", "../etc", "a/b", ".hidden", "a b"] {
+        let e = baseline::file_name(bad).unwrap_err();
+        assert!(matches!(e, GateError::BadPlatformId { .. }), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn write_atomic_leaves_no_temporary_file_and_fails_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b/x.json");
+    baseline::write_atomic(&path, "one").unwrap();
+    baseline::write_atomic(&path, "two").unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("b"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("x.json")]);
+    // The target is a directory: the rename fails, the directory and no temp file remain.
+    let as_dir = dir.path().join("b/d.json");
+    std::fs::create_dir(&as_dir).unwrap();
+    std::fs::write(as_dir.join("keep"), "").unwrap();
+    let e = baseline::write_atomic(&as_dir, "x").unwrap_err();
+    assert!(e.to_string().contains("d.json"), "{e}");
+    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("b"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["d.json", "x.json"]);
+}
+
+#[test]
+fn markdown_leaves_out_the_details_table_when_it_would_be_too_long_for_a_comment() {
+    let base = snap(fitted(0.01));
+    let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
+    let mut v = judge(&head, Some(&loaded(base)), &settings());
+    let short = crate::report::verdict::markdown(&v, Some("<!-- m -->"));
+    assert!(short.contains("| grpc ipc cpu base"), "{short}");
+    // Many fixtures: repeat the metrics until the table alone is far over the limit.
+    let one = v.metrics.clone();
+    for i in 0..100 {
+        v.metrics.extend(one.iter().cloned().map(|mut m| {
+            m.key = format!("{}-{i}", m.key);
+            m
+        }));
+    }
+    let long = crate::report::verdict::markdown(&v, Some("<!-- m -->"));
+    assert!(
+        long.len() < crate::report::verdict::MAX_MARKDOWN_BYTES,
+        "{}",
+        long.len()
+    );
+    assert!(long.contains("too long for a comment"));
+    assert!(long.contains("not shown"));
+    assert!(long.starts_with("<!-- m -->\n### ❌"));
+}

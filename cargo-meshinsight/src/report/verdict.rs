@@ -1,0 +1,328 @@
+//! Rendering of the gate's verdict: a terminal table, JSON, and markdown (the PR comment and
+//! the GitHub step summary).
+
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
+use comfy_table::{CellAlignment, Table, TableStyle};
+
+use super::Format;
+use crate::gate::{MetricId, MetricResult, MetricVerdict, Outcome, Verdict};
+
+/// Renders `verdict` in `format`.
+pub fn render(verdict: &Verdict, format: Format) -> String {
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(verdict).expect("a verdict serializes");
+            s.push('\n');
+            s
+        }
+        Format::Table => table_text(verdict),
+        Format::Markdown => markdown(verdict, None),
+    }
+}
+
+fn value(v: Option<f64>, unit: &str) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if unit == "cores" => super::cores(v),
+        Some(v) if unit == "µs/B" => format!("{v:.5}"),
+        Some(v) => super::us(v),
+    }
+}
+
+fn signed(v: Option<f64>, unit: &str) -> String {
+    match v {
+        None => "-".into(),
+        Some(0.0) => "0".into(),
+        Some(d) => {
+            let s = value(Some(d.abs()), unit);
+            if d < 0.0 {
+                format!("−{s}")
+            } else {
+                format!("+{s}")
+            }
+        }
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(p) if p.is_infinite() => if p > 0.0 { "+∞" } else { "−∞" }.into(),
+        // Rounds to zero without a sign.
+        Some(p) if p.abs() < 0.05 => "0.0%".into(),
+        Some(p) => format!("{p:+.1}%"),
+    }
+}
+
+fn p_text(m: &MetricResult) -> String {
+    match m.p_adjusted {
+        None => "-".into(),
+        Some(p) if p < 1e-4 => "<0.0001".into(),
+        Some(p) => format!("{p:.4}"),
+    }
+}
+
+fn label(m: &MetricResult) -> String {
+    match &m.id {
+        MetricId::Fixture { fixture, quantity } => format!("{fixture} {}", quantity.as_str()),
+        MetricId::Coefficient {
+            mode,
+            filter,
+            component,
+            quantity,
+            term,
+        } => {
+            let config = match filter {
+                Some(f) => format!("{mode}+{f}"),
+                None => mode.to_string(),
+            };
+            let term = match term {
+                crate::gate::snapshot::Term::Base => "base",
+                crate::gate::snapshot::Term::PerByte => "per byte",
+            };
+            format!("{config} {component} {} {term}", quantity.as_str())
+        }
+    }
+}
+
+fn moved_text(m: &MetricResult) -> String {
+    match &m.attribution {
+        Some(a) => format!(
+            "{} {} ({:.0}%)",
+            a.part,
+            signed(Some(a.delta), &m.unit),
+            a.share_pct
+        ),
+        None => String::new(),
+    }
+}
+
+fn metric_table(rows: &[&MetricResult], preset: TableStyle, with_moved: bool) -> Table {
+    let mut t = Table::new();
+    let mut header = vec![
+        "metric", "unit", "base", "head", "delta", "change", "± se", "p (adj.)", "verdict",
+    ];
+    if with_moved {
+        header.push("moved most");
+    }
+    t.load_style(preset).set_header(header);
+    for m in rows {
+        let mut row = vec![
+            label(m),
+            m.unit.clone(),
+            value(m.base, &m.unit),
+            value(m.head, &m.unit),
+            signed(m.delta, &m.unit),
+            pct(m.change_pct),
+            value(m.se, &m.unit),
+            p_text(m),
+            m.verdict.code().to_string(),
+        ];
+        if with_moved {
+            row.push(moved_text(m));
+        }
+        t.add_row(row);
+    }
+    for i in 2..8 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t
+}
+
+fn headline(v: &Verdict) -> String {
+    if v.verdict == Outcome::NoBaseline {
+        return v.summary.clone();
+    }
+    let mark = match v.verdict {
+        Outcome::Regression => "regression",
+        Outcome::Improvement => "improvement",
+        Outcome::Pass => "pass",
+        Outcome::NoBaseline => "no baseline",
+    };
+    format!("{mark}: {}", v.summary)
+}
+
+fn settings_line(v: &Verdict) -> String {
+    let correction = match v.settings.correction {
+        crate::config::Correction::Holm => "Holm",
+        crate::config::Correction::Bh => "Benjamini–Hochberg",
+    };
+    format!(
+        "threshold {}%, α {} ({correction})",
+        v.settings.threshold_pct, v.settings.alpha
+    )
+}
+
+fn table_text(v: &Verdict) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("Gate: {}\n", headline(v)));
+    out.push_str(&format!("platform {}", v.platform.id));
+    if let Some(b) = &v.baseline {
+        out.push_str(&format!(
+            "; baseline {} ({} version{} of history)",
+            b.origin,
+            b.history_versions,
+            if b.history_versions == 1 { "" } else { "s" }
+        ));
+    }
+    out.push_str(&format!("; {}\n", settings_line(v)));
+    if v.metrics.is_empty() {
+        return out;
+    }
+    let fixtures: Vec<&MetricResult> = v.fixtures().collect();
+    out.push_str("\nFixtures\n");
+    out.push_str(&metric_table(&fixtures, UTF8_BORDERS_ONLY, true).to_string());
+    out.push('\n');
+    let coefs: Vec<&MetricResult> = v
+        .metrics
+        .iter()
+        .filter(|m| {
+            matches!(m.id, MetricId::Coefficient { .. }) && m.verdict != MetricVerdict::Unchanged
+        })
+        .collect();
+    if !coefs.is_empty() {
+        out.push_str("\nProfile coefficients that changed beyond the threshold\n");
+        out.push_str(&metric_table(&coefs, UTF8_BORDERS_ONLY, false).to_string());
+        out.push('\n');
+    }
+    for n in &v.notes {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    out
+}
+
+fn fixture_table(rows: &[&MetricResult]) -> String {
+    let mut t = Table::new();
+    t.load_style(ASCII_MARKDOWN).set_header(vec![
+        "fixture",
+        "metric",
+        "base",
+        "head",
+        "delta",
+        "change",
+        "verdict",
+        "moved most",
+    ]);
+    for m in rows {
+        let MetricId::Fixture { fixture, quantity } = &m.id else {
+            continue;
+        };
+        t.add_row(vec![
+            fixture.clone(),
+            format!("{} ({})", quantity.as_str(), m.unit),
+            value(m.base, &m.unit),
+            value(m.head, &m.unit),
+            signed(m.delta, &m.unit),
+            pct(m.change_pct),
+            format!("`{}`", m.verdict.code()),
+            moved_text(m),
+        ]);
+    }
+    t.to_string()
+}
+
+/// GitHub refuses comment bodies over 65,536 characters; the details table is left out of
+/// a report that would come near it.
+pub const MAX_MARKDOWN_BYTES: usize = 60_000;
+
+/// The markdown report; with `marker`, the hidden marker of the PR comment goes first.
+pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(m) = marker {
+        out.push_str(m);
+        out.push('\n');
+    }
+    let icon = match v.verdict {
+        Outcome::Regression => "❌",
+        Outcome::Improvement => "✅",
+        Outcome::Pass => "✅",
+        Outcome::NoBaseline => "⚠️",
+    };
+    out.push_str(&format!(
+        "### {icon} cargo-meshinsight: {}\n\n",
+        headline(v)
+    ));
+    if !v.metrics.is_empty() {
+        let all: Vec<&MetricResult> = v.fixtures().collect();
+        let mut table = fixture_table(&all);
+        if table.len() > MAX_MARKDOWN_BYTES / 2 {
+            // Too many fixtures for a comment: keep the ones that moved.
+            let moved: Vec<&MetricResult> = all
+                .iter()
+                .copied()
+                .filter(|m| m.verdict != MetricVerdict::Unchanged)
+                .collect();
+            table = fixture_table(&moved);
+            if table.len() > MAX_MARKDOWN_BYTES / 2 {
+                table = String::from("(too many to list: see the JSON report)");
+            }
+            table.push_str(&format!(
+                "\n\n{} fixture metric(s) within the threshold are not shown.",
+                all.len() - moved.len()
+            ));
+        }
+        out.push_str(&table);
+        out.push_str("\n\n");
+        let moved: Vec<&MetricResult> = v.moved().collect();
+        if moved.is_empty() {
+            out.push_str("**Components that moved:** none.\n\n");
+        } else {
+            out.push_str("**Components that moved:**\n\n");
+            for m in moved {
+                out.push_str(&format!(
+                    "- `{}`: {} → {} {} ({}, `{}`)\n",
+                    label(m),
+                    value(m.base, &m.unit),
+                    value(m.head, &m.unit),
+                    m.unit,
+                    pct(m.change_pct),
+                    m.verdict.code()
+                ));
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        "Platform `{}`{}{}. Baseline: {}. Threshold {}.\n",
+        v.platform.id,
+        v.platform
+            .cpu_model
+            .as_deref()
+            .map(|c| format!(", {c}"))
+            .unwrap_or_default(),
+        v.platform
+            .kernel
+            .as_deref()
+            .map(|k| format!(", kernel {k}"))
+            .unwrap_or_default(),
+        v.baseline
+            .as_ref()
+            .map(|b| format!(
+                "`{}`, {} version(s) of history",
+                b.origin, b.history_versions
+            ))
+            .unwrap_or_else(|| "none".into()),
+        settings_line(v).trim_start_matches("threshold ")
+    ));
+    if !v.metrics.is_empty() {
+        out.push_str("\n<details><summary>All metrics</summary>\n\n");
+        let all: Vec<&MetricResult> = v.metrics.iter().collect();
+        let table = metric_table(&all, ASCII_MARKDOWN, true).to_string();
+        if out.len() + table.len() <= MAX_MARKDOWN_BYTES {
+            out.push_str(&table);
+        } else {
+            out.push_str(
+                "The table of every metric is too long for a comment: see the JSON report \
+                 (`check --report FILE`) or `check --format table`.",
+            );
+        }
+        out.push_str("\n\n");
+        for n in &v.notes {
+            out.push_str(&format!("Note: {n}\n\n"));
+        }
+        out.push_str("</details>\n");
+    }
+    out
+}

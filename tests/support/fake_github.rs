@@ -1,0 +1,167 @@
+//! A fake of GitHub's issue-comment endpoints on 127.0.0.1:0 (tiny_http), shared by the
+//! library's unit tests and the CLI tests: comments of any repository, pages of two with
+//! `Link: rel="next"`, and a queue of forced error statuses answered first.
+
+use std::sync::{Arc, Mutex};
+
+/// A fake GitHub API: issue comments of one repository, a page size of 2, and a queue of
+/// forced error statuses answered before the real handling.
+#[derive(Default)]
+pub struct FakeState {
+    pub comments: Vec<(u64, u64, String)>, // (pr, id, body)
+    pub next_id: u64,
+    pub forced: Vec<u16>,
+    pub log: Vec<String>,
+    pub auth: Vec<String>,
+}
+
+pub struct FakeGithub {
+    pub url: String,
+    pub state: Arc<Mutex<FakeState>>,
+    server: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for FakeGithub {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const PAGE: usize = 2;
+
+impl FakeGithub {
+    pub fn start() -> FakeGithub {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}");
+        let state = Arc::new(Mutex::new(FakeState {
+            next_id: 1000,
+            ..FakeState::default()
+        }));
+        let (srv, st, base) = (server.clone(), state.clone(), url.clone());
+        let thread = std::thread::spawn(move || {
+            for mut req in srv.incoming_requests() {
+                let mut body = String::new();
+                let _ = req.as_reader().read_to_string(&mut body);
+                let (status, text, link) = handle(&st, &base, &req, &body);
+                let mut resp = tiny_http::Response::from_string(text)
+                    .with_status_code(status)
+                    .with_header(
+                        tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap(),
+                    );
+                if let Some(link) = link {
+                    resp.add_header(tiny_http::Header::from_bytes("Link", link).unwrap());
+                }
+                let _ = req.respond(resp);
+            }
+        });
+        FakeGithub {
+            url,
+            state,
+            server,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn add_comment(&self, pr: u64, body: &str) -> u64 {
+        let mut s = self.state.lock().unwrap();
+        s.next_id += 1;
+        let id = s.next_id;
+        s.comments.push((pr, id, body.to_string()));
+        id
+    }
+}
+
+fn handle(
+    st: &Mutex<FakeState>,
+    base: &str,
+    req: &tiny_http::Request,
+    body: &str,
+) -> (u16, String, Option<String>) {
+    let mut s = st.lock().unwrap();
+    let url = req.url().to_string();
+    s.log.push(format!("{} {url}", req.method()));
+    if let Some(h) = req
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+    {
+        s.auth.push(h.value.to_string());
+    }
+    if !s.forced.is_empty() {
+        let code = s.forced.remove(0);
+        let msg = if code == 403 {
+            "Resource not accessible by integration"
+        } else {
+            "Server Error"
+        };
+        return (code, format!("{{\"message\": \"{msg}\"}}"), None);
+    }
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    // GitHub Enterprise Server serves the API under /api/v3.
+    let route = path.strip_prefix("/api/v3").unwrap_or(path);
+    let parts: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+    let json_body = |v: serde_json::Value| v.to_string();
+    match (req.method(), parts.as_slice()) {
+        (tiny_http::Method::Get, ["repos", _, _, "issues", n, "comments"]) => {
+            let pr: u64 = n.parse().unwrap();
+            let page: usize = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("page="))
+                .map(|p| p.parse().unwrap())
+                .unwrap_or(1);
+            let all: Vec<_> = s.comments.iter().filter(|c| c.0 == pr).collect();
+            let items: Vec<_> = all
+                .iter()
+                .skip((page - 1) * PAGE)
+                .take(PAGE)
+                .map(|c| serde_json::json!({"id": c.1, "body": c.2, "user": {"login": "bot"}}))
+                .collect();
+            let link = (page * PAGE < all.len()).then(|| {
+                format!(
+                    "<{base}{path}?per_page=100&page={}>; rel=\"next\"",
+                    page + 1
+                )
+            });
+            (200, json_body(serde_json::Value::Array(items)), link)
+        }
+        (tiny_http::Method::Post, ["repos", _, _, "issues", n, "comments"]) => {
+            let pr: u64 = n.parse().unwrap();
+            let text = serde_json::from_str::<serde_json::Value>(body).unwrap()["body"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            s.next_id += 1;
+            let id = s.next_id;
+            s.comments.push((pr, id, text.clone()));
+            (
+                201,
+                json_body(serde_json::json!({"id": id, "body": text})),
+                None,
+            )
+        }
+        (tiny_http::Method::Patch, ["repos", _, _, "issues", "comments", id]) => {
+            let id: u64 = id.parse().unwrap();
+            let text = serde_json::from_str::<serde_json::Value>(body).unwrap()["body"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            match s.comments.iter_mut().find(|c| c.1 == id) {
+                Some(c) => {
+                    c.2 = text.clone();
+                    (
+                        200,
+                        json_body(serde_json::json!({"id": id, "body": text})),
+                        None,
+                    )
+                }
+                None => (404, "{\"message\": \"Not Found\"}".into(), None),
+            }
+        }
+        _ => (404, "{\"message\": \"Not Found\"}".into(), None),
+    }
+}
