@@ -1,6 +1,9 @@
 //! The top-level error, its exit code and its hint (documented in docs/exit-codes.md).
 
+use crate::ecg::EcgError;
 use crate::harness::HarnessError;
+use crate::predict::PredictError;
+use crate::predict::speedup::SpeedupError;
 use crate::profile::ProfileError;
 
 /// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
@@ -20,6 +23,15 @@ pub mod exit {
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An ECG fixture or trace could not be used.
+    #[error(transparent)]
+    Ecg(#[from] EcgError),
+    /// A speedup profile could not be used.
+    #[error(transparent)]
+    Speedup(#[from] SpeedupError),
+    /// A prediction could not be made.
+    #[error(transparent)]
+    Predict(#[from] PredictError),
     /// A profile could not be used.
     #[error(transparent)]
     Profile(#[from] ProfileError),
@@ -54,6 +66,19 @@ impl Error {
     /// A line saying what to do next, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {
+            Error::Ecg(_) => {
+                Some("the ECG fixture format is described in docs/ecg-format.md".to_string())
+            }
+            Error::Speedup(_) => {
+                Some("the speedup format is described in docs/speedup-format.md".to_string())
+            }
+            Error::Predict(PredictError::Unsupported { .. }) => Some(
+                "measure that configuration with `cargo meshinsight profile`, or pass a --profile that has it"
+                    .to_string(),
+            ),
+            Error::Predict(PredictError::NoProfileForPlatform { .. }) => Some(
+                "pass the profile of that platform with another --profile".to_string(),
+            ),
             Error::Profile(ProfileError::Missing { .. }) => Some(
                 "measure the missing configuration with `cargo meshinsight profile`, or pass another --profile"
                     .to_string(),

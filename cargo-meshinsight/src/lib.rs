@@ -6,10 +6,13 @@
 //! [`cli`] is a thin layer that turns arguments into calls of those stages.
 
 pub mod cli;
+pub mod ecg;
 pub mod error;
 pub mod harness;
 pub mod output;
+pub mod predict;
 pub mod profile;
+pub mod report;
 pub mod vocab;
 
 pub use error::Error;

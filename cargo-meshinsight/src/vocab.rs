@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the sidecar handles traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Mode {
     /// A byte relay (Envoy's tcp_proxy).
     Tcp,
@@ -37,6 +37,13 @@ impl fmt::Display for Mode {
     }
 }
 
+impl TryFrom<String> for Mode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 impl FromStr for Mode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -49,7 +56,7 @@ impl FromStr for Mode {
 
 /// A part of the sidecar's cost (DESIGN §2). Filters are kept apart, see [`Filter`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Component {
     /// Loopback network stack: NET_RX softirq and loopback transmit.
     Ipc,
@@ -107,6 +114,13 @@ impl fmt::Display for Component {
     }
 }
 
+impl TryFrom<String> for Component {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 impl FromStr for Component {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -123,7 +137,7 @@ impl FromStr for Component {
 
 /// A sidecar filter applied on top of the http or grpc mode (the paper's five).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Filter {
     /// Fault injection, configured but injecting nothing.
     Fault,
@@ -162,6 +176,13 @@ impl Filter {
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for Filter {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod bench;
 mod internal;
+mod predict;
 
 use std::ffi::OsString;
 
@@ -34,6 +35,7 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Predict(predict::PredictArgs),
     /// Measure the echo round trip without and with a sidecar, and the overhead.
     Bench(bench::BenchArgs),
     /// The harness's echo application (internal).
@@ -89,6 +91,7 @@ where
 
 fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
     match command {
+        Command::Predict(args) => predict::run(args, out),
         Command::Bench(args) => bench::run(args, out),
         Command::Echo(args) => internal::echo(args, out),
         Command::Sidecar(args) => internal::sidecar(args, out),

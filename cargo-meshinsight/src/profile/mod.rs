@@ -1,6 +1,8 @@
 //! The profile: per mode and filter, per component, a latency and a CPU model of one
 //! sidecar traversal on one platform (DESIGN §2, §5). Schema: docs/profile-format.md.
 
+pub mod fit;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -414,4 +416,4 @@ impl Profile {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests;

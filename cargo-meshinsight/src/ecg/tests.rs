@@ -1,0 +1,185 @@
+//! Bad input gets a one-line error naming the file and the call or service.
+
+use std::path::Path;
+
+use super::*;
+
+fn err(toml: &str) -> String {
+    let path = Path::new("f.toml");
+    let e = EcgDoc::parse(toml, path).and_then(|doc| Ecg::resolve(doc, path));
+    let msg = e.expect_err("must be refused").to_string();
+    assert!(!msg.contains('\n'), "one line: {msg}");
+    assert!(msg.starts_with("invalid ECG fixture f.toml: "), "{msg}");
+    msg
+}
+
+const OK: &str = r#"
+name = "t"
+[[calls]]
+id = "a"
+to = "A"
+start_us = 0
+duration_us = 100
+[[calls]]
+id = "b"
+parent = "a"
+to = "B"
+start_us = 10
+duration_us = 50
+"#;
+
+#[test]
+fn a_valid_fixture_resolves_with_defaults() {
+    let e = Ecg::resolve(
+        EcgDoc::parse(OK, Path::new("f.toml")).unwrap(),
+        Path::new("f.toml"),
+    )
+    .unwrap();
+    assert_eq!(e.root, 0);
+    assert_eq!(e.children[0], vec![1]);
+    let b = &e.calls[1];
+    assert_eq!(
+        (b.request_bytes, b.response_bytes, b.rate),
+        (100, 100, 1000.0)
+    );
+    assert_eq!(e.services[b.from.unwrap()].name, "A");
+    assert_eq!(e.callee(1).sidecar.as_ref().unwrap().mode, Mode::Http);
+}
+
+#[test]
+fn json_fixtures_are_accepted() {
+    let json = r#"{"name":"j","defaults":{"mode":"grpc"},"calls":[{"id":"a","to":"A","start_us":0,"duration_us":5}]}"#;
+    let doc = EcgDoc::parse(json, Path::new("f.json")).unwrap();
+    assert_eq!(doc.defaults.mode, Mode::Grpc);
+    let e = EcgDoc::parse(r#"{"name":"j","calls":[{"id":"a"}]}"#, Path::new("f.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 1") && e.contains("missing field `to`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_parent() {
+    let m = err(&OK.replace("parent = \"a\"", "parent = \"zz\""));
+    assert!(m.ends_with("call `b`: parent `zz` does not exist"), "{m}");
+}
+
+#[test]
+fn duplicate_ids() {
+    let m = err(&OK.replace("id = \"b\"", "id = \"a\""));
+    assert!(m.ends_with("call id `a` is used twice"), "{m}");
+}
+
+#[test]
+fn two_roots() {
+    let m = err(&OK.replace("parent = \"a\"\n", ""));
+    assert!(m.contains("two entry calls, `a` and `b`"), "{m}");
+}
+
+#[test]
+fn a_cycle() {
+    let toml = format!(
+        "{OK}\n[[calls]]\nid = \"x\"\nparent = \"y\"\nto = \"X\"\nstart_us = 0\nduration_us = 1\n\
+         [[calls]]\nid = \"y\"\nparent = \"x\"\nto = \"Y\"\nstart_us = 0\nduration_us = 1\n"
+    );
+    let m = err(&toml);
+    assert!(m.contains("part of a parent cycle"), "{m}");
+    let m = err(&OK.replace("parent = \"a\"", "parent = \"b\""));
+    assert!(
+        m.contains("call `b` is its own parent") || m.contains("cycle"),
+        "{m}"
+    );
+}
+
+#[test]
+fn no_root() {
+    let m = err(&OK.replacen("id = \"a\"\n", "id = \"a\"\nparent = \"b\"\n", 1));
+    assert!(m.contains("cycle") || m.contains("no entry call"), "{m}");
+}
+
+#[test]
+fn negative_and_absurd_sizes() {
+    let m = err(&OK.replace("duration_us = 50", "duration_us = 50\nrequest_bytes = -5"));
+    assert!(m.contains("line 14") && m.contains("expected u64"), "{m}");
+    let m = err(&OK.replace(
+        "duration_us = 50",
+        "duration_us = 50\nresponse_bytes = 5000000000",
+    ));
+    assert!(
+        m.contains("call `b`: `response_bytes` is 5000000000 bytes"),
+        "{m}"
+    );
+    let m = err(&OK.replace("duration_us = 50", "duration_us = -50"));
+    assert!(
+        m.contains("call `b`: `duration_us` must be a non-negative number"),
+        "{m}"
+    );
+    let m = err(&OK.replace("duration_us = 50", "duration_us = 50\nrate = -1.0"));
+    assert!(m.contains("call `b`: `rate`"), "{m}");
+}
+
+#[test]
+fn a_child_outside_its_parent() {
+    let m = err(&OK.replace("start_us = 10", "start_us = 60"));
+    assert!(
+        m.contains("call `b` (60 to 110 µs) lies outside its parent `a` (0 to 100 µs)"),
+        "{m}"
+    );
+}
+
+#[test]
+fn unknown_mode_filter_and_field() {
+    let m = err(&OK.replace("name = \"t\"", "name = \"t\"\n[defaults]\nmode = \"quic\""));
+    assert!(
+        m.contains("line 4") && m.contains("unknown mode `quic`"),
+        "{m}"
+    );
+    let m = err(&format!("{OK}\n[services.B]\nfilters = [\"nope\"]\n"));
+    assert!(m.contains("unknown filter `nope`"), "{m}");
+    let m = err(&OK.replace("to = \"B\"", "to = \"B\"\ncolour = 3"));
+    assert!(m.contains("unknown field `colour`"), "{m}");
+}
+
+#[test]
+fn filters_on_a_tcp_service() {
+    let m = err(&OK.replace(
+        "name = \"t\"",
+        "name = \"t\"\n[defaults]\nfilters = [\"lua\"]\n[services.B]\nmode = \"tcp\"",
+    ));
+    assert!(
+        m.contains("service `B`: filters (lua) need the http or grpc mode"),
+        "{m}"
+    );
+    assert!(m.contains("set `filters = []`"), "{m}");
+}
+
+#[test]
+fn after_must_name_an_earlier_sibling() {
+    let three = format!(
+        "{OK}\n[[calls]]\nid = \"c\"\nparent = \"a\"\nto = \"C\"\nstart_us = 70\nduration_us = 10\nafter = [\"b\"]\n"
+    );
+    let doc = EcgDoc::parse(&three, Path::new("f.toml")).unwrap();
+    let e = Ecg::resolve(doc, Path::new("f.toml")).unwrap();
+    assert_eq!(e.calls[2].after, Some(vec![1]));
+    let m = err(&three.replace("after = [\"b\"]", "after = [\"a\"]"));
+    assert!(
+        m.contains("`after` names `a`, which is not a sibling"),
+        "{m}"
+    );
+    let m = err(&three.replace("after = [\"b\"]", "after = [\"q\"]"));
+    assert!(m.contains("`after` names `q`, which does not exist"), "{m}");
+    let m = err(&three.replace("start_us = 70", "start_us = 5"));
+    assert!(m.contains("which starts later"), "{m}");
+}
+
+#[test]
+fn the_shipped_fixtures_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/ecg");
+    let files = find_fixtures(&dir).unwrap();
+    assert!(files.len() >= 10, "{files:?}");
+    for f in files {
+        Ecg::load(&f).unwrap_or_else(|e| panic!("{e}"));
+    }
+}

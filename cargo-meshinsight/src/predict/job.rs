@@ -1,0 +1,84 @@
+//! The `predict` job: load fixtures, profiles and a speedup from files, predict each fixture.
+
+use std::path::PathBuf;
+
+use super::{Prediction, ProfileSet, Speedup, predict};
+use crate::ecg::{self, Ecg, EcgError};
+use crate::error::Error;
+use crate::output::Output;
+use crate::profile::{PAPER_PROFILE_PATH, Profile};
+
+/// What to predict, with what.
+#[derive(Clone, Debug, Default)]
+pub struct PredictConfig {
+    /// Fixture files or directories; empty means `fixtures/ecg` of the project.
+    pub ecg: Vec<PathBuf>,
+    /// Profile files, the first being the default; empty means the embedded paper profile.
+    pub profiles: Vec<PathBuf>,
+    /// A speedup profile to compare against.
+    pub speedup: Option<PathBuf>,
+}
+
+/// Expands directories into the fixture files below them; keeps files as given.
+pub fn fixture_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, EcgError> {
+    if given.is_empty() {
+        let dir = ecg::default_fixture_dir().ok_or_else(|| EcgError::NoneFound {
+            dir: PathBuf::from(ecg::FIXTURE_DIR),
+        })?;
+        return ecg::find_fixtures(&dir);
+    }
+    let mut out = Vec::new();
+    for p in given {
+        if p.is_dir() {
+            out.extend(ecg::find_fixtures(p)?);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Loads the profiles of `config` (or the paper's) into a set.
+pub fn load_profiles(paths: &[PathBuf], out: &mut Output) -> Result<ProfileSet, Error> {
+    if paths.is_empty() {
+        out.status(
+            "Using",
+            format!(
+                "the paper's profile ({PAPER_PROFILE_PATH}: SoCC '23, Envoy 1.21 on a Xeon Gold 6142); \
+                 pass --profile to use one measured here"
+            ),
+        );
+        return Ok(ProfileSet::new(vec![Profile::paper()]));
+    }
+    let profiles = paths
+        .iter()
+        .map(|p| Profile::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ProfileSet::new(profiles))
+}
+
+/// Runs the whole job and returns one prediction per fixture, in file order.
+pub fn run(config: &PredictConfig, out: &mut Output) -> Result<Vec<Prediction>, Error> {
+    let paths = fixture_paths(&config.ecg)?;
+    let profiles = load_profiles(&config.profiles, out)?;
+    let speedup = config.speedup.as_deref().map(Speedup::load).transpose()?;
+    let faster = speedup
+        .as_ref()
+        .map(|s| profiles.with_speedup(s))
+        .transpose()?;
+    out.status(
+        "Predicting",
+        format!(
+            "{} fixture{}",
+            paths.len(),
+            if paths.len() == 1 { "" } else { "s" }
+        ),
+    );
+    let mut predictions = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let ecg = Ecg::load(path)?;
+        let pair = speedup.as_ref().zip(faster.as_ref());
+        predictions.push(predict(&ecg, &profiles, pair)?);
+    }
+    Ok(predictions)
+}

@@ -1,0 +1,104 @@
+use std::path::Path;
+
+use super::*;
+
+#[test]
+fn the_paper_profile_matches_table_2_and_3() {
+    let p = Profile::paper();
+    let total = |mode: Mode| {
+        let cost = p.traversal_cost(&SidecarConfig::new(mode, vec![]).unwrap(), 100.0);
+        (cost.latency_total(), cost.cpu_total() * 30_000.0 / 1e6)
+    };
+    for (mode, lat, vcpu) in [
+        (Mode::Tcp, 41.09, 3.35),
+        (Mode::Http, 165.17, 9.70),
+        (Mode::Grpc, 191.67, 13.36),
+    ] {
+        let (l, c) = total(mode);
+        assert!((l - lat).abs() < 0.01, "{mode}: {l} != {lat}");
+        assert!((c - vcpu).abs() < 0.01, "{mode}: {c} != {vcpu}");
+    }
+    let lua = SidecarConfig::new(Mode::Http, vec![Filter::Lua]).unwrap();
+    let cost = p.traversal_cost(&lua, 100.0);
+    assert!((cost.latency_total() - 165.17 - 80.59).abs() < 0.01);
+    assert!(p.supports(&lua).is_ok());
+    let grpc_lua = SidecarConfig::new(Mode::Grpc, vec![Filter::Lua]).unwrap();
+    assert_eq!(
+        p.supports(&grpc_lua).unwrap_err(),
+        "filter lua for mode grpc"
+    );
+}
+
+#[test]
+fn a_profile_round_trips_through_json() {
+    let p = Profile::paper();
+    let again = Profile::from_json(&p.to_json(), Path::new("x.json")).unwrap();
+    assert_eq!(again, p);
+}
+
+fn err(edit: impl Fn(&mut serde_json::Value)) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(PAPER_PROFILE_JSON).unwrap();
+    edit(&mut v);
+    let e = Profile::from_json(&v.to_string(), Path::new("p.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("invalid profile p.json: "), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+    e
+}
+
+#[test]
+fn bad_profiles_are_refused_with_a_location() {
+    let e = err(|v| v["format_version"] = 2.into());
+    assert!(
+        e.contains("format_version is 2, this build reads version 1"),
+        "{e}"
+    );
+    let e = err(|v| {
+        v["modes"]["http"]["components"]
+            .as_object_mut()
+            .unwrap()
+            .remove("read");
+    });
+    assert!(e.ends_with("modes.http.components lacks `read`"), "{e}");
+    let e = err(|v| v["modes"]["tcp"]["filters"] = v["modes"]["http"]["filters"].clone());
+    assert!(e.contains("filters apply to http and grpc only"), "{e}");
+    let e = err(|v| v["modes"]["grpc"]["components"]["ipc"]["latency"]["r2"] = 1.5.into());
+    assert!(
+        e.contains("modes.grpc.components.ipc.latency.r2 must lie in [0, 1]"),
+        "{e}"
+    );
+    let e =
+        err(|v| v["modes"]["grpc"]["components"]["ipc"]["latency"]["base_se_us"] = (-1.0).into());
+    assert!(e.contains("base_se_us is negative"), "{e}");
+    let e = err(|v| v["modes"]["quic"] = v["modes"]["tcp"].clone());
+    assert!(
+        e.contains("unknown mode `quic` (expected tcp, http or grpc)"),
+        "{e}"
+    );
+    let e = err(|v| v["modes"]["tcp"]["components"]["ipc"]["latency"]["base_us"] = "fast".into());
+    assert!(
+        e.contains("modes.tcp.components.ipc.latency.base_us"),
+        "{e}"
+    );
+    let e = Profile::from_json("{", Path::new("p.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("invalid profile p.json: EOF"), "{e}");
+}
+
+#[test]
+fn standard_error_at_a_size_uses_the_covariance() {
+    let m = LinearModel {
+        base_us: 1.0,
+        per_byte_us: 0.01,
+        base_se_us: Some(0.3),
+        per_byte_se_us: Some(0.001),
+        cov: Some(-0.0002),
+        r2: Some(0.9),
+        n: Some(10),
+    };
+    // var = 0.09 + 1e6 * 1e-6 + 2 * 1000 * -0.0002 = 0.69
+    assert!((m.se_at(1000.0).unwrap() - 0.69f64.sqrt()).abs() < 1e-12);
+    assert_eq!(LinearModel::new(1.0, 0.0).se_at(5.0), None);
+}

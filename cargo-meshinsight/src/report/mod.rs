@@ -1,0 +1,46 @@
+//! Rendering of results for people (terminal tables, markdown) and machines (JSON).
+
+pub mod prediction;
+
+use std::str::FromStr;
+
+/// How a result is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// A table for the terminal.
+    #[default]
+    Table,
+    /// JSON for programs.
+    Json,
+    /// A markdown table (PR comments, step summaries).
+    Markdown,
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        <Format as clap::ValueEnum>::from_str(s, true)
+    }
+}
+
+/// Formats µs with a precision that suits the magnitude.
+pub fn us(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Formats cores.
+pub fn cores(v: f64) -> String {
+    if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 0.01 || v == 0.0 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
