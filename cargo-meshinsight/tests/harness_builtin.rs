@@ -128,8 +128,10 @@ fn the_open_loop_keeps_its_rate_and_the_search_finds_a_max_rate() {
     );
     assert_eq!(run.target_rps, Some(1000.0));
 
+    // Lenient latency bound: CI machines are shared and this is a debug build.
     let search = MaxRateSearch {
-        max_steps: 4,
+        max_steps: 5,
+        max_p99_us: 50_000.0,
         ..MaxRateSearch::new(OpenLoop {
             warmup: Duration::from_millis(50),
             duration: Duration::from_millis(200),
@@ -138,7 +140,7 @@ fn the_open_loop_keeps_its_rate_and_the_search_finds_a_max_rate() {
     };
     let max = find_max_rate(&search).unwrap();
     assert!(max.max_rps > 100.0, "{:?}", max.max_rps);
-    assert!(!max.steps.is_empty() && max.steps.len() <= 4);
+    assert!(!max.steps.is_empty() && max.steps.len() <= 5);
 }
 
 #[test]
