@@ -77,11 +77,15 @@ fn every_mode_round_trips_through_the_builtin_sidecar() {
 #[test]
 fn the_builtin_sidecar_reaches_the_app_over_a_unix_socket_with_zerocopy_writes() {
     let dir = tempfile::tempdir().unwrap();
-    for mode in [Mode::Tcp, Mode::Http] {
+    for mode in Mode::ALL {
+        // h2 owns its sockets: no zero-copy writes in grpc mode.
+        let zerocopy = mode != Mode::Grpc;
         let sock = dir.path().join(format!("echo-{mode}.sock"));
         let echo = EchoServer::start(&launch(), mode, Some(&sock), None).unwrap();
-        assert!(echo.unix_endpoint().is_some());
-        let mut sidecar = builtin(Upstream::Uds, true, 0)
+        // The load generator can talk to the echo application over the socket directly too.
+        let direct = run_closed_loop(&closed(mode, echo.unix_endpoint().unwrap(), 50)).unwrap();
+        assert_eq!(direct.requests, 50);
+        let mut sidecar = builtin(Upstream::Uds, zerocopy, 0)
             .start(&launch(), &config(mode), &echo, None)
             .unwrap();
         // Larger messages too: partial zero-copy sends and several completions per message.
@@ -95,6 +99,15 @@ fn the_builtin_sidecar_reaches_the_app_over_a_unix_socket_with_zerocopy_writes()
         }
         sidecar.check_running().unwrap();
     }
+    let echo = EchoServer::start(&launch(), Mode::Grpc, None, None).unwrap();
+    let err = builtin(Upstream::Tcp, true, 0)
+        .start(&launch(), &config(Mode::Grpc), &echo, None)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("--zerocopy needs the tcp or http mode"),
+        "{err}"
+    );
     // Without a socket on the echo side, a uds upstream is a configuration error.
     let echo = EchoServer::start(&launch(), Mode::Tcp, None, None).unwrap();
     let err = builtin(Upstream::Uds, false, 0)

@@ -130,6 +130,11 @@ impl Sidecar {
                         "the builtin sidecar has no filters (asked for {config})"
                     )));
                 }
+                if *zerocopy && config.mode == crate::vocab::Mode::Grpc {
+                    return Err(HarnessError::Config(
+                        "--zerocopy needs the tcp or http mode (h2 owns its sockets)".into(),
+                    ));
+                }
                 let mut cmd = Command::new(&launch.exe);
                 cmd.args([
                     "__sidecar",
