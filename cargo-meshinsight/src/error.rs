@@ -4,6 +4,7 @@ use crate::ecg::EcgError;
 use crate::harness::HarnessError;
 use crate::predict::PredictError;
 use crate::predict::speedup::SpeedupError;
+use crate::probe::ProbeError;
 use crate::profile::ProfileError;
 
 /// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
@@ -35,6 +36,9 @@ pub enum Error {
     /// A profile could not be used.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// The eBPF probe could not measure.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
     /// The load harness could not run.
     #[error(transparent)]
     Harness(#[from] HarnessError),
@@ -60,7 +64,10 @@ pub enum Error {
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
-        exit::COULD_NOT_RUN
+        match self {
+            Error::Probe(e) if e.is_capability() => exit::MISSING_PRIVILEGE,
+            _ => exit::COULD_NOT_RUN,
+        }
     }
 
     /// A line saying what to do next, when there is something to say.
@@ -86,6 +93,7 @@ impl Error {
             Error::Profile(_) => {
                 Some("the profile format is described in docs/profile-format.md".to_string())
             }
+            Error::Probe(e) => e.hint(),
             Error::Harness(e) => e.hint(),
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),

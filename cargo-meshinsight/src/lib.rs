@@ -11,6 +11,7 @@ pub mod error;
 pub mod harness;
 pub mod output;
 pub mod predict;
+pub mod probe;
 pub mod profile;
 pub mod report;
 pub mod vocab;

@@ -14,6 +14,10 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, exit};
 use crate::output::Output;
 
+pub mod probe;
+mod probe_overhead;
+mod probe_workload;
+
 /// Cargo's view: `cargo meshinsight ARGS`.
 #[derive(Debug, Parser)]
 #[command(bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
@@ -36,6 +40,12 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     Predict(predict::PredictArgs),
+    /// Attach the eBPF probe to running processes and print what each component costs.
+    Probe(probe::Args),
+    #[command(name = "__probe-workload", hide = true)]
+    ProbeWorkload(probe_workload::Args),
+    #[command(name = "__probe-overhead", hide = true)]
+    ProbeOverhead(probe_overhead::Args),
     /// Measure the echo round trip without and with a sidecar, and the overhead.
     Bench(bench::BenchArgs),
     /// The harness's echo application (internal).
@@ -92,6 +102,9 @@ where
 fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
     match command {
         Command::Predict(args) => predict::run(args, out),
+        Command::Probe(args) => probe::run(args, out),
+        Command::ProbeWorkload(args) => probe_workload::run(args, out),
+        Command::ProbeOverhead(args) => probe_overhead::run(args, out),
         Command::Bench(args) => bench::run(args, out),
         Command::Echo(args) => internal::echo(args, out),
         Command::Sidecar(args) => internal::sidecar(args, out),

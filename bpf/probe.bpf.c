@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * cargo-meshinsight component probe (docs/probe.md).
+ *
+ * Partitions the on-CPU time of the threads of target processes into
+ * components (read, write, ipc, notify, user, other_kernel) using
+ * tracepoints only: raw_syscalls, sched, irq (softirq) and net.
+ */
+#include "bpf_min.h"
+#include "probe.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Configuration, set by the loader with EbpfLoader::set_global. */
+/* Charge NET_RX softirq time spent in ksoftirqd to TGID_SOFTIRQ_DAEMON. */
+volatile const u32 CFG_COUNT_KSOFTIRQD = 1;
+/* Follow children of targets (sched_process_fork). */
+volatile const u32 CFG_FOLLOW_CHILDREN = 1;
+
+#define SOFTIRQ_NET_TX 2
+#define SOFTIRQ_NET_RX 3
+
+/* tgid -> role, written by user space (targets) and by fork (children). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, u32);
+} targets SEC(".maps");
+
+/* tid -> state, for threads of targets only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct thread_state);
+} threads SEC(".maps");
+
+/* syscall number -> SYS_* class, filled by user space for its architecture. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SYSCALL_SLOTS);
+	__type(key, u32);
+	__type(value, u32);
+} syscall_class SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct probe_key);
+	__type(value, struct probe_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_COUNT);
+	__type(key, u32);
+	__type(value, u64);
+} counters SEC(".maps");
+
+struct softirq_state {
+	u64 start;
+	u32 vec;
+	u32 active;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct softirq_state);
+} softirq_cpu SEC(".maps");
+
+/* Tracepoint records (/sys/kernel/tracing/events/<cat>/<name>/format). */
+struct tp_common {
+	u16 type;
+	u8 flags;
+	u8 preempt_count;
+	s32 pid;
+};
+
+struct tp_sys_enter {
+	struct tp_common c;
+	s64 id;
+	u64 args[6];
+};
+
+struct tp_sys_exit {
+	struct tp_common c;
+	s64 id;
+	s64 ret;
+};
+
+struct tp_sched_switch {
+	struct tp_common c;
+	char prev_comm[16];
+	s32 prev_pid;
+	s32 prev_prio;
+	s64 prev_state;
+	char next_comm[16];
+	s32 next_pid;
+	s32 next_prio;
+};
+
+struct tp_sched_wakeup {
+	struct tp_common c;
+	char comm[16];
+	s32 pid;
+	s32 prio;
+	s32 target_cpu;
+};
+
+struct tp_sched_process_fork {
+	struct tp_common c;
+	u32 parent_comm_loc;
+	s32 parent_pid;
+	u32 child_comm_loc;
+	s32 child_pid;
+};
+
+struct tp_sched_process_exit {
+	struct tp_common c;
+	char comm[16];
+	s32 pid;
+};
+
+struct tp_softirq {
+	struct tp_common c;
+	u32 vec;
+};
+
+struct tp_net_dev_start_xmit {
+	struct tp_common c;
+	u32 name_loc;
+	u16 queue_mapping;
+	u16 pad0;
+	u64 skbaddr;
+	u8 vlan_tagged;
+	u8 pad1;
+	u16 vlan_proto;
+	u16 vlan_tci;
+	u16 protocol;
+	u8 ip_summed;
+	u8 pad2[3];
+	u32 len;
+};
+
+struct tp_net_dev_xmit {
+	struct tp_common c;
+	u64 skbaddr;
+	u32 len;
+	s32 rc;
+	u32 name_loc;
+};
+
+static __always_inline void count(u32 idx)
+{
+	u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline u32 log2_bucket(u64 v)
+{
+	u32 r = 0;
+	if (v == 0)
+		return 0;
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
+	r += 1;
+	return r < HIST_BUCKETS ? r : HIST_BUCKETS - 1;
+}
+
+/* Adds one event (or, with events == 0, time alone) to a component. */
+static __always_inline void charge(u32 tgid, u32 comp, u64 events, u64 bytes,
+				   u64 wall, u64 cpu)
+{
+	struct probe_key key = {.tgid = tgid, .comp = comp};
+	struct probe_stats *s = bpf_map_lookup_elem(&stats, &key);
+	if (!s) {
+		struct probe_stats zero = {};
+		if (bpf_map_update_elem(&stats, &key, &zero, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&stats, &key)) {
+			count(CNT_STATS_FULL);
+			return;
+		}
+		s = bpf_map_lookup_elem(&stats, &key);
+		if (!s) {
+			count(CNT_STATS_FULL);
+			return;
+		}
+	}
+	s->count += events;
+	s->bytes += bytes;
+	s->wall_ns += wall;
+	s->cpu_ns += cpu;
+	if (events) {
+		u32 b = log2_bucket(wall);
+		if (b < HIST_BUCKETS)
+			s->hist[b] += 1;
+	}
+}
+
+/* The state of the current thread, if it belongs to a target. */
+static __always_inline struct thread_state *current_state(u32 *tgid_out)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tgid = id >> 32;
+	u32 tid = (u32)id;
+	if (!bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	*tgid_out = tgid;
+	struct thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	if (st)
+		return st;
+	struct thread_state fresh = {};
+	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST)) {
+		st = bpf_map_lookup_elem(&threads, &tid);
+		if (!st)
+			count(CNT_THREADS_FULL);
+		return st;
+	}
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/* The current thread runs: advance its accounting to now. */
+static __always_inline void touch(struct thread_state *st, u64 now)
+{
+	if (st->flags & TF_ONCPU)
+		st->seg_cpu += now - st->last_ts;
+	else
+		st->flags |= TF_ONCPU;
+	st->last_ts = now;
+}
+
+/* Wake-up delay noticed at a switch-in outside a notify syscall. */
+static __always_inline void fold_pending(struct thread_state *st, u32 tgid)
+{
+	if (st->pending_wake_ns) {
+		charge(tgid, COMP_NOTIFY, 0, 0, st->pending_wake_ns, 0);
+		st->pending_wake_ns = 0;
+	}
+	/* Running in context: any wake-up not followed by a switch-in is stale. */
+	st->wakeup_ts = 0;
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int sys_enter(struct tp_sys_enter *ctx)
+{
+	u32 tgid;
+	struct thread_state *st = current_state(&tgid);
+	if (!st)
+		return 0;
+	u64 now = bpf_ktime_get_ns();
+	touch(st, now);
+	fold_pending(st, tgid);
+	if (!(st->flags & TF_INSYS) && st->seg_cpu)
+		charge(tgid, COMP_USER, 1, 0, st->seg_cpu, st->seg_cpu);
+	s64 nr = ctx->id;
+	u32 cls = SYS_OTHER;
+	if (nr >= 0 && nr < SYSCALL_SLOTS) {
+		u32 k = (u32)nr;
+		u32 *c = bpf_map_lookup_elem(&syscall_class, &k);
+		if (c)
+			cls = *c;
+	}
+	st->flags |= TF_INSYS;
+	st->sys_nr = nr;
+	st->sys_class = cls;
+	st->sys_enter_ts = now;
+	st->seg_cpu = 0;
+	st->nested_ns = 0;
+	st->sys_wakeup_ns = 0;
+	return 0;
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int sys_exit(struct tp_sys_exit *ctx)
+{
+	u32 tgid;
+	struct thread_state *st = current_state(&tgid);
+	if (!st)
+		return 0;
+	u64 now = bpf_ktime_get_ns();
+	touch(st, now);
+	fold_pending(st, tgid);
+	u64 cpu = st->seg_cpu;
+	if ((st->flags & TF_INSYS) && st->sys_nr == ctx->id) {
+		s64 ret = ctx->ret;
+		u64 wall = now - st->sys_enter_ts;
+		wall = wall > st->nested_ns ? wall - st->nested_ns : 0;
+		u32 comp = COMP_OTHER_KERNEL;
+		u64 bytes = 0;
+		if (st->sys_class == SYS_READ && ret > 0) {
+			comp = COMP_READ;
+			bytes = ret;
+		} else if (st->sys_class == SYS_WRITE && ret > 0) {
+			comp = COMP_WRITE;
+			bytes = ret;
+		} else if (st->sys_class == SYS_NOTIFY) {
+			comp = COMP_NOTIFY;
+			/* Blocked time is the peer's, not a cost: keep on-CPU
+			 * time and the wake-up delay. */
+			wall = cpu + st->sys_wakeup_ns;
+		}
+		charge(tgid, comp, 1, bytes, wall, cpu);
+	} else {
+		if (!(st->flags & TF_CHILD))
+			count(CNT_UNMATCHED_SYS);
+		charge(tgid, COMP_OTHER_KERNEL, 1, 0, cpu, cpu);
+	}
+	st->flags &= ~(TF_INSYS | TF_CHILD);
+	st->seg_cpu = 0;
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_switch")
+int sched_switch(struct tp_sched_switch *ctx)
+{
+	u64 now = 0;
+	u32 prev = ctx->prev_pid;
+	u32 next = ctx->next_pid;
+	struct thread_state *st;
+	if (prev) {
+		st = bpf_map_lookup_elem(&threads, &prev);
+		if (st) {
+			now = bpf_ktime_get_ns();
+			if (st->flags & TF_ONCPU)
+				st->seg_cpu += now - st->last_ts;
+			st->flags &= ~TF_ONCPU;
+			if (ctx->prev_state != 0)
+				st->wakeup_ts = 0; /* goes to sleep: a new wake-up will come */
+		}
+	}
+	if (next) {
+		st = bpf_map_lookup_elem(&threads, &next);
+		if (st) {
+			if (!now)
+				now = bpf_ktime_get_ns();
+			st->flags |= TF_ONCPU;
+			st->last_ts = now;
+			if (st->wakeup_ts) {
+				u64 d = now - st->wakeup_ts;
+				if ((st->flags & TF_INSYS) && st->sys_class == SYS_NOTIFY)
+					st->sys_wakeup_ns += d;
+				else
+					st->pending_wake_ns += d;
+				st->wakeup_ts = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_wakeup")
+int sched_wakeup(struct tp_sched_wakeup *ctx)
+{
+	u32 tid = ctx->pid;
+	struct thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	if (st && !(st->flags & TF_ONCPU))
+		st->wakeup_ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_fork")
+int sched_process_fork(struct tp_sched_process_fork *ctx)
+{
+	if (!CFG_FOLLOW_CHILDREN)
+		return 0;
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	u32 *role = bpf_map_lookup_elem(&targets, &tgid);
+	if (!role)
+		return 0;
+	u32 child = ctx->child_pid;
+	u32 r = *role;
+	/* A new thread is keyed here too; it never owns stats (they are keyed
+	 * by the tgid of the running thread), so the extra entry is inert. */
+	if (bpf_map_update_elem(&targets, &child, &r, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&targets, &child))
+		count(CNT_TARGETS_FULL);
+	struct thread_state fresh = {.flags = TF_CHILD};
+	if (bpf_map_update_elem(&threads, &child, &fresh, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&threads, &child))
+		count(CNT_THREADS_FULL);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int sched_process_exit(struct tp_sched_process_exit *ctx)
+{
+	u32 tid = ctx->pid;
+	bpf_map_delete_elem(&threads, &tid);
+	return 0;
+}
+
+SEC("tracepoint/irq/softirq_entry")
+int softirq_entry(struct tp_softirq *ctx)
+{
+	u32 zero = 0;
+	struct softirq_state *sc = bpf_map_lookup_elem(&softirq_cpu, &zero);
+	if (!sc)
+		return 0;
+	u64 now = bpf_ktime_get_ns();
+	sc->start = now;
+	sc->vec = ctx->vec;
+	sc->active = 1;
+	u32 tgid;
+	struct thread_state *st = current_state(&tgid);
+	if (st)
+		touch(st, now); /* what ran before belongs to the interrupted segment */
+	return 0;
+}
+
+SEC("tracepoint/irq/softirq_exit")
+int softirq_exit(struct tp_softirq *ctx)
+{
+	u32 zero = 0;
+	struct softirq_state *sc = bpf_map_lookup_elem(&softirq_cpu, &zero);
+	if (!sc)
+		return 0;
+	if (!sc->active || sc->vec != ctx->vec) {
+		count(CNT_UNMATCHED_SIRQ);
+		sc->active = 0;
+		return 0;
+	}
+	sc->active = 0;
+	u64 now = bpf_ktime_get_ns();
+	u64 d = now - sc->start;
+	u32 net = ctx->vec == SOFTIRQ_NET_RX || ctx->vec == SOFTIRQ_NET_TX;
+	u32 tgid;
+	struct thread_state *st = current_state(&tgid);
+	if (st) {
+		charge(tgid, net ? COMP_IPC : COMP_OTHER_KERNEL, 1, 0, d, d);
+		if (st->flags & TF_INSYS)
+			st->nested_ns += d;
+		st->flags |= TF_ONCPU;
+		st->last_ts = now; /* the softirq is not the segment's time */
+		return 0;
+	}
+	if (CFG_COUNT_KSOFTIRQD && ctx->vec == SOFTIRQ_NET_RX) {
+		char comm[16];
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (comm[0] == 'k' && comm[1] == 's' && comm[2] == 'o' &&
+		    comm[3] == 'f' && comm[4] == 't' && comm[5] == 'i' &&
+		    comm[6] == 'r' && comm[7] == 'q' && comm[8] == 'd')
+			charge(TGID_SOFTIRQ_DAEMON, COMP_IPC, 1, 0, d, d);
+	}
+	return 0;
+}
+
+/* Whether this CPU runs a softirq now (a transmit inside it is part of its time). */
+static __always_inline int in_softirq(void)
+{
+	u32 zero = 0;
+	struct softirq_state *sc = bpf_map_lookup_elem(&softirq_cpu, &zero);
+	return sc && sc->active;
+}
+
+static __always_inline int is_loopback(void *ctx, u32 loc)
+{
+	char name[3] = {};
+	bpf_probe_read_kernel(name, sizeof(name), (char *)ctx + (loc & 0xffff));
+	return name[0] == 'l' && name[1] == 'o' && name[2] == 0;
+}
+
+SEC("tracepoint/net/net_dev_start_xmit")
+int net_dev_start_xmit(struct tp_net_dev_start_xmit *ctx)
+{
+	u32 tgid;
+	struct thread_state *st = current_state(&tgid);
+	if (!st || in_softirq() || !is_loopback(ctx, ctx->name_loc))
+		return 0;
+	u64 now = bpf_ktime_get_ns();
+	touch(st, now);
+	st->xmit_ts = now;
+	return 0;
+}
+
+SEC("tracepoint/net/net_dev_xmit")
+int net_dev_xmit(struct tp_net_dev_xmit *ctx)
+{
+	u32 tgid;
+	struct thread_state *st = current_state(&tgid);
+	if (!st || !st->xmit_ts || in_softirq())
+		return 0;
+	u64 now = bpf_ktime_get_ns();
+	u64 d = now - st->xmit_ts;
+	st->xmit_ts = 0;
+	charge(tgid, COMP_IPC, 1, ctx->len, d, d);
+	if (st->flags & TF_INSYS)
+		st->nested_ns += d;
+	st->flags |= TF_ONCPU;
+	st->last_ts = now;
+	return 0;
+}

@@ -1,0 +1,307 @@
+//! The eBPF component probe (DESIGN §4, docs/probe.md).
+//!
+//! [`Probe::attach`] loads `bpf/probe.bpf.c` (tracepoints only), follows the given
+//! processes, their threads and the children they fork, and splits their time into
+//! [`ProbeComponent`]s; [`Probe::snapshot`] reads the per-CPU maps into a [`ProbeReport`].
+//! Dropping the probe detaches everything; all attachments are file descriptors of this
+//! process, so the kernel also detaches them when the process dies (panic, Ctrl-C).
+
+pub mod abi;
+pub mod capability;
+mod loader;
+pub mod overhead;
+pub mod render;
+pub mod report;
+pub mod syscalls;
+pub mod workload;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aya::Ebpf;
+use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap};
+
+pub use capability::Capabilities;
+pub use report::{ComponentStats, Drops, ProbeComponent, ProbeReport, ProcessReport, Role};
+
+/// A process id.
+pub type Pid = u32;
+
+/// Everything that can go wrong while probing.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Neither root nor CAP_BPF + CAP_PERFMON.
+    #[error(
+        "load eBPF programs: this process has neither CAP_BPF with CAP_PERFMON nor CAP_SYS_ADMIN"
+    )]
+    NotPrivileged,
+    /// tracefs is not mounted and could not be mounted.
+    #[error("find tracefs: {reason}")]
+    NoTracefs {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The kernel lacks a tracepoint of the default set.
+    #[error("find tracepoints: this kernel lacks {}", missing.join(", "))]
+    MissingTracepoints {
+        /// `category:name` of each missing one.
+        missing: Vec<String>,
+    },
+    /// The kernel refused the BPF object.
+    #[error("load the BPF object")]
+    Load(#[source] aya::EbpfError),
+    /// A program could not be loaded or attached.
+    #[error("attach {tracepoint}")]
+    Attach {
+        /// `category:name`.
+        tracepoint: String,
+        /// Why.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    /// A map could not be read or written.
+    #[error("access the BPF map `{map}`")]
+    Map {
+        /// Map name.
+        map: &'static str,
+        /// Why.
+        #[source]
+        source: aya::maps::MapError,
+    },
+    /// A target process does not exist.
+    #[error("follow process {pid}: no such process")]
+    NoSuchProcess {
+        /// The pid.
+        pid: Pid,
+    },
+}
+
+impl ProbeError {
+    /// Whether the error is about a missing privilege or kernel feature (exit code 102).
+    pub fn is_capability(&self) -> bool {
+        match self {
+            ProbeError::NotPrivileged
+            | ProbeError::NoTracefs { .. }
+            | ProbeError::MissingTracepoints { .. } => true,
+            ProbeError::Load(e) => is_eperm(e),
+            _ => false,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(
+            match self {
+                ProbeError::NotPrivileged => "run as root (sudo), or grant CAP_BPF and CAP_PERFMON".to_string(),
+                ProbeError::NoTracefs { .. } => {
+                    "mount it with `mount -t tracefs nodev /sys/kernel/tracing`, as root".to_string()
+                }
+                ProbeError::MissingTracepoints { .. } => {
+                    "use a kernel built with CONFIG_FTRACE_SYSCALLS and tracepoints (CONFIG_TRACEPOINTS)".to_string()
+                }
+                ProbeError::Load(e) if is_eperm(e) => {
+                    "the kernel refused BPF: run as root and check kernel.unprivileged_bpf_disabled and lockdown".to_string()
+                }
+                ProbeError::Load(_) | ProbeError::Attach { .. } => {
+                    "this is a bug in the probe or an unsupported kernel; please report it with `uname -r`".to_string()
+                }
+                ProbeError::Map { .. } => return None,
+                ProbeError::NoSuchProcess { .. } => "check the pid with `ps -p PID`".to_string(),
+            },
+        )
+    }
+}
+
+fn is_eperm(e: &aya::EbpfError) -> bool {
+    let text = format!("{e:?}");
+    text.contains("PermissionDenied")
+        || text.contains("EPERM")
+        || text.contains("Operation not permitted")
+}
+
+/// How to probe.
+#[derive(Clone, Debug)]
+pub struct ProbeOptions {
+    /// Follow processes that targets fork after the attach.
+    pub follow_children: bool,
+    /// Count NET_RX time spent in ksoftirqd (as [`ProbeReport::softirq_daemon`]).
+    pub count_ksoftirqd: bool,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            follow_children: true,
+            count_ksoftirqd: true,
+        }
+    }
+}
+
+/// An attached probe. Dropping it detaches every program.
+pub struct Probe {
+    ebpf: Ebpf,
+    /// The attachments; `None` while paused.
+    links: Option<loader::Links>,
+    attached_at: Instant,
+    capabilities: Capabilities,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("attached_at", &self.attached_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Probe {
+    /// Checks capabilities, loads and attaches the programs, and follows `targets`.
+    pub fn attach(targets: &[(Pid, Role)], opts: &ProbeOptions) -> Result<Probe, ProbeError> {
+        let capabilities = Capabilities::detect();
+        capabilities.require()?;
+        let (ebpf, links) = loader::load_and_attach(opts, &capabilities)?;
+        let mut probe = Probe {
+            ebpf,
+            links: Some(links),
+            attached_at: Instant::now(),
+            capabilities,
+        };
+        for &(pid, role) in targets {
+            probe.add_target(pid, role)?;
+        }
+        Ok(probe)
+    }
+
+    /// What the capability check found.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// Follows one more process (and its threads, and children it forks from now on).
+    pub fn add_target(&mut self, pid: Pid, role: Role) -> Result<(), ProbeError> {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map_err(|_| ProbeError::NoSuchProcess { pid })?;
+        {
+            let mut threads: HashMap<&mut MapData, u32, abi::ThreadState> =
+                HashMap::try_from(self.map_mut("threads")?).map_err(map_err("threads"))?;
+            for task in tasks.flatten() {
+                let Some(tid) = task
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                // Only new threads: a thread already followed keeps its state.
+                if threads.get(&tid, 0).is_err() {
+                    threads
+                        .insert(tid, abi::ThreadState::default(), 0)
+                        .map_err(map_err("threads"))?;
+                }
+            }
+        }
+        let mut targets: HashMap<&mut MapData, u32, u32> =
+            HashMap::try_from(self.map_mut("targets")?).map_err(map_err("targets"))?;
+        targets
+            .insert(pid, role.code(), 0)
+            .map_err(map_err("targets"))?;
+        Ok(())
+    }
+
+    /// Detaches the programs, keeping them loaded and the measurements so far.
+    pub fn pause(&mut self) -> Result<(), ProbeError> {
+        match self.links.take() {
+            Some(links) => loader::detach_all(&mut self.ebpf, links),
+            None => Ok(()),
+        }
+    }
+
+    /// Attaches the programs again after [`Probe::pause`]. The calling thread must see a
+    /// mounted tracefs (the tracepoint ids are read from it); when the host has none,
+    /// attach from a thread that mounted one with [`capability::mount_private_tracefs`].
+    /// Threads are not re-seeded: events of a thread caught mid-syscall at resume are
+    /// counted as unmatched.
+    pub fn resume(&mut self) -> Result<(), ProbeError> {
+        if self.links.is_none() {
+            if capability::mounted_tracefs().is_none() {
+                return Err(ProbeError::NoTracefs {
+                    reason: "not mounted in this thread's mount namespace".to_string(),
+                });
+            }
+            self.links = Some(loader::attach_all(&mut self.ebpf)?);
+        }
+        Ok(())
+    }
+
+    /// Time since the attach.
+    pub fn elapsed(&self) -> Duration {
+        self.attached_at.elapsed()
+    }
+
+    /// Everything measured since the attach.
+    pub fn snapshot(&self) -> Result<ProbeReport, ProbeError> {
+        let mut raw = report::RawSnapshot {
+            duration_ns: u64::try_from(self.attached_at.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            ..Default::default()
+        };
+        let stats: PerCpuHashMap<&MapData, abi::ProbeKey, abi::ProbeStats> =
+            PerCpuHashMap::try_from(self.map("stats")?).map_err(map_err("stats"))?;
+        for item in stats.iter() {
+            let (key, per_cpu) = item.map_err(map_err("stats"))?;
+            let sum = raw.stats.entry((key.tgid, key.comp)).or_default();
+            for v in per_cpu.iter() {
+                sum.count += v.count;
+                sum.bytes += v.bytes;
+                sum.wall_ns += v.wall_ns;
+                sum.cpu_ns += v.cpu_ns;
+                for (a, b) in sum.hist.iter_mut().zip(v.hist.iter()) {
+                    *a += b;
+                }
+            }
+        }
+        let targets: HashMap<&MapData, u32, u32> =
+            HashMap::try_from(self.map("targets")?).map_err(map_err("targets"))?;
+        let mut roles = BTreeMap::new();
+        for item in targets.iter() {
+            let (pid, code) = item.map_err(map_err("targets"))?;
+            if let Some(role) = Role::from_code(code) {
+                roles.insert(pid, role);
+            }
+        }
+        raw.roles = roles;
+        for &(tgid, _) in raw.stats.keys() {
+            if let Ok(comm) = std::fs::read_to_string(format!("/proc/{tgid}/comm")) {
+                raw.comms.insert(tgid, comm.trim().to_string());
+            }
+        }
+        let counters: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(self.map("counters")?).map_err(map_err("counters"))?;
+        for i in 0..abi::CNT_COUNT {
+            let values = counters.get(&i, 0).map_err(map_err("counters"))?;
+            raw.counters[i as usize] = values.iter().sum();
+        }
+        Ok(ProbeReport::from_raw(&raw))
+    }
+
+    fn map(&self, name: &'static str) -> Result<&aya::maps::Map, ProbeError> {
+        self.ebpf.map(name).ok_or(ProbeError::Map {
+            map: name,
+            source: aya::maps::MapError::InvalidName {
+                name: name.to_string(),
+            },
+        })
+    }
+
+    fn map_mut(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, ProbeError> {
+        self.ebpf.map_mut(name).ok_or(ProbeError::Map {
+            map: name,
+            source: aya::maps::MapError::InvalidName {
+                name: name.to_string(),
+            },
+        })
+    }
+}
+
+fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> ProbeError {
+    move |source| ProbeError::Map { map, source }
+}

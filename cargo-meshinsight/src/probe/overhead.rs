@@ -1,0 +1,199 @@
+//! The probe's own cost: loopback ping-pong round trips with and without the probe.
+//! Run with `cargo-meshinsight __probe-overhead` (docs/probe.md has the numbers).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Probe, ProbeComponent, ProbeError, ProbeOptions, Role, capability};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct OverheadConfig {
+    /// Pairs of blocks (one without, one with the probe; the order alternates).
+    pub repetitions: usize,
+    /// Round trips per block.
+    pub round_trips: usize,
+    /// Bytes per message.
+    pub size: usize,
+    /// Pin this thread to CPU 0 and the echo server to CPU 1.
+    pub pin: bool,
+}
+
+/// The result: per-repetition mean round trips and their differences.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OverheadReport {
+    /// Pairs of blocks.
+    pub repetitions: usize,
+    /// Round trips per block.
+    pub round_trips: usize,
+    /// Bytes per message.
+    pub size: usize,
+    /// Mean round trip of each block without the probe, ns.
+    pub without_ns: Vec<f64>,
+    /// Mean round trip of each block with the probe, ns.
+    pub with_ns: Vec<f64>,
+    /// Median of `without_ns`.
+    pub median_without_ns: f64,
+    /// Median of `with_ns`.
+    pub median_with_ns: f64,
+    /// Median of the paired differences (with − without), ns: the added cost per round trip.
+    pub median_added_ns: f64,
+    /// 25th percentile of the paired differences, ns.
+    pub added_p25_ns: f64,
+    /// 75th percentile of the paired differences, ns.
+    pub added_p75_ns: f64,
+    /// Reads the probe saw in this process: proof that it was attached in the probed blocks.
+    pub probed_reads: u64,
+}
+
+/// Errors of the benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum OverheadError {
+    /// The echo server or the socket failed.
+    #[error("run the ping-pong")]
+    Io(#[from] io::Error),
+    /// The probe failed.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+}
+
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let pos = q * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+struct Echo {
+    child: Child,
+    stream: TcpStream,
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self.child.wait();
+    }
+}
+
+fn pin(pid: u32, cpu: usize) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(pid as libc::pid_t, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn block(stream: &mut TcpStream, round_trips: usize, size: usize) -> io::Result<f64> {
+    let msg = vec![0x33u8; size];
+    let mut buf = vec![0u8; size];
+    let start = Instant::now();
+    for _ in 0..round_trips {
+        stream.write_all(&msg)?;
+        stream.read_exact(&mut buf)?;
+    }
+    Ok(start.elapsed().as_nanos() as f64 / round_trips as f64)
+}
+
+/// Runs the benchmark; `exe` is this program (it serves `__probe-workload echo`).
+///
+/// The probe is loaded once and then attached and detached around the probed blocks, from
+/// the calling thread, which therefore mounts tracefs in a private mount namespace of its
+/// own when the host has none mounted.
+pub fn run(
+    cfg: &OverheadConfig,
+    exe: &std::path::Path,
+    mut progress: impl FnMut(usize),
+) -> Result<OverheadReport, OverheadError> {
+    let mut child = Command::new(exe)
+        .args(["__probe-workload", "echo", "--size", &cfg.size.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(
+        child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout"))?,
+    )
+    .read_line(&mut line)?;
+    let port: u16 = line
+        .trim()
+        .parse()
+        .map_err(|_| io::Error::other(format!("bad port line `{}`", line.trim())))?;
+    let stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_nodelay(true)?;
+    let mut echo = Echo { child, stream };
+    if cfg.pin {
+        pin(echo.child.id(), 1)?;
+        pin(0, 0)?;
+    }
+    if capability::mounted_tracefs().is_none() {
+        capability::mount_private_tracefs()?;
+    }
+    let targets = [
+        (echo.child.id(), Role::App),
+        (std::process::id(), Role::Client),
+    ];
+    let mut probe = Probe::attach(&targets, &ProbeOptions::default())?;
+    probe.pause()?;
+    // Warm up caches, the scheduler and the TCP connection.
+    block(&mut echo.stream, cfg.round_trips, cfg.size)?;
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    for rep in 0..cfg.repetitions {
+        let probed_first = rep % 2 == 1;
+        for probed in [probed_first, !probed_first] {
+            if probed {
+                probe.resume()?;
+                with.push(block(&mut echo.stream, cfg.round_trips, cfg.size)?);
+                probe.pause()?;
+            } else {
+                without.push(block(&mut echo.stream, cfg.round_trips, cfg.size)?);
+            }
+        }
+        progress(rep + 1);
+    }
+    let seen = probe.snapshot()?;
+    drop(probe);
+    let probed_reads = seen
+        .process(std::process::id())
+        .map_or(0, |p| p.components[&ProbeComponent::Read].count);
+    let diffs: Vec<f64> = with.iter().zip(&without).map(|(w, o)| w - o).collect();
+    Ok(OverheadReport {
+        repetitions: cfg.repetitions,
+        round_trips: cfg.round_trips,
+        size: cfg.size,
+        median_without_ns: quantile(&without, 0.5),
+        median_with_ns: quantile(&with, 0.5),
+        median_added_ns: quantile(&diffs, 0.5),
+        added_p25_ns: quantile(&diffs, 0.25),
+        added_p75_ns: quantile(&diffs, 0.75),
+        probed_reads,
+        without_ns: without,
+        with_ns: with,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quantile_interpolates() {
+        assert_eq!(super::quantile(&[3.0, 1.0, 2.0, 4.0], 0.5), 2.5);
+        assert_eq!(super::quantile(&[5.0], 0.25), 5.0);
+    }
+}

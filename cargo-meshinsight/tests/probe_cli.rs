@@ -1,0 +1,128 @@
+//! `cargo meshinsight probe` end to end: following children, JSON output, and the exit
+//! code and hint when privileges are missing. Tests named `privileged_` need root and FAIL
+//! without it.
+
+use std::process::{Command, Stdio};
+
+use cargo_meshinsight::probe::{Probe, ProbeComponent, ProbeOptions, ProbeReport, Role};
+
+const EXE: &str = env!("CARGO_BIN_EXE_cargo-meshinsight");
+
+fn wait_stopped(pid: u32) {
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    let rc = unsafe { libc::waitpid(pid as i32, &mut status, libc::WUNTRACED) };
+    assert_eq!(rc, pid as i32);
+    assert!(libc::WIFSTOPPED(status), "{pid} did not stop: {status:#x}");
+}
+
+fn cont(pid: u32) {
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGCONT) }, 0);
+}
+
+#[test]
+fn privileged_children_forked_after_attach_are_followed() {
+    // The shell stops itself; once the probe is attached it forks `head`, which writes
+    // exactly 5000 bytes to /dev/null.
+    let mut sh = Command::new("sh")
+        .args(["-c", "kill -STOP $$; head -c 5000 /dev/zero > /dev/null"])
+        .spawn()
+        .expect("spawn sh");
+    let pid = sh.id();
+    wait_stopped(pid);
+    let probe = Probe::attach(&[(pid, Role::Sidecar)], &ProbeOptions::default())
+        .unwrap_or_else(|e| panic!("the probe must attach (needs root and tracepoints): {e:?}"));
+    cont(pid);
+    assert!(sh.wait().expect("sh exit").success());
+    let report = probe.snapshot().expect("snapshot");
+    let children: Vec<_> = report.processes.iter().filter(|p| p.pid != pid).collect();
+    assert_eq!(
+        children.len(),
+        1,
+        "one child (head): {:#?}",
+        report.processes
+    );
+    let head = children[0];
+    assert_eq!(head.role, Role::Sidecar, "children inherit the role");
+    assert_eq!(head.components[&ProbeComponent::Write].bytes, 5000);
+    assert_eq!(report.drops.lost(), 0);
+}
+
+#[test]
+fn privileged_probe_command_prints_json_per_process_and_total() {
+    let mut busy = Command::new(EXE)
+        .args(["__probe-workload", "busy", "--millis", "3000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn busy");
+    let output = Command::new(EXE)
+        .args([
+            "probe",
+            "--pid",
+            &busy.id().to_string(),
+            "--role",
+            "app",
+            "--duration",
+            "500ms",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("run probe");
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert!(
+        output.status.success(),
+        "probe failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    for c in ["read", "write", "ipc", "notify", "user", "other_kernel"] {
+        for field in ["count", "bytes", "wall_us", "cpu_us", "p50_us", "p99_us"] {
+            assert!(
+                json["total"][c][field].is_number(),
+                "total.{c}.{field} in {json}"
+            );
+            assert!(
+                json["processes"][0]["components"][c][field].is_number(),
+                "processes[0].{c}.{field}"
+            );
+        }
+    }
+    let report: ProbeReport = serde_json::from_value(json).expect("a ProbeReport");
+    assert_eq!(report.processes.len(), 1);
+    let p = &report.processes[0];
+    assert_eq!((p.role, p.comm.as_str()), (Role::App, "cargo-meshinsig"));
+    // The busy loop reads 256 bytes from /dev/zero and writes them to /dev/null, forever.
+    let read = &p.components[&ProbeComponent::Read];
+    let write = &p.components[&ProbeComponent::Write];
+    assert!(read.count > 100, "{read:?}");
+    assert_eq!(read.bytes, 256 * read.count);
+    // The snapshot reads the components one after the other while the loop runs on.
+    assert!(
+        write.count.abs_diff(read.count) <= read.count / 100,
+        "{read:?} {write:?}"
+    );
+    assert!(p.components[&ProbeComponent::User].cpu_ns > 0);
+}
+
+#[test]
+fn privileged_missing_privilege_exits_102_with_a_hint() {
+    // Run the probe as `nobody`: no CAP_BPF, no CAP_PERFMON.
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            EXE,
+        ])
+        .args(["probe", "--pid", "1", "--duration", "100ms"])
+        .output()
+        .expect("setpriv (util-linux) must be installed");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(102), "stderr: {stderr}");
+    assert!(stderr.contains("error: load eBPF programs"), "{stderr}");
+    assert!(stderr.contains("hint: run as root"), "{stderr}");
+}
