@@ -358,6 +358,21 @@ fn running(pid: u32) -> bool {
     stat_fields(pid).is_some_and(|f| f[0] != "Z")
 }
 
+/// Interrupts (SIGINT) the child on drop, so that a failing test leaves nothing running.
+struct InterruptOnDrop(std::process::Child);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            // SAFETY: sends SIGINT to the child we spawned and still own.
+            unsafe {
+                libc::kill(self.0.id() as i32, libc::SIGINT);
+            }
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn ctrl_c_during_bench_kills_the_echo_and_sidecar_processes() {
     let mut bench = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
@@ -367,18 +382,18 @@ fn ctrl_c_during_bench_kills_the_echo_and_sidecar_processes() {
             "builtin",
             "--mode",
             "tcp",
-            "--repeat",
-            "1000",
-            "--requests",
-            "100000",
+            "--upstream",
+            "uds",
         ])
+        .args(["--repeat", "1000", "--requests", "100000"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
+        .map(InterruptOnDrop)
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let children = loop {
-        let c = children_of(bench.id());
+        let c = children_of(bench.0.id());
         if c.len() >= 2 {
             break c;
         }
@@ -389,17 +404,39 @@ fn ctrl_c_during_bench_kills_the_echo_and_sidecar_processes() {
         std::thread::sleep(Duration::from_millis(20));
     };
     std::thread::sleep(Duration::from_millis(200));
+    // The children's stderr files and the echo socket's directory are temporary files of
+    // the bench process; Ctrl-C must remove them too.
+    let mut temp: Vec<std::path::PathBuf> = children
+        .iter()
+        .filter_map(|pid| std::fs::read_link(format!("/proc/{pid}/fd/2")).ok())
+        .collect();
+    for pid in &children {
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if let Some(sock) = cmdline.split('\0').find_map(|a| a.strip_prefix("unix:")) {
+            temp.push(std::path::Path::new(sock).parent().unwrap().to_path_buf());
+        }
+    }
+    temp.sort();
+    temp.dedup();
+    assert_eq!(
+        temp.len(),
+        3,
+        "two stderr files and a socket directory: {temp:?}"
+    );
+    assert!(temp.iter().all(|p| p.exists()), "{temp:?}");
     // SAFETY: sends SIGINT to the child we spawned.
     unsafe {
-        libc::kill(bench.id() as i32, libc::SIGINT);
+        libc::kill(bench.0.id() as i32, libc::SIGINT);
     }
-    let status = bench.wait().unwrap();
+    let status = bench.0.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let gone = (0..200).any(|_| {
         std::thread::sleep(Duration::from_millis(10));
         !children.iter().any(|&pid| running(pid))
     });
     assert!(gone, "processes {children:?} survived Ctrl-C");
+    let left: Vec<_> = temp.iter().filter(|p| p.exists()).collect();
+    assert!(left.is_empty(), "temporary files survived Ctrl-C: {left:?}");
 }
 
 #[test]
