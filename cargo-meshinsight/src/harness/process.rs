@@ -81,7 +81,8 @@ impl Drop for TempDir {
     }
 }
 
-/// Kill every child process group on Ctrl-C / SIGTERM, then exit with 130.
+/// Kill every child process group and remove the temporary files on Ctrl-C, SIGTERM or
+/// SIGHUP, then exit with 130.
 ///
 /// Call once from a binary; the library never installs signal handlers by itself.
 pub fn install_interrupt_cleanup() {
