@@ -6,6 +6,8 @@ use crate::predict::PredictError;
 use crate::predict::speedup::SpeedupError;
 use crate::probe::ProbeError;
 use crate::profile::ProfileError;
+use crate::profile::measure::MeasureError;
+use crate::traces::TraceError;
 
 /// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
 pub mod exit {
@@ -36,12 +38,18 @@ pub enum Error {
     /// A profile could not be used.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// Profiling stopped.
+    #[error("failed to profile the sidecar")]
+    Measure(#[source] MeasureError),
     /// The eBPF probe could not measure.
     #[error(transparent)]
     Probe(#[from] ProbeError),
     /// The load harness could not run.
     #[error(transparent)]
     Harness(#[from] HarnessError),
+    /// A trace file could not be used.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
     /// Writing a result failed.
     #[error("failed to write {what}")]
     Write {
@@ -61,11 +69,18 @@ pub enum Error {
     },
 }
 
+impl From<MeasureError> for Error {
+    fn from(e: MeasureError) -> Self {
+        Error::Measure(e)
+    }
+}
+
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Probe(e) if e.is_capability() => exit::MISSING_PRIVILEGE,
+            Error::Measure(MeasureError::Probe(e)) if e.is_capability() => exit::MISSING_PRIVILEGE,
             _ => exit::COULD_NOT_RUN,
         }
     }
@@ -94,7 +109,19 @@ impl Error {
                 Some("the profile format is described in docs/profile-format.md".to_string())
             }
             Error::Probe(e) => e.hint(),
+            Error::Measure(MeasureError::Probe(e)) => e.hint(),
+            Error::Measure(MeasureError::Harness(e)) => e.hint(),
+            Error::Measure(MeasureError::Settings(_)) => {
+                Some("see `cargo meshinsight profile --help`".to_string())
+            }
             Error::Harness(e) => e.hint(),
+            Error::Trace(TraceError::Temp { .. }) => Some(
+                "partition files go to the system's temporary directory; pass --temp-dir to put them elsewhere"
+                    .to_string(),
+            ),
+            Error::Trace(_) => {
+                Some("the trace formats read are described in docs/traces.md".to_string())
+            }
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),
         }

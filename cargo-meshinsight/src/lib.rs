@@ -5,6 +5,7 @@
 //! [`ecg`] (call graphs) → [`predict`] (end-to-end overhead) → [`report`] (rendering).
 //! [`cli`] is a thin layer that turns arguments into calls of those stages.
 
+pub mod analyze;
 pub mod cli;
 pub mod ecg;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod predict;
 pub mod probe;
 pub mod profile;
 pub mod report;
+pub mod traces;
 pub mod vocab;
 
 pub use error::Error;

@@ -3,9 +3,14 @@
 //! Works as `cargo meshinsight ...` (cargo passes `meshinsight` as the first argument) and
 //! as `cargo-meshinsight ...` called directly. Each subcommand lives in its own file.
 
+mod analyze;
 mod bench;
+mod critical_path;
+mod generate;
+mod import;
 mod internal;
 mod predict;
+mod profile;
 
 use std::ffi::OsString;
 
@@ -40,6 +45,7 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     Predict(predict::PredictArgs),
+    Profile(profile::ProfileArgs),
     /// Attach the eBPF probe to running processes and print what each component costs.
     Probe(probe::Args),
     #[command(name = "__probe-workload", hide = true)]
@@ -54,6 +60,10 @@ enum Command {
     /// The built-in reference sidecar (internal).
     #[command(name = "__sidecar", hide = true)]
     Sidecar(internal::SidecarArgs),
+    Analyze(analyze::AnalyzeArgs),
+    Generate(generate::GenerateArgs),
+    Import(import::ImportArgs),
+    CriticalPath(critical_path::CriticalPathArgs),
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
@@ -102,11 +112,16 @@ where
 fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
     match command {
         Command::Predict(args) => predict::run(args, out),
+        Command::Profile(args) => profile::run(args, out),
         Command::Probe(args) => probe::run(args, out),
         Command::ProbeWorkload(args) => probe_workload::run(args, out),
         Command::ProbeOverhead(args) => probe_overhead::run(args, out),
         Command::Bench(args) => bench::run(args, out),
         Command::Echo(args) => internal::echo(args, out),
         Command::Sidecar(args) => internal::sidecar(args, out),
+        Command::Analyze(args) => analyze::run(args, out),
+        Command::Generate(args) => generate::run(args, out),
+        Command::Import(args) => import::run(args, out),
+        Command::CriticalPath(args) => critical_path::run(args, out),
     }
 }

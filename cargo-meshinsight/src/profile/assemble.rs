@@ -1,0 +1,493 @@
+//! From runs to a profile (DESIGN §4, §5): component cost = per-request time with the sidecar
+//! minus without; Parsing = User(mode) − User(tcp); Other = User(tcp) + other kernel time;
+//! Filter(f) = with f minus without, per component. Then one OLS fit per component and the
+//! checks of the paper's assumptions. Pure: no probe, no processes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::fit::{self, Check};
+use super::runs::{LoadKey, Run};
+use super::{ComponentModel, FilterProfile, LinearModel, ModeProfile};
+use crate::probe::report::ProbeComponent as P;
+use crate::vocab::{Component, Filter, Mode, SidecarConfig};
+
+/// A1 at one configuration and size: does the sum of components explain what the client saw?
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Additivity {
+    /// `tcp`, `http`, `http+lua`, ...
+    pub config: String,
+    /// Payload bytes.
+    pub size: u64,
+    /// Client-measured overhead (mean round trip with minus without), µs, mean over repeats.
+    pub black_box_us: f64,
+    /// Sum of the components' path times, µs, mean over repeats.
+    pub explained_us: f64,
+    /// `black_box_us − explained_us`.
+    pub residual_us: f64,
+    /// The residual in % of the black-box overhead.
+    pub residual_pct: f64,
+    /// Standard deviation of the black-box overhead over repeats, µs (noise).
+    pub black_box_sd_us: Option<f64>,
+    /// Repeats.
+    pub n: u32,
+}
+
+/// A1 for filters: all filters together against the sum of each alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FilterAdditivity {
+    /// The combined configuration.
+    pub config: String,
+    /// Payload bytes.
+    pub size: u64,
+    /// Overhead of the combination over the plain mode, µs (client-measured).
+    pub combined_us: f64,
+    /// Sum of the single filters' overheads, µs (client-measured).
+    pub sum_of_singles_us: f64,
+    /// `(combined − sum) / sum`, %.
+    pub difference_pct: f64,
+}
+
+/// A2 for one component and metric.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Linearity {
+    /// Mode, or mode+filter.
+    pub config: String,
+    /// Component.
+    pub component: Component,
+    /// `latency` or `cpu`.
+    pub metric: String,
+    /// R² of the fit.
+    pub r2: Option<f64>,
+    /// Lack-of-fit F test (needs three sizes and repeats).
+    pub lack_of_fit: Option<Check>,
+}
+
+/// A3 for one mode: per-request CPU against rate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateProportionality {
+    /// Mode.
+    pub mode: Mode,
+    /// Slope of per-request CPU (size effect removed) against rate, µs per 1000 requests/s.
+    pub slope_us_per_krps: f64,
+    /// The change of per-request CPU across the measured rates, % of its mean.
+    pub change_over_range_pct: f64,
+    /// t test of a zero slope.
+    pub check: Option<Check>,
+}
+
+/// What a profile says about its own quality.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checks {
+    /// A1 per configuration and size.
+    pub additivity: Vec<Additivity>,
+    /// Median over `additivity` of |residual %|.
+    pub median_abs_residual_pct: Option<f64>,
+    /// A1 for filters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filter_additivity: Vec<FilterAdditivity>,
+    /// A2 per configuration, component and metric.
+    pub linearity: Vec<Linearity>,
+    /// A3 per mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate: Vec<RateProportionality>,
+    /// Things a reader should know (missing pairs, lost events, CPU fitted from closed loops).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+type Key = (SidecarConfig, bool, u64, LoadKey, u32);
+
+fn key(r: &Run) -> Key {
+    (
+        r.config.clone(),
+        r.through_sidecar,
+        r.size,
+        r.load.key(),
+        r.repeat,
+    )
+}
+
+/// Per probe component, `a − b`.
+#[derive(Clone, Debug, Default)]
+struct Delta {
+    path: BTreeMap<P, f64>,
+    cpu: BTreeMap<P, f64>,
+    black_box: f64,
+    rate: f64,
+}
+
+fn delta(a: &Run, b: &Run) -> Delta {
+    let sub = |x: &BTreeMap<P, f64>, y: &BTreeMap<P, f64>| {
+        P::ALL
+            .iter()
+            .map(|c| {
+                (
+                    *c,
+                    x.get(c).copied().unwrap_or(0.0) - y.get(c).copied().unwrap_or(0.0),
+                )
+            })
+            .collect()
+    };
+    Delta {
+        path: sub(&a.path_us, &b.path_us),
+        cpu: sub(&a.cpu_us, &b.cpu_us),
+        black_box: a.client_mean_us - b.client_mean_us,
+        rate: a.achieved_rps,
+    }
+}
+
+/// Profile components of one mode point; `tcp` is the tcp delta at the same setting.
+fn mode_components(
+    mode: Mode,
+    d: &BTreeMap<P, f64>,
+    tcp: &BTreeMap<P, f64>,
+) -> BTreeMap<Component, f64> {
+    let g = |m: &BTreeMap<P, f64>, c: P| m.get(&c).copied().unwrap_or(0.0);
+    let mut out = BTreeMap::from([
+        (Component::Ipc, g(d, P::Ipc)),
+        (Component::Read, g(d, P::Read)),
+        (Component::Write, g(d, P::Write)),
+        (Component::Notify, g(d, P::Notify)),
+    ]);
+    if mode == Mode::Tcp {
+        out.insert(Component::Other, g(d, P::User) + g(d, P::OtherKernel));
+    } else {
+        out.insert(Component::Parsing, g(d, P::User) - g(tcp, P::User));
+        out.insert(Component::Other, g(tcp, P::User) + g(d, P::OtherKernel));
+    }
+    out
+}
+
+/// Filter components: user and other kernel time go to `other`.
+fn filter_components(d: &BTreeMap<P, f64>) -> BTreeMap<Component, f64> {
+    let g = |c: P| d.get(&c).copied().unwrap_or(0.0);
+    BTreeMap::from([
+        (Component::Ipc, g(P::Ipc)),
+        (Component::Read, g(P::Read)),
+        (Component::Write, g(P::Write)),
+        (Component::Notify, g(P::Notify)),
+        (Component::Other, g(P::User) + g(P::OtherKernel)),
+    ])
+}
+
+/// Points `(size, value)` per component.
+type Points = BTreeMap<Component, Vec<(f64, f64)>>;
+
+fn push(points: &mut Points, size: u64, values: BTreeMap<Component, f64>) {
+    for (c, v) in values {
+        points.entry(c).or_default().push((size as f64, v));
+    }
+}
+
+fn fit_all(
+    config: &str,
+    latency: &Points,
+    cpu: &Points,
+    checks: &mut Checks,
+) -> BTreeMap<Component, ComponentModel> {
+    let mut out = BTreeMap::new();
+    for (c, lat_pts) in latency {
+        let cpu_pts = cpu.get(c).filter(|p| !p.is_empty()).unwrap_or(lat_pts);
+        let (Ok(l), Ok(u)) = (fit::ols(lat_pts), fit::ols(cpu_pts)) else {
+            checks
+                .warnings
+                .push(format!("{config}: no usable points for {c}"));
+            continue;
+        };
+        for (metric, model, pts) in [("latency", &l, lat_pts), ("cpu", &u, cpu_pts)] {
+            checks.linearity.push(Linearity {
+                config: config.to_string(),
+                component: *c,
+                metric: metric.to_string(),
+                r2: model.r2,
+                lack_of_fit: fit::lack_of_fit(pts),
+            });
+        }
+        out.insert(*c, ComponentModel { latency: l, cpu: u });
+    }
+    out
+}
+
+fn mean_sd(values: &[f64]) -> (f64, Option<f64>) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = (values.len() > 1)
+        .then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    (mean, sd)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
+}
+
+/// Groups closed-loop deltas by size and records A1 for them.
+fn additivity(config: &str, closed: &[(u64, &Delta)], checks: &mut Checks) {
+    let mut by_size: BTreeMap<u64, Vec<&Delta>> = BTreeMap::new();
+    for (s, d) in closed {
+        by_size.entry(*s).or_default().push(d);
+    }
+    for (size, ds) in by_size {
+        let bb: Vec<f64> = ds.iter().map(|d| d.black_box).collect();
+        let ex: Vec<f64> = ds.iter().map(|d| d.path.values().sum()).collect();
+        let (black_box_us, black_box_sd_us) = mean_sd(&bb);
+        let (explained_us, _) = mean_sd(&ex);
+        let residual_us = black_box_us - explained_us;
+        checks.additivity.push(Additivity {
+            config: config.to_string(),
+            size,
+            black_box_us,
+            explained_us,
+            residual_us,
+            residual_pct: if black_box_us.abs() > 0.0 {
+                100.0 * residual_us / black_box_us
+            } else {
+                0.0
+            },
+            black_box_sd_us,
+            n: ds.len() as u32,
+        });
+    }
+}
+
+/// Fits a profile's modes and filters from `runs`. Runs pair by configuration, size, load
+/// and repeat; a run without its pair is left out with a warning.
+pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
+    let mut checks = Checks::default();
+    let index: BTreeMap<Key, &Run> = runs.iter().map(|r| (key(r), r)).collect();
+    let lost: u64 = runs.iter().map(|r| r.lost_events).sum();
+    if lost > 0 {
+        checks
+            .warnings
+            .push(format!("the probe lost {lost} events over the runs"));
+    }
+
+    // Sidecar minus direct, per plain mode.
+    let mut mode_deltas: BTreeMap<Mode, Vec<(Key, Delta)>> = BTreeMap::new();
+    for r in runs
+        .iter()
+        .filter(|r| r.through_sidecar && r.config.filters.is_empty())
+    {
+        let mut k = key(r);
+        k.1 = false;
+        match index.get(&k) {
+            Some(direct) => mode_deltas
+                .entry(r.config.mode)
+                .or_default()
+                .push((key(r), delta(r, direct))),
+            None => checks.warnings.push(format!(
+                "{} at {} B, repeat {}: no run without the sidecar to pair with",
+                r.config, r.size, r.repeat
+            )),
+        }
+    }
+    let tcp: BTreeMap<(u64, LoadKey, u32), Delta> = mode_deltas
+        .get(&Mode::Tcp)
+        .map(|v| {
+            v.iter()
+                .map(|(k, d)| ((k.2, k.3, k.4), d.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let mut modes: BTreeMap<Mode, ModeProfile> = BTreeMap::new();
+    for (mode, deltas) in &mode_deltas {
+        let (mut lat, mut cpu) = (Points::new(), Points::new());
+        let mut closed = Vec::new();
+        let mut rate_points = Vec::new();
+        for (k, d) in deltas {
+            let t = if *mode == Mode::Tcp {
+                Some(d)
+            } else {
+                tcp.get(&(k.2, k.3, k.4))
+            };
+            let Some(t) = t else {
+                checks.warnings.push(format!(
+                    "{mode} at {} B: no tcp run at the same setting, so Parsing cannot be separated",
+                    k.2
+                ));
+                continue;
+            };
+            match k.3 {
+                LoadKey::Closed => {
+                    push(&mut lat, k.2, mode_components(*mode, &d.path, &t.path));
+                    closed.push((k.2, d));
+                }
+                LoadKey::Open(_) => {
+                    push(&mut cpu, k.2, mode_components(*mode, &d.cpu, &t.cpu));
+                    rate_points.push((k.2, d.rate, d.cpu.values().sum::<f64>()));
+                }
+            }
+        }
+        if cpu.is_empty() && !lat.is_empty() {
+            checks.warnings.push(format!(
+                "{mode}: no open-loop runs; CPU models are fitted from the closed-loop runs"
+            ));
+            for (k, d) in deltas.iter().filter(|(k, _)| k.3 == LoadKey::Closed) {
+                if let Some(t) = if *mode == Mode::Tcp {
+                    Some(d)
+                } else {
+                    tcp.get(&(k.2, k.3, k.4))
+                } {
+                    push(&mut cpu, k.2, mode_components(*mode, &d.cpu, &t.cpu));
+                }
+            }
+        }
+        additivity(mode.as_str(), &closed, &mut checks);
+        if let Some(r) = rate_check(*mode, &rate_points) {
+            checks.rate.push(r);
+        }
+        let components = fit_all(mode.as_str(), &lat, &cpu, &mut checks);
+        if !components.is_empty() {
+            modes.insert(
+                *mode,
+                ModeProfile {
+                    components,
+                    filters: BTreeMap::new(),
+                },
+            );
+        }
+    }
+
+    // Filters: with the filter minus the plain mode, both through the sidecar.
+    let mut singles: BTreeMap<(Mode, Filter, u64), Vec<f64>> = BTreeMap::new();
+    let mut combos: Vec<(SidecarConfig, u64, f64)> = Vec::new();
+    let mut filter_deltas: BTreeMap<(Mode, Filter), Vec<(Key, Delta)>> = BTreeMap::new();
+    for r in runs
+        .iter()
+        .filter(|r| r.through_sidecar && !r.config.filters.is_empty())
+    {
+        let mut k = key(r);
+        k.0 = SidecarConfig {
+            mode: r.config.mode,
+            filters: vec![],
+        };
+        let Some(plain) = index.get(&k) else {
+            checks.warnings.push(format!(
+                "{} at {} B, repeat {}: no run of plain {} to pair with",
+                r.config, r.size, r.repeat, r.config.mode
+            ));
+            continue;
+        };
+        let d = delta(r, plain);
+        if let [f] = r.config.filters.as_slice() {
+            if r.load.key() == LoadKey::Closed {
+                singles
+                    .entry((r.config.mode, *f, r.size))
+                    .or_default()
+                    .push(d.black_box);
+            }
+            filter_deltas
+                .entry((r.config.mode, *f))
+                .or_default()
+                .push((key(r), d));
+        } else if r.load.key() == LoadKey::Closed {
+            combos.push((r.config.clone(), r.size, d.black_box));
+        }
+    }
+    for ((mode, filter), deltas) in &filter_deltas {
+        let name = format!("{mode}+{filter}");
+        let (mut lat, mut cpu) = (Points::new(), Points::new());
+        let mut closed = Vec::new();
+        for (k, d) in deltas {
+            match k.3 {
+                LoadKey::Closed => {
+                    push(&mut lat, k.2, filter_components(&d.path));
+                    push(&mut cpu, k.2, filter_components(&d.cpu));
+                    closed.push((k.2, d));
+                }
+                LoadKey::Open(_) => {}
+            }
+        }
+        additivity(&name, &closed, &mut checks);
+        let components = fit_all(&name, &lat, &cpu, &mut checks);
+        if let Some(mp) = modes.get_mut(mode) {
+            mp.filters.insert(*filter, FilterProfile { components });
+        } else {
+            checks
+                .warnings
+                .push(format!("{name}: the plain {mode} mode was not profiled"));
+        }
+    }
+    let mut combo_groups: BTreeMap<(SidecarConfig, u64), Vec<f64>> = BTreeMap::new();
+    for (c, s, bb) in combos {
+        combo_groups.entry((c, s)).or_default().push(bb);
+    }
+    for ((config, size), bbs) in combo_groups {
+        let (combined_us, _) = mean_sd(&bbs);
+        let parts: Option<Vec<f64>> = config
+            .filters
+            .iter()
+            .map(|f| singles.get(&(config.mode, *f, size)).map(|v| mean_sd(v).0))
+            .collect();
+        if let Some(parts) = parts {
+            let sum: f64 = parts.iter().sum();
+            checks.filter_additivity.push(FilterAdditivity {
+                config: config.to_string(),
+                size,
+                combined_us,
+                sum_of_singles_us: sum,
+                difference_pct: if sum.abs() > 0.0 {
+                    100.0 * (combined_us - sum) / sum
+                } else {
+                    0.0
+                },
+            });
+        }
+    }
+    checks.median_abs_residual_pct = median(
+        checks
+            .additivity
+            .iter()
+            .map(|a| a.residual_pct.abs())
+            .collect(),
+    );
+    (modes, checks)
+}
+
+/// A3: per-request CPU (each size's mean removed) against the achieved rate.
+fn rate_check(mode: Mode, points: &[(u64, f64, f64)]) -> Option<RateProportionality> {
+    let mut by_size: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for (s, _, c) in points {
+        by_size.entry(*s).or_default().push(*c);
+    }
+    let means: BTreeMap<u64, f64> = by_size.iter().map(|(s, v)| (*s, mean_sd(v).0)).collect();
+    let centred: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(s, rate, c)| (*rate / 1000.0, c - means[s]))
+        .collect();
+    let (lo, hi) = centred
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), (x, _)| {
+            (lo.min(*x), hi.max(*x))
+        });
+    if centred.len() < 3 || hi <= lo {
+        return None;
+    }
+    let model: LinearModel = fit::ols(&centred).ok()?;
+    let overall = points.iter().map(|p| p.2).sum::<f64>() / points.len() as f64;
+    Some(RateProportionality {
+        mode,
+        slope_us_per_krps: model.per_byte_us,
+        change_over_range_pct: if overall.abs() > 0.0 {
+            100.0 * model.per_byte_us * (hi - lo) / overall
+        } else {
+            0.0
+        },
+        check: fit::slope_is_zero(&model),
+    })
+}
+
+#[cfg(test)]
+#[path = "assemble_tests.rs"]
+mod tests;

@@ -1,0 +1,179 @@
+//! Runs made from a known truth must give that truth back.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::profile::runs::Load;
+
+/// Per-request times of the sidecar at size `s` for a configuration, by probe component.
+fn added(config: &SidecarConfig, s: f64) -> BTreeMap<P, f64> {
+    let mut m = BTreeMap::from([
+        (P::Read, 1.0 + 0.001 * s),
+        (P::Write, 2.0 + 0.002 * s),
+        (P::Ipc, 3.0),
+        (P::Notify, 1.0),
+        (P::User, 4.0 + 0.001 * s),
+        (P::OtherKernel, 0.5),
+    ]);
+    if config.mode == Mode::Http {
+        *m.get_mut(&P::User).unwrap() = 30.0 + 0.003 * s;
+    }
+    if config.filters.contains(&Filter::Lua) {
+        *m.get_mut(&P::User).unwrap() += 10.0;
+    }
+    if config.filters.contains(&Filter::Fault) {
+        *m.get_mut(&P::User).unwrap() += 2.0;
+    }
+    m
+}
+
+fn run(config: &SidecarConfig, through: bool, size: u64, load: Load, repeat: u32) -> Run {
+    let base = BTreeMap::from([
+        (P::Read, 2.0),
+        (P::Write, 3.0),
+        (P::Ipc, 1.0),
+        (P::Notify, 0.5),
+        (P::User, 10.0),
+        (P::OtherKernel, 0.5),
+    ]);
+    let mut path = base.clone();
+    if through {
+        for (c, v) in added(config, size as f64) {
+            *path.get_mut(&c).unwrap() += v;
+        }
+    }
+    // The client sees everything on the path, plus 1 µs the probe does not explain, plus
+    // a little noise that alternates with the repeat.
+    let noise = if repeat.is_multiple_of(2) { 0.1 } else { -0.1 };
+    let unexplained = if through { 1.0 } else { 0.0 };
+    let total: f64 = path.values().sum();
+    Run {
+        config: config.clone(),
+        through_sidecar: through,
+        size,
+        load,
+        repeat,
+        requests: 1000,
+        achieved_rps: match load {
+            Load::Closed => 10_000.0,
+            Load::Open { rate, .. } => rate,
+        },
+        client_mean_us: total + unexplained + noise,
+        client_p50_us: total,
+        path_us: path.clone(),
+        cpu_us: path,
+        lost_events: 0,
+    }
+}
+
+fn runs() -> Vec<Run> {
+    let tcp = SidecarConfig::new(Mode::Tcp, vec![]).unwrap();
+    let http = SidecarConfig::new(Mode::Http, vec![]).unwrap();
+    let lua = SidecarConfig::new(Mode::Http, vec![Filter::Lua]).unwrap();
+    let fault = SidecarConfig::new(Mode::Http, vec![Filter::Fault]).unwrap();
+    let both = SidecarConfig::new(Mode::Http, vec![Filter::Fault, Filter::Lua]).unwrap();
+    let mut out = Vec::new();
+    for size in [100, 1000, 4000] {
+        for repeat in 0..2 {
+            for load in [
+                Load::Closed,
+                Load::Open {
+                    fraction: 0.5,
+                    rate: 5000.0,
+                },
+                Load::Open {
+                    fraction: 1.0,
+                    rate: 10_000.0,
+                },
+            ] {
+                for c in [&tcp, &http] {
+                    out.push(run(c, false, size, load, repeat));
+                    out.push(run(c, true, size, load, repeat));
+                }
+                for c in [&lua, &fault, &both] {
+                    out.push(run(c, true, size, load, repeat));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn close(a: f64, b: f64) {
+    assert!((a - b).abs() < 1e-6, "{a} != {b}");
+}
+
+#[test]
+fn components_are_differences_and_parsing_is_user_beyond_tcp() {
+    let (modes, checks) = assemble(&runs());
+    let tcp = &modes[&Mode::Tcp].components;
+    close(tcp[&Component::Read].latency.base_us, 1.0);
+    close(tcp[&Component::Read].latency.per_byte_us, 0.001);
+    close(tcp[&Component::Write].cpu.per_byte_us, 0.002);
+    close(tcp[&Component::Other].latency.base_us, 4.5);
+    assert!(!tcp.contains_key(&Component::Parsing));
+    let http = &modes[&Mode::Http].components;
+    close(http[&Component::Parsing].latency.base_us, 26.0);
+    close(http[&Component::Parsing].latency.per_byte_us, 0.002);
+    close(http[&Component::Other].cpu.base_us, 4.5);
+    close(http[&Component::Other].cpu.per_byte_us, 0.001);
+    assert_eq!(http[&Component::Ipc].latency.r2, Some(1.0));
+    let lua = &modes[&Mode::Http].filters[&Filter::Lua].components;
+    close(lua[&Component::Other].latency.base_us, 10.0);
+    close(lua[&Component::Read].latency.base_us, 0.0);
+    assert!(checks.warnings.is_empty(), "{:?}", checks.warnings);
+}
+
+#[test]
+fn the_residual_and_the_noise_are_reported() {
+    let (_, checks) = assemble(&runs());
+    let tcp100 = checks
+        .additivity
+        .iter()
+        .find(|a| a.config == "tcp" && a.size == 100)
+        .unwrap();
+    // Explained: 1.1 + 2.2 + 3 + 1 + 4.1 + 0.5 = 11.9; the client saw 1 µs more.
+    close(tcp100.explained_us, 11.9);
+    close(tcp100.residual_us, 1.0);
+    close(tcp100.residual_pct, 100.0 / 12.9);
+    assert_eq!(tcp100.n, 2);
+    // Noise cancels within a repeat (both runs share it): no spread.
+    close(tcp100.black_box_sd_us.unwrap(), 0.0);
+    assert!(checks.median_abs_residual_pct.unwrap() > 0.0);
+    // Filters add up exactly here.
+    let f = &checks.filter_additivity[0];
+    assert_eq!(f.config, "http+fault,lua");
+    close(f.combined_us, 12.0);
+    close(f.sum_of_singles_us, 12.0);
+    // Per-request CPU does not depend on rate in these runs.
+    assert!(checks.rate.iter().all(|r| r.slope_us_per_krps.abs() < 1e-9));
+    // Linearity holds for every fit.
+    assert!(
+        checks
+            .linearity
+            .iter()
+            .all(|l| l.lack_of_fit.as_ref().is_none_or(|c| c.holds))
+    );
+}
+
+#[test]
+fn unpaired_runs_are_left_out_with_a_warning() {
+    let mut rs = runs();
+    rs.retain(|r| !(r.config.mode == Mode::Tcp && !r.through_sidecar && r.size == 4000));
+    let (modes, checks) = assemble(&rs);
+    assert!(modes.contains_key(&Mode::Tcp));
+    assert!(
+        checks
+            .warnings
+            .iter()
+            .any(|w| w.contains("tcp at 4000 B") && w.contains("no run without the sidecar")),
+        "{:?}",
+        checks.warnings
+    );
+    assert!(
+        checks
+            .warnings
+            .iter()
+            .any(|w| w.contains("Parsing cannot be separated"))
+    );
+}

@@ -1,0 +1,559 @@
+//! The offline profiler's runs (DESIGN §4): for each mode and size, closed-loop latency runs
+//! and open-loop runs at fractions of the measured maximum rate, each without and with the
+//! sidecar, interleaved, with the eBPF probe on every process of the run; filters measured
+//! against the plain mode. [`super::assemble`] turns the runs into models.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::assemble::assemble;
+use super::runs::{Load, Run};
+use super::{FORMAT_VERSION, Platform, Profile, SidecarInfo};
+use crate::harness::loadgen::{
+    ClosedLoop, LoadResult, MaxRateSearch, OpenLoop, Stop, find_max_rate, run_closed_loop,
+    run_open_loop,
+};
+use crate::harness::{EchoServer, Endpoint, HarnessError, Launch, RunningSidecar, Sidecar};
+use crate::probe::{Probe, ProbeComponent, ProbeError, ProbeOptions, ProbeReport, Role};
+use crate::vocab::{Filter, Mode, SidecarConfig};
+
+/// Why profiling stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    /// The probe could not attach or read.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// A process or load run failed.
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    /// The settings cannot be measured.
+    #[error("cannot profile: {0}")]
+    Settings(String),
+}
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct MeasureConfig {
+    /// The sidecar under test.
+    pub sidecar: Sidecar,
+    /// Modes (tcp is added when http or grpc are asked for: Parsing needs it).
+    pub modes: Vec<Mode>,
+    /// Filters, measured on top of http (or grpc when http is not profiled).
+    pub filters: Vec<Filter>,
+    /// Payload sizes, bytes.
+    pub sizes: Vec<u64>,
+    /// Open-loop rates as fractions of the maximum rate (0..1]; empty: no open loop.
+    pub rate_fractions: Vec<f64>,
+    /// Repetitions of every run.
+    pub repeat: u32,
+    /// Measured requests per closed-loop run.
+    pub requests: u64,
+    /// Measured time per open-loop run.
+    pub open_duration: Duration,
+    /// Pin load generator, application and sidecar to CPUs.
+    pub pin: bool,
+}
+
+impl MeasureConfig {
+    /// The defaults of DESIGN §4: 100..4000 bytes, 25/50/75/100 % of the maximum rate.
+    pub fn full(sidecar: Sidecar) -> Self {
+        MeasureConfig {
+            sidecar,
+            modes: Mode::ALL.to_vec(),
+            filters: Filter::ALL.to_vec(),
+            sizes: vec![100, 1000, 2000, 3000, 4000],
+            rate_fractions: vec![0.25, 0.5, 0.75, 1.0],
+            repeat: 2,
+            requests: 1500,
+            open_duration: Duration::from_millis(400),
+            pin: true,
+        }
+    }
+
+    /// `--quick`: tcp and http, three sizes, two rates, no filters.
+    pub fn quick(sidecar: Sidecar) -> Self {
+        MeasureConfig {
+            modes: vec![Mode::Tcp, Mode::Http],
+            filters: vec![],
+            sizes: vec![100, 2000, 4000],
+            rate_fractions: vec![0.5, 1.0],
+            ..MeasureConfig::full(sidecar)
+        }
+    }
+
+    fn modes_in_order(&self) -> Vec<Mode> {
+        let mut modes = self.modes.clone();
+        if modes.iter().any(|m| *m != Mode::Tcp) && !modes.contains(&Mode::Tcp) {
+            modes.push(Mode::Tcp);
+        }
+        modes.sort();
+        modes.dedup();
+        modes
+    }
+
+    /// The mode filters are measured on.
+    fn filter_mode(&self) -> Option<Mode> {
+        let modes = self.modes_in_order();
+        [Mode::Http, Mode::Grpc]
+            .into_iter()
+            .find(|m| modes.contains(m))
+    }
+
+    /// Number of load runs (for progress), not counting the maximum-rate searches.
+    pub fn planned_runs(&self) -> u64 {
+        let loads = 1 + self.rate_fractions.len() as u64;
+        let per_config = self.sizes.len() as u64 * self.repeat as u64 * loads * 2;
+        let modes = self.modes_in_order().len() as u64;
+        let filters = if self.filter_mode().is_some() {
+            self.filters.len() as u64
+        } else {
+            0
+        };
+        let combined = if filters >= 2 {
+            self.sizes.len() as u64 * self.repeat as u64 * 2
+        } else {
+            0
+        };
+        (modes + filters) * per_config + combined
+    }
+
+    fn validate(&self) -> Result<(), MeasureError> {
+        let bad = |m: String| Err(MeasureError::Settings(m));
+        if self.modes.is_empty() {
+            return bad("no modes to profile".into());
+        }
+        if self.sizes.is_empty() || self.sizes.iter().any(|s| *s == 0 || *s > 1 << 24) {
+            return bad("sizes must be between 1 byte and 16 MiB".into());
+        }
+        if self.rate_fractions.iter().any(|f| !(*f > 0.0 && *f <= 1.0)) {
+            return bad("rates are percentages of the maximum rate, in (0, 100]".into());
+        }
+        if self.repeat == 0 || self.requests == 0 {
+            return bad("--repeat and the request count must be at least 1".into());
+        }
+        if !self.filters.is_empty() {
+            if self.filter_mode().is_none() {
+                return bad("filters need the http or grpc mode".into());
+            }
+            if let Sidecar::Builtin { .. } = self.sidecar {
+                return bad(
+                    "the builtin sidecar has no filters; profile filters with --sidecar envoy"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a profile was measured (kept in the profile file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Sizes, bytes.
+    pub sizes: Vec<u64>,
+    /// Open-loop rates, % of the maximum.
+    pub rates_pct: Vec<f64>,
+    /// Repetitions.
+    pub repeat: u32,
+    /// Measured requests per closed-loop run.
+    pub requests: u64,
+    /// Measured time per open-loop run, ms.
+    pub open_duration_ms: u64,
+    /// The maximum rate found per mode (through the sidecar, at the smallest size).
+    pub max_rate_rps: BTreeMap<Mode, f64>,
+    /// Wall time of the whole profile, seconds.
+    pub elapsed_s: f64,
+    /// Whether processes were pinned to CPUs.
+    pub pinned: bool,
+}
+
+/// Progress of a profile.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// A phase started (`measuring tcp`, `finding the maximum rate of http`, ...).
+    Phase(String),
+    /// A load run finished.
+    Run,
+}
+
+/// The processes of one block of runs and the probe on them.
+struct Block<'a> {
+    probe: &'a mut Probe,
+    cfg: &'a MeasureConfig,
+    cpus: (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>),
+}
+
+impl Block<'_> {
+    fn run_once(
+        &mut self,
+        mode: Mode,
+        target: &Endpoint,
+        size: u64,
+        load: Load,
+    ) -> Result<(LoadResult, ProbeReport, ProbeReport), MeasureError> {
+        let before = self.probe.snapshot()?;
+        let result = match load {
+            Load::Closed => run_closed_loop(&ClosedLoop {
+                mode,
+                target: target.clone(),
+                size: size as usize,
+                warmup: 0,
+                stop: Stop::Requests(self.cfg.requests),
+                pin_cpu: self.cpus.0,
+            })?,
+            Load::Open { rate, .. } => run_open_loop(&OpenLoop {
+                mode,
+                target: target.clone(),
+                size: size as usize,
+                rate,
+                connections: 32,
+                warmup: Duration::ZERO,
+                duration: self.cfg.open_duration,
+                pin_cpu: self.cpus.0,
+            })?,
+        };
+        let after = self.probe.snapshot()?;
+        Ok((result, before, after))
+    }
+}
+
+/// Per request, the difference of two snapshots' totals.
+fn per_request(
+    before: &ProbeReport,
+    after: &ProbeReport,
+    requests: u64,
+) -> (BTreeMap<ProbeComponent, f64>, BTreeMap<ProbeComponent, f64>) {
+    let n = requests.max(1) as f64;
+    let mut path = BTreeMap::new();
+    let mut cpu = BTreeMap::new();
+    for c in ProbeComponent::ALL {
+        let get = |r: &ProbeReport| r.total.get(&c).cloned().unwrap_or_default();
+        let (a, b) = (get(after), get(before));
+        let cpu_ns = a.cpu_ns.saturating_sub(b.cpu_ns) as f64;
+        let wall_ns = a.wall_ns.saturating_sub(b.wall_ns) as f64;
+        // On the request path: on-CPU time, and for notify the wake-up delay as well (a
+        // blocked read's wall time is waiting for the others, not work of its own).
+        let on_path = if c == ProbeComponent::Notify {
+            wall_ns
+        } else {
+            cpu_ns
+        };
+        path.insert(c, on_path / 1000.0 / n);
+        cpu.insert(c, cpu_ns / 1000.0 / n);
+    }
+    (path, cpu)
+}
+
+fn record(
+    config: &SidecarConfig,
+    through_sidecar: bool,
+    size: u64,
+    load: Load,
+    repeat: u32,
+    (result, before, after): (LoadResult, ProbeReport, ProbeReport),
+) -> Run {
+    let (path_us, cpu_us) = per_request(&before, &after, result.requests);
+    Run {
+        config: config.clone(),
+        through_sidecar,
+        size,
+        load,
+        repeat,
+        requests: result.requests,
+        achieved_rps: result.achieved_rps,
+        client_mean_us: result.latency.mean_us,
+        client_p50_us: result.latency.p50_us,
+        path_us,
+        cpu_us,
+        lost_events: after.drops.lost().saturating_sub(before.drops.lost()),
+    }
+}
+
+fn start_sidecar(
+    cfg: &MeasureConfig,
+    launch: &Launch,
+    config: &SidecarConfig,
+    echo: &EchoServer,
+    cpus: Option<&[usize]>,
+    probe: &mut Probe,
+) -> Result<RunningSidecar, MeasureError> {
+    let sidecar = cfg.sidecar.start(launch, config, echo, cpus)?;
+    for pid in sidecar.pids() {
+        probe.add_target(pid, Role::Sidecar)?;
+    }
+    Ok(sidecar)
+}
+
+/// Measures and fits a profile. `progress` hears of phases and finished runs.
+pub fn measure(
+    cfg: &MeasureConfig,
+    launch: &Launch,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Profile, MeasureError> {
+    cfg.validate()?;
+    let started = Instant::now();
+    // Before any pinning narrows what this process sees of the machine.
+    let cores = std::thread::available_parallelism()
+        .ok()
+        .map(|n| n.get() as u32);
+    let mut probe = Probe::attach(
+        &[(std::process::id(), Role::Client)],
+        &ProbeOptions::default(),
+    )?;
+    let cpus = if cfg.pin {
+        crate::harness::bench::cpu_plan()
+    } else {
+        (None, None, None)
+    };
+    let mut runs = Vec::new();
+    let mut max_rate_rps = BTreeMap::new();
+    let mut sidecar_version = None;
+    let mut notes = Vec::new();
+    let smallest = *cfg.sizes.iter().min().expect("validated");
+
+    for mode in cfg.modes_in_order() {
+        progress(Progress::Phase(format!(
+            "{mode}: starting the application and the sidecar"
+        )));
+        let echo = EchoServer::start(launch, mode, None, cpus.1.as_deref())?;
+        probe.add_target(echo.pid(), Role::App)?;
+        let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
+        let mut sidecar = start_sidecar(cfg, launch, &plain, &echo, cpus.2.as_deref(), &mut probe)?;
+        sidecar_version = sidecar.version().map(str::to_string).or(sidecar_version);
+
+        let loads = if cfg.rate_fractions.is_empty() {
+            vec![Load::Closed]
+        } else {
+            progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
+            let found = find_max_rate(&MaxRateSearch {
+                max_steps: 8,
+                precision: 0.1,
+                ..MaxRateSearch::new(OpenLoop {
+                    mode,
+                    target: sidecar.listen().clone(),
+                    size: smallest as usize,
+                    rate: 0.0,
+                    connections: 32,
+                    warmup: Duration::from_millis(50),
+                    duration: Duration::from_millis(300),
+                    pin_cpu: cpus.0,
+                })
+            })?;
+            sidecar.check_running()?;
+            let max_rps = if found.max_rps > 0.0 {
+                found.max_rps
+            } else {
+                // Nothing met the criteria (a loaded machine): fall back to the lowest
+                // rate tried, and say so in the profile.
+                let lowest = found
+                    .steps
+                    .iter()
+                    .filter_map(|s| s.target_rps)
+                    .fold(f64::MAX, f64::min);
+                if !(lowest.is_finite() && lowest > 0.0 && lowest < f64::MAX) {
+                    return Err(MeasureError::Settings(format!(
+                        "the {mode} sidecar sustained no rate at all"
+                    )));
+                }
+                notes.push(format!(
+                    "{mode}: no rate met the maximum-rate criteria (p99 under 10 ms, 95% completed); \
+                     the open-loop rates are fractions of the lowest rate tried, {lowest:.0} requests/s"
+                ));
+                lowest
+            };
+            max_rate_rps.insert(mode, max_rps);
+            std::iter::once(Load::Closed)
+                .chain(cfg.rate_fractions.iter().map(|f| Load::Open {
+                    fraction: *f,
+                    rate: f * max_rps,
+                }))
+                .collect()
+        };
+
+        progress(Progress::Phase(format!("{mode}: measuring")));
+        let mut block = Block {
+            probe: &mut probe,
+            cfg,
+            cpus: cpus.clone(),
+        };
+        let targets = [
+            (false, echo.endpoint().clone()),
+            (true, sidecar.listen().clone()),
+        ];
+        let mut flip = false;
+        for &size in &cfg.sizes {
+            for repeat in 0..cfg.repeat {
+                for &load in &loads {
+                    flip = !flip;
+                    let order: Vec<_> = if flip {
+                        targets.iter().collect()
+                    } else {
+                        targets.iter().rev().collect()
+                    };
+                    for (through, target) in order {
+                        let r = block.run_once(mode, target, size, load)?;
+                        if *through {
+                            sidecar.check_running()?;
+                        }
+                        runs.push(record(&plain, *through, size, load, repeat, r));
+                        progress(Progress::Run);
+                    }
+                }
+            }
+        }
+
+        if cfg.filter_mode() == Some(mode) && !cfg.filters.is_empty() {
+            let mut configs: Vec<SidecarConfig> = cfg
+                .filters
+                .iter()
+                .map(|f| SidecarConfig::new(mode, vec![*f]))
+                .collect::<Result<_, _>>()
+                .map_err(MeasureError::Settings)?;
+            if cfg.filters.len() >= 2 {
+                configs.push(
+                    SidecarConfig::new(mode, cfg.filters.clone())
+                        .map_err(MeasureError::Settings)?,
+                );
+            }
+            for config in configs {
+                progress(Progress::Phase(format!(
+                    "{config}: measuring against plain {mode}"
+                )));
+                let combined = config.filters.len() > 1;
+                let mut filtered =
+                    start_sidecar(cfg, launch, &config, &echo, cpus.2.as_deref(), &mut probe)?;
+                let mut block = Block {
+                    probe: &mut probe,
+                    cfg,
+                    cpus: cpus.clone(),
+                };
+                let loads: Vec<Load> = if combined {
+                    vec![Load::Closed]
+                } else {
+                    loads.clone()
+                };
+                for &size in &cfg.sizes {
+                    for repeat in 0..cfg.repeat {
+                        for &load in &loads {
+                            flip = !flip;
+                            let pair = [
+                                (&plain, sidecar.listen().clone()),
+                                (&config, filtered.listen().clone()),
+                            ];
+                            let order: Vec<_> = if flip {
+                                pair.iter().collect()
+                            } else {
+                                pair.iter().rev().collect()
+                            };
+                            for (c, target) in order {
+                                let r = block.run_once(mode, target, size, load)?;
+                                filtered.check_running()?;
+                                sidecar.check_running()?;
+                                runs.push(record(c, true, size, load, repeat, r));
+                                progress(Progress::Run);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    drop(probe);
+
+    let (modes, checks) = assemble(&runs);
+    Ok(Profile {
+        format_version: FORMAT_VERSION,
+        source: Some(format!(
+            "measured by cargo-meshinsight {} with the tracepoint probe",
+            env!("CARGO_PKG_VERSION")
+        )),
+        notes,
+        platform: fingerprint(&cfg.sidecar, launch, sidecar_version, cores),
+        modes,
+        settings: Some(Settings {
+            sizes: cfg.sizes.clone(),
+            rates_pct: cfg.rate_fractions.iter().map(|f| f * 100.0).collect(),
+            repeat: cfg.repeat,
+            requests: cfg.requests,
+            open_duration_ms: cfg.open_duration.as_millis() as u64,
+            max_rate_rps,
+            elapsed_s: started.elapsed().as_secs_f64(),
+            pinned: cfg.pin,
+        }),
+        checks: Some(checks),
+        runs,
+    })
+}
+
+/// CPU model, core count, kernel, sidecar name, version and binary hash, tool version.
+pub fn fingerprint(
+    sidecar: &Sidecar,
+    launch: &Launch,
+    version: Option<String>,
+    cores: Option<u32>,
+) -> Platform {
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_string());
+    let binary: Option<PathBuf> = match sidecar {
+        Sidecar::Envoy { path: Some(p), .. } => Some(p.clone()),
+        Sidecar::Envoy { path: None, .. } => which::which("envoy").ok(),
+        Sidecar::Builtin { .. } => Some(launch.exe.clone()),
+        Sidecar::Command { .. } => None,
+    };
+    let version = match sidecar {
+        Sidecar::Builtin { .. } => Some(env!("CARGO_PKG_VERSION").to_string()),
+        _ => version,
+    };
+    let slug = |s: &str| {
+        s.to_lowercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    };
+    let kernel_mm = kernel
+        .as_deref()
+        .map(|k| k.split('.').take(2).collect::<Vec<_>>().join("."))
+        .unwrap_or_else(|| "unknown".into());
+    let id = format!(
+        "{}-{}-{}c-linux-{}",
+        sidecar.name(),
+        slug(cpu_model.as_deref().unwrap_or("unknown-cpu")),
+        cores.unwrap_or(0),
+        kernel_mm
+    );
+    Platform {
+        id,
+        cpu_model,
+        cores,
+        kernel,
+        sidecar: SidecarInfo {
+            name: match sidecar {
+                Sidecar::Command { template } => template.clone(),
+                other => other.name().to_string(),
+            },
+            version,
+            binary_sha256: binary.as_deref().and_then(sha256_file),
+        },
+        tool_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        probe_set: Some("tracepoint".into()),
+    }
+}
+
+fn sha256_file(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).ok()?;
+    let digest = Sha256::digest(&bytes);
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,85 @@
+//! The raw measurements a profile is fitted from: one [`Run`] per load run, kept in the
+//! profile file so that a fit can be checked or redone.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::probe::report::ProbeComponent;
+use crate::vocab::SidecarConfig;
+
+/// How a run loaded the echo application.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Load {
+    /// One request in flight (latency runs).
+    Closed,
+    /// A constant rate (CPU runs).
+    Open {
+        /// The share of the measured maximum rate, 0..1.
+        fraction: f64,
+        /// The target rate, requests per second.
+        rate: f64,
+    },
+}
+
+impl Load {
+    /// A key that pairs runs at the same setting (open runs by their fraction).
+    pub fn key(&self) -> LoadKey {
+        match self {
+            Load::Closed => LoadKey::Closed,
+            Load::Open { fraction, .. } => LoadKey::Open((fraction * 1000.0).round() as u32),
+        }
+    }
+}
+
+/// [`Load`] without the rate, for pairing: open runs by per-mille of the maximum rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LoadKey {
+    /// Closed loop.
+    Closed,
+    /// Open loop at this per-mille of the maximum rate.
+    Open(u32),
+}
+
+/// One load run, with or without the sidecar, and what the probe saw during it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    /// The sidecar's mode and filters (the echo application speaks the same mode).
+    pub config: SidecarConfig,
+    /// Whether the requests went through the sidecar (else straight to the application).
+    pub through_sidecar: bool,
+    /// Payload bytes per request and per response.
+    pub size: u64,
+    /// Closed or open loop.
+    pub load: Load,
+    /// Repetition index.
+    pub repeat: u32,
+    /// Measured requests.
+    pub requests: u64,
+    /// Measured requests per second.
+    pub achieved_rps: f64,
+    /// Mean round trip the client measured, µs.
+    pub client_mean_us: f64,
+    /// Median round trip the client measured, µs.
+    pub client_p50_us: f64,
+    /// Per request, summed over the run's processes: time on the request path per probe
+    /// component, µs (on-CPU time; for `notify`, on-CPU time plus wake-up delay).
+    pub path_us: BTreeMap<ProbeComponent, f64>,
+    /// Per request, summed over the run's processes: on-CPU time per probe component, µs.
+    pub cpu_us: BTreeMap<ProbeComponent, f64>,
+    /// Events the probe lost during the run.
+    pub lost_events: u64,
+}
+
+impl Run {
+    /// Sum of the path times, µs per request.
+    pub fn path_total(&self) -> f64 {
+        self.path_us.values().sum()
+    }
+    /// Sum of the CPU times, µs per request.
+    pub fn cpu_total(&self) -> f64 {
+        self.cpu_us.values().sum()
+    }
+}

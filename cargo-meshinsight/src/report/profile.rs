@@ -1,0 +1,290 @@
+//! Rendering of a profile: the paper's Table 2 (components × modes) and Table 3 (filters),
+//! the fits with their standard errors, and the checks of the assumptions.
+
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
+use comfy_table::{CellAlignment, Table, TableStyle};
+
+use super::{cores, us};
+use crate::profile::{LinearModel, Profile};
+use crate::vocab::{Component, Mode};
+
+fn table(style: TableStyle, header: Vec<String>) -> Table {
+    let mut t = Table::new();
+    t.load_style(style).set_header(header);
+    t
+}
+
+fn right(t: &mut Table, from: usize) {
+    for i in from..t.column_count() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn pm(v: f64, se: Option<f64>, fmt: fn(f64) -> String) -> String {
+    match se {
+        Some(se) => format!("{} ± {}", fmt(v), fmt(se)),
+        None => fmt(v),
+    }
+}
+
+fn per_byte(v: f64) -> String {
+    format!("{v:.5}")
+}
+
+fn model_text(m: &LinearModel) -> [String; 3] {
+    [
+        pm(m.base_us, m.base_se_us, us),
+        pm(m.per_byte_us, m.per_byte_se_us, per_byte),
+        m.r2.map(|r| format!("{r:.3}"))
+            .unwrap_or_else(|| "-".into()),
+    ]
+}
+
+/// Renders the profile's tables at message size `size` and rate `rate` (requests/s).
+pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String {
+    let style = if markdown {
+        ASCII_MARKDOWN
+    } else {
+        UTF8_BORDERS_ONLY
+    };
+    let mut out = String::new();
+    let heading = |out: &mut String, text: &str| {
+        if markdown {
+            out.push_str(&format!("\n**{text}**\n\n"));
+        } else {
+            out.push_str(&format!("\n{text}\n"));
+        }
+    };
+    let modes: Vec<Mode> = profile.modes.keys().copied().collect();
+
+    // Table 2.
+    heading(
+        &mut out,
+        &format!(
+            "Components at {size:.0} B (latency µs per round trip through one sidecar; vCPU at {rate:.0} requests/s); share in %"
+        ),
+    );
+    let mut header = vec!["component".to_string()];
+    for m in &modes {
+        header.push(format!("{m} µs"));
+        header.push(format!("{m} vCPU"));
+    }
+    let mut t2 = table(style, header);
+    let totals: Vec<(f64, f64)> = modes
+        .iter()
+        .map(|m| {
+            profile.modes[m]
+                .components
+                .values()
+                .fold((0.0, 0.0), |(l, c), x| {
+                    (l + x.latency.at(size), c + x.cpu.at(size))
+                })
+        })
+        .collect();
+    for comp in Component::ALL {
+        let mut row = vec![comp.title().to_string()];
+        for (m, (tl, tc)) in modes.iter().zip(&totals) {
+            match profile.modes[m].components.get(&comp) {
+                Some(x) => {
+                    let (l, c) = (x.latency.at(size), x.cpu.at(size));
+                    row.push(format!("{} ({:.0}%)", us(l), share(l, *tl)));
+                    row.push(format!("{} ({:.0}%)", cores(rate * c / 1e6), share(c, *tc)));
+                }
+                None => row.extend(["-".to_string(), "-".to_string()]),
+            }
+        }
+        t2.add_row(row);
+    }
+    let mut row = vec!["Total".to_string()];
+    for (tl, tc) in &totals {
+        row.push(us(*tl));
+        row.push(cores(rate * tc / 1e6));
+    }
+    t2.add_row(row);
+    right(&mut t2, 1);
+    out.push_str(&t2.to_string());
+    out.push('\n');
+
+    // Table 3.
+    let filters: Vec<_> = profile
+        .modes
+        .iter()
+        .flat_map(|(m, mp)| mp.filters.iter().map(move |(f, fp)| (*m, *f, fp)))
+        .collect();
+    if !filters.is_empty() {
+        heading(
+            &mut out,
+            &format!("Filters at {size:.0} B (on top of their mode)"),
+        );
+        let mut t3 = table(
+            style,
+            ["filter", "mode", "latency µs", "vCPU"]
+                .map(String::from)
+                .to_vec(),
+        );
+        for (m, f, fp) in filters {
+            let (l, c) = fp.components.values().fold((0.0, 0.0), |(l, c), x| {
+                (l + x.latency.at(size), c + x.cpu.at(size))
+            });
+            t3.add_row(vec![
+                f.to_string(),
+                m.to_string(),
+                us(l),
+                cores(rate * c / 1e6),
+            ]);
+        }
+        right(&mut t3, 2);
+        out.push_str(&t3.to_string());
+        out.push('\n');
+    }
+
+    // Fits.
+    let fitted = profile
+        .modes
+        .values()
+        .flat_map(|mp| mp.components.values())
+        .any(|x| x.latency.n.is_some());
+    if fitted {
+        heading(
+            &mut out,
+            "Fits: base µs ± standard error, per byte µs ± standard error, R²",
+        );
+        let mut tf = table(
+            style,
+            [
+                "mode",
+                "component",
+                "latency base",
+                "latency /B",
+                "R²",
+                "CPU base",
+                "CPU /B",
+                "R²",
+                "n",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        for (m, mp) in &profile.modes {
+            let rows = mp
+                .components
+                .iter()
+                .map(|(c, x)| (m.to_string(), c.to_string(), x))
+                .chain(mp.filters.iter().flat_map(|(f, fp)| {
+                    fp.components
+                        .iter()
+                        .map(move |(c, x)| (format!("{m}+{f}"), c.to_string(), x))
+                }));
+            for (mode, comp, x) in rows {
+                let [lb, lp, lr] = model_text(&x.latency);
+                let [cb, cp, cr] = model_text(&x.cpu);
+                let n = format!("{}/{}", x.latency.n.unwrap_or(0), x.cpu.n.unwrap_or(0));
+                tf.add_row(vec![mode, comp, lb, lp, lr, cb, cp, cr, n]);
+            }
+        }
+        right(&mut tf, 2);
+        out.push_str(&tf.to_string());
+        out.push('\n');
+    }
+
+    if let Some(checks) = &profile.checks {
+        heading(
+            &mut out,
+            "A1 additivity: client-measured overhead vs the sum of components (closed loop)",
+        );
+        let mut ta = table(
+            style,
+            [
+                "config",
+                "size B",
+                "client µs",
+                "± sd",
+                "components µs",
+                "residual µs",
+                "residual %",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        for a in &checks.additivity {
+            ta.add_row(vec![
+                a.config.clone(),
+                a.size.to_string(),
+                us(a.black_box_us),
+                a.black_box_sd_us.map(us).unwrap_or_else(|| "-".into()),
+                us(a.explained_us),
+                us(a.residual_us),
+                format!("{:.1}", a.residual_pct),
+            ]);
+        }
+        right(&mut ta, 1);
+        out.push_str(&ta.to_string());
+        out.push('\n');
+        if let Some(m) = checks.median_abs_residual_pct {
+            out.push_str(&format!(
+                "median |unexplained residual|: {m:.1}% of the measured overhead ({})\n",
+                if m <= 20.0 {
+                    "within 20%"
+                } else {
+                    "OVER 20%: the components do not explain the overhead"
+                }
+            ));
+        }
+        for f in &checks.filter_additivity {
+            out.push_str(&format!(
+                "filters combined ({}) at {} B: {} µs vs sum of singles {} µs ({:+.1}%)\n",
+                f.config,
+                f.size,
+                us(f.combined_us),
+                us(f.sum_of_singles_us),
+                f.difference_pct
+            ));
+        }
+        let lin = &checks.linearity;
+        let failing: Vec<String> = lin
+            .iter()
+            .filter(|l| l.lack_of_fit.as_ref().is_some_and(|c| !c.holds))
+            .map(|l| format!("{} {} {}", l.config, l.component, l.metric))
+            .collect();
+        out.push_str(&format!(
+            "A2 linearity in size: {} of {} fits pass the lack-of-fit test at 1%{}\n",
+            lin.len() - failing.len(),
+            lin.len(),
+            if failing.is_empty() {
+                String::new()
+            } else {
+                format!(" (failing: {})", failing.join(", "))
+            }
+        ));
+        for r in &checks.rate {
+            out.push_str(&format!(
+                "A3 CPU per request vs rate, {}: {:+.1}% across the measured rates (p = {}): {}\n",
+                r.mode,
+                r.change_over_range_pct,
+                r.check
+                    .as_ref()
+                    .map(|c| format!("{:.3}", c.p_value))
+                    .unwrap_or_else(|| "-".into()),
+                match &r.check {
+                    Some(c) if c.holds => "proportional to rate",
+                    Some(_) => "per-request CPU depends on rate",
+                    None => "not tested",
+                }
+            ));
+        }
+        for w in &checks.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+    }
+    out
+}
+
+fn share(part: f64, total: f64) -> f64 {
+    if total.abs() > 0.0 {
+        100.0 * part / total
+    } else {
+        0.0
+    }
+}

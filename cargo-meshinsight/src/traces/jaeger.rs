@@ -1,0 +1,149 @@
+//! Jaeger JSON, as the query API and the UI's "download" give it:
+//! `{"data":[{"traceID", "spans":[..], "processes":{..}}]}`, times in µs, parents in
+//! `references` (`CHILD_OF`, `FOLLOWS_FROM`) or the older `parentSpanID`, the kind in the
+//! `span.kind` tag, the service in the span's process.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::TraceError;
+use super::spans::{Kind, RawSpan, RawTrace, attributes_into, parse_json};
+
+#[derive(Debug, Deserialize)]
+struct Doc {
+    data: Vec<Trace>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Trace {
+    #[serde(rename = "traceID")]
+    trace_id: String,
+    spans: Vec<Span>,
+    #[serde(default)]
+    processes: HashMap<String, Process>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Process {
+    service_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Span {
+    #[serde(rename = "spanID")]
+    span_id: String,
+    #[serde(default)]
+    operation_name: String,
+    #[serde(default)]
+    references: Vec<Reference>,
+    #[serde(rename = "parentSpanID", default)]
+    parent_span_id: Option<String>,
+    start_time: f64,
+    duration: f64,
+    #[serde(default)]
+    tags: Vec<Tag>,
+    #[serde(rename = "processID", default)]
+    process_id: Option<String>,
+    #[serde(default)]
+    process: Option<Process>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Reference {
+    ref_type: String,
+    #[serde(rename = "spanID")]
+    span_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tag {
+    key: String,
+    #[serde(default)]
+    value: serde_json::Value,
+}
+
+fn text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// µs to ns without losing the last digits of epoch times (beyond 2^53 ns as a float).
+fn us_to_ns(us: f64) -> i128 {
+    us.trunc() as i128 * 1000 + (us.fract() * 1000.0).round() as i128
+}
+
+/// Reads one Jaeger JSON file.
+pub fn read(path: &Path) -> Result<Vec<RawTrace>, TraceError> {
+    let body = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&body, path)
+}
+
+/// Parses Jaeger JSON; `path` names it in errors.
+pub fn parse(body: &str, path: &Path) -> Result<Vec<RawTrace>, TraceError> {
+    let doc: Doc = parse_json(body, path)?;
+    Ok(doc
+        .data
+        .into_iter()
+        .map(|t| {
+            let spans = t
+                .spans
+                .into_iter()
+                .map(|s| {
+                    let child_of = s
+                        .references
+                        .iter()
+                        .find(|r| r.ref_type.eq_ignore_ascii_case("CHILD_OF"))
+                        .map(|r| r.span_id.clone())
+                        .or(s
+                            .parent_span_id
+                            .clone()
+                            .filter(|p| !p.is_empty() && p != "0"));
+                    let follows_from = s
+                        .references
+                        .iter()
+                        .find(|r| r.ref_type.eq_ignore_ascii_case("FOLLOWS_FROM"))
+                        .map(|r| r.span_id.clone());
+                    let service = s
+                        .process
+                        .as_ref()
+                        .or_else(|| s.process_id.as_ref().and_then(|id| t.processes.get(id)))
+                        .map(|p| p.service_name.clone());
+                    let mut span = RawSpan {
+                        span_id: s.span_id,
+                        parent: child_of,
+                        follows_from,
+                        service,
+                        operation: s.operation_name,
+                        kind: Kind::Unspecified,
+                        start_ns: us_to_ns(s.start_time),
+                        duration_ns: us_to_ns(s.duration),
+                        request_bytes: None,
+                        response_bytes: None,
+                        peer: None,
+                    };
+                    let tags: HashMap<&str, &serde_json::Value> =
+                        s.tags.iter().map(|t| (t.key.as_str(), &t.value)).collect();
+                    attributes_into(&mut span, |k| tags.get(k).and_then(|v| text(v)));
+                    span
+                })
+                .collect();
+            RawTrace {
+                trace_id: t.trace_id,
+                spans,
+            }
+        })
+        .collect())
+}

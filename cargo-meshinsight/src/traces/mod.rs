@@ -1,0 +1,359 @@
+//! Trace import (DESIGN §6, issue 7): Jaeger JSON, OTLP JSON and Alibaba call-graph CSV
+//! turned into call graphs ([`Graph`]), then into ECG fixtures or straight into prediction.
+//! Format notes and repair rules: docs/traces.md.
+//!
+//! Every reader ends in the same [`Graph`]: one node per call (a client span and its server
+//! span are one call; spans without a remote peer are folded into the call they run in), each
+//! child clipped to its parent's window as CRISP does, and the problems met on the way counted
+//! in [`Problems`].
+
+pub mod alibaba;
+pub mod crisp;
+pub mod generator;
+pub mod jaeger;
+pub mod otlp;
+pub mod spans;
+pub mod stream;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::ecg::{CallSpec, Defaults, EcgDoc};
+
+/// A trace file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The file could not be read (or a temporary file written).
+    #[error("failed to read trace file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not in the format it claims, with the line.
+    #[error("invalid trace file {path}: line {line}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The format of the file could not be told.
+    #[error("cannot tell the format of trace file {path}: {message}")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// What was seen.
+        message: String,
+    },
+    /// Temporary files for the partitioning could not be written.
+    #[error("failed to write temporary file {path}")]
+    Temp {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The formats this module reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceFormat {
+    /// Jaeger query-API JSON (`{"data":[{traceID, spans, processes}]}`).
+    Jaeger,
+    /// OTLP JSON (one `{"resourceSpans":[..]}` per file, or JSON Lines).
+    Otlp,
+    /// Alibaba cluster-trace-microservices CallGraph CSV (v2021 or v2022).
+    Alibaba,
+}
+
+impl TraceFormat {
+    /// `jaeger`, `otlp`, `alibaba`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceFormat::Jaeger => "jaeger",
+            TraceFormat::Otlp => "otlp",
+            TraceFormat::Alibaba => "alibaba",
+        }
+    }
+
+    /// Guesses the format from the extension and the first bytes of the file.
+    pub fn detect(path: &Path) -> Result<TraceFormat, TraceError> {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
+            return Ok(TraceFormat::Alibaba);
+        }
+        let mut head = vec![0u8; 4096];
+        let n = {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path).map_err(|source| TraceError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            f.read(&mut head).map_err(|source| TraceError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
+        };
+        let head = String::from_utf8_lossy(&head[..n]);
+        if head.contains("\"resourceSpans\"") || head.contains("\"resource_spans\"") {
+            Ok(TraceFormat::Otlp)
+        } else if head.contains("\"data\"") || head.contains("\"traceID\"") {
+            Ok(TraceFormat::Jaeger)
+        } else if head.starts_with(',') || head.to_ascii_lowercase().contains("traceid,") {
+            Ok(TraceFormat::Alibaba)
+        } else {
+            Err(TraceError::UnknownFormat {
+                path: path.to_path_buf(),
+                message: "expected Jaeger JSON (`data`), OTLP JSON (`resourceSpans`) or an Alibaba CSV header; name the format with `import jaeger|otlp|alibaba`".into(),
+            })
+        }
+    }
+}
+
+/// One call of an imported trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphCall {
+    /// Its id (span id or Alibaba rpcid), unique in the trace.
+    pub id: String,
+    /// The calling call, `None` for the entry call.
+    pub parent: Option<usize>,
+    /// The callee service.
+    pub service: String,
+    /// What the callee does.
+    pub operation: String,
+    /// Start, µs, as the caller saw it.
+    pub start_us: f64,
+    /// Duration, µs, clipped to the parent's window.
+    pub duration_us: f64,
+    /// Request size from the trace, when it says.
+    pub request_bytes: Option<u64>,
+    /// Response size from the trace, when it says.
+    pub response_bytes: Option<u64>,
+}
+
+impl GraphCall {
+    /// End, µs.
+    pub fn end_us(&self) -> f64 {
+        self.start_us + self.duration_us
+    }
+}
+
+/// One imported trace: a tree of calls, every child inside its parent's window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    /// The trace id.
+    pub trace_id: String,
+    /// The calls, parents before children.
+    pub calls: Vec<GraphCall>,
+    /// What was repaired or left off in this trace (empty in lean graphs).
+    pub problems: Problems,
+}
+
+impl Graph {
+    /// The entry call (always index 0).
+    pub const ROOT: usize = 0;
+
+    /// Children of each call, sorted by start (ties keep index order).
+    pub fn children(&self) -> Vec<Vec<usize>> {
+        let mut kids = vec![Vec::new(); self.calls.len()];
+        for (i, c) in self.calls.iter().enumerate() {
+            if let Some(p) = c.parent {
+                kids[p].push(i);
+            }
+        }
+        for k in &mut kids {
+            k.sort_by(|&a, &b| {
+                self.calls[a]
+                    .start_us
+                    .total_cmp(&self.calls[b].start_us)
+                    .then(a.cmp(&b))
+            });
+        }
+        kids
+    }
+
+    /// Number of calls whose request or response size came from the defaults.
+    pub fn defaulted_sizes(&self) -> usize {
+        self.calls
+            .iter()
+            .filter(|c| c.request_bytes.is_none() || c.response_bytes.is_none())
+            .count()
+    }
+
+    /// The graph as an ECG fixture document.
+    pub fn to_ecg_doc(&self, defaults: &Defaults, provenance: &str) -> EcgDoc {
+        let calls = self
+            .calls
+            .iter()
+            .map(|c| CallSpec {
+                id: c.id.clone(),
+                parent: c.parent.map(|p| self.calls[p].id.clone()),
+                to: c.service.clone(),
+                operation: (!c.operation.is_empty()).then(|| c.operation.clone()),
+                request_bytes: c.request_bytes,
+                response_bytes: c.response_bytes,
+                rate: None,
+                start_us: c.start_us,
+                duration_us: c.duration_us,
+                after: None,
+            })
+            .collect();
+        EcgDoc {
+            name: self.trace_id.clone(),
+            description: Some(format!("imported trace {}", self.trace_id)),
+            provenance: Some(provenance.to_string()),
+            defaults: defaults.clone(),
+            services: BTreeMap::new(),
+            calls,
+        }
+    }
+}
+
+/// Counts of every kind of problem met while importing, by name (docs/traces.md lists them).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Problems(pub BTreeMap<&'static str, u64>);
+
+impl Problems {
+    /// Adds `n` to the counter `kind`.
+    pub fn add(&mut self, kind: &'static str, n: u64) {
+        if n > 0 {
+            *self.0.entry(kind).or_default() += n;
+        }
+    }
+    /// Adds every counter of `other`.
+    pub fn merge(&mut self, other: &Problems) {
+        for (k, v) in &other.0 {
+            self.add(k, *v);
+        }
+    }
+    /// The counter `kind`.
+    pub fn get(&self, kind: &str) -> u64 {
+        self.0.get(kind).copied().unwrap_or(0)
+    }
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// `name: n, name: n`.
+    pub fn summary(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Clips every call to its parent's window, parents first (CRISP: a child overhanging its
+/// parent is truncated; one wholly outside is dropped with its subtree). `calls` must list
+/// parents before children. Returns which calls are kept.
+pub(crate) fn clip_mask(calls: &mut [GraphCall], problems: &mut Problems) -> Vec<bool> {
+    let mut keep = vec![true; calls.len()];
+    let (mut truncated, mut dropped) = (0, 0);
+    for i in 0..calls.len() {
+        let Some(p) = calls[i].parent else { continue };
+        if !keep[p] {
+            keep[i] = false;
+            dropped += 1;
+            continue;
+        }
+        let (ps, pe) = (calls[p].start_us, calls[p].end_us());
+        let c = &mut calls[i];
+        let (s, e) = (c.start_us, c.end_us());
+        if e < ps || s > pe {
+            keep[i] = false;
+            dropped += 1;
+        } else if s < ps || e > pe {
+            truncated += 1;
+            let s2 = s.max(ps);
+            c.start_us = s2;
+            c.duration_us = (e.min(pe) - s2).max(0.0);
+        }
+    }
+    problems.add("calls truncated to their parent's window", truncated);
+    problems.add("calls outside their parent's window (dropped)", dropped);
+    keep
+}
+
+/// [`clip_mask`], then the kept calls, re-indexed.
+pub(crate) fn clip_to_parents(
+    mut calls: Vec<GraphCall>,
+    problems: &mut Problems,
+) -> Vec<GraphCall> {
+    let keep = clip_mask(&mut calls, problems);
+    let mut new_index = vec![usize::MAX; calls.len()];
+    let mut out = Vec::with_capacity(calls.len());
+    for (i, mut c) in calls.into_iter().enumerate() {
+        if keep[i] {
+            c.parent = c.parent.map(|p| new_index[p]);
+            new_index[i] = out.len();
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory and a rename, so
+/// that a failure leaves no half-written file.
+pub fn write_atomic(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text)?;
+    tmp.flush()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Reads every trace of `paths` into call graphs: all in `format`, or each file's own
+/// format when `None`. Alibaba files are streamed through partitions; Jaeger and OTLP files
+/// are read whole. Graphs come sorted by trace id.
+pub fn load_graphs(
+    format: Option<TraceFormat>,
+    paths: &[PathBuf],
+) -> Result<(Vec<Graph>, Problems), TraceError> {
+    let mut csv = Vec::new();
+    let mut spans_files = Vec::new();
+    for p in paths {
+        let f = match format {
+            Some(f) => f,
+            None => TraceFormat::detect(p)?,
+        };
+        match f {
+            TraceFormat::Alibaba => csv.push(p.clone()),
+            TraceFormat::Jaeger | TraceFormat::Otlp => spans_files.push((p.clone(), f)),
+        }
+    }
+    let mut problems = Problems::default();
+    let mut graphs = Vec::new();
+    if !csv.is_empty() {
+        let (g, summary) = stream::read_all(&csv, &stream::StreamConfig::default())?;
+        graphs.extend(g);
+        problems.merge(&summary.problems);
+    }
+    if !spans_files.is_empty() {
+        for t in spans::read_traces(&spans_files)? {
+            graphs.extend(spans::to_graph(&t, &mut problems));
+        }
+    }
+    graphs.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));
+    Ok((graphs, problems))
+}
+
+#[cfg(test)]
+mod tests;

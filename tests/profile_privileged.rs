@@ -1,0 +1,110 @@
+//! `cargo meshinsight profile` end to end, as root: real processes, the real eBPF probe.
+//! These tests fail (they do not skip) when eBPF is not available.
+
+use std::path::Path;
+use std::process::Command;
+
+use cargo_meshinsight::profile::Profile;
+use cargo_meshinsight::vocab::{Component, Mode};
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+#[test]
+fn privileged_profile_of_builtin_explains_the_overhead_and_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args([
+            "profile",
+            "--sidecar",
+            "builtin",
+            "--quick",
+            "--rates",
+            "50",
+            "--requests",
+            "800",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "profile failed:\n{stderr}");
+    let profile = Profile::load(&file).unwrap();
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(printed["platform"]["id"], profile.platform.id.as_str());
+    assert!(
+        profile.platform.id.starts_with("builtin-"),
+        "{}",
+        profile.platform.id
+    );
+    assert!(profile.platform.sidecar.binary_sha256.is_some());
+
+    // Every component of both modes, each non-negative within three standard errors.
+    for mode in [Mode::Tcp, Mode::Http] {
+        let comps = &profile.modes[&mode].components;
+        for c in Component::ALL {
+            if c == Component::Parsing && mode == Mode::Tcp {
+                assert!(!comps.contains_key(&c));
+                continue;
+            }
+            let m = comps.get(&c).unwrap_or_else(|| panic!("{mode} lacks {c}"));
+            for (what, model) in [("latency", &m.latency), ("cpu", &m.cpu)] {
+                let v = model.at(100.0);
+                let se = model.se_at(100.0).unwrap_or(0.0);
+                assert!(v + 3.0 * se >= 0.0, "{mode} {c} {what}: {v} ± {se}");
+                assert!(model.n.unwrap() >= 6, "{mode} {c} {what}: {model:?}");
+            }
+        }
+    }
+    // The sum of the components explains the client-measured overhead.
+    let checks = profile.checks.as_ref().unwrap();
+    let median = checks.median_abs_residual_pct.unwrap();
+    assert!(
+        median < 20.0,
+        "median unexplained residual {median:.1}%: {:#?}",
+        checks.additivity
+    );
+    assert_eq!(profile.runs.len(), 2 * 3 * 2 * 2 * 2);
+    assert!(profile.settings.as_ref().unwrap().max_rate_rps[&Mode::Http] > 0.0);
+
+    // And predict works with it.
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .current_dir(root())
+        .args(["predict", "--format", "json", "--profile"])
+        .arg(&file)
+        .args([
+            "--ecg",
+            "fixtures/ecg/bookinfo.toml",
+            "fixtures/ecg/chain-3hop.toml",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v[0]["latency_overhead_us"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn profile_settings_errors_are_clear() {
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args([
+            "profile",
+            "--sidecar",
+            "builtin",
+            "--filters",
+            "lua",
+            "-o",
+            "/nonexistent/x.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(101));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the builtin sidecar has no filters"), "{err}");
+}
