@@ -17,6 +17,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 use super::loadgen::{
     ClosedLoop, Latency, LoadResult, OpenLoop, Stop, run_closed_loop, run_open_loop,
 };
+use super::process::TempDir;
 use super::sidecar::{Sidecar, Upstream};
 use super::{EchoServer, Endpoint, FORMAT_VERSION, HarnessError, Launch};
 use crate::vocab::{Filter, Mode, SidecarConfig};
@@ -191,13 +192,7 @@ pub fn run_bench(
     } else {
         (None, None, None)
     };
-    let socket_dir = tempfile::Builder::new()
-        .prefix("meshinsight-echo-")
-        .tempdir()
-        .map_err(|source| HarnessError::Io {
-            what: "create a directory for the echo socket".into(),
-            source,
-        })?;
+    let socket_dir = TempDir::new("meshinsight-echo-", "a directory for the echo socket")?;
     let uds =
         (cfg.sidecar.upstream() == Upstream::Uds).then(|| socket_dir.path().join("echo.sock"));
     let mut echo = EchoServer::start(

@@ -11,6 +11,39 @@
 //! - [`sidecar`]: the sidecar under test (`envoy`, `builtin`, a command template).
 //! - [`process`]: process lifecycle (readiness, process groups, cleanup, pinning).
 //! - [`bench`]: `cargo meshinsight bench`, the overhead with and without the sidecar.
+//!
+//! The profiler's loop: start the processes once, then run many short loads.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use cargo_meshinsight::harness::{ClosedLoop, EchoServer, Launch, Sidecar, Stop, run_closed_loop};
+//! use cargo_meshinsight::vocab::SidecarConfig;
+//!
+//! # fn main() -> Result<(), cargo_meshinsight::harness::HarnessError> {
+//! let launch = Launch::current()?;
+//! let config: SidecarConfig = "http+lua".parse().expect("valid config");
+//! let echo = EchoServer::start(&launch, config.mode, None, None)?;
+//! let mut envoy = Sidecar::parse("envoy").start(&launch, &config, &echo, None)?;
+//! let pids = (echo.pid(), envoy.pids()); // for the probe's pid filter
+//! for size in [100, 1000, 2000, 3000, 4000] {
+//!     let run = run_closed_loop(&ClosedLoop {
+//!         mode: config.mode,
+//!         target: envoy.listen().clone(),
+//!         size,
+//!         warmup: 100,
+//!         stop: Stop::Duration(Duration::from_millis(500)),
+//!         pin_cpu: None,
+//!     })?;
+//!     envoy.check_running()?;
+//!     println!("{size} B: p50 {:.1} µs", run.latency.p50_us);
+//! }
+//! # let _ = pids;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The load functions build their own single-threaded tokio runtime: call them from plain
+//! threads, not from inside an async runtime.
 
 pub mod bench;
 pub mod echo;

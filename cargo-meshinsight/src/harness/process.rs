@@ -38,8 +38,51 @@ impl Launch {
 
 /// Process groups that are alive, for the Ctrl-C handler.
 static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Temporary files and directories in use, for the Ctrl-C handler (`exit` skips destructors).
+static LIVE_TEMP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Kill every child process group on Ctrl-C / SIGTERM, then exit with 130.
+fn register_temp(path: &Path) {
+    if let Ok(mut paths) = LIVE_TEMP.lock() {
+        paths.push(path.to_path_buf());
+    }
+}
+
+fn unregister_temp(path: &Path) {
+    if let Ok(mut paths) = LIVE_TEMP.lock() {
+        paths.retain(|p| p != path);
+    }
+}
+
+/// A temporary directory that is also removed on Ctrl-C.
+#[derive(Debug)]
+pub(crate) struct TempDir(tempfile::TempDir);
+
+impl TempDir {
+    pub(crate) fn new(prefix: &str, what: &str) -> Result<Self, HarnessError> {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .map_err(|source| HarnessError::Io {
+                what: format!("create {what}"),
+                source,
+            })?;
+        register_temp(dir.path());
+        Ok(TempDir(dir))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        unregister_temp(self.0.path());
+    }
+}
+
+/// Kill every child process group and remove the temporary files on Ctrl-C, SIGTERM or
+/// SIGHUP, then exit with 130.
 ///
 /// Call once from a binary; the library never installs signal handlers by itself.
 pub fn install_interrupt_cleanup() {
@@ -47,6 +90,10 @@ pub fn install_interrupt_cleanup() {
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             kill_all_groups();
+            let paths = LIVE_TEMP.lock().map(|p| p.clone()).unwrap_or_default();
+            for path in paths {
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+            }
             std::process::exit(130);
         });
     });
@@ -112,6 +159,7 @@ impl ManagedChild {
                 }
             })?;
         let (file, stderr_path) = stderr_file.into_parts();
+        register_temp(&stderr_path);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(file))
@@ -326,6 +374,7 @@ impl Drop for ManagedChild {
         if let Ok(mut groups) = LIVE_GROUPS.lock() {
             groups.retain(|&g| g != pgid);
         }
+        unregister_temp(&self.stderr_path);
     }
 }
 

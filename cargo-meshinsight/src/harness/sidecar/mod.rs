@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::echo::EchoServer;
-use super::process::{ManagedChild, free_port, is_port_collision};
+use super::process::{ManagedChild, TempDir, free_port, is_port_collision};
 use super::{Endpoint, HarnessError, Launch};
 use crate::vocab::SidecarConfig;
 
@@ -130,6 +130,11 @@ impl Sidecar {
                         "the builtin sidecar has no filters (asked for {config})"
                     )));
                 }
+                if *zerocopy && config.mode == crate::vocab::Mode::Grpc {
+                    return Err(HarnessError::Config(
+                        "--zerocopy needs the tcp or http mode (h2 owns its sockets)".into(),
+                    ));
+                }
                 let mut cmd = Command::new(&launch.exe);
                 cmd.args([
                     "__sidecar",
@@ -175,7 +180,7 @@ pub struct RunningSidecar {
     child: ManagedChild,
     listen: Endpoint,
     version: Option<String>,
-    _dir: Option<tempfile::TempDir>,
+    _dir: Option<TempDir>,
 }
 
 impl RunningSidecar {
@@ -241,14 +246,8 @@ impl RunningSidecar {
     }
 }
 
-fn temp_dir() -> Result<tempfile::TempDir, HarnessError> {
-    tempfile::Builder::new()
-        .prefix("meshinsight-sidecar-")
-        .tempdir()
-        .map_err(|source| HarnessError::Io {
-            what: "create a directory for the sidecar".into(),
-            source,
-        })
+fn temp_dir() -> Result<TempDir, HarnessError> {
+    TempDir::new("meshinsight-sidecar-", "a directory for the sidecar")
 }
 
 fn start_envoy(
