@@ -126,3 +126,33 @@ fn privileged_missing_privilege_exits_102_with_a_hint() {
     assert!(stderr.contains("error: load eBPF programs"), "{stderr}");
     assert!(stderr.contains("hint: run as root"), "{stderr}");
 }
+
+#[test]
+fn privileged_threads_before_and_after_attach_are_followed() {
+    use cargo_meshinsight::probe::workload::{THREAD_WRITE_SIZE, THREAD_WRITES};
+    let mut child = Command::new(EXE)
+        .args([
+            "__probe-workload",
+            "threads",
+            "--before",
+            "2",
+            "--after",
+            "3",
+        ])
+        .spawn()
+        .expect("spawn the threads workload");
+    let pid = child.id();
+    wait_stopped(pid);
+    let probe = Probe::attach(&[(pid, Role::Sidecar)], &ProbeOptions::default())
+        .unwrap_or_else(|e| panic!("the probe must attach (needs root and tracepoints): {e:?}"));
+    cont(pid);
+    wait_stopped(pid);
+    let report = probe.snapshot().expect("snapshot");
+    cont(pid);
+    assert!(child.wait().expect("exit").success());
+    assert_eq!(report.processes.len(), 1, "{:#?}", report.processes);
+    let write = &report.processes[0].components[&ProbeComponent::Write];
+    // Main thread + 2 threads from before the attach + 3 started after it.
+    assert_eq!(write.count, 6 * THREAD_WRITES, "{write:?}");
+    assert_eq!(write.bytes, 6 * THREAD_WRITES * THREAD_WRITE_SIZE as u64);
+}
