@@ -156,3 +156,45 @@ fn privileged_threads_before_and_after_attach_are_followed() {
     assert_eq!(write.count, 6 * THREAD_WRITES, "{write:?}");
     assert_eq!(write.bytes, 6 * THREAD_WRITES * THREAD_WRITE_SIZE as u64);
 }
+
+#[test]
+fn privileged_ctrl_c_stops_early_and_still_prints() {
+    let mut busy = Command::new(EXE)
+        .args(["__probe-workload", "busy", "--millis", "5000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn busy");
+    let start = std::time::Instant::now();
+    let probe = Command::new(EXE)
+        .args([
+            "probe",
+            "--pid",
+            &busy.id().to_string(),
+            "--duration",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run probe");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(probe.id() as i32, libc::SIGINT) }, 0);
+    let output = probe.wait_with_output().expect("probe output");
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        start.elapsed().as_secs() < 10,
+        "Ctrl-C did not stop the probe early"
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("total over") && table.contains("other_kernel"),
+        "{table}"
+    );
+}
