@@ -19,6 +19,9 @@ pub struct Args {
     /// Pin the client to CPU 0 and the echo server to CPU 1.
     #[arg(long)]
     pin: bool,
+    /// Do not attach the loopback-transmit tracepoints (see `ProbeOptions::loopback_transmit`).
+    #[arg(long)]
+    no_loopback_transmit: bool,
     /// Print the whole result as JSON.
     #[arg(long)]
     json: bool,
@@ -31,6 +34,10 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
         round_trips: args.round_trips,
         size: args.size,
         pin: args.pin,
+        options: crate::probe::ProbeOptions {
+            loopback_transmit: !args.no_loopback_transmit,
+            ..Default::default()
+        },
     };
     let exe = std::env::current_exe().map_err(|e| Error::Other {
         message: format!("find this program: {e}"),

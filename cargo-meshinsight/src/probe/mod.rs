@@ -126,6 +126,9 @@ pub struct ProbeOptions {
     pub follow_children: bool,
     /// Count NET_RX time spent in ksoftirqd (as [`ProbeReport::softirq_daemon`]).
     pub count_ksoftirqd: bool,
+    /// Attach `net:net_dev_start_xmit`/`net_dev_xmit` to count loopback transmits as `ipc`.
+    /// Without them (4 fewer events per loopback round trip) that time stays in `write`.
+    pub loopback_transmit: bool,
 }
 
 impl Default for ProbeOptions {
@@ -133,6 +136,7 @@ impl Default for ProbeOptions {
         ProbeOptions {
             follow_children: true,
             count_ksoftirqd: true,
+            loopback_transmit: true,
         }
     }
 }
@@ -140,6 +144,7 @@ impl Default for ProbeOptions {
 /// An attached probe. Dropping it detaches every program.
 pub struct Probe {
     ebpf: Ebpf,
+    options: ProbeOptions,
     /// The attachments; `None` while paused.
     links: Option<loader::Links>,
     attached_at: Instant,
@@ -163,6 +168,7 @@ impl Probe {
         let mut probe = Probe {
             ebpf,
             links: Some(links),
+            options: opts.clone(),
             attached_at: Instant::now(),
             capabilities,
         };
@@ -228,7 +234,7 @@ impl Probe {
                     reason: "not mounted in this thread's mount namespace".to_string(),
                 });
             }
-            self.links = Some(loader::attach_all(&mut self.ebpf)?);
+            self.links = Some(loader::attach_all(&mut self.ebpf, &self.options)?);
         }
         Ok(())
     }

@@ -21,6 +21,8 @@ pub struct OverheadConfig {
     pub size: usize,
     /// Pin this thread to CPU 0 and the echo server to CPU 1.
     pub pin: bool,
+    /// The probe's options.
+    pub options: ProbeOptions,
 }
 
 /// The result: per-repetition mean round trips and their differences.
@@ -149,7 +151,7 @@ pub fn run(
         (echo.child.id(), Role::App),
         (std::process::id(), Role::Client),
     ];
-    let mut probe = Probe::attach(&targets, &ProbeOptions::default())?;
+    let mut probe = Probe::attach(&targets, &cfg.options)?;
     probe.pause()?;
     // Warm up caches, the scheduler and the TCP connection.
     block(&mut echo.stream, cfg.round_trips, cfg.size)?;
