@@ -311,3 +311,14 @@ impl Probe {
 fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> ProbeError {
     move |source| ProbeError::Map { map, source }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A profiler keeps the probe in one thread and drives processes from others.
+    #[test]
+    fn probe_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::Probe>();
+        assert_send_sync::<super::ProbeReport>();
+    }
+}
