@@ -75,13 +75,17 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
     } else {
         writeln!(
             out.out(),
-            "round trip without probe: {:.2} µs (median of {} blocks)\nround trip with probe:    {:.2} µs\nadded by the probe:       {:.2} µs per round trip (median of paired differences; IQR {:.2} .. {:.2} µs)",
+            "round trip without probe: {:.2} µs (median of {} blocks)\nround trip with probe:    {:.2} µs\nadded by the probe:       {:.2} µs per round trip (median of paired differences; IQR {:.2} .. {:.2} µs)\nCPU per round trip:       {:.2} µs without the probe, {:+.2} µs with it (IQR {:.2} .. {:.2} µs)",
             report.median_without_ns / 1e3,
             report.repetitions,
             report.median_with_ns / 1e3,
             report.median_added_ns / 1e3,
             report.added_p25_ns / 1e3,
             report.added_p75_ns / 1e3,
+            report.median_cpu_without_ns / 1e3,
+            report.median_cpu_added_ns / 1e3,
+            report.cpu_added_p25_ns / 1e3,
+            report.cpu_added_p75_ns / 1e3,
         )
         .map_err(write_err)?;
     }
