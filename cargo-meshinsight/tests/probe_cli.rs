@@ -99,11 +99,9 @@ fn privileged_probe_command_prints_json_per_process_and_total() {
     let write = &p.components[&ProbeComponent::Write];
     assert!(read.count > 100, "{read:?}");
     assert_eq!(read.bytes, 256 * read.count);
-    // The snapshot reads the components one after the other while the loop runs on.
-    assert!(
-        write.count.abs_diff(read.count) <= read.count / 100,
-        "{read:?} {write:?}"
-    );
+    // The probe is detached before the snapshot, one tracepoint after the other: at most
+    // the syscalls in flight during the detach are cut.
+    assert!(write.count.abs_diff(read.count) <= 2, "{read:?} {write:?}");
     assert!(p.components[&ProbeComponent::User].cpu_ns > 0);
 }
 

@@ -250,9 +250,11 @@ fn privileged_ipc_is_counted_once() {
         // scheduler's account of it. Counting nested NET_RX in write as well as in ipc would
         // overshoot by the whole ipc time. The bound leaves room for one known difference of
         // convention: the scheduler stops charging a thread that goes to sleep before picking
-        // the next task (new-idle balancing), the probe at the sched_switch tracepoint after it.
+        // the next task (new-idle balancing), the probe at the sched_switch tracepoint after it;
+        // and the scheduler starts charging a thread switched in before that tracepoint, so
+        // on a loaded machine (many preemptions) the probe sees a few % less.
         assert!(
-            probed < sched + 0.6 * ipc_ns && probed > 0.95 * sched,
+            probed < sched + 0.6 * ipc_ns && probed > 0.85 * sched,
             "{pid}: components sum to {probed} ns, the scheduler says {sched} ns; ipc is {ipc_ns} ns: {:#?}",
             p.components
         );

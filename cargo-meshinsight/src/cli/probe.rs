@@ -148,6 +148,9 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
             Duration::from_millis(20).min(config.duration.saturating_sub(start.elapsed())),
         );
     }
+    // Detach first: the snapshot then reads maps that no longer change.
+    let mut probe = probe;
+    probe.pause()?;
     let report = probe.snapshot()?;
     drop(probe);
     let text = match config.format {
