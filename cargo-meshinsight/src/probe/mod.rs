@@ -147,14 +147,17 @@ pub struct Probe {
     options: ProbeOptions,
     /// The attachments; `None` while paused.
     links: Option<loader::Links>,
-    attached_at: Instant,
+    /// Since when the programs are attached (`None` while paused).
+    attached_at: Option<Instant>,
+    /// Attached time before the last pause.
+    attached_before: Duration,
     capabilities: Capabilities,
 }
 
 impl std::fmt::Debug for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Probe")
-            .field("attached_at", &self.attached_at)
+            .field("attached", &self.elapsed())
             .finish_non_exhaustive()
     }
 }
@@ -169,7 +172,8 @@ impl Probe {
             ebpf,
             links: Some(links),
             options: opts.clone(),
-            attached_at: Instant::now(),
+            attached_at: Some(Instant::now()),
+            attached_before: Duration::ZERO,
             capabilities,
         };
         for &(pid, role) in targets {
@@ -216,6 +220,9 @@ impl Probe {
 
     /// Detaches the programs, keeping them loaded and the measurements so far.
     pub fn pause(&mut self) -> Result<(), ProbeError> {
+        if let Some(since) = self.attached_at.take() {
+            self.attached_before += since.elapsed();
+        }
         match self.links.take() {
             Some(links) => loader::detach_all(&mut self.ebpf, links),
             None => Ok(()),
@@ -235,19 +242,20 @@ impl Probe {
                 });
             }
             self.links = Some(loader::attach_all(&mut self.ebpf, &self.options)?);
+            self.attached_at = Some(Instant::now());
         }
         Ok(())
     }
 
-    /// Time since the attach.
+    /// How long the programs have been attached (pauses excluded).
     pub fn elapsed(&self) -> Duration {
-        self.attached_at.elapsed()
+        self.attached_before + self.attached_at.map_or(Duration::ZERO, |t| t.elapsed())
     }
 
     /// Everything measured since the attach.
     pub fn snapshot(&self) -> Result<ProbeReport, ProbeError> {
         let mut raw = report::RawSnapshot {
-            duration_ns: u64::try_from(self.attached_at.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            duration_ns: u64::try_from(self.elapsed().as_nanos()).unwrap_or(u64::MAX),
             ..Default::default()
         };
         let stats: PerCpuHashMap<&MapData, abi::ProbeKey, abi::ProbeStats> =

@@ -4,13 +4,26 @@ use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::report::{Components, ProbeComponent, ProbeReport};
 
-/// A table per process and one for the total.
+/// At most this many per-process tables.
+pub const MAX_PROCESS_TABLES: usize = 8;
+
+/// A table per process (the busiest [`MAX_PROCESS_TABLES`]) and one for the total.
 pub fn table(report: &ProbeReport) -> String {
     let mut text = String::new();
-    for p in &report.processes {
+    // The busiest processes first; a target that forks many short children would
+    // otherwise print a table for each.
+    let mut processes: Vec<_> = report.processes.iter().collect();
+    processes.sort_by_key(|p| std::cmp::Reverse(p.cpu_ns()));
+    for p in processes.iter().take(MAX_PROCESS_TABLES) {
         text.push_str(&format!("process {} ({}, {})\n", p.pid, p.comm, p.role));
         text.push_str(&components_table(&p.components).to_string());
         text.push('\n');
+    }
+    if processes.len() > MAX_PROCESS_TABLES {
+        text.push_str(&format!(
+            "... and {} more processes with less CPU time (all are in the total; each in --format json)\n",
+            processes.len() - MAX_PROCESS_TABLES
+        ));
     }
     if report.softirq_daemon.values().any(|s| s.count > 0) {
         text.push_str("ksoftirqd (NET_RX not in a traced process's context)\n");
