@@ -99,11 +99,9 @@ fn privileged_probe_command_prints_json_per_process_and_total() {
     let write = &p.components[&ProbeComponent::Write];
     assert!(read.count > 100, "{read:?}");
     assert_eq!(read.bytes, 256 * read.count);
-    // The snapshot reads the components one after the other while the loop runs on.
-    assert!(
-        write.count.abs_diff(read.count) <= read.count / 100,
-        "{read:?} {write:?}"
-    );
+    // The probe is detached before the snapshot, one tracepoint after the other: at most
+    // the syscalls in flight during the detach are cut.
+    assert!(write.count.abs_diff(read.count) <= 2, "{read:?} {write:?}");
     assert!(p.components[&ProbeComponent::User].cpu_ns > 0);
 }
 
@@ -125,4 +123,76 @@ fn privileged_missing_privilege_exits_102_with_a_hint() {
     assert_eq!(output.status.code(), Some(102), "stderr: {stderr}");
     assert!(stderr.contains("error: load eBPF programs"), "{stderr}");
     assert!(stderr.contains("hint: run as root"), "{stderr}");
+}
+
+#[test]
+fn privileged_threads_before_and_after_attach_are_followed() {
+    use cargo_meshinsight::probe::workload::{THREAD_WRITE_SIZE, THREAD_WRITES};
+    let mut child = Command::new(EXE)
+        .args([
+            "__probe-workload",
+            "threads",
+            "--before",
+            "2",
+            "--after",
+            "3",
+        ])
+        .spawn()
+        .expect("spawn the threads workload");
+    let pid = child.id();
+    wait_stopped(pid);
+    let probe = Probe::attach(&[(pid, Role::Sidecar)], &ProbeOptions::default())
+        .unwrap_or_else(|e| panic!("the probe must attach (needs root and tracepoints): {e:?}"));
+    cont(pid);
+    wait_stopped(pid);
+    let report = probe.snapshot().expect("snapshot");
+    cont(pid);
+    assert!(child.wait().expect("exit").success());
+    assert_eq!(report.processes.len(), 1, "{:#?}", report.processes);
+    let write = &report.processes[0].components[&ProbeComponent::Write];
+    // Main thread + 2 threads from before the attach + 3 started after it.
+    assert_eq!(write.count, 6 * THREAD_WRITES, "{write:?}");
+    assert_eq!(write.bytes, 6 * THREAD_WRITES * THREAD_WRITE_SIZE as u64);
+}
+
+#[test]
+fn privileged_ctrl_c_stops_early_and_still_prints() {
+    let mut busy = Command::new(EXE)
+        .args(["__probe-workload", "busy", "--millis", "5000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn busy");
+    let start = std::time::Instant::now();
+    let probe = Command::new(EXE)
+        .args([
+            "probe",
+            "--pid",
+            &busy.id().to_string(),
+            "--duration",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run probe");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(probe.id() as i32, libc::SIGINT) }, 0);
+    let output = probe.wait_with_output().expect("probe output");
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        start.elapsed().as_secs() < 10,
+        "Ctrl-C did not stop the probe early"
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("total over") && table.contains("other_kernel"),
+        "{table}"
+    );
 }

@@ -93,7 +93,9 @@ struct PairRun {
 
 /// One run shared by the tests: server and client exchange MESSAGES messages of SIZE bytes
 /// while a third, busy process reads and writes on the side.
-static RUN: LazyLock<PairRun> = LazyLock::new(|| {
+static RUN: LazyLock<PairRun> = LazyLock::new(|| run_pair(&ProbeOptions::default()));
+
+fn run_pair(options: &ProbeOptions) -> PairRun {
     let (m, s, w) = (MESSAGES.to_string(), SIZE.to_string(), WORK_US.to_string());
     let mut server = Side::spawn(&[
         "__probe-workload",
@@ -128,7 +130,7 @@ static RUN: LazyLock<PairRun> = LazyLock::new(|| {
     let sched0 = (server.sched_cpu_ns(), client.sched_cpu_ns());
     let probe = Probe::attach(
         &[(server.pid(), Role::App), (client.pid(), Role::Client)],
-        &ProbeOptions::default(),
+        options,
     )
     .unwrap_or_else(|e| {
         panic!("the probe must attach (these tests need root and tracepoints): {e:?}")
@@ -159,7 +161,7 @@ static RUN: LazyLock<PairRun> = LazyLock::new(|| {
         server_sched_ns: sched1.0 - sched0.0,
         client_sched_ns: sched1.1 - sched0.1,
     }
-});
+}
 
 fn process(pid: u32) -> &'static ProcessReport {
     RUN.report
@@ -248,13 +250,37 @@ fn privileged_ipc_is_counted_once() {
         // scheduler's account of it. Counting nested NET_RX in write as well as in ipc would
         // overshoot by the whole ipc time. The bound leaves room for one known difference of
         // convention: the scheduler stops charging a thread that goes to sleep before picking
-        // the next task (new-idle balancing), the probe at the sched_switch tracepoint after it.
+        // the next task (new-idle balancing), the probe at the sched_switch tracepoint after it;
+        // and the scheduler starts charging a thread switched in before that tracepoint, so
+        // on a loaded machine (many preemptions) the probe sees a few % less.
         assert!(
-            probed < sched + 0.6 * ipc_ns && probed > 0.95 * sched,
+            probed < sched + 0.6 * ipc_ns && probed > 0.85 * sched,
             "{pid}: components sum to {probed} ns, the scheduler says {sched} ns; ipc is {ipc_ns} ns: {:#?}",
             p.components
         );
         let write = &p.components[&ProbeComponent::Write];
         assert!(write.wall_ns >= write.cpu_ns, "{write:?}");
     }
+}
+
+#[test]
+fn privileged_without_loopback_transmit_ipc_is_softirq_only() {
+    let run = run_pair(&ProbeOptions {
+        loopback_transmit: false,
+        ..ProbeOptions::default()
+    });
+    for pid in [run.server, run.client] {
+        let p = run.report.process(pid).expect("traced");
+        let ipc = &p.components[&ProbeComponent::Ipc];
+        let write = &p.components[&ProbeComponent::Write];
+        assert_eq!((write.count, write.bytes), (MESSAGES, MESSAGES * SIZE));
+        assert!(ipc.count > 0 && ipc.cpu_ns > 0, "{ipc:?}");
+        // Transmits carry the bytes; softirq runs carry none.
+        assert_eq!(ipc.bytes, 0, "{ipc:?}");
+    }
+    let with_xmit = &process(RUN.client).components[&ProbeComponent::Ipc];
+    assert!(
+        with_xmit.bytes >= MESSAGES * SIZE,
+        "loopback transmits counted: {with_xmit:?}"
+    );
 }

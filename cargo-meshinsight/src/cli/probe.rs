@@ -36,6 +36,9 @@ pub struct Args {
     /// Do not follow processes the targets fork.
     #[arg(long)]
     no_follow_children: bool,
+    /// Leave loopback transmits in `write` instead of `ipc` (4 fewer events per round trip).
+    #[arg(long)]
+    no_loopback_transmit: bool,
 }
 
 /// Output formats.
@@ -80,6 +83,7 @@ impl From<Args> for ProbeConfig {
             format: args.format,
             options: ProbeOptions {
                 follow_children: !args.no_follow_children,
+                loopback_transmit: !args.no_loopback_transmit,
                 ..ProbeOptions::default()
             },
         }
@@ -144,6 +148,9 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
             Duration::from_millis(20).min(config.duration.saturating_sub(start.elapsed())),
         );
     }
+    // Detach first: the snapshot then reads maps that no longer change.
+    let mut probe = probe;
+    probe.pause()?;
     let report = probe.snapshot()?;
     drop(probe);
     let text = match config.format {

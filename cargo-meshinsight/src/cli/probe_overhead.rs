@@ -19,6 +19,9 @@ pub struct Args {
     /// Pin the client to CPU 0 and the echo server to CPU 1.
     #[arg(long)]
     pin: bool,
+    /// Do not attach the loopback-transmit tracepoints (see `ProbeOptions::loopback_transmit`).
+    #[arg(long)]
+    no_loopback_transmit: bool,
     /// Print the whole result as JSON.
     #[arg(long)]
     json: bool,
@@ -31,6 +34,10 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
         round_trips: args.round_trips,
         size: args.size,
         pin: args.pin,
+        options: crate::probe::ProbeOptions {
+            loopback_transmit: !args.no_loopback_transmit,
+            ..Default::default()
+        },
     };
     let exe = std::env::current_exe().map_err(|e| Error::Other {
         message: format!("find this program: {e}"),
@@ -68,13 +75,17 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
     } else {
         writeln!(
             out.out(),
-            "round trip without probe: {:.2} µs (median of {} blocks)\nround trip with probe:    {:.2} µs\nadded by the probe:       {:.2} µs per round trip (median of paired differences; IQR {:.2} .. {:.2} µs)",
+            "round trip without probe: {:.2} µs (median of {} blocks)\nround trip with probe:    {:.2} µs\nadded by the probe:       {:.2} µs per round trip (median of paired differences; IQR {:.2} .. {:.2} µs)\nCPU per round trip:       {:.2} µs without the probe, {:+.2} µs with it (IQR {:.2} .. {:.2} µs)",
             report.median_without_ns / 1e3,
             report.repetitions,
             report.median_with_ns / 1e3,
             report.median_added_ns / 1e3,
             report.added_p25_ns / 1e3,
             report.added_p75_ns / 1e3,
+            report.median_cpu_without_ns / 1e3,
+            report.median_cpu_added_ns / 1e3,
+            report.cpu_added_p25_ns / 1e3,
+            report.cpu_added_p75_ns / 1e3,
         )
         .map_err(write_err)?;
     }

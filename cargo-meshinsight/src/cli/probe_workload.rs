@@ -25,6 +25,15 @@ enum Kind {
         #[arg(long)]
         millis: u64,
     },
+    /// Threads writing to /dev/null, some started before and some after a self-stop.
+    Threads {
+        /// Threads started before the stop.
+        #[arg(long)]
+        before: usize,
+        /// Threads started after it.
+        #[arg(long)]
+        after: usize,
+    },
     /// A blocking echo server (prints the port first).
     Echo {
         /// Bytes per message.
@@ -68,6 +77,10 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
         Kind::Busy { millis } => {
             let rounds = workload::run_busy(Duration::from_millis(millis)).map_err(io_error)?;
             writeln!(out.out(), "{rounds}").map_err(io_error)?;
+            Ok(0)
+        }
+        Kind::Threads { before, after } => {
+            workload::run_threads(before, after).map_err(io_error)?;
             Ok(0)
         }
         Kind::Echo { size } => {

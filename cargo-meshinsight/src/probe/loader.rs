@@ -74,7 +74,7 @@ fn load_in_this_thread(opts: &ProbeOptions, tracefs: &Path) -> Result<(Ebpf, Lin
             .load()
             .map_err(attach_err(category, name))?;
     }
-    let links = attach_all(&mut ebpf)?;
+    let links = attach_all(&mut ebpf, opts)?;
     Ok((ebpf, links))
 }
 
@@ -98,24 +98,33 @@ fn tracepoint<'a>(
         .map_err(attach_err(category, name))
 }
 
-/// The attachments, one per entry of [`TRACEPOINTS`].
-pub(super) type Links = Vec<TracePointLinkId>;
+/// The attachments: (index into [`TRACEPOINTS`], link).
+pub(super) type Links = Vec<(usize, TracePointLinkId)>;
 
-/// Attaches every (loaded) program to its tracepoint.
-pub(super) fn attach_all(ebpf: &mut Ebpf) -> Result<Links, ProbeError> {
+/// Whether the options use this tracepoint (the loopback transmit pair is optional).
+fn wanted(opts: &ProbeOptions, category: &str) -> bool {
+    opts.loopback_transmit || category != "net"
+}
+
+/// Attaches every (loaded) program the options ask for to its tracepoint.
+pub(super) fn attach_all(ebpf: &mut Ebpf, opts: &ProbeOptions) -> Result<Links, ProbeError> {
     let mut links = Vec::new();
-    for &(category, name, program) in TRACEPOINTS {
+    for (i, &(category, name, program)) in TRACEPOINTS.iter().enumerate() {
+        if !wanted(opts, category) {
+            continue;
+        }
         let link = tracepoint(ebpf, program, category, name)?
             .attach(category, name)
             .map_err(attach_err(category, name))?;
-        links.push(link);
+        links.push((i, link));
     }
     Ok(links)
 }
 
 /// Detaches every program (they stay loaded; the maps keep their contents).
 pub(super) fn detach_all(ebpf: &mut Ebpf, links: Links) -> Result<(), ProbeError> {
-    for (&(category, name, program), link) in TRACEPOINTS.iter().zip(links) {
+    for (i, link) in links {
+        let (category, name, program) = TRACEPOINTS[i];
         tracepoint(ebpf, program, category, name)?
             .detach(link)
             .map_err(attach_err(category, name))?;

@@ -21,6 +21,8 @@ pub struct OverheadConfig {
     pub size: usize,
     /// Pin this thread to CPU 0 and the echo server to CPU 1.
     pub pin: bool,
+    /// The probe's options.
+    pub options: ProbeOptions,
 }
 
 /// The result: per-repetition mean round trips and their differences.
@@ -48,6 +50,15 @@ pub struct OverheadReport {
     pub added_p75_ns: f64,
     /// Reads the probe saw in this process: proof that it was attached in the probed blocks.
     pub probed_reads: u64,
+    /// Median on-CPU time of both processes per round trip without the probe, ns.
+    pub median_cpu_without_ns: f64,
+    /// Median of the paired differences of on-CPU time per round trip, ns: the CPU the
+    /// probe adds to the two processes (its programs run in their context).
+    pub median_cpu_added_ns: f64,
+    /// 25th percentile of those differences, ns.
+    pub cpu_added_p25_ns: f64,
+    /// 75th percentile of those differences, ns.
+    pub cpu_added_p75_ns: f64,
 }
 
 /// Errors of the benchmark.
@@ -98,15 +109,41 @@ fn pin(pid: u32, cpu: usize) -> io::Result<()> {
     }
 }
 
-fn block(stream: &mut TcpStream, round_trips: usize, size: usize) -> io::Result<f64> {
+/// On-CPU ns of all threads of `pid` so far, from the scheduler (`/proc/PID/task/*/schedstat`).
+fn sched_cpu_ns(pid: u32) -> io::Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let text = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        total += text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
+}
+
+/// One block: (mean round trip, mean on-CPU time of both processes per round trip), ns.
+fn block(echo: &mut Echo, round_trips: usize, size: usize) -> io::Result<(f64, f64)> {
     let msg = vec![0x33u8; size];
     let mut buf = vec![0u8; size];
+    let pids = [std::process::id(), echo.child.id()];
+    let cpu0: u64 = pids
+        .iter()
+        .map(|&p| sched_cpu_ns(p))
+        .sum::<io::Result<u64>>()?;
     let start = Instant::now();
     for _ in 0..round_trips {
-        stream.write_all(&msg)?;
-        stream.read_exact(&mut buf)?;
+        echo.stream.write_all(&msg)?;
+        echo.stream.read_exact(&mut buf)?;
     }
-    Ok(start.elapsed().as_nanos() as f64 / round_trips as f64)
+    let elapsed = start.elapsed().as_nanos() as f64;
+    let cpu1: u64 = pids
+        .iter()
+        .map(|&p| sched_cpu_ns(p))
+        .sum::<io::Result<u64>>()?;
+    let n = round_trips as f64;
+    Ok((elapsed / n, (cpu1 - cpu0) as f64 / n))
 }
 
 /// Runs the benchmark; `exe` is this program (it serves `__probe-workload echo`).
@@ -149,21 +186,27 @@ pub fn run(
         (echo.child.id(), Role::App),
         (std::process::id(), Role::Client),
     ];
-    let mut probe = Probe::attach(&targets, &ProbeOptions::default())?;
+    let mut probe = Probe::attach(&targets, &cfg.options)?;
     probe.pause()?;
     // Warm up caches, the scheduler and the TCP connection.
-    block(&mut echo.stream, cfg.round_trips, cfg.size)?;
+    block(&mut echo, cfg.round_trips, cfg.size)?;
     let mut without = Vec::new();
     let mut with = Vec::new();
+    let mut cpu_without = Vec::new();
+    let mut cpu_with = Vec::new();
     for rep in 0..cfg.repetitions {
         let probed_first = rep % 2 == 1;
         for probed in [probed_first, !probed_first] {
             if probed {
                 probe.resume()?;
-                with.push(block(&mut echo.stream, cfg.round_trips, cfg.size)?);
+                let (rtt, cpu) = block(&mut echo, cfg.round_trips, cfg.size)?;
+                with.push(rtt);
+                cpu_with.push(cpu);
                 probe.pause()?;
             } else {
-                without.push(block(&mut echo.stream, cfg.round_trips, cfg.size)?);
+                let (rtt, cpu) = block(&mut echo, cfg.round_trips, cfg.size)?;
+                without.push(rtt);
+                cpu_without.push(cpu);
             }
         }
         progress(rep + 1);
@@ -174,6 +217,11 @@ pub fn run(
         .process(std::process::id())
         .map_or(0, |p| p.components[&ProbeComponent::Read].count);
     let diffs: Vec<f64> = with.iter().zip(&without).map(|(w, o)| w - o).collect();
+    let cpu_diffs: Vec<f64> = cpu_with
+        .iter()
+        .zip(&cpu_without)
+        .map(|(w, o)| w - o)
+        .collect();
     Ok(OverheadReport {
         repetitions: cfg.repetitions,
         round_trips: cfg.round_trips,
@@ -184,6 +232,10 @@ pub fn run(
         added_p25_ns: quantile(&diffs, 0.25),
         added_p75_ns: quantile(&diffs, 0.75),
         probed_reads,
+        median_cpu_without_ns: quantile(&cpu_without, 0.5),
+        median_cpu_added_ns: quantile(&cpu_diffs, 0.5),
+        cpu_added_p25_ns: quantile(&cpu_diffs, 0.25),
+        cpu_added_p75_ns: quantile(&cpu_diffs, 0.75),
         without_ns: without,
         with_ns: with,
     })

@@ -299,7 +299,7 @@ impl Drops {
 pub struct ProbeReport {
     /// [`FORMAT_VERSION`].
     pub format_version: u32,
-    /// Time since the attach, ns.
+    /// How long the probe was attached (pauses excluded), ns.
     pub duration_ns: u64,
     /// Per traced process, by pid.
     pub processes: Vec<ProcessReport>,

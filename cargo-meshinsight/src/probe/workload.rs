@@ -245,3 +245,44 @@ pub fn run_echo(size: usize, announce: &mut dyn Write) -> io::Result<u64> {
         n += 1;
     }
 }
+
+/// Writes of [`run_threads`] per thread.
+pub const THREAD_WRITES: u64 = 100;
+/// Bytes per write of [`run_threads`].
+pub const THREAD_WRITE_SIZE: usize = 64;
+
+/// A process whose threads write to /dev/null: `before` threads exist before it stops
+/// itself, `after` more are started once it continues; every thread, and the main thread,
+/// writes [`THREAD_WRITES`] × [`THREAD_WRITE_SIZE`] bytes; then it stops itself again.
+pub fn run_threads(before: usize, after: usize) -> io::Result<()> {
+    use std::sync::{Arc, Barrier};
+    fn writes() -> io::Result<()> {
+        let mut null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+        let buf = [7u8; THREAD_WRITE_SIZE];
+        for _ in 0..THREAD_WRITES {
+            null.write_all(&buf)?;
+        }
+        Ok(())
+    }
+    let go = Arc::new(Barrier::new(before + 1));
+    let mut handles = Vec::new();
+    for _ in 0..before {
+        let go = go.clone();
+        handles.push(std::thread::spawn(move || {
+            go.wait();
+            writes()
+        }));
+    }
+    stop_self();
+    go.wait();
+    for _ in 0..after {
+        handles.push(std::thread::spawn(writes));
+    }
+    writes()?;
+    for h in handles {
+        h.join()
+            .map_err(|_| io::Error::other("a writer thread panicked"))??;
+    }
+    stop_self();
+    Ok(())
+}
