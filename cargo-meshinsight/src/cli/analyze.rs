@@ -70,6 +70,8 @@ pub(super) fn run(args: AnalyzeArgs, out: &mut Output) -> Result<u8, Error> {
             hint: None,
         });
     }
+    // Partition files are removed on Ctrl-C too.
+    crate::harness::install_interrupt_cleanup();
     let analysis = analyze::run(&AnalyzeConfig::from(&args), out)?;
     if let Some(path) = &args.plot {
         analyze::write_plot(&analysis, path)?;

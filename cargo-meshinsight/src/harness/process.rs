@@ -53,11 +53,17 @@ fn unregister_temp(path: &Path) {
     }
 }
 
-/// A temporary directory that is also removed on Ctrl-C.
+/// A temporary directory that is also removed on Ctrl-C (with [`install_interrupt_cleanup`]).
 #[derive(Debug)]
-pub(crate) struct TempDir(tempfile::TempDir);
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
+    /// Takes over `dir`: it is removed on drop, as before, and now also on Ctrl-C.
+    pub fn adopt(dir: tempfile::TempDir) -> Self {
+        register_temp(dir.path());
+        TempDir(dir)
+    }
+
     pub(crate) fn new(prefix: &str, what: &str) -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix(prefix)
@@ -70,7 +76,8 @@ impl TempDir {
         Ok(TempDir(dir))
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    /// Its path.
+    pub fn path(&self) -> &Path {
         self.0.path()
     }
 }

@@ -138,13 +138,16 @@ where
         .partitions_total
         .store(partitions as u64, Ordering::Relaxed);
     let temp_root = config.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let dir = tempfile::Builder::new()
-        .prefix("meshinsight-traces-")
-        .tempdir_in(&temp_root)
-        .map_err(|source| TraceError::Temp {
-            path: temp_root.clone(),
-            source,
-        })?;
+    // Removed on drop, and on Ctrl-C when the command installed the interrupt cleanup.
+    let dir = crate::harness::process::TempDir::adopt(
+        tempfile::Builder::new()
+            .prefix("meshinsight-traces-")
+            .tempdir_in(&temp_root)
+            .map_err(|source| TraceError::Temp {
+                path: temp_root.clone(),
+                source,
+            })?,
+    );
     let part_path = |p: usize, w: usize| dir.path().join(format!("p{p}-w{w}"));
 
     // Pass 1: partition.
