@@ -219,19 +219,7 @@ impl Verdict {
             path: path.to_path_buf(),
             message,
         };
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        match value.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
-            Some(v) => {
-                return Err(invalid(format!(
-                    "format_version is {v}, this build reads version {FORMAT_VERSION}"
-                )));
-            }
-            None => return Err(invalid("missing `format_version` (expected 1)".into())),
-        }
-        serde_path_to_error::deserialize(value)
-            .map_err(|e| invalid(format!("at `{}`: {}", e.path(), e.inner())))
+        crate::versioned::from_json(text, FORMAT_VERSION).map_err(invalid)
     }
 
     /// Fixture metrics, in key order.

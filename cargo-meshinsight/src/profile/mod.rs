@@ -308,20 +308,8 @@ impl Profile {
             path: origin.to_path_buf(),
             message,
         };
-        // Check the version before the schema, so an old or new file says so plainly.
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        match value.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
-            Some(v) => {
-                return Err(invalid(format!(
-                    "format_version is {v}, this build reads version {FORMAT_VERSION}"
-                )));
-            }
-            None => return Err(invalid("missing `format_version` (expected 1)".into())),
-        }
-        let profile: Profile = serde_path_to_error::deserialize(value)
-            .map_err(|e| invalid(format!("at `{}`: {}", e.path(), e.inner())))?;
+        let profile: Profile =
+            crate::versioned::from_json(text, FORMAT_VERSION).map_err(invalid)?;
         profile.validate().map_err(invalid)?;
         Ok(profile)
     }
