@@ -57,7 +57,7 @@ impl GateTests {
         GateTests {
             config: CheckConfig {
                 manifest_path: Some(manifest_path.into()),
-                profile: profile.into(),
+                profile: crate::gate::ProfileSource::File(profile.into()),
                 ..CheckConfig::default()
             },
         }
@@ -173,5 +173,8 @@ impl GateTests {
 }
 
 fn profile_or_none(c: &CheckConfig) -> Option<crate::profile::Profile> {
-    crate::profile::Profile::load(&c.profile).ok()
+    match &c.profile {
+        crate::gate::ProfileSource::File(path) => crate::profile::Profile::load(path).ok(),
+        crate::gate::ProfileSource::Measure { .. } => None,
+    }
 }

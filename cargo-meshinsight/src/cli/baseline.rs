@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, exit};
-use crate::gate::{self, UpdateConfig};
+use crate::gate::{self, ProfileSource, UpdateConfig};
 use crate::output::Output;
 
 /// Manage the baselines kept in git (`baselines/<platform-id>.json`).
@@ -21,9 +21,13 @@ enum BaselineCommand {
 /// Write this platform's baseline from a profile and the fixtures (atomically).
 #[derive(Debug, clap::Args)]
 struct UpdateArgs {
-    /// Profile JSON to record (e.g. written by `cargo meshinsight profile`)
+    /// Profile JSON to record (e.g. written by `cargo meshinsight profile`) [default: profile
+    /// the configured sidecar now, which needs root]
     #[arg(long, value_name = "FILE")]
-    profile: PathBuf,
+    profile: Option<PathBuf>,
+    /// When profiling now: the `profile --quick` sizes and rates
+    #[arg(long, conflicts_with = "profile")]
+    quick: bool,
     /// Path to Cargo.toml of the project
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
@@ -36,7 +40,10 @@ impl From<&UpdateArgs> for UpdateConfig {
     fn from(a: &UpdateArgs) -> Self {
         UpdateConfig {
             manifest_path: a.manifest_path.clone(),
-            profile: a.profile.clone(),
+            profile: match &a.profile {
+                Some(p) => ProfileSource::File(p.clone()),
+                None => ProfileSource::Measure { quick: a.quick },
+            },
             commit: a.commit,
         }
     }

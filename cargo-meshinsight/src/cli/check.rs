@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::error::Error;
-use crate::gate::{self, BaselineChoice, BaselineSource, CheckConfig};
+use crate::gate::{self, BaselineChoice, BaselineSource, CheckConfig, ProfileSource};
 use crate::output::Output;
 use crate::report::{Format, verdict};
 
@@ -11,13 +11,17 @@ use super::comment::{CommentArgs, post_verdict, write_step_summary};
 
 /// Compare the sidecar's overhead with the baseline of this platform; exit 100 on a regression.
 ///
-/// Profiles come from a file for now (`--profile`); measuring in place arrives with
-/// `cargo meshinsight profile`.
+/// Without `--profile`, the configured sidecar is profiled now (root; docs/profiling.md).
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Profile JSON of the head (e.g. written by `cargo meshinsight profile`)
+    /// Profile JSON of the head (e.g. written by `cargo meshinsight profile`) [default:
+    /// profile the configured sidecar now, which needs root]
     #[arg(long, value_name = "FILE")]
-    profile: PathBuf,
+    profile: Option<PathBuf>,
+    /// When profiling now: the `profile --quick` sizes and rates (the project's
+    /// `profile = {...}` settings still apply)
+    #[arg(long, conflicts_with = "profile")]
+    quick: bool,
     /// Path to Cargo.toml of the project
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
@@ -73,7 +77,10 @@ impl From<&CheckArgs> for CheckConfig {
         };
         CheckConfig {
             manifest_path: a.manifest_path.clone(),
-            profile: a.profile.clone(),
+            profile: match &a.profile {
+                Some(p) => ProfileSource::File(p.clone()),
+                None => ProfileSource::Measure { quick: a.quick },
+            },
             baseline,
             require_baseline: a.require_baseline,
             target_branch: a.target_branch.clone().filter(|b| !b.is_empty()),

@@ -4,12 +4,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use crate::error::{Error, exit};
 use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
 use crate::output::Output;
-use crate::profile::measure::{MeasureConfig, Progress, measure};
+use crate::profile::measure::{MeasureConfig, measure_reporting};
 use crate::report::{Format, profile as render};
 use crate::vocab::{Filter, Mode};
 
@@ -138,37 +136,7 @@ pub(crate) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
     let cfg = args.config(sidecar);
     install_interrupt_cleanup();
     let launch = Launch::current()?;
-    let planned = cfg.planned_runs();
-    out.status(
-        "Profiling",
-        format!(
-            "{} ({} modes, {} filters, sizes {:?}, {} runs)",
-            cfg.sidecar.name(),
-            cfg.modes.len(),
-            cfg.filters.len(),
-            cfg.sizes,
-            planned
-        ),
-    );
-    let bar = if out.is_quiet() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(Some(planned), ProgressDrawTarget::stderr())
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} runs, {eta} left: {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("Measuring");
-    let result = measure(&cfg, &launch, &mut |p| match p {
-        Progress::Phase(what) => bar.set_message(what),
-        Progress::Run => bar.inc(1),
-    });
-    bar.finish_and_clear();
-    let profile = result.map_err(Error::from)?;
+    let profile = measure_reporting(&cfg, &launch, out)?;
     let elapsed = profile
         .settings
         .as_ref()

@@ -9,6 +9,7 @@
 pub mod baseline;
 pub mod compare;
 pub mod snapshot;
+pub mod source;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use baseline::{Baseline, BaselineSource, Loaded};
 pub use compare::{CompareSettings, MetricResult, MetricVerdict};
 pub use snapshot::{FixtureResult, MetricId, Quantity, Snapshot};
+pub use source::ProfileSource;
 
 use crate::config::Settings;
 use crate::ecg::Ecg;
@@ -395,8 +397,8 @@ pub enum BaselineChoice {
 pub struct CheckConfig {
     /// The manifest of the project (`--manifest-path`).
     pub manifest_path: Option<PathBuf>,
-    /// The profile of the head (required until the profiler lands).
-    pub profile: PathBuf,
+    /// The profile of the head: a file, or measured now.
+    pub profile: ProfileSource,
     /// The baseline.
     pub baseline: BaselineChoice,
     /// Fail (exit 101) instead of passing when there is no baseline.
@@ -459,11 +461,11 @@ pub fn load_baseline(
 
 /// `check`: predict, load the baseline, compare.
 ///
-/// The head profile is read from `config.profile`; [`check_profile`] takes one obtained any
-/// other way (the profiler, once it lands, plugs in there).
+/// The head profile is read or measured as `config.profile` says; [`check_profile`] takes one
+/// obtained any other way.
 pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
     let settings = Settings::load(config.manifest_path.as_deref())?;
-    let profile = Profile::load(&config.profile)?;
+    let profile = config.profile.obtain(&settings, out)?;
     check_profile(config, settings, profile, out)
 }
 
@@ -515,8 +517,8 @@ pub fn check_profile(
 pub struct UpdateConfig {
     /// The manifest of the project.
     pub manifest_path: Option<PathBuf>,
-    /// The profile to record.
-    pub profile: PathBuf,
+    /// The profile to record: a file, or measured now.
+    pub profile: ProfileSource,
     /// Commit the file with git2.
     pub commit: bool,
 }
@@ -536,7 +538,7 @@ pub struct Updated {
 /// `<baseline-dir>/<platform-id>.json` atomically and optionally commit it.
 pub fn update(config: &UpdateConfig, out: &mut Output) -> Result<Updated, Error> {
     let settings = Settings::load(config.manifest_path.as_deref())?;
-    let profile = Profile::load(&config.profile)?;
+    let profile = config.profile.obtain(&settings, out)?;
     update_profile(config, &settings, profile, out)
 }
 

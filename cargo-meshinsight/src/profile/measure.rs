@@ -489,6 +489,56 @@ pub fn measure(
     })
 }
 
+/// [`measure`] with a progress bar (time left) and status lines on `out`.
+pub fn measure_reporting(
+    cfg: &MeasureConfig,
+    launch: &Launch,
+    out: &mut crate::output::Output,
+) -> Result<Profile, crate::error::Error> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let planned = cfg.planned_runs();
+    out.status(
+        "Profiling",
+        format!(
+            "{} ({} modes, {} filters, sizes {:?}, {} runs)",
+            cfg.sidecar.name(),
+            cfg.modes_in_order().len(),
+            cfg.filters.len(),
+            cfg.sizes,
+            planned
+        ),
+    );
+    let bar = if out.is_quiet() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(Some(planned), ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} runs, {eta} left: {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("Measuring");
+    let result = measure(cfg, launch, &mut |p| match p {
+        Progress::Phase(what) => bar.set_message(what),
+        Progress::Run => bar.inc(1),
+    });
+    bar.finish_and_clear();
+    let profile = result?;
+    let elapsed = profile
+        .settings
+        .as_ref()
+        .map(|s| s.elapsed_s)
+        .unwrap_or(0.0);
+    out.status(
+        "Profiled",
+        format!("{} in {elapsed:.0} s", profile.platform.id),
+    );
+    Ok(profile)
+}
+
 /// CPU model, core count, kernel, sidecar name, version and binary hash, tool version.
 pub fn fingerprint(
     sidecar: &Sidecar,
