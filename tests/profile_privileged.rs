@@ -13,13 +13,26 @@ fn root() -> &'static Path {
 
 #[test]
 fn privileged_profile_of_builtin_explains_the_overhead_and_predicts() {
+    quick_profile_explains_the_overhead_and_predicts("builtin");
+}
+
+#[test]
+fn privileged_envoy_profile_of_envoy_explains_the_overhead_and_predicts() {
+    quick_profile_explains_the_overhead_and_predicts("envoy");
+}
+
+/// One profile at a time: two at once on two cores would measure each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.json");
     let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
         .args([
             "profile",
             "--sidecar",
-            "builtin",
+            sidecar,
             "--quick",
             "--rates",
             "50",
@@ -39,7 +52,7 @@ fn privileged_profile_of_builtin_explains_the_overhead_and_predicts() {
     let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(printed["platform"]["id"], profile.platform.id.as_str());
     assert!(
-        profile.platform.id.starts_with("builtin-"),
+        profile.platform.id.starts_with(&format!("{sidecar}-")),
         "{}",
         profile.platform.id
     );
