@@ -16,6 +16,7 @@ pub mod probe;
 pub mod profile;
 pub mod report;
 pub mod traces;
+pub mod validate;
 pub mod vocab;
 
 pub use error::Error;
