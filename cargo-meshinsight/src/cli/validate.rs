@@ -107,6 +107,8 @@ fn quick_profile(
         repeat: 2,
         requests: 800,
         open_duration: Duration::from_millis(400),
+        // The deployed topology is not pinned either: measure both under the same scheduling.
+        pin: false,
         ..MeasureConfig::quick(sidecar.clone())
     };
     out.status(
