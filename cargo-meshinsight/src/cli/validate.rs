@@ -48,6 +48,9 @@ pub struct ValidateArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Also write the plot (predicted vs measured, error per case) to this SVG file
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
 fn fixtures(given: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
@@ -180,5 +183,11 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     }
     let report = validate::report(&cfg, &profile, load, cases);
     write(out, &validate::render(&report, args.format), "the report")?;
+    if let Some(path) = &args.svg {
+        std::fs::write(path, validate::plot::svg(&report)).map_err(|source| Error::Write {
+            what: format!("the plot to {}", path.display()),
+            source,
+        })?;
+    }
     Ok(exit::OK)
 }

@@ -8,6 +8,7 @@
 
 mod client;
 pub mod deploy;
+pub mod plot;
 pub mod service;
 
 use std::path::{Path, PathBuf};
@@ -384,4 +385,113 @@ fn table(report: &ValidateReport, preset: TableStyle) -> String {
         f(report.max_abs_error_pct),
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(name: &str, measured: f64, predicted: f64) -> CaseResult {
+        let error_pct = pct(predicted, measured);
+        CaseResult {
+            name: name.into(),
+            file: format!("{name}.toml"),
+            calls: 3,
+            sidecars: 5,
+            without: vec![Sample {
+                mean_us: 1000.0,
+                p50_us: 990.0,
+                cpu_us: 50.0,
+            }],
+            with: vec![Sample {
+                mean_us: 1000.0 + measured,
+                p50_us: 990.0 + measured,
+                cpu_us: 150.0,
+            }],
+            measured_us: measured,
+            measured_range_us: (measured, measured),
+            predicted_us: predicted,
+            error_pct,
+            measured_cpu_us: 100.0,
+            predicted_cpu_us: 90.0,
+            cpu_error_pct: -10.0,
+            pass: error_pct.abs() <= 25.0,
+        }
+    }
+
+    fn report_of(cases: Vec<CaseResult>) -> ValidateReport {
+        ValidateReport {
+            format_version: FORMAT_VERSION,
+            sidecar: "builtin".into(),
+            profile: "p".into(),
+            load_average: Some(0.5),
+            tolerance_pct: 25.0,
+            median_abs_error_pct: None,
+            max_abs_error_pct: None,
+            cases,
+        }
+    }
+
+    #[test]
+    fn errors_are_signed_relative_to_the_measurement_and_summarised() {
+        let cases = vec![
+            case("a", 100.0, 110.0),
+            case("b", 200.0, 150.0),
+            case("c", 100.0, 105.0),
+            case("d", 100.0, 140.0),
+        ];
+        assert!((cases[1].error_pct + 25.0).abs() < 1e-9);
+        let cfg = ValidateConfig {
+            sidecar: Sidecar::parse("builtin"),
+            fixtures: vec![],
+            requests: 1,
+            warmup: 0,
+            repeat: 1,
+            tolerance_pct: 25.0,
+        };
+        let profile: Profile = Profile::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/profiles/socc23-envoy-1.21.json"
+        )))
+        .unwrap();
+        let r = report(&cfg, &profile, Some(0.3), cases);
+        assert_eq!(r.median_abs_error_pct, Some(17.5));
+        assert_eq!(r.max_abs_error_pct, Some(40.0));
+        let text = render(&r, Format::Table);
+        assert!(text.contains("MISS"), "{text}");
+        assert!(text.contains("median |error| 17.5%"), "{text}");
+        let md = render(&r, Format::Markdown);
+        assert!(md.contains("| case"), "{md}");
+        let json: ValidateReport = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        assert_eq!(json, r);
+    }
+
+    #[test]
+    fn the_plot_has_every_case() {
+        let r = report_of(vec![case("chain", 100.0, 110.0), case("fan", 80.0, 60.0)]);
+        let svg = plot::svg(&r);
+        assert!(svg.starts_with("<svg"), "{}", &svg[..50]);
+        assert!(svg.contains("chain") && svg.contains("fan"));
+    }
+
+    #[test]
+    fn cpu_time_of_this_process_is_read_from_schedstat() {
+        fn thread_cpu_ns() -> u64 {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: clock_gettime writes into the timespec it is given.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+        }
+        let a = cpu_ns(&[std::process::id()]);
+        // 20 ms of this thread's own CPU time, however long that takes on a busy machine.
+        let t = thread_cpu_ns();
+        while thread_cpu_ns() < t + 20_000_000 {
+            std::hint::spin_loop();
+        }
+        let b = cpu_ns(&[std::process::id()]);
+        assert!(b >= a + 19_000_000, "{a} -> {b}");
+    }
 }
