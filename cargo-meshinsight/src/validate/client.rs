@@ -125,12 +125,19 @@ async fn grpc_call(
     if status != 200 {
         return Ok(Err(format!("grpc http status {status}")));
     }
-    let ok = trailers
-        .as_ref()
-        .and_then(|t| t.get("grpc-status"))
-        .is_some_and(|v| v == "0");
-    if !ok {
-        return Ok(Err("grpc status is not 0".into()));
+    let get = |name: &str| {
+        trailers
+            .as_ref()
+            .and_then(|t| t.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if get("grpc-status").as_deref() != Some("0") {
+        return Ok(Err(format!(
+            "grpc status {} {}",
+            get("grpc-status").unwrap_or_else(|| "missing".into()),
+            get("grpc-message").unwrap_or_default()
+        )));
     }
     Ok(wire::grpc_decode(&data).map(<[u8]>::len))
 }

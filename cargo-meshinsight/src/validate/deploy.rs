@@ -83,6 +83,15 @@ pub fn check_deployable(ecg: &Ecg) -> Result<(), String> {
             ));
         }
         let mode = wire_mode(ecg, k);
+        if mode == Mode::Grpc {
+            // Known bug: a service's downstream gRPC connection fails after about 100
+            // back-to-back requests (the callee resets the stream); refuse rather than
+            // measure half a run. docs/validation.md, "What is missing".
+            return Err(format!(
+                "call `{}` speaks grpc, which validate cannot deploy yet (use http or tcp)",
+                call.id
+            ));
+        }
         if let Some(from) = call.from
             && let Some(cfg) = &ecg.services[from].sidecar
             && cfg.mode != mode

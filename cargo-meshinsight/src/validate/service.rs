@@ -277,8 +277,15 @@ async fn grpc_unary(
                 .map_err(|e| e.to_string())?;
             trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
         }
-        Err(_) => {
+        Err(message) => {
             trailers.insert("grpc-status", http::HeaderValue::from_static("14"));
+            let clean: String = message
+                .chars()
+                .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                .collect();
+            if let Ok(v) = http::HeaderValue::from_str(&clean) {
+                trailers.insert("grpc-message", v);
+            }
         }
     }
     send.send_trailers(trailers).map_err(|e| e.to_string())?;
