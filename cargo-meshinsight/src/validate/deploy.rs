@@ -342,7 +342,7 @@ name = "t"
 [services.a]
 mode = "http"
 [services.b]
-mode = "grpc"
+mode = "tcp"
 [[calls]]
 id = "a"
 to = "a"
