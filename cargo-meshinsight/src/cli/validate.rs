@@ -33,6 +33,12 @@ pub struct ValidateArgs {
     /// Write the profile measured first to this file
     #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     save_profile: Option<PathBuf>,
+    /// The profile measured first: closed-loop requests per point
+    #[arg(long, default_value_t = 800, conflicts_with = "profile")]
+    profile_requests: u64,
+    /// The profile measured first: repetitions per point
+    #[arg(long, default_value_t = 2, conflicts_with = "profile")]
+    profile_repeat: u32,
     /// Measured requests per run
     #[arg(long, default_value_t = 2000)]
     requests: u64,
@@ -81,6 +87,7 @@ fn fixtures(given: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 
 /// A quick profile of the modes and filters the fixtures use.
 fn quick_profile(
+    args: &ValidateArgs,
     sidecar: &Sidecar,
     paths: &[PathBuf],
     launch: &Launch,
@@ -107,8 +114,8 @@ fn quick_profile(
         filters,
         sizes: vec![100, 2000, 4000],
         rate_fractions: vec![0.5],
-        repeat: 2,
-        requests: 800,
+        repeat: args.profile_repeat.max(1),
+        requests: args.profile_requests.max(1),
         open_duration: Duration::from_millis(400),
         // The deployed topology is not pinned either: measure both under the same scheduling.
         pin: false,
@@ -168,7 +175,7 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     let profile = match &args.profile {
         Some(p) => Profile::load(p)?,
         None => {
-            let p = quick_profile(&cfg.sidecar, &paths, &launch, out)?;
+            let p = quick_profile(&args, &cfg.sidecar, &paths, &launch, out)?;
             if let Some(path) = &args.save_profile {
                 save(path, &p)?;
             }
