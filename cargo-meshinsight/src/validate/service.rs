@@ -291,3 +291,98 @@ async fn grpc_unary(
     send.send_trailers(trailers).map_err(|e| e.to_string())?;
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(plan: ServicePlan) -> Endpoint {
+        let port = crate::harness::process::free_port().unwrap();
+        let listen: Endpoint = format!("127.0.0.1:{port}").parse().unwrap();
+        let l = listen.clone();
+        std::thread::spawn(move || {
+            let _ = serve(plan, &l, &mut io::sink());
+        });
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        listen
+    }
+
+    fn leaf(mode: Mode) -> ServicePlan {
+        ServicePlan {
+            mode,
+            request_bytes: 100,
+            response_bytes: 50,
+            leaf_us: 100.0,
+            calls: vec![],
+            tail_us: 0.0,
+        }
+    }
+
+    fn sidecar(upstream: Endpoint) -> Endpoint {
+        let port = crate::harness::process::free_port().unwrap();
+        let listen: Endpoint = format!("127.0.0.1:{port}").parse().unwrap();
+        let opts = crate::harness::sidecar::builtin::BuiltinOptions {
+            mode: Mode::Grpc,
+            listen: listen.clone(),
+            upstream,
+            zerocopy: false,
+            extra_work_us: 0,
+            crash_after: None,
+        };
+        std::thread::spawn(move || {
+            let _ = crate::harness::sidecar::builtin::serve(&opts, &mut io::sink());
+        });
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        listen
+    }
+
+    /// 250 requests from a client to service a, which calls b over grpc for each of them:
+    /// directly, or through one builtin sidecar.
+    fn grpc_chain(through_sidecar: bool) {
+        let b = start(leaf(Mode::Grpc));
+        let b = if through_sidecar { sidecar(b) } else { b };
+        let a = start(ServicePlan {
+            calls: vec![DownstreamPlan {
+                id: "b".into(),
+                target: b,
+                mode: Mode::Grpc,
+                request_bytes: 100,
+                response_bytes: 50,
+                after: vec![],
+                gap_us: 100.0,
+            }],
+            leaf_us: 0.0,
+            tail_us: 100.0,
+            ..leaf(Mode::Grpc)
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut c = Client::connect(Mode::Grpc, &a).await.unwrap();
+            let payload = wire::payload(100, 1);
+            for i in 0..250 {
+                c.call(&payload, 50)
+                    .await
+                    .unwrap_or_else(|e| panic!("request {i}: {e}"));
+            }
+        });
+    }
+
+    #[test]
+    fn grpc_downstream_calls_keep_working_past_100_requests() {
+        grpc_chain(false);
+        grpc_chain(true);
+    }
+}
