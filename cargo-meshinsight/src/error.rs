@@ -11,6 +11,7 @@ use crate::probe::ProbeError;
 use crate::profile::ProfileError;
 use crate::profile::measure::MeasureError;
 use crate::traces::TraceError;
+use crate::validate::ValidateError;
 
 /// Exit codes of `cargo meshinsight` (docs/exit-codes.md).
 pub mod exit {
@@ -62,6 +63,9 @@ pub enum Error {
     /// A trace file could not be used.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// A validation case could not run.
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
     /// Writing a result failed.
     #[error("failed to write {what}")]
     Write {
@@ -139,6 +143,13 @@ impl Error {
             Error::Trace(_) => {
                 Some("the trace formats read are described in docs/traces.md".to_string())
             }
+            Error::Validate(ValidateError::Harness(e)) => e.hint(),
+            Error::Validate(ValidateError::Predict(_)) => Some(
+                "pass a --profile that has every mode and filter the fixture uses".to_string(),
+            ),
+            Error::Validate(ValidateError::Fixture { .. }) => Some(
+                "what validate can deploy is described in docs/validation.md".to_string(),
+            ),
             Error::Write { .. } => None,
             Error::Other { hint, .. } => hint.clone(),
         }

@@ -22,6 +22,7 @@ pub mod probe;
 pub mod profile;
 pub mod report;
 pub mod traces;
+pub mod validate;
 pub mod versioned;
 pub mod vocab;
 

@@ -14,6 +14,8 @@ mod import;
 mod internal;
 mod predict;
 mod profile;
+mod service;
+mod validate;
 
 use std::ffi::OsString;
 
@@ -70,6 +72,10 @@ enum Command {
     Generate(generate::GenerateArgs),
     Import(import::ImportArgs),
     CriticalPath(critical_path::CriticalPathArgs),
+    Validate(validate::ValidateArgs),
+    /// A service of a deployed topology (internal).
+    #[command(name = "__service", hide = true)]
+    Service(service::ServiceArgs),
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
@@ -132,5 +138,7 @@ fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
         Command::Generate(args) => generate::run(args, out),
         Command::Import(args) => import::run(args, out),
         Command::CriticalPath(args) => critical_path::run(args, out),
+        Command::Validate(args) => validate::run(args, out),
+        Command::Service(args) => service::run(args, out),
     }
 }

@@ -50,7 +50,7 @@ pub mod echo;
 pub mod loadgen;
 pub mod process;
 pub mod sidecar;
-mod wire;
+pub(crate) mod wire;
 mod work;
 
 use std::fmt;

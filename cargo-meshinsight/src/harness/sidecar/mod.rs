@@ -116,6 +116,19 @@ impl Sidecar {
                 )
             })?,
         };
+        self.start_to(launch, config, &upstream, cpus)
+    }
+
+    /// Starts the sidecar in front of any server at `upstream` (a service of a deployed
+    /// topology, or another sidecar); returns once it accepts connections.
+    pub fn start_to(
+        &self,
+        launch: &Launch,
+        config: &SidecarConfig,
+        upstream: &Endpoint,
+        cpus: Option<&[usize]>,
+    ) -> Result<RunningSidecar, HarnessError> {
+        let upstream = upstream.clone();
         match self {
             Sidecar::Envoy { path, concurrency } => {
                 start_envoy(path.as_deref(), *concurrency, config, &upstream, cpus)

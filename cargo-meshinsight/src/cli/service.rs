@@ -1,0 +1,29 @@
+//! `__service`: a service of a topology deployed by `validate` (internal).
+
+use crate::error::{Error, exit};
+use crate::harness::Endpoint;
+use crate::output::Output;
+use crate::validate::service::{self, ServicePlan};
+
+/// `__service`: replays one call's timeline per request.
+#[derive(Debug, clap::Args)]
+pub struct ServiceArgs {
+    /// Where to listen (HOST:PORT or unix:PATH).
+    #[arg(long)]
+    listen: Endpoint,
+    /// What to do per request (JSON).
+    #[arg(long)]
+    plan: String,
+}
+
+pub(crate) fn run(args: ServiceArgs, out: &mut Output) -> Result<u8, Error> {
+    let plan: ServicePlan = serde_json::from_str(&args.plan).map_err(|e| Error::Other {
+        message: format!("invalid service plan: {e}"),
+        hint: None,
+    })?;
+    service::serve(plan, &args.listen, out.out()).map_err(|e| Error::Other {
+        message: format!("the service stopped: {e}"),
+        hint: None,
+    })?;
+    Ok(exit::OK)
+}

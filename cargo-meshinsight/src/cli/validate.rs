@@ -1,0 +1,200 @@
+//! `cargo meshinsight validate`: predicted against measured overhead of real deployments.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::ecg::{Ecg, find_fixtures};
+use crate::error::{Error, exit};
+use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
+use crate::output::Output;
+use crate::predict::ProfileSet;
+use crate::profile::Profile;
+use crate::profile::measure::{MeasureConfig, measure};
+use crate::report::Format;
+use crate::validate::{self, ValidateConfig};
+use crate::vocab::Mode;
+
+/// Where validation fixtures live, relative to the project root.
+const VALIDATE_DIR: &str = "fixtures/validate";
+
+/// Deploy call graphs for real (services and sidecars), measure the overhead of the mesh and
+/// compare it with the prediction (needs root when it profiles first).
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// `builtin`, `envoy`, or a command with {listen} {upstream} {mode}
+    #[arg(long, default_value = "builtin")]
+    sidecar: String,
+    /// ECG fixtures (files or directories) [default: fixtures/validate]
+    #[arg(long = "ecg", value_name = "FILE", num_args = 1..)]
+    ecg: Vec<PathBuf>,
+    /// Profile of this sidecar on this machine [default: measure one first, quickly]
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
+    /// Write the profile measured first to this file
+    #[arg(long, value_name = "FILE", conflicts_with = "profile")]
+    save_profile: Option<PathBuf>,
+    /// The profile measured first: closed-loop requests per point
+    #[arg(long, default_value_t = 800, conflicts_with = "profile")]
+    profile_requests: u64,
+    /// The profile measured first: repetitions per point
+    #[arg(long, default_value_t = 2, conflicts_with = "profile")]
+    profile_repeat: u32,
+    /// Measured requests per run
+    #[arg(long, default_value_t = 2000)]
+    requests: u64,
+    /// Requests before each run
+    #[arg(long, default_value_t = 200)]
+    warmup: u64,
+    /// Runs with and without the mesh, interleaved
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
+    /// Largest latency error of a passing case, %
+    #[arg(long, default_value_t = 25.0)]
+    tolerance: f64,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Also write the plot (predicted vs measured, error per case) to this SVG file
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+fn fixtures(given: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    if given.is_empty() {
+        let dir = std::env::current_dir()
+            .ok()
+            .and_then(|cwd| {
+                cwd.ancestors()
+                    .map(|d| d.join(VALIDATE_DIR))
+                    .find(|d| d.is_dir())
+            })
+            .ok_or_else(|| Error::Other {
+                message: format!("no {VALIDATE_DIR} directory here or above"),
+                hint: Some("pass fixtures with --ecg FILE".into()),
+            })?;
+        return Ok(find_fixtures(&dir)?);
+    }
+    let mut out = Vec::new();
+    for p in given {
+        if p.is_dir() {
+            out.extend(find_fixtures(p)?);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// A quick profile of the modes and filters the fixtures use.
+fn quick_profile(
+    args: &ValidateArgs,
+    sidecar: &Sidecar,
+    paths: &[PathBuf],
+    launch: &Launch,
+    out: &mut Output,
+) -> Result<Profile, Error> {
+    let mut modes = Vec::new();
+    let mut filters = Vec::new();
+    for p in paths {
+        let ecg = Ecg::load(p)?;
+        for cfg in ecg.services.iter().filter_map(|s| s.sidecar.as_ref()) {
+            modes.push(cfg.mode);
+            filters.extend(cfg.filters.iter().copied());
+        }
+    }
+    if modes.is_empty() {
+        modes.push(Mode::Http);
+    }
+    modes.sort();
+    modes.dedup();
+    filters.sort();
+    filters.dedup();
+    let cfg = MeasureConfig {
+        modes,
+        filters,
+        sizes: vec![100, 2000, 4000],
+        rate_fractions: vec![0.5],
+        repeat: args.profile_repeat.max(1),
+        requests: args.profile_requests.max(1),
+        open_duration: Duration::from_millis(400),
+        // The deployed topology is not pinned either: measure both under the same scheduling.
+        pin: false,
+        ..MeasureConfig::quick(sidecar.clone())
+    };
+    out.status(
+        "Profiling",
+        format!(
+            "{} first ({:?}, filters {:?}; pass --profile to reuse one)",
+            sidecar.name(),
+            cfg.modes,
+            cfg.filters
+        ),
+    );
+    Ok(measure(&cfg, launch, &mut |_| {})?)
+}
+
+fn write(out: &mut Output, text: &str, what: &str) -> Result<(), Error> {
+    out.out()
+        .write_all(text.as_bytes())
+        .map_err(|source| Error::Write {
+            what: what.into(),
+            source,
+        })
+}
+
+fn save(path: &Path, profile: &Profile) -> Result<(), Error> {
+    std::fs::write(path, profile.to_json() + "\n").map_err(|source| Error::Write {
+        what: format!("the profile to {}", path.display()),
+        source,
+    })
+}
+
+pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
+    let paths = fixtures(&args.ecg)?;
+    // Bad fixtures fail before anything is started.
+    for p in &paths {
+        let ecg = Ecg::load(p)?;
+        validate::deploy::check_deployable(&ecg).map_err(|message| {
+            validate::ValidateError::Fixture {
+                path: p.clone(),
+                message,
+            }
+        })?;
+    }
+    let cfg = ValidateConfig {
+        sidecar: Sidecar::parse(&args.sidecar),
+        fixtures: paths.clone(),
+        requests: args.requests.max(1),
+        warmup: args.warmup,
+        repeat: args.repeat.max(1),
+        tolerance_pct: args.tolerance,
+    };
+    install_interrupt_cleanup();
+    let launch = Launch::current()?;
+    let load = validate::load_average();
+    let profile = match &args.profile {
+        Some(p) => Profile::load(p)?,
+        None => {
+            let p = quick_profile(&args, &cfg.sidecar, &paths, &launch, out)?;
+            if let Some(path) = &args.save_profile {
+                save(path, &p)?;
+            }
+            p
+        }
+    };
+    let profiles = ProfileSet::new(vec![profile.clone()]);
+    let mut cases = Vec::new();
+    for p in &paths {
+        out.status("Validating", p.display());
+        cases.push(validate::validate_case(&cfg, p, &profiles, &launch)?);
+    }
+    let report = validate::report(&cfg, &profile, load, cases);
+    write(out, &validate::render(&report, args.format), "the report")?;
+    if let Some(path) = &args.svg {
+        std::fs::write(path, validate::plot::svg(&report)).map_err(|source| Error::Write {
+            what: format!("the plot to {}", path.display()),
+            source,
+        })?;
+    }
+    Ok(exit::OK)
+}

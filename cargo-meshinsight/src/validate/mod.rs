@@ -1,0 +1,519 @@
+//! Accuracy validation (issue 8): deploy an ECG for real on this machine, measure the
+//! end-to-end overhead of the mesh (client latency and CPU of every process, with minus
+//! without the sidecars), and compare it with what [`crate::predict`] says for the same ECG.
+//!
+//! - [`service`]: the `__service` process, which replays one call's timeline per request.
+//! - [`deploy`]: services and sidecars started from an ECG.
+//! - [`client`]: a connection with per-call request and response sizes.
+
+mod client;
+pub mod deploy;
+pub mod plot;
+pub mod service;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
+use comfy_table::{CellAlignment, Table, TableStyle};
+use serde::{Deserialize, Serialize};
+
+use self::client::Client;
+use crate::ecg::Ecg;
+use crate::harness::wire;
+use crate::harness::{HarnessError, Launch, Sidecar};
+use crate::predict::{PredictError, ProfileSet, call_costs, predict};
+use crate::profile::Profile;
+use crate::report::{Format, us};
+
+/// Version of the serialized [`ValidateReport`].
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why validation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// A process or connection failed.
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    /// The fixture cannot be deployed.
+    #[error("cannot deploy {path}: {message}")]
+    Fixture {
+        /// The fixture.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The prediction for a fixture failed.
+    #[error(transparent)]
+    Predict(#[from] PredictError),
+}
+
+/// What to validate.
+#[derive(Clone, Debug)]
+pub struct ValidateConfig {
+    /// The sidecar deployed in the mesh.
+    pub sidecar: Sidecar,
+    /// Fixture files.
+    pub fixtures: Vec<PathBuf>,
+    /// Measured requests per run.
+    pub requests: u64,
+    /// Requests before measuring.
+    pub warmup: u64,
+    /// Runs with and without the mesh, interleaved.
+    pub repeat: u32,
+    /// A case passes when its latency error is within this many percent.
+    pub tolerance_pct: f64,
+}
+
+/// One measured run of a deployed topology.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Mean client-measured latency, µs.
+    pub mean_us: f64,
+    /// Median, µs.
+    pub p50_us: f64,
+    /// On-CPU time of all services and sidecars per request, µs.
+    pub cpu_us: f64,
+}
+
+/// The result of one fixture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// The fixture's name.
+    pub name: String,
+    /// Its file.
+    pub file: String,
+    /// Calls in it.
+    pub calls: usize,
+    /// Sidecar processes deployed with the mesh.
+    pub sidecars: usize,
+    /// Runs without the mesh.
+    pub without: Vec<Sample>,
+    /// Runs with the mesh.
+    pub with: Vec<Sample>,
+    /// Measured latency overhead: mean over repetitions of (with − without) mean latency, µs.
+    pub measured_us: f64,
+    /// Smallest and largest per-repetition overhead, µs.
+    pub measured_range_us: (f64, f64),
+    /// Predicted latency overhead, µs.
+    pub predicted_us: f64,
+    /// (predicted − measured) / measured, %.
+    pub error_pct: f64,
+    /// Measured CPU overhead per request (all services and sidecars), µs.
+    pub measured_cpu_us: f64,
+    /// Predicted CPU per request (every call once), µs.
+    pub predicted_cpu_us: f64,
+    /// (predicted − measured) / measured CPU, %.
+    pub cpu_error_pct: f64,
+    /// Whether the latency error is within the tolerance.
+    pub pass: bool,
+}
+
+/// The validation report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidateReport {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// `envoy`, `builtin` or `command`.
+    pub sidecar: String,
+    /// The profile's platform id.
+    pub profile: String,
+    /// 1-minute load average when validation started.
+    pub load_average: Option<f64>,
+    /// The tolerance of the verdicts, %.
+    pub tolerance_pct: f64,
+    /// Per fixture.
+    pub cases: Vec<CaseResult>,
+    /// Median of the absolute latency errors, %.
+    pub median_abs_error_pct: Option<f64>,
+    /// Largest absolute latency error, %.
+    pub max_abs_error_pct: Option<f64>,
+}
+
+/// The 1-minute load average.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// On-CPU time of every thread of `pids`, ns, by (pid, tid) (from /proc/PID/task/TID/schedstat).
+fn cpu_snapshot(pids: &[u32]) -> HashMap<(u32, u32), u64> {
+    let mut threads = HashMap::new();
+    for &pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            if let Some(ns) = std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            {
+                threads.insert((pid, tid), ns);
+            }
+        }
+    }
+    threads
+}
+
+/// CPU time spent between two snapshots, ns: per thread, so that a thread that exits in
+/// between (a runtime's idle blocking thread) does not make the sum go backwards; threads
+/// born in between count whole.
+fn cpu_delta_ns(before: &HashMap<(u32, u32), u64>, after: &HashMap<(u32, u32), u64>) -> u64 {
+    after
+        .iter()
+        .map(|(k, &a)| a.saturating_sub(before.get(k).copied().unwrap_or(0)))
+        .sum()
+}
+
+/// Drives the entry call in a closed loop; returns the sample.
+fn run_once(
+    top: &mut deploy::Topology,
+    requests: u64,
+    warmup: u64,
+) -> Result<Sample, ValidateError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| HarnessError::Io {
+            what: "start the client's runtime".into(),
+            source,
+        })?;
+    let pids = top.pids();
+    let entry = top.entry.clone();
+    let (req, resp) = top.entry_bytes;
+    let mode = top.entry_mode;
+    let load_err = |completed: u64, message: String| HarnessError::Load {
+        target: entry.to_string(),
+        completed,
+        message,
+    };
+    let result = rt.block_on(async {
+        let mut client = Client::connect(mode, &entry)
+            .await
+            .map_err(|e| load_err(0, format!("connect: {e}")))?;
+        let payload = wire::payload(req as usize, 1);
+        for i in 0..warmup {
+            client
+                .call(&payload, resp as usize)
+                .await
+                .map_err(|e| load_err(i, e))?;
+        }
+        let cpu0 = cpu_snapshot(&pids);
+        let mut times = Vec::with_capacity(requests as usize);
+        for i in 0..requests {
+            let t = Instant::now();
+            client
+                .call(&payload, resp as usize)
+                .await
+                .map_err(|e| load_err(i, e))?;
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        let cpu = cpu_delta_ns(&cpu0, &cpu_snapshot(&pids)) as f64 / 1e3 / requests as f64;
+        times.sort_by(f64::total_cmp);
+        Ok::<_, HarnessError>(Sample {
+            mean_us: times.iter().sum::<f64>() / times.len() as f64,
+            p50_us: times[times.len() / 2],
+            cpu_us: cpu,
+        })
+    });
+    match result {
+        Ok(s) => {
+            top.check_running()?;
+            Ok(s)
+        }
+        Err(e) => {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            top.check_running()?;
+            Err(e.into())
+        }
+    }
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = v.collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn pct(pred: f64, meas: f64) -> f64 {
+    if meas.abs() > 0.0 {
+        100.0 * (pred - meas) / meas
+    } else {
+        f64::NAN
+    }
+}
+
+/// Validates one fixture: deploys it with and without the mesh, measures, predicts.
+pub fn validate_case(
+    cfg: &ValidateConfig,
+    path: &Path,
+    profiles: &ProfileSet,
+    launch: &Launch,
+) -> Result<CaseResult, crate::Error> {
+    let ecg = Ecg::load(path)?;
+    let prediction = predict(&ecg, profiles, None)?;
+    let predicted_cpu_us: f64 = call_costs(&ecg, profiles)?
+        .iter()
+        .map(|c| c.cpu_total())
+        .sum();
+    let mut plain = deploy::deploy(&ecg, None, launch, path)?;
+    let mut mesh = deploy::deploy(&ecg, Some(&cfg.sidecar), launch, path)?;
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    for _ in 0..cfg.repeat {
+        without.push(run_once(&mut plain, cfg.requests, cfg.warmup)?);
+        with.push(run_once(&mut mesh, cfg.requests, cfg.warmup)?);
+    }
+    let overheads: Vec<f64> = with
+        .iter()
+        .zip(&without)
+        .map(|(w, o)| w.mean_us - o.mean_us)
+        .collect();
+    let measured_us = mean(overheads.iter().copied());
+    let measured_cpu_us =
+        mean(with.iter().map(|s| s.cpu_us)) - mean(without.iter().map(|s| s.cpu_us));
+    let predicted_us = prediction.figures.latency_overhead_us;
+    let error_pct = pct(predicted_us, measured_us);
+    Ok(CaseResult {
+        name: ecg.name.clone(),
+        file: path.display().to_string(),
+        calls: ecg.calls.len(),
+        sidecars: mesh.sidecar_count(),
+        measured_range_us: (
+            overheads.iter().copied().fold(f64::INFINITY, f64::min),
+            overheads.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        ),
+        without,
+        with,
+        measured_us,
+        predicted_us,
+        error_pct,
+        measured_cpu_us,
+        predicted_cpu_us,
+        cpu_error_pct: pct(predicted_cpu_us, measured_cpu_us),
+        pass: error_pct.abs() <= cfg.tolerance_pct,
+    })
+}
+
+/// Summarises the cases into a report.
+pub fn report(
+    cfg: &ValidateConfig,
+    profile: &Profile,
+    load: Option<f64>,
+    cases: Vec<CaseResult>,
+) -> ValidateReport {
+    let mut errs: Vec<f64> = cases
+        .iter()
+        .map(|c| c.error_pct.abs())
+        .filter(|e| e.is_finite())
+        .collect();
+    errs.sort_by(f64::total_cmp);
+    let median = (!errs.is_empty()).then(|| {
+        let n = errs.len();
+        if n % 2 == 1 {
+            errs[n / 2]
+        } else {
+            (errs[n / 2 - 1] + errs[n / 2]) / 2.0
+        }
+    });
+    ValidateReport {
+        format_version: FORMAT_VERSION,
+        sidecar: cfg.sidecar.name().to_string(),
+        profile: profile.platform.id.clone(),
+        load_average: load,
+        tolerance_pct: cfg.tolerance_pct,
+        max_abs_error_pct: errs.last().copied(),
+        median_abs_error_pct: median,
+        cases,
+    }
+}
+
+/// Renders a report.
+pub fn render(report: &ValidateReport, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(report).expect("a report serializes") + "\n",
+        Format::Table => table(report, UTF8_BORDERS_ONLY),
+        Format::Markdown => table(report, ASCII_MARKDOWN),
+    }
+}
+
+fn table(report: &ValidateReport, preset: TableStyle) -> String {
+    let mut t = Table::new();
+    t.load_style(preset).set_header(vec![
+        "case",
+        "calls",
+        "without µs",
+        "with µs",
+        "measured µs",
+        "range µs",
+        "predicted µs",
+        "error %",
+        "CPU meas. µs",
+        "CPU pred. µs",
+        "CPU error %",
+        "verdict",
+    ]);
+    for c in &report.cases {
+        t.add_row(vec![
+            c.name.clone(),
+            c.calls.to_string(),
+            us(mean(c.without.iter().map(|s| s.mean_us))),
+            us(mean(c.with.iter().map(|s| s.mean_us))),
+            us(c.measured_us),
+            format!(
+                "{}..{}",
+                us(c.measured_range_us.0),
+                us(c.measured_range_us.1)
+            ),
+            us(c.predicted_us),
+            format!("{:+.1}", c.error_pct),
+            us(c.measured_cpu_us),
+            us(c.predicted_cpu_us),
+            format!("{:+.1}", c.cpu_error_pct),
+            if c.pass { "ok" } else { "MISS" }.to_string(),
+        ]);
+    }
+    for i in 1..11 {
+        if let Some(col) = t.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut s = t.to_string();
+    s.push('\n');
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}%"));
+    s.push_str(&format!(
+        "sidecar {}, profile {}, load average {}, tolerance ±{:.0}%: median |error| {}, max |error| {}\n",
+        report.sidecar,
+        report.profile,
+        report.load_average.map_or("-".to_string(), |l| format!("{l:.2}")),
+        report.tolerance_pct,
+        f(report.median_abs_error_pct),
+        f(report.max_abs_error_pct),
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(name: &str, measured: f64, predicted: f64) -> CaseResult {
+        let error_pct = pct(predicted, measured);
+        CaseResult {
+            name: name.into(),
+            file: format!("{name}.toml"),
+            calls: 3,
+            sidecars: 5,
+            without: vec![Sample {
+                mean_us: 1000.0,
+                p50_us: 990.0,
+                cpu_us: 50.0,
+            }],
+            with: vec![Sample {
+                mean_us: 1000.0 + measured,
+                p50_us: 990.0 + measured,
+                cpu_us: 150.0,
+            }],
+            measured_us: measured,
+            measured_range_us: (measured, measured),
+            predicted_us: predicted,
+            error_pct,
+            measured_cpu_us: 100.0,
+            predicted_cpu_us: 90.0,
+            cpu_error_pct: -10.0,
+            pass: error_pct.abs() <= 25.0,
+        }
+    }
+
+    fn report_of(cases: Vec<CaseResult>) -> ValidateReport {
+        ValidateReport {
+            format_version: FORMAT_VERSION,
+            sidecar: "builtin".into(),
+            profile: "p".into(),
+            load_average: Some(0.5),
+            tolerance_pct: 25.0,
+            median_abs_error_pct: None,
+            max_abs_error_pct: None,
+            cases,
+        }
+    }
+
+    #[test]
+    fn errors_are_signed_relative_to_the_measurement_and_summarised() {
+        let cases = vec![
+            case("a", 100.0, 110.0),
+            case("b", 200.0, 150.0),
+            case("c", 100.0, 105.0),
+            case("d", 100.0, 140.0),
+        ];
+        assert!((cases[1].error_pct + 25.0).abs() < 1e-9);
+        let cfg = ValidateConfig {
+            sidecar: Sidecar::parse("builtin"),
+            fixtures: vec![],
+            requests: 1,
+            warmup: 0,
+            repeat: 1,
+            tolerance_pct: 25.0,
+        };
+        let profile: Profile = Profile::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/profiles/socc23-envoy-1.21.json"
+        )))
+        .unwrap();
+        let r = report(&cfg, &profile, Some(0.3), cases);
+        assert_eq!(r.median_abs_error_pct, Some(17.5));
+        assert_eq!(r.max_abs_error_pct, Some(40.0));
+        let text = render(&r, Format::Table);
+        assert!(text.contains("MISS"), "{text}");
+        assert!(text.contains("median |error| 17.5%"), "{text}");
+        let md = render(&r, Format::Markdown);
+        assert!(md.contains("| case"), "{md}");
+        let json: ValidateReport = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        assert_eq!(json, r);
+    }
+
+    #[test]
+    fn the_plot_has_every_case() {
+        let r = report_of(vec![case("chain", 100.0, 110.0), case("fan", 80.0, 60.0)]);
+        let svg = plot::svg(&r);
+        assert!(svg.starts_with("<svg"), "{}", &svg[..50]);
+        assert!(svg.contains("chain") && svg.contains("fan"));
+    }
+
+    #[test]
+    fn a_thread_that_exits_does_not_make_cpu_time_go_backwards() {
+        let before = HashMap::from([((1, 1), 500), ((1, 2), 100)]);
+        let after = HashMap::from([((1, 1), 700), ((1, 3), 50)]);
+        assert_eq!(cpu_delta_ns(&before, &after), 250);
+    }
+
+    #[test]
+    fn cpu_time_of_this_process_is_read_from_schedstat() {
+        fn thread_cpu_ns() -> u64 {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: clock_gettime writes into the timespec it is given.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+        }
+        let pid = [std::process::id()];
+        let a = cpu_snapshot(&pid);
+        // 20 ms of this thread's own CPU time, however long that takes on a busy machine.
+        let t = thread_cpu_ns();
+        while thread_cpu_ns() < t + 20_000_000 {
+            std::hint::spin_loop();
+        }
+        let spent = cpu_delta_ns(&a, &cpu_snapshot(&pid));
+        // schedstat of a running thread lags by up to a scheduler tick.
+        assert!(spent >= 10_000_000, "{spent} ns");
+    }
+}
