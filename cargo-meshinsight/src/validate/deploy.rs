@@ -83,15 +83,6 @@ pub fn check_deployable(ecg: &Ecg) -> Result<(), String> {
             ));
         }
         let mode = wire_mode(ecg, k);
-        if mode == Mode::Grpc {
-            // Known bug: through two chained builtin gRPC sidecars (outbound into inbound) the
-            // stream is reset ("stream no longer needed") at the 100th request on a
-            // connection; refuse rather than measure half a run. docs/validation.md.
-            return Err(format!(
-                "call `{}` speaks grpc, which validate cannot deploy yet (use http or tcp)",
-                call.id
-            ));
-        }
         if let Some(from) = call.from
             && let Some(cfg) = &ecg.services[from].sidecar
             && cfg.mode != mode

@@ -295,20 +295,17 @@ async fn grpc_unary(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::sidecar::builtin::test_support::{
+        free_endpoint, spawn_sidecar, wait_listening,
+    };
 
     fn start(plan: ServicePlan) -> Endpoint {
-        let port = crate::harness::process::free_port().unwrap();
-        let listen: Endpoint = format!("127.0.0.1:{port}").parse().unwrap();
+        let listen = free_endpoint();
         let l = listen.clone();
         std::thread::spawn(move || {
             let _ = serve(plan, &l, &mut io::sink());
         });
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_listening(&listen);
         listen
     }
 
@@ -323,34 +320,14 @@ mod tests {
         }
     }
 
-    fn sidecar(upstream: Endpoint) -> Endpoint {
-        let port = crate::harness::process::free_port().unwrap();
-        let listen: Endpoint = format!("127.0.0.1:{port}").parse().unwrap();
-        let opts = crate::harness::sidecar::builtin::BuiltinOptions {
-            mode: Mode::Grpc,
-            listen: listen.clone(),
-            upstream,
-            zerocopy: false,
-            extra_work_us: 0,
-            crash_after: None,
-        };
-        std::thread::spawn(move || {
-            let _ = crate::harness::sidecar::builtin::serve(&opts, &mut io::sink());
-        });
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+    /// `requests` requests from a client to service a, which calls b over grpc for each of
+    /// them through `sidecars` chained builtin sidecars (0: directly; 2: a's outbound and b's
+    /// inbound, as `validate` deploys an in-mesh call).
+    fn grpc_chain(sidecars: usize, requests: usize) {
+        let mut b = start(leaf(Mode::Grpc));
+        for _ in 0..sidecars {
+            b = spawn_sidecar(Mode::Grpc, b);
         }
-        listen
-    }
-
-    /// 250 requests from a client to service a, which calls b over grpc for each of them:
-    /// directly, or through one builtin sidecar.
-    fn grpc_chain(through_sidecar: bool) {
-        let b = start(leaf(Mode::Grpc));
-        let b = if through_sidecar { sidecar(b) } else { b };
         let a = start(ServicePlan {
             calls: vec![DownstreamPlan {
                 id: "b".into(),
@@ -372,17 +349,19 @@ mod tests {
         rt.block_on(async {
             let mut c = Client::connect(Mode::Grpc, &a).await.unwrap();
             let payload = wire::payload(100, 1);
-            for i in 0..250 {
+            for i in 0..requests {
                 c.call(&payload, 50)
                     .await
-                    .unwrap_or_else(|e| panic!("request {i}: {e}"));
+                    .unwrap_or_else(|e| panic!("{sidecars} sidecars, request {i}: {e}"));
             }
         });
     }
 
     #[test]
     fn grpc_downstream_calls_keep_working_past_100_requests() {
-        grpc_chain(false);
-        grpc_chain(true);
+        grpc_chain(0, 250);
+        grpc_chain(1, 250);
+        // The deployed shape of an in-mesh call (issue 8: the 101st request was reset).
+        grpc_chain(2, 400);
     }
 }

@@ -361,34 +361,160 @@ async fn proxy_stream(
     client: h2::client::SendRequest<Bytes>,
     shared: &Shared,
 ) -> Result<(), h2::Error> {
-    let (parts, mut body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let mut client = client.ready().await?;
+    let end = body.is_end_stream();
     let (response, mut upstream) =
-        client.send_request(http::Request::from_parts(parts, ()), false)?;
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        shared.on_message();
-        upstream.send_data(chunk, false)?;
+        client.send_request(http::Request::from_parts(parts, ()), end)?;
+    if !end {
+        forward_body(body, &mut upstream, shared).await?;
     }
-    match body.trailers().await? {
-        Some(trailers) => upstream.send_trailers(trailers)?,
-        None => upstream.send_data(Bytes::new(), true)?,
-    }
-    let (parts, mut body) = response.await?.into_parts();
+    let (parts, body) = response.await?.into_parts();
     let end = body.is_end_stream();
     let mut downstream = respond.send_response(http::Response::from_parts(parts, ()), end)?;
-    if end {
-        return Ok(());
+    if !end {
+        forward_body(body, &mut downstream, shared).await?;
     }
+    Ok(())
+}
+
+/// Forwards a body's data and trailers, ending the stream exactly once.
+///
+/// An empty DATA frame that carries END_STREAM arrives as an empty chunk. Relayed as an empty
+/// DATA frame *without* END_STREAM (followed by a second, final one), it counts against h2's
+/// limit of 100 empty non-final DATA frames per connection (a flood mitigation), and the next
+/// relay (or h2 peer) then tears the connection down: with two builtin relays chained, the 100th
+/// gRPC request on a connection failed. So: empty chunks are not relayed, and the last chunk
+/// carries END_STREAM when the body has no trailers.
+async fn forward_body(
+    mut body: h2::RecvStream,
+    send: &mut h2::SendStream<Bytes>,
+    shared: &Shared,
+) -> Result<(), h2::Error> {
     while let Some(chunk) = body.data().await {
         let chunk = chunk?;
         let _ = body.flow_control().release_capacity(chunk.len());
+        let end = body.is_end_stream();
+        if chunk.is_empty() {
+            if end {
+                return send.send_data(chunk, true);
+            }
+            continue;
+        }
         shared.on_message();
-        downstream.send_data(chunk, false)?;
+        send.send_data(chunk, end)?;
+        if end {
+            return Ok(());
+        }
     }
     match body.trailers().await? {
-        Some(trailers) => downstream.send_trailers(trailers),
-        None => downstream.send_data(Bytes::new(), true),
+        Some(trailers) => send.send_trailers(trailers),
+        None => send.send_data(Bytes::new(), true),
+    }
+}
+
+/// In-process builtin sidecars for unit tests (a thread each, serving until the test ends).
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// Blocks until something listens on `endpoint` (TCP), at most 2 s.
+    pub(crate) fn wait_listening(endpoint: &Endpoint) {
+        let Endpoint::Tcp(addr) = endpoint else {
+            panic!("tcp endpoints only: {endpoint}")
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("nothing listens on {endpoint}");
+    }
+
+    /// A free loopback endpoint.
+    pub(crate) fn free_endpoint() -> Endpoint {
+        let port = crate::harness::process::free_port().expect("a free port");
+        Endpoint::Tcp(([127, 0, 0, 1], port).into())
+    }
+
+    /// Starts a builtin sidecar in `mode` in front of `upstream`; returns where it listens.
+    pub(crate) fn spawn_sidecar(mode: Mode, upstream: Endpoint) -> Endpoint {
+        let listen = free_endpoint();
+        let opts = BuiltinOptions {
+            mode,
+            listen: listen.clone(),
+            upstream,
+            zerocopy: false,
+            extra_work_us: 0,
+            crash_after: None,
+        };
+        std::thread::spawn(move || {
+            let _ = serve(&opts, &mut io::sink());
+        });
+        wait_listening(&listen);
+        listen
+    }
+
+    /// Starts the echo application in `mode`; returns where it listens.
+    pub(crate) fn spawn_echo(mode: Mode) -> Endpoint {
+        let listen = free_endpoint();
+        let l = listen.clone();
+        std::thread::spawn(move || {
+            let _ = crate::harness::echo::serve(mode, &[l], &mut io::sink());
+        });
+        wait_listening(&listen);
+        listen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{spawn_echo, spawn_sidecar};
+    use super::*;
+    use crate::harness::loadgen::{ClosedLoop, Stop, run_closed_loop};
+
+    /// Regression (issue 8): through two chained gRPC relays, the 101st request on a
+    /// connection was reset, because each relay turned the empty END_STREAM DATA frame it
+    /// received into an empty non-final one, and h2 allows 100 of those per connection.
+    #[test]
+    fn grpc_through_two_chained_sidecars_keeps_one_connection_for_500_requests() {
+        let echo = spawn_echo(Mode::Grpc);
+        let inbound = spawn_sidecar(Mode::Grpc, echo);
+        let outbound = spawn_sidecar(Mode::Grpc, inbound);
+        for (size, requests) in [(100, 500), (64 * 1024, 150)] {
+            let run = run_closed_loop(&ClosedLoop {
+                mode: Mode::Grpc,
+                target: outbound.clone(),
+                size,
+                warmup: 0,
+                stop: Stop::Requests(requests),
+                pin_cpu: None,
+            })
+            .unwrap_or_else(|e| panic!("{size} B: {e}"));
+            assert_eq!(run.requests, requests, "{size} B");
+        }
+    }
+
+    /// Every mode relays through three chained sidecars (requests past h2's and any other
+    /// per-connection limit of 100).
+    #[test]
+    fn every_mode_relays_through_three_chained_sidecars() {
+        for mode in Mode::ALL {
+            let mut target = spawn_echo(mode);
+            for _ in 0..3 {
+                target = spawn_sidecar(mode, target);
+            }
+            let run = run_closed_loop(&ClosedLoop {
+                mode,
+                target,
+                size: 1000,
+                warmup: 0,
+                stop: Stop::Requests(250),
+                pin_cpu: None,
+            })
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert_eq!(run.requests, 250, "{mode}");
+        }
     }
 }
