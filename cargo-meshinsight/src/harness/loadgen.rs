@@ -6,23 +6,18 @@
 //! Runs in the calling process on a single-threaded tokio runtime; the open loop's schedule is
 //! kept by a separate timer thread (tokio's timer has millisecond granularity).
 
-use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::client::{Client, Expect};
 use super::process::pin_current_thread;
-use super::wire::{self, BoxIo, HttpKind};
+use super::wire;
 use super::{Endpoint, FORMAT_VERSION, HarnessError};
 use crate::vocab::Mode;
-
-/// How long one request may take before the run fails.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// When a run ends.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -162,141 +157,6 @@ fn unix_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// One client connection of a given protocol.
-enum Client {
-    Tcp(BoxIo, Vec<u8>),
-    Http(BoxIo, BytesMut),
-    Grpc(h2::client::SendRequest<Bytes>),
-}
-
-impl Client {
-    async fn connect(mode: Mode, target: &Endpoint) -> io::Result<Client> {
-        let io = wire::connect(target).await?.boxed();
-        Ok(match mode {
-            Mode::Tcp => Client::Tcp(io, Vec::new()),
-            Mode::Http => Client::Http(io, BytesMut::with_capacity(16 * 1024)),
-            Mode::Grpc => {
-                let (send, conn) = h2::client::handshake(io).await.map_err(io::Error::other)?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Client::Grpc(send)
-            }
-        })
-    }
-
-    /// One request and its checked response.
-    async fn call(&mut self, payload: &[u8]) -> Result<(), String> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, self.call_inner(payload)).await {
-            Ok(r) => r,
-            Err(_) => Err(format!(
-                "no response within {} s",
-                REQUEST_TIMEOUT.as_secs()
-            )),
-        }
-    }
-
-    async fn call_inner(&mut self, payload: &[u8]) -> Result<(), String> {
-        let io_err = |e: io::Error| match e.kind() {
-            io::ErrorKind::UnexpectedEof => "connection closed by peer".to_string(),
-            _ => e.to_string(),
-        };
-        match self {
-            Client::Tcp(io, buf) => {
-                io.write_all(payload).await.map_err(io_err)?;
-                buf.resize(payload.len(), 0);
-                io.read_exact(buf).await.map_err(io_err)?;
-                if buf[..] != payload[..] {
-                    return Err("tcp echo payload differs from what was sent".into());
-                }
-            }
-            Client::Http(io, buf) => {
-                io.write_all(&wire::http_request(payload))
-                    .await
-                    .map_err(io_err)?;
-                let resp = wire::read_http(io, buf, HttpKind::Response)
-                    .await
-                    .map_err(io_err)?
-                    .ok_or("connection closed by peer")?;
-                if resp.status != Some(200) {
-                    return Err(format!(
-                        "http status {} ({})",
-                        resp.status.unwrap_or(0),
-                        String::from_utf8_lossy(&resp.body()[..resp.body().len().min(120)])
-                    ));
-                }
-                if resp.body() != payload {
-                    return Err("http echo body differs from what was sent".into());
-                }
-            }
-            Client::Grpc(send) => grpc_call(send, payload)
-                .await
-                .map_err(|e| {
-                    if e.is_io() || e.is_go_away() || e.is_remote() {
-                        format!("grpc connection failed: {e}")
-                    } else {
-                        e.to_string()
-                    }
-                })?
-                .map_err(|e| e.to_string())?,
-        }
-        Ok(())
-    }
-}
-
-async fn grpc_call(
-    send: &mut h2::client::SendRequest<Bytes>,
-    payload: &[u8],
-) -> Result<Result<(), String>, h2::Error> {
-    let mut ready = send.clone().ready().await?;
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(format!("http://echo{}", wire::GRPC_PATH))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .expect("static request");
-    let (response, mut stream) = ready.send_request(request, false)?;
-    stream.send_data(wire::grpc_encode(payload), true)?;
-    let response = response.await?;
-    let status = response.status();
-    let head_grpc_status = response.headers().get("grpc-status").cloned();
-    let mut body = response.into_body();
-    let mut data = BytesMut::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        data.extend_from_slice(&chunk);
-    }
-    let trailers = body.trailers().await?;
-    if status != 200 {
-        return Ok(Err(format!("grpc http status {status}")));
-    }
-    let grpc_status = trailers
-        .as_ref()
-        .and_then(|t| t.get("grpc-status").cloned())
-        .or(head_grpc_status);
-    match grpc_status.as_ref().and_then(|v| v.to_str().ok()) {
-        Some("0") => {}
-        other => {
-            let message = trailers
-                .as_ref()
-                .and_then(|t| t.get("grpc-message"))
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            return Ok(Err(format!(
-                "grpc status {} {message}",
-                other.unwrap_or("missing")
-            )));
-        }
-    }
-    match wire::grpc_decode(&data) {
-        Ok(p) if p == payload => Ok(Ok(())),
-        Ok(_) => Ok(Err("grpc echo payload differs from what was sent".into())),
-        Err(e) => Ok(Err(e)),
-    }
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, HarnessError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -327,7 +187,7 @@ pub fn run_closed_loop(cfg: &ClosedLoop) -> Result<LoadResult, HarnessError> {
         let mut seq = 0u64;
         for _ in 0..cfg.warmup {
             client
-                .call(&wire::payload(cfg.size, seq))
+                .call(&wire::payload(cfg.size, seq), Expect::Echo)
                 .await
                 .map_err(|e| load_error(&cfg.target, seq, e))?;
             seq += 1;
@@ -345,7 +205,7 @@ pub fn run_closed_loop(cfg: &ClosedLoop) -> Result<LoadResult, HarnessError> {
             let p = wire::payload(cfg.size, seq);
             let t = Instant::now();
             client
-                .call(&p)
+                .call(&p, Expect::Echo)
                 .await
                 .map_err(|e| load_error(&cfg.target, seq, e))?;
             hist.saturating_record(t.elapsed().as_nanos() as u64);
@@ -391,12 +251,10 @@ pub fn run_open_loop(cfg: &OpenLoop) -> Result<LoadResult, HarnessError> {
                 let client = Client::connect(cfg.mode, &cfg.target)
                     .await
                     .map_err(|e| load_error(&cfg.target, 0, format!("connect: {e}")))?;
-                let Client::Grpc(send) = client else {
-                    unreachable!("grpc client")
-                };
-                for _ in 0..connections {
-                    clients.push(Client::Grpc(send.clone()));
+                for _ in 1..connections {
+                    clients.push(client.another_stream().expect("a grpc client"));
                 }
+                clients.push(client);
             }
             _ => {
                 for _ in 0..connections {
@@ -475,7 +333,7 @@ pub fn run_open_loop(cfg: &OpenLoop) -> Result<LoadResult, HarnessError> {
                         continue;
                     }
                     let p = wire::payload(size, seq);
-                    if let Err(e) = client.call(&p).await {
+                    if let Err(e) = client.call(&p, Expect::Echo).await {
                         failed.store(true, Ordering::Relaxed);
                         return Err(e);
                     }

@@ -46,6 +46,7 @@
 //! threads, not from inside an async runtime.
 
 pub mod bench;
+pub(crate) mod client;
 pub mod echo;
 pub mod loadgen;
 pub mod process;

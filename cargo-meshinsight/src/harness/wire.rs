@@ -12,6 +12,9 @@ use super::Endpoint;
 
 /// The gRPC method the echo application serves.
 pub(crate) const GRPC_PATH: &str = "/meshinsight.Echo/Echo";
+/// The request header that names which of a deployed service's timelines a request is for
+/// (`validate`, a service called by several calls).
+pub(crate) const ROUTE_HEADER: &str = "x-meshinsight-route";
 /// Largest HTTP head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -102,6 +105,8 @@ pub(crate) struct HttpMessage {
     pub(crate) head_len: usize,
     /// The status code of a response.
     pub(crate) status: Option<u16>,
+    /// The [`ROUTE_HEADER`] of a request, when it has one.
+    pub(crate) route: Option<u32>,
 }
 
 impl HttpMessage {
@@ -114,8 +119,16 @@ fn invalid(message: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.into())
 }
 
-/// Parses a head if complete: (head length, body length, status).
-fn parse_head(buf: &[u8], kind: HttpKind) -> io::Result<Option<(usize, usize, Option<u16>)>> {
+/// A parsed head: its length, the body's length, the status of a response, the route.
+struct Head {
+    len: usize,
+    body: usize,
+    status: Option<u16>,
+    route: Option<u32>,
+}
+
+/// Parses a head if complete.
+fn parse_head(buf: &[u8], kind: HttpKind) -> io::Result<Option<Head>> {
     let mut headers = [httparse::EMPTY_HEADER; 48];
     let (len, status, headers) = match kind {
         HttpKind::Request => {
@@ -140,17 +153,27 @@ fn parse_head(buf: &[u8], kind: HttpKind) -> io::Result<Option<(usize, usize, Op
         }
     };
     let mut body = 0;
+    let mut route = None;
     for h in headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             body = std::str::from_utf8(h.value)
                 .ok()
                 .and_then(|v| v.trim().parse().ok())
                 .ok_or_else(|| invalid("bad content-length"))?;
+        } else if h.name.eq_ignore_ascii_case(ROUTE_HEADER) {
+            route = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok());
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(invalid("chunked http bodies are not supported"));
         }
     }
-    Ok(Some((len, body, status)))
+    Ok(Some(Head {
+        len,
+        body,
+        status,
+        route,
+    }))
 }
 
 /// Reads one HTTP/1.1 message; `None` on a clean end of stream between messages.
@@ -161,9 +184,9 @@ pub(crate) async fn read_http<R: AsyncRead + Unpin + ?Sized>(
 ) -> io::Result<Option<HttpMessage>> {
     loop {
         if !buf.is_empty()
-            && let Some((head_len, body_len, status)) = parse_head(buf, kind)?
+            && let Some(head) = parse_head(buf, kind)?
         {
-            let total = head_len + body_len;
+            let total = head.len + head.body;
             buf.reserve(total.saturating_sub(buf.len()));
             while buf.len() < total {
                 if reader.read_buf(buf).await? == 0 {
@@ -172,8 +195,9 @@ pub(crate) async fn read_http<R: AsyncRead + Unpin + ?Sized>(
             }
             return Ok(Some(HttpMessage {
                 bytes: buf.split_to(total).freeze(),
-                head_len,
-                status,
+                head_len: head.len,
+                status: head.status,
+                route: head.route,
             }));
         }
         if buf.len() > MAX_HEAD {
@@ -190,10 +214,14 @@ pub(crate) async fn read_http<R: AsyncRead + Unpin + ?Sized>(
     }
 }
 
-/// A POST of `body` to the echo application.
-pub(crate) fn http_request(body: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(body.len() + 128);
-    v.extend_from_slice(b"POST /echo HTTP/1.1\r\nhost: echo\r\ncontent-type: application/octet-stream\r\ncontent-length: ");
+/// A POST of `body` to the echo application (or a deployed service, with its `route`).
+pub(crate) fn http_request(body: &[u8], route: Option<u32>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(body.len() + 160);
+    v.extend_from_slice(b"POST /echo HTTP/1.1\r\nhost: echo\r\n");
+    if let Some(route) = route {
+        v.extend_from_slice(format!("{ROUTE_HEADER}: {route}\r\n").as_bytes());
+    }
+    v.extend_from_slice(b"content-type: application/octet-stream\r\ncontent-length: ");
     v.extend_from_slice(body.len().to_string().as_bytes());
     v.extend_from_slice(b"\r\n\r\n");
     v.extend_from_slice(body);
@@ -301,8 +329,8 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn http_messages_are_framed_by_content_length() {
-        let mut two = http_request(b"hello");
-        two.extend_from_slice(&http_request(b""));
+        let mut two = http_request(b"hello", None);
+        two.extend_from_slice(&http_request(b"", Some(7)));
         let mut reader = &two[..];
         let mut buf = BytesMut::new();
         let first = read_http(&mut reader, &mut buf, HttpKind::Request)
@@ -314,6 +342,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        assert_eq!((first.route, second.route), (None, Some(7)));
         assert_eq!(second.body(), b"");
         assert!(
             read_http(&mut reader, &mut buf, HttpKind::Request)

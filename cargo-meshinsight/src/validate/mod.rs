@@ -4,9 +4,10 @@
 //!
 //! - [`service`]: the `__service` process, which replays one call's timeline per request.
 //! - [`deploy`]: services and sidecars started from an ECG.
-//! - [`client`]: a connection with per-call request and response sizes.
+//!
+//! Connections (the entry call here, downstream calls in the services) are the harness's
+//! client ([`crate::harness::client`]), with per-call request and response sizes.
 
-mod client;
 pub mod deploy;
 pub mod plot;
 pub mod service;
@@ -19,8 +20,8 @@ use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table, TableStyle};
 use serde::{Deserialize, Serialize};
 
-use self::client::Client;
 use crate::ecg::Ecg;
+use crate::harness::client::{Client, Expect};
 use crate::harness::wire;
 use crate::harness::{HarnessError, Launch, Sidecar};
 use crate::predict::{PredictError, ProfileSet, call_costs, predict};
@@ -198,11 +199,12 @@ fn run_once(
     let result = rt.block_on(async {
         let mut client = Client::connect(mode, &entry)
             .await
-            .map_err(|e| load_err(0, format!("connect: {e}")))?;
+            .map_err(|e| load_err(0, format!("connect: {e}")))?
+            .with_timeout(service::CALL_TIMEOUT);
         let payload = wire::payload(req as usize, 1);
         for i in 0..warmup {
             client
-                .call(&payload, resp as usize)
+                .call(&payload, Expect::Bytes(resp as usize))
                 .await
                 .map_err(|e| load_err(i, e))?;
         }
@@ -211,7 +213,7 @@ fn run_once(
         for i in 0..requests {
             let t = Instant::now();
             client
-                .call(&payload, resp as usize)
+                .call(&payload, Expect::Bytes(resp as usize))
                 .await
                 .map_err(|e| load_err(i, e))?;
             times.push(t.elapsed().as_secs_f64() * 1e6);

@@ -16,10 +16,13 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use super::client::Client;
 use crate::harness::Endpoint;
+use crate::harness::client::{Client, Expect};
 use crate::harness::wire::{self, BoxIo, HttpKind, Listener};
 use crate::vocab::Mode;
+
+/// How long one call of a deployed topology may take before it fails.
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a service does on each request (passed as JSON on its command line).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,12 +97,16 @@ impl Downstream {
             *conn = Some(
                 Client::connect(self.plan.mode, &self.plan.target)
                     .await
-                    .map_err(|e| format!("connect to {}: {e}", self.plan.target))?,
+                    .map_err(|e| format!("connect to {}: {e}", self.plan.target))?
+                    .with_timeout(CALL_TIMEOUT),
             );
         }
         let client = conn.as_mut().expect("connected above");
         let r = client
-            .call(&self.payload, self.plan.response_bytes as usize)
+            .call(
+                &self.payload,
+                Expect::Bytes(self.plan.response_bytes as usize),
+            )
             .await;
         if r.is_err() {
             *conn = None;
@@ -350,7 +357,7 @@ mod tests {
             let mut c = Client::connect(Mode::Grpc, &a).await.unwrap();
             let payload = wire::payload(100, 1);
             for i in 0..requests {
-                c.call(&payload, 50)
+                c.call(&payload, Expect::Bytes(50))
                     .await
                     .unwrap_or_else(|e| panic!("{sidecars} sidecars, request {i}: {e}"));
             }
