@@ -259,6 +259,42 @@ impl Ecg {
     pub fn callee(&self, call: usize) -> &Service {
         &self.services[self.calls[call].to]
     }
+
+    /// Whether sibling `a` counts as a predecessor of call `k` when `k` has no explicit
+    /// `after` (DESIGN §6): `a` started strictly before `k`, and ended before `k` started,
+    /// where an overlap under [`CLOCK_TOLERANCE`] of the parent's duration still counts as
+    /// "before" (CRISP's clock tolerance). Siblings that start together are never each
+    /// other's predecessors.
+    ///
+    /// The one statement of the rule: the timeline's sweep ([`crate::predict::rebuild`]) and
+    /// the deployed services of `validate` both ask it.
+    pub fn precedes(&self, a: usize, k: usize) -> bool {
+        let (ca, ck) = (&self.calls[a], &self.calls[k]);
+        let tolerance = ck
+            .parent
+            .map_or(0.0, |p| CLOCK_TOLERANCE * self.calls[p].duration_us);
+        ca.start_us < ck.start_us && ca.end_us() <= ck.start_us + tolerance
+    }
+
+    /// The predecessors of call `k` among its siblings, in start order: its `after` list when
+    /// given, else every sibling that [`Ecg::precedes`] it.
+    pub fn predecessors(&self, k: usize) -> Vec<usize> {
+        let siblings = self.calls[k]
+            .parent
+            .map_or(&[][..], |p| &self.children[p][..]);
+        match &self.calls[k].after {
+            Some(after) => siblings
+                .iter()
+                .copied()
+                .filter(|s| after.contains(s))
+                .collect(),
+            None => siblings
+                .iter()
+                .copied()
+                .filter(|&s| self.precedes(s, k))
+                .collect(),
+        }
+    }
 }
 
 impl EcgDoc {

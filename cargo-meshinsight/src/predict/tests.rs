@@ -445,3 +445,102 @@ fn the_synthetic_graph_is_valid_and_predictable() {
     let again = EcgDoc::parse(&doc.to_toml(), Path::new("s.toml")).unwrap();
     assert_eq!(again, doc);
 }
+
+/// The rule written out the slow way: every call's predecessors from `Ecg::predecessors`.
+fn rebuild_naive(e: &Ecg, overhead: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let n = e.calls.len();
+    let (mut rel, mut dur) = (vec![0.0; n], vec![0.0; n]);
+    fn visit(e: &Ecg, p: usize, overhead: &[f64], rel: &mut [f64], dur: &mut [f64]) {
+        let call = &e.calls[p];
+        for &k in &e.children[p] {
+            visit(e, k, overhead, rel, dur);
+        }
+        let kids = &e.children[p];
+        if kids.is_empty() {
+            dur[p] = call.duration_us + overhead[p];
+            return;
+        }
+        // Children in start order: predecessors are placed before the calls they precede.
+        for &k in kids {
+            let kc = &e.calls[k];
+            let preds = e.predecessors(k);
+            rel[k] = match preds.iter().map(|&a| rel[a] + dur[a]).reduce(f64::max) {
+                Some(new_end) => {
+                    let orig = preds.iter().map(|&a| e.calls[a].end_us());
+                    (new_end + kc.start_us - orig.fold(f64::MIN, f64::max)).max(0.0)
+                }
+                None => kc.start_us - call.start_us,
+            };
+        }
+        let new_end = kids
+            .iter()
+            .map(|&k| rel[k] + dur[k])
+            .fold(f64::MIN, f64::max);
+        let orig_end = kids
+            .iter()
+            .map(|&k| e.calls[k].end_us())
+            .fold(f64::MIN, f64::max);
+        dur[p] = (new_end + call.end_us() - orig_end).max(0.0) + overhead[p];
+    }
+    visit(e, e.root, overhead, &mut rel, &mut dur);
+    (rel, dur)
+}
+
+#[test]
+fn the_timeline_sweep_follows_the_predecessor_rule_of_the_ecg() {
+    // Ties: `z` starts with `a` and lasts 0 µs (ended within the tolerance, but started
+    // together: not a predecessor of `a`); `b` starts 5 µs before `a` ends (under 1 %);
+    // `c` starts with `b`.
+    let ties = ecg(r#"
+name = "ties"
+[[calls]]
+id = "root"
+to = "R"
+start_us = 0
+duration_us = 1000
+[[calls]]
+id = "z"
+parent = "root"
+to = "Z"
+start_us = 100
+duration_us = 0
+[[calls]]
+id = "a"
+parent = "root"
+to = "A"
+start_us = 100
+duration_us = 300
+[[calls]]
+id = "b"
+parent = "root"
+to = "B"
+start_us = 395
+duration_us = 200
+[[calls]]
+id = "c"
+parent = "root"
+to = "C"
+start_us = 395
+duration_us = 100
+"#);
+    let id = |name: &str| ties.calls.iter().position(|c| c.id == name).unwrap();
+    assert!(ties.predecessors(id("a")).is_empty(), "z started with a");
+    assert_eq!(ties.predecessors(id("b")), [id("z"), id("a")]);
+    assert_eq!(ties.predecessors(id("c")), [id("z"), id("a")]);
+    let mut graphs = vec![ties];
+    for seed in 0..20 {
+        let doc = crate::ecg::synthetic::synthetic(300, seed);
+        graphs.push(Ecg::resolve(doc, Path::new("synthetic")).unwrap());
+    }
+    for e in &graphs {
+        let overhead: Vec<f64> = (0..e.calls.len()).map(|k| (k % 7) as f64 * 13.0).collect();
+        let t = rebuild(e, &overhead);
+        let (rel, dur) = rebuild_naive(e, &overhead);
+        for k in 0..e.calls.len() {
+            close(t.duration_us[k], dur[k]);
+            if let Some(p) = e.calls[k].parent {
+                close(t.start_us[k] - t.start_us[p], rel[k]);
+            }
+        }
+    }
+}

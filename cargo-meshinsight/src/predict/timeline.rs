@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 
 use petgraph::visit::{DfsPostOrder, Walker};
 
-use crate::ecg::{CLOCK_TOLERANCE, Ecg};
+use crate::ecg::Ecg;
 
 /// The rebuilt timeline of one ECG.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,9 +66,9 @@ impl Latest {
 
 /// Rebuilds the timeline of `ecg` with `overhead_us[k]` added to call `k`.
 ///
-/// A child with predecessors (its explicit `after`, or the siblings that started before it
-/// and ended before it started, overlaps under 1% of the parent's duration tolerated)
-/// starts after the latest of them by the gap it originally had; a child without starts at
+/// A child with predecessors (its explicit `after`, or the siblings that [`Ecg::precedes`] it:
+/// they started before it and ended before it started, overlaps under 1% of the parent's
+/// duration tolerated) starts after the latest of them by the gap it originally had; a child without starts at
 /// its original offset from its parent. A parent's processing ends after its latest child
 /// by the tail it originally had.
 pub fn rebuild(ecg: &Ecg, overhead_us: &[f64]) -> Timeline {
@@ -88,8 +88,9 @@ pub fn rebuild(ecg: &Ecg, overhead_us: &[f64]) -> Timeline {
             dur[p] = call.duration_us + overhead_us[p];
             continue;
         }
-        let tol = CLOCK_TOLERANCE * call.duration_us;
-        // Siblings already placed, by original end, waiting to become predecessors.
+        // Siblings that started strictly earlier, by original end, waiting to become
+        // predecessors: a sweep over the children in start order, so that the rule of
+        // `Ecg::precedes` costs O(n log n) per parent instead of O(n²).
         let mut pending: BinaryHeap<Reverse<Key>> = BinaryHeap::new();
         let mut done = Latest::NONE;
         let mut max_new_end = f64::MIN;
@@ -101,8 +102,10 @@ pub fn rebuild(ecg: &Ecg, overhead_us: &[f64]) -> Timeline {
             while j < kids.len() && calls[kids[j]].start_us == s {
                 j += 1;
             }
+            // Everything pending started before `s`; whether it precedes the calls starting at
+            // `s` then grows with its end, so the heap pops exactly the new predecessors.
             while let Some(Reverse(Key(end, k))) = pending.peek().copied() {
-                if end > s + tol {
+                if !ecg.precedes(k, kids[i]) {
                     break;
                 }
                 pending.pop();

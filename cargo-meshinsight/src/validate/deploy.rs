@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::ValidateError;
 use super::service::{DownstreamPlan, ServicePlan};
-use crate::ecg::{CLOCK_TOLERANCE, Ecg};
+use crate::ecg::Ecg;
 use crate::harness::process::ManagedChild;
 use crate::harness::{Endpoint, HarnessError, Launch, RunningSidecar, Sidecar};
 use crate::vocab::{Mode, SidecarConfig};
@@ -101,22 +101,15 @@ pub fn check_deployable(ecg: &Ecg) -> Result<(), String> {
 fn plan_for(ecg: &Ecg, k: usize, mut target: impl FnMut(usize) -> Endpoint) -> ServicePlan {
     let call = &ecg.calls[k];
     let kids = &ecg.children[k];
-    let tol = CLOCK_TOLERANCE * call.duration_us;
     let mut calls = Vec::new();
-    for (i, &c) in kids.iter().enumerate() {
+    for &c in kids {
         let kc = &ecg.calls[c];
-        let after: Vec<usize> = match &kc.after {
-            Some(list) => list
-                .iter()
-                .filter_map(|a| kids.iter().position(|x| x == a))
-                .collect(),
-            None => kids[..i]
-                .iter()
-                .enumerate()
-                .filter(|&(_, &s)| ecg.calls[s].end_us() <= kc.start_us + tol)
-                .map(|(j, _)| j)
-                .collect(),
-        };
+        // The predecessor rule of `predict` (`Ecg::predecessors`), as indices into `kids`.
+        let after: Vec<usize> = ecg
+            .predecessors(c)
+            .iter()
+            .filter_map(|a| kids.iter().position(|x| x == a))
+            .collect();
         let gap_us = if after.is_empty() {
             kc.start_us - call.start_us
         } else {
