@@ -5,23 +5,23 @@ use crate::harness::Endpoint;
 use crate::output::Output;
 use crate::validate::service::{self, ServicePlan};
 
-/// `__service`: replays one call's timeline per request.
+/// `__service`: replays one call's timeline per request (one plan per call it serves).
 #[derive(Debug, clap::Args)]
 pub struct ServiceArgs {
     /// Where to listen (HOST:PORT or unix:PATH).
     #[arg(long)]
     listen: Endpoint,
-    /// What to do per request (JSON).
+    /// What to do per request: a JSON array of plans, one per incoming call (route).
     #[arg(long)]
     plan: String,
 }
 
 pub(crate) fn run(args: ServiceArgs, out: &mut Output) -> Result<u8, Error> {
-    let plan: ServicePlan = serde_json::from_str(&args.plan).map_err(|e| Error::Other {
+    let plans: Vec<ServicePlan> = serde_json::from_str(&args.plan).map_err(|e| Error::Other {
         message: format!("invalid service plan: {e}"),
         hint: None,
     })?;
-    service::serve(plan, &args.listen, out.out()).map_err(|e| Error::Other {
+    service::serve(plans, &args.listen, out.out()).map_err(|e| Error::Other {
         message: format!("the service stopped: {e}"),
         hint: None,
     })?;

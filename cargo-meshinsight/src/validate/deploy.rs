@@ -1,8 +1,11 @@
 //! Deploying an ECG on this machine: one `__service` process per service, and with the mesh
 //! an inbound sidecar in front of every service that has one plus an outbound sidecar per
-//! (caller, callee) pair, each configured as the fixture says (DESIGN §6: a call pays the
-//! caller's outbound sidecar, in the caller's configuration, and the callee's inbound one).
+//! (caller, callee) pair of services, each configured as the fixture says (DESIGN §6: a call
+//! pays the caller's outbound sidecar, in the caller's configuration, and the callee's inbound
+//! one). A service called by several calls (two callers, or one caller twice) is one process
+//! with one plan per call, its routes ([`super::service`]); its calls share its sidecars.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -12,7 +15,7 @@ use super::service::{DownstreamPlan, ServicePlan};
 use crate::ecg::Ecg;
 use crate::harness::process::ManagedChild;
 use crate::harness::{Endpoint, HarnessError, Launch, RunningSidecar, Sidecar};
-use crate::vocab::{Mode, SidecarConfig};
+use crate::vocab::Mode;
 
 /// A deployed topology.
 #[derive(Debug)]
@@ -21,6 +24,8 @@ pub struct Topology {
     pub entry: Endpoint,
     /// Its protocol.
     pub entry_mode: Mode,
+    /// The route of the entry call at its service.
+    pub entry_route: u32,
     /// Request and response payload bytes of the entry call.
     pub entry_bytes: (u64, u64),
     services: Vec<ManagedChild>,
@@ -72,17 +77,61 @@ fn wire_mode(ecg: &Ecg, call: usize) -> Mode {
         .map_or(Mode::Http, |s| s.mode)
 }
 
+/// The route of call `k` at its callee: its position among the calls to that service, in
+/// file order.
+fn route_of(ecg: &Ecg, k: usize) -> u32 {
+    let to = ecg.calls[k].to;
+    ecg.calls[..k].iter().filter(|c| c.to == to).count() as u32
+}
+
+/// Services in an order that deploys callees before their callers, or the name of a service
+/// that calls itself (directly or through others), which cannot be deployed that way.
+fn callees_first(ecg: &Ecg) -> Result<Vec<usize>, String> {
+    let mut graph = petgraph::graphmap::DiGraphMap::<usize, ()>::new();
+    for s in 0..ecg.services.len() {
+        graph.add_node(s);
+    }
+    for c in &ecg.calls {
+        if let Some(from) = c.from {
+            graph.add_edge(from, c.to, ());
+        }
+    }
+    let mut order = petgraph::algo::toposort(&graph, None).map_err(|cycle| {
+        format!(
+            "service `{}` calls itself (directly or through other services); validate deploys callees before callers, so give the inner call its own service",
+            ecg.services[cycle.node_id()].name
+        )
+    })?;
+    order.reverse();
+    Ok(order)
+}
+
 /// Checks that the fixture can be deployed; the message names the call or service.
 pub fn check_deployable(ecg: &Ecg) -> Result<(), String> {
-    let mut callee_of = vec![None; ecg.services.len()];
+    callees_first(ecg)?;
+    // The first call to each service: the others must agree with it on the wire.
+    let mut first: Vec<Option<usize>> = vec![None; ecg.services.len()];
     for (k, call) in ecg.calls.iter().enumerate() {
-        if let Some(other) = callee_of[call.to].replace(k) {
-            return Err(format!(
-                "service `{}` is called by both `{}` and `{}`; validate deploys one timeline per service, so give each call its own service",
-                ecg.services[call.to].name, ecg.calls[other].id, call.id
-            ));
-        }
         let mode = wire_mode(ecg, k);
+        if let Some(j) = first[call.to] {
+            let name = &ecg.services[call.to].name;
+            if wire_mode(ecg, j) != mode {
+                return Err(format!(
+                    "service `{name}` is called in {} by `{}` and in {mode} by `{}`; one process serves one protocol (give it a sidecar, or its callers one mode)",
+                    wire_mode(ecg, j),
+                    ecg.calls[j].id,
+                    call.id
+                ));
+            }
+            if mode == Mode::Tcp && ecg.calls[j].request_bytes != call.request_bytes {
+                return Err(format!(
+                    "service `{name}` speaks tcp and is called with {} B by `{}` and {} B by `{}`; tcp has no framing, so its calls need one request size",
+                    ecg.calls[j].request_bytes, ecg.calls[j].id, call.request_bytes, call.id
+                ));
+            }
+        } else {
+            first[call.to] = Some(k);
+        }
         if let Some(from) = call.from
             && let Some(cfg) = &ecg.services[from].sidecar
             && cfg.mode != mode
@@ -122,6 +171,7 @@ fn plan_for(ecg: &Ecg, k: usize, mut target: impl FnMut(usize) -> Endpoint) -> S
         calls.push(DownstreamPlan {
             id: kc.id.clone(),
             target: target(c),
+            route: route_of(ecg, c),
             mode: wire_mode(ecg, c),
             request_bytes: kc.request_bytes,
             response_bytes: kc.response_bytes,
@@ -134,6 +184,7 @@ fn plan_for(ecg: &Ecg, k: usize, mut target: impl FnMut(usize) -> Endpoint) -> S
         .map(|&c| ecg.calls[c].end_us())
         .fold(f64::MIN, f64::max);
     ServicePlan {
+        id: call.id.clone(),
         mode: wire_mode(ecg, k),
         request_bytes: call.request_bytes,
         response_bytes: call.response_bytes,
@@ -150,9 +201,9 @@ fn plan_for(ecg: &Ecg, k: usize, mut target: impl FnMut(usize) -> Endpoint) -> S
 fn start_service(
     launch: &Launch,
     name: &str,
-    plan: &ServicePlan,
+    plans: &[ServicePlan],
 ) -> Result<(ManagedChild, Endpoint), ValidateError> {
-    let json = serde_json::to_string(plan).expect("a plan serializes");
+    let json = serde_json::to_string(plans).expect("a plan serializes");
     let mut cmd = Command::new(&launch.exe);
     cmd.args(["__service", "--listen", "127.0.0.1:0", "--plan"])
         .arg(json);
@@ -177,64 +228,63 @@ pub fn deploy(
         path: origin.to_path_buf(),
         message,
     })?;
-    let n = ecg.calls.len();
-    // Where a call from outside the callee's pod arrives: the callee's inbound sidecar, or
-    // the callee itself.
-    let mut ingress: Vec<Option<Endpoint>> = vec![None; n];
+    // Where a call from outside a service's pod arrives: its inbound sidecar, or itself.
+    let mut ingress: Vec<Option<Endpoint>> = vec![None; ecg.services.len()];
     let mut services = Vec::new();
     let mut sidecars = Vec::new();
-    // Post-order: callees before callers, so that every target is known.
-    let mut order = Vec::with_capacity(n);
-    let mut stack = vec![(ecg.root, false)];
-    while let Some((k, expanded)) = stack.pop() {
-        if expanded {
-            order.push(k);
-        } else {
-            stack.push((k, true));
-            for &c in &ecg.children[k] {
-                stack.push((c, false));
-            }
+    let order = callees_first(ecg).map_err(|message| ValidateError::Fixture {
+        path: origin.to_path_buf(),
+        message,
+    })?;
+    for s in order {
+        let svc = &ecg.services[s];
+        let routes: Vec<usize> = (0..ecg.calls.len())
+            .filter(|&k| ecg.calls[k].to == s)
+            .collect();
+        if routes.is_empty() {
+            continue;
         }
-    }
-    for k in order {
-        let call = &ecg.calls[k];
-        let svc = &ecg.services[call.to];
         let own = svc.sidecar.as_ref().filter(|_| mesh.is_some());
-        let mut failure = None;
-        let mut outbound = Vec::new();
-        let plan = plan_for(ecg, k, |c| {
-            let to = ingress[c].clone().expect("callees are deployed first");
-            match (mesh, own) {
-                (Some(sidecar), Some(cfg)) => {
-                    // The caller's outbound sidecar in the caller's configuration; a tcp one
-                    // relays any protocol.
-                    let cfg: SidecarConfig = cfg.clone();
-                    match sidecar.start_to(launch, &cfg, &to, None) {
-                        Ok(s) => {
-                            let listen = s.listen().clone();
-                            outbound.push(s);
-                            listen
-                        }
-                        Err(e) => {
-                            failure.get_or_insert(e);
-                            to
-                        }
+        // This service's outbound sidecars, one per callee service, in its configuration
+        // (a tcp one relays any protocol).
+        let mut outbound: HashMap<usize, Endpoint> = HashMap::new();
+        let mut plans = Vec::with_capacity(routes.len());
+        for &k in &routes {
+            let mut failure = None;
+            let plan = plan_for(ecg, k, |c| {
+                let callee = ecg.calls[c].to;
+                let to = ingress[callee].clone().expect("callees are deployed first");
+                let (Some(sidecar), Some(cfg)) = (mesh, own) else {
+                    return to;
+                };
+                if let Some(listen) = outbound.get(&callee) {
+                    return listen.clone();
+                }
+                match sidecar.start_to(launch, cfg, &to, None) {
+                    Ok(started) => {
+                        let listen = started.listen().clone();
+                        sidecars.push(started);
+                        outbound.insert(callee, listen.clone());
+                        listen
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        to
                     }
                 }
-                _ => to,
+            });
+            if let Some(e) = failure {
+                return Err(e.into());
             }
-        });
-        if let Some(e) = failure {
-            return Err(e.into());
+            plans.push(plan);
         }
-        sidecars.extend(outbound);
-        let (child, endpoint) = start_service(launch, &svc.name, &plan)?;
+        let (child, endpoint) = start_service(launch, &svc.name, &plans)?;
         services.push(child);
-        ingress[k] = Some(match (mesh, own) {
+        ingress[s] = Some(match (mesh, own) {
             (Some(sidecar), Some(cfg)) => {
-                let s = sidecar.start_to(launch, cfg, &endpoint, None)?;
-                let listen = s.listen().clone();
-                sidecars.push(s);
+                let started = sidecar.start_to(launch, cfg, &endpoint, None)?;
+                let listen = started.listen().clone();
+                sidecars.push(started);
                 listen
             }
             _ => endpoint,
@@ -242,8 +292,9 @@ pub fn deploy(
     }
     let root = &ecg.calls[ecg.root];
     Ok(Topology {
-        entry: ingress[ecg.root].clone().expect("the root is deployed"),
+        entry: ingress[root.to].clone().expect("the root is deployed"),
         entry_mode: wire_mode(ecg, ecg.root),
+        entry_route: route_of(ecg, ecg.root),
         entry_bytes: (root.request_bytes, root.response_bytes),
         services,
         sidecars,
@@ -301,7 +352,7 @@ duration_us = 100
     }
 
     #[test]
-    fn a_service_called_twice_or_a_mode_mismatch_is_refused() {
+    fn a_service_that_calls_itself_or_a_mode_mismatch_is_refused() {
         let twice = ecg(r#"
 name = "t"
 [[calls]]
@@ -319,7 +370,7 @@ duration_us = 10
         assert!(
             check_deployable(&twice)
                 .unwrap_err()
-                .contains("called by both")
+                .contains("service `a` calls itself")
         );
         let mismatch = ecg(r#"
 name = "t"
@@ -344,5 +395,110 @@ duration_us = 10
                 .unwrap_err()
                 .contains("cannot carry")
         );
+    }
+
+    /// fixtures/validate/fan-in.toml: `users` is called by two callers, `cart` twice by one.
+    fn fan_in() -> Ecg {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/validate/fan-in.toml"
+        ));
+        Ecg::load(path).unwrap()
+    }
+
+    #[test]
+    fn a_service_called_by_several_calls_gets_a_route_per_call() {
+        let e = fan_in();
+        check_deployable(&e).unwrap();
+        let id = |name: &str| e.calls.iter().position(|c| c.id == name).unwrap();
+        // Routes: position among the calls to the same service, in file order.
+        assert_eq!(route_of(&e, id("auth")), 0);
+        assert_eq!(route_of(&e, id("cart-users")), 1);
+        assert_eq!(route_of(&e, id("cart")), 0);
+        assert_eq!(route_of(&e, id("cart-again")), 1);
+        // Callees first: users before cart before frontend.
+        let order: Vec<&str> = callees_first(&e)
+            .unwrap()
+            .into_iter()
+            .map(|s| e.services[s].name.as_str())
+            .collect();
+        let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
+        assert!(pos("users") < pos("cart") && pos("cart") < pos("frontend"));
+        // The frontend's plan names each callee's route; `cart-again` runs after `cart`.
+        let plan = plan_for(&e, id("front"), |_| "127.0.0.1:1".parse().unwrap());
+        let routes: Vec<(&str, u32)> = plan
+            .calls
+            .iter()
+            .map(|c| (c.id.as_str(), c.route))
+            .collect();
+        assert_eq!(routes, [("auth", 0), ("cart", 0), ("cart-again", 1)]);
+        assert_eq!(plan.calls[2].after, [0, 1]);
+    }
+
+    #[test]
+    fn a_service_called_in_two_protocols_or_tcp_sizes_is_refused() {
+        let base = r#"
+name = "t"
+[services.a]
+sidecar = false
+[services.c]
+sidecar = false
+[[calls]]
+id = "a"
+to = "a"
+start_us = 0
+duration_us = 100
+[[calls]]
+id = "b"
+parent = "a"
+to = "b"
+start_us = 10
+duration_us = 10
+[[calls]]
+id = "c"
+parent = "a"
+to = "c"
+start_us = 30
+duration_us = 10
+"#;
+        // `c` has no sidecar: its protocol is its caller's.
+        let two_modes = format!(
+            "{base}[services.b]\nmode = \"tcp\"\n[[calls]]\nid = \"c2\"\nparent = \"b\"\nto = \"c\"\nstart_us = 12\nduration_us = 5\n"
+        );
+        let err = check_deployable(&ecg(&two_modes)).unwrap_err();
+        assert!(err.contains("service `c` is called in http"), "{err}");
+        let sizes = base.replace(
+            "[services.c]\nsidecar = false",
+            "[services.c]\nmode = \"tcp\"",
+        ) + "[[calls]]\nid = \"c2\"\nparent = \"a\"\nto = \"c\"\nstart_us = 50\nduration_us = 5\nrequest_bytes = 7\n";
+        let err = check_deployable(&ecg(&sizes)).unwrap_err();
+        assert!(err.contains("one request size"), "{err}");
+    }
+
+    #[test]
+    fn plans_and_predict_agree_on_ties() {
+        // `z` lasts 0 µs and starts with `b`: not its predecessor (it did not start earlier).
+        let e = ecg(r#"
+name = "t"
+[[calls]]
+id = "a"
+to = "a"
+start_us = 0
+duration_us = 1000
+[[calls]]
+id = "z"
+parent = "a"
+to = "z"
+start_us = 100
+duration_us = 0
+[[calls]]
+id = "b"
+parent = "a"
+to = "b"
+start_us = 100
+duration_us = 300
+"#);
+        let plan = plan_for(&e, e.root, |_| "127.0.0.1:1".parse().unwrap());
+        assert!(plan.calls.iter().all(|c| c.after.is_empty()));
     }
 }

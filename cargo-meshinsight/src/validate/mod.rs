@@ -190,7 +190,7 @@ fn run_once(
     let pids = top.pids();
     let entry = top.entry.clone();
     let (req, resp) = top.entry_bytes;
-    let mode = top.entry_mode;
+    let (mode, route) = (top.entry_mode, top.entry_route);
     let load_err = |completed: u64, message: String| HarnessError::Load {
         target: entry.to_string(),
         completed,
@@ -200,8 +200,9 @@ fn run_once(
         let mut client = Client::connect(mode, &entry)
             .await
             .map_err(|e| load_err(0, format!("connect: {e}")))?
-            .with_timeout(service::CALL_TIMEOUT);
-        let payload = wire::payload(req as usize, 1);
+            .with_timeout(service::CALL_TIMEOUT)
+            .with_route(route);
+        let payload = wire::payload(req as usize, u64::from(route));
         for i in 0..warmup {
             client
                 .call(&payload, Expect::Bytes(resp as usize))

@@ -3,6 +3,12 @@
 //! call at its original offset (or after its predecessors, with the original gap), the tail
 //! after the last call, then a response of the fixture's size.
 //!
+//! A service called by several calls of the fixture (two callers, or one caller twice) has
+//! one plan per call, a *route*; each request names its route: the
+//! [`ROUTE_HEADER`](crate::harness::wire::ROUTE_HEADER) in http and grpc, the payload's first
+//! 8 bytes (little-endian, as [`wire::payload`] writes its tag) in tcp. With one route, requests
+//! need not name it.
+//!
 //! Downstream calls go to whatever target the plan names (the service's own outbound sidecar
 //! with the mesh, the callee directly without it). One connection per downstream call, kept
 //! open between requests.
@@ -24,9 +30,12 @@ use crate::vocab::Mode;
 /// How long one call of a deployed topology may take before it fails.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a service does on each request (passed as JSON on its command line).
+/// What a service does on each request of one incoming call (its route); `__service` takes a
+/// JSON array of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServicePlan {
+    /// The incoming call's id in the fixture.
+    pub id: String,
     /// The protocol it serves.
     pub mode: Mode,
     /// Payload bytes of each request it receives (tcp has no framing of its own).
@@ -54,6 +63,8 @@ pub struct DownstreamPlan {
     pub request_bytes: u64,
     /// Expected response payload bytes.
     pub response_bytes: u64,
+    /// The callee's route (index into its plans) this call asks for.
+    pub route: u32,
     /// Indices (into `calls`) of the calls it waits for.
     pub after: Vec<usize>,
     /// Wait after the request arrived (no predecessors) or after the latest predecessor
@@ -98,7 +109,8 @@ impl Downstream {
                 Client::connect(self.plan.mode, &self.plan.target)
                     .await
                     .map_err(|e| format!("connect to {}: {e}", self.plan.target))?
-                    .with_timeout(CALL_TIMEOUT),
+                    .with_timeout(CALL_TIMEOUT)
+                    .with_route(self.plan.route),
             );
         }
         let client = conn.as_mut().expect("connected above");
@@ -180,38 +192,86 @@ impl State {
     }
 }
 
-/// Serves until killed. Announces `listening on ADDR` on `announce`.
-pub fn serve(plan: ServicePlan, listen: &Endpoint, announce: &mut dyn Write) -> io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let (listener, bound) = Listener::bind(listen).await?;
+impl State {
+    fn new(plan: ServicePlan) -> State {
         let calls = plan
             .calls
             .iter()
-            .enumerate()
-            .map(|(seq, c)| {
+            .map(|c| {
                 Arc::new(Downstream {
                     plan: c.clone(),
-                    payload: wire::payload(c.request_bytes as usize, seq as u64),
+                    // Tagged with the callee's route (what a tcp callee reads it from).
+                    payload: wire::payload(c.request_bytes as usize, u64::from(c.route)),
                     conn: Mutex::new(None),
                 })
             })
             .collect();
         let response = Bytes::from(wire::payload(plan.response_bytes as usize, 0));
-        let state = Arc::new(State {
+        State {
             plan,
             calls,
             response,
-        });
+        }
+    }
+}
+
+/// Every route of a service.
+struct Routes(Vec<State>);
+
+impl Routes {
+    /// The route a request names (`None`: route 0, fine while there is only one).
+    fn get(&self, route: Option<u64>) -> io::Result<&State> {
+        let r = route.unwrap_or(0);
+        usize::try_from(r)
+            .ok()
+            .and_then(|r| self.0.get(r))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("request for route {r}; this service has {}", self.0.len()),
+                )
+            })
+    }
+
+    /// The tcp request size (every route's, as deploy checks).
+    fn tcp_request_bytes(&self) -> usize {
+        self.0.first().map_or(0, |s| s.plan.request_bytes as usize)
+    }
+}
+
+/// The route of a tcp request: its first 8 bytes, little-endian (fewer when it is shorter).
+fn tcp_route(request: &[u8]) -> u64 {
+    let mut tag = [0u8; 8];
+    let n = request.len().min(8);
+    tag[..n].copy_from_slice(&request[..n]);
+    u64::from_le_bytes(tag)
+}
+
+/// Serves until killed. Announces `listening on ADDR` on `announce`.
+pub fn serve(
+    plans: Vec<ServicePlan>,
+    listen: &Endpoint,
+    announce: &mut dyn Write,
+) -> io::Result<()> {
+    let Some(mode) = plans.first().map(|p| p.mode) else {
+        return Err(io::Error::other("a service needs at least one plan"));
+    };
+    if plans.iter().any(|p| p.mode != mode) {
+        return Err(io::Error::other("every route of a service speaks one mode"));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let (listener, bound) = Listener::bind(listen).await?;
+        let routes = Arc::new(Routes(plans.into_iter().map(State::new).collect()));
         writeln!(announce, "listening on {bound}")?;
         announce.flush()?;
         loop {
             let stream = listener.accept().await?.boxed();
-            let state = Arc::clone(&state);
+            let routes = Arc::clone(&routes);
             tokio::spawn(async move {
-                if let Err(e) = serve_connection(state, stream).await {
+                if let Err(e) = serve_connection(mode, routes, stream).await {
                     // Downstream failures end the connection: the caller sees it closed.
                     let _ = writeln!(io::stderr(), "service connection ended: {e}");
                 }
@@ -220,23 +280,26 @@ pub fn serve(plan: ServicePlan, listen: &Endpoint, announce: &mut dyn Write) -> 
     })
 }
 
-async fn serve_connection(state: Arc<State>, mut io: BoxIo) -> io::Result<()> {
-    match state.plan.mode {
+async fn serve_connection(mode: Mode, routes: Arc<Routes>, mut io: BoxIo) -> io::Result<()> {
+    let single = routes.0.len() == 1;
+    match mode {
         Mode::Tcp => {
-            let mut buf = vec![0u8; state.plan.request_bytes as usize];
+            let mut buf = vec![0u8; routes.tcp_request_bytes()];
             loop {
                 match io.read_exact(&mut buf).await {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
                     Err(e) => return Err(e),
                 }
+                let state = routes.get((!single).then(|| tcp_route(&buf)))?;
                 state.handle().await.map_err(io::Error::other)?;
                 io.write_all(&state.response).await?;
             }
         }
         Mode::Http => {
             let mut buf = BytesMut::with_capacity(32 * 1024);
-            while let Some(_req) = wire::read_http(&mut io, &mut buf, HttpKind::Request).await? {
+            while let Some(req) = wire::read_http(&mut io, &mut buf, HttpKind::Request).await? {
+                let state = routes.get(req.route.map(u64::from))?;
                 state.handle().await.map_err(io::Error::other)?;
                 io.write_all(&wire::http_response(&state.response)).await?;
             }
@@ -246,9 +309,17 @@ async fn serve_connection(state: Arc<State>, mut io: BoxIo) -> io::Result<()> {
             let mut conn = h2::server::handshake(io).await.map_err(io::Error::other)?;
             while let Some(next) = conn.accept().await {
                 let (req, respond) = next.map_err(io::Error::other)?;
-                let state = Arc::clone(&state);
+                let route = req
+                    .headers()
+                    .get(wire::ROUTE_HEADER)
+                    .and_then(|v| v.to_str().ok()?.parse().ok());
+                let routes = Arc::clone(&routes);
                 tokio::spawn(async move {
-                    if let Err(e) = grpc_unary(state, req, respond).await {
+                    let result = match routes.get(route) {
+                        Ok(state) => grpc_unary(state, req, respond).await,
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if let Err(e) = result {
                         let _ = writeln!(io::stderr(), "service grpc call failed: {e}");
                     }
                 });
@@ -259,7 +330,7 @@ async fn serve_connection(state: Arc<State>, mut io: BoxIo) -> io::Result<()> {
 }
 
 async fn grpc_unary(
-    state: Arc<State>,
+    state: &State,
     req: http::Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
 ) -> Result<(), String> {
@@ -306,11 +377,11 @@ mod tests {
         free_endpoint, spawn_sidecar, wait_listening,
     };
 
-    fn start(plan: ServicePlan) -> Endpoint {
+    fn start(plans: Vec<ServicePlan>) -> Endpoint {
         let listen = free_endpoint();
         let l = listen.clone();
         std::thread::spawn(move || {
-            let _ = serve(plan, &l, &mut io::sink());
+            let _ = serve(plans, &l, &mut io::sink());
         });
         wait_listening(&listen);
         listen
@@ -318,6 +389,7 @@ mod tests {
 
     fn leaf(mode: Mode) -> ServicePlan {
         ServicePlan {
+            id: "leaf".into(),
             mode,
             request_bytes: 100,
             response_bytes: 50,
@@ -331,14 +403,15 @@ mod tests {
     /// them through `sidecars` chained builtin sidecars (0: directly; 2: a's outbound and b's
     /// inbound, as `validate` deploys an in-mesh call).
     fn grpc_chain(sidecars: usize, requests: usize) {
-        let mut b = start(leaf(Mode::Grpc));
+        let mut b = start(vec![leaf(Mode::Grpc)]);
         for _ in 0..sidecars {
             b = spawn_sidecar(Mode::Grpc, b);
         }
-        let a = start(ServicePlan {
+        let a = start(vec![ServicePlan {
             calls: vec![DownstreamPlan {
                 id: "b".into(),
                 target: b,
+                route: 0,
                 mode: Mode::Grpc,
                 request_bytes: 100,
                 response_bytes: 50,
@@ -348,7 +421,7 @@ mod tests {
             leaf_us: 0.0,
             tail_us: 100.0,
             ..leaf(Mode::Grpc)
-        });
+        }]);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -370,5 +443,57 @@ mod tests {
         grpc_chain(1, 250);
         // The deployed shape of an in-mesh call (issue 8: the 101st request was reset).
         grpc_chain(2, 400);
+    }
+
+    /// A service with two routes (a 200 µs and a 3000 µs leaf) answers each request with the
+    /// route it names, in every mode, directly and through a builtin sidecar.
+    #[test]
+    fn requests_pick_their_route() {
+        for mode in Mode::ALL {
+            let slow = ServicePlan {
+                id: "slow".into(),
+                leaf_us: 3000.0,
+                response_bytes: 70,
+                ..leaf(mode)
+            };
+            let fast = ServicePlan {
+                leaf_us: 200.0,
+                ..leaf(mode)
+            };
+            let direct = start(vec![fast, slow]);
+            let proxied = spawn_sidecar(mode, direct.clone());
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            for target in [direct, proxied] {
+                rt.block_on(async {
+                    for (route, bytes) in [(0u32, 50), (1, 70)] {
+                        let mut c = Client::connect(mode, &target)
+                            .await
+                            .unwrap()
+                            .with_route(route);
+                        let payload = wire::payload(100, u64::from(route));
+                        let mut fastest = Duration::MAX;
+                        for _ in 0..5 {
+                            let t = Instant::now();
+                            c.call(&payload, Expect::Bytes(bytes))
+                                .await
+                                .unwrap_or_else(|e| panic!("{mode} route {route}: {e}"));
+                            fastest = fastest.min(t.elapsed());
+                        }
+                        let slow = fastest >= Duration::from_micros(3000);
+                        assert_eq!(slow, route == 1, "{mode} route {route}: {fastest:?}");
+                    }
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn a_tcp_route_is_read_from_the_first_bytes() {
+        assert_eq!(tcp_route(&wire::payload(100, 3)), 3);
+        assert_eq!(tcp_route(&wire::payload(2, 258)), 258);
+        assert_eq!(tcp_route(&[]), 0);
     }
 }
