@@ -7,14 +7,14 @@
 use std::path::{Path, PathBuf};
 
 use cargo_meshinsight::ecg::Ecg;
-use cargo_meshinsight::harness::{Launch, Sidecar};
+use cargo_meshinsight::harness::Sidecar;
 use cargo_meshinsight::predict::{ProfileSet, predict};
 use cargo_meshinsight::profile::Profile;
 use cargo_meshinsight::validate::{CaseResult, ValidateConfig, validate_case};
 
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
+mod common;
+
+use common::{launch, root};
 
 fn run(fixture: &Path) -> CaseResult {
     let cfg = ValidateConfig {
@@ -26,8 +26,7 @@ fn run(fixture: &Path) -> CaseResult {
         tolerance_pct: 25.0,
     };
     let profiles = ProfileSet::new(vec![Profile::paper()]);
-    let launch = Launch::with_exe(env!("CARGO_BIN_EXE_cargo-meshinsight"));
-    let case = validate_case(&cfg, fixture, &profiles, &launch)
+    let case = validate_case(&cfg, fixture, &profiles, &launch())
         .unwrap_or_else(|e| panic!("{}: {e:?}", fixture.display()));
     // Every repetition ran on both deployments, and the prediction is `predict`'s.
     assert_eq!((case.with.len(), case.without.len()), (2, 2));

@@ -2,18 +2,9 @@
 //! builtin sidecars), a profile measured first with the eBPF probe (root), measured overhead
 //! against the prediction. Fails (does not skip) without root or eBPF.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn meshinsight() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"));
-    c.current_dir(root()).env("NO_COLOR", "1");
-    c
-}
+use common::meshinsight;
 
 #[test]
 fn privileged_validate_measures_a_two_hop_chain_and_compares_with_the_prediction() {
@@ -108,6 +99,6 @@ fn validate_refuses_a_fixture_it_cannot_deploy_in_one_line() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     let first = stderr.lines().next().unwrap();
     assert!(first.contains("twice.toml"), "{stderr}");
-    assert!(first.contains("called by both"), "{stderr}");
+    assert!(first.contains("service `a` calls itself"), "{stderr}");
     assert!(stderr.contains("docs/validation.md"), "{stderr}");
 }

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use cargo_meshinsight::harness::loadgen::MaxRateSearch;
 use cargo_meshinsight::harness::{
-    BenchConfig, ClosedLoop, EchoServer, HarnessError, Launch, OpenLoop, Sidecar, Stop, Upstream,
+    BenchConfig, ClosedLoop, EchoServer, HarnessError, OpenLoop, Sidecar, Stop, Upstream,
     find_max_rate, run_bench, run_closed_loop, run_open_loop,
 };
 use cargo_meshinsight::vocab::{Mode, SidecarConfig};
 
-fn launch() -> Launch {
-    Launch::with_exe(env!("CARGO_BIN_EXE_cargo-meshinsight"))
-}
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::{bench_json, launch};
 
 fn closed(mode: Mode, target: &cargo_meshinsight::harness::Endpoint, requests: u64) -> ClosedLoop {
     ClosedLoop {
@@ -267,33 +268,7 @@ fn missing_sidecar_binaries_are_clear_errors() {
 
 #[test]
 fn bench_command_prints_json_with_the_overhead() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
-        .args([
-            "meshinsight",
-            "bench",
-            "--sidecar",
-            "builtin",
-            "--mode",
-            "tcp",
-        ])
-        .args([
-            "--repeat",
-            "3",
-            "--requests",
-            "200",
-            "--warmup",
-            "20",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = bench_json(&["--sidecar", "builtin", "--mode", "tcp"], 3);
     for field in [
         "baseline_p50_us",
         "sidecar_p50_us",

@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
-use cargo_meshinsight::harness::{ClosedLoop, EchoServer, Launch, Sidecar, Stop, run_closed_loop};
+use cargo_meshinsight::harness::{ClosedLoop, EchoServer, Sidecar, Stop, run_closed_loop};
 use cargo_meshinsight::vocab::{Filter, SidecarConfig};
 
-fn launch() -> Launch {
-    Launch::with_exe(env!("CARGO_BIN_EXE_cargo-meshinsight"))
-}
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::{bench_json, launch};
 
 /// Envoy on PATH (or MESHINSIGHT_ENVOY); a missing Envoy fails the test.
 fn envoy() -> Sidecar {
@@ -93,34 +94,10 @@ fn envoy_filters_combined_on_grpc() {
 #[test]
 fn envoy_bench_command_reports_the_version_and_overhead() {
     envoy();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
-        .args([
-            "bench",
-            "--sidecar",
-            "envoy",
-            "--mode",
-            "http",
-            "--filters",
-            "lua",
-        ])
-        .args([
-            "--repeat",
-            "2",
-            "--requests",
-            "200",
-            "--warmup",
-            "20",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = bench_json(
+        &["--sidecar", "envoy", "--mode", "http", "--filters", "lua"],
+        2,
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["sidecar_version"].as_str().unwrap().contains("1."), "{v}");
     assert_eq!(v["filters"], serde_json::json!(["lua"]));
     assert!(v["overhead_p50_us"].as_f64().unwrap() > 0.0, "{v}");

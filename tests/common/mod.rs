@@ -1,0 +1,72 @@
+//! Helpers shared by the integration tests: the repository root, the binary under test,
+//! `bench` runs. Included with `mod common;` from `tests/*.rs` and with
+//! `#[path = "../../tests/common/mod.rs"] mod common;` from `cargo-meshinsight/tests/*.rs`.
+
+#![allow(dead_code, reason = "each test crate uses some of these helpers")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cargo_meshinsight::harness::Launch;
+
+/// The repository root (fixtures, baselines, docs).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Launches services and sidecars from the binary under test.
+pub fn launch() -> Launch {
+    Launch::with_exe(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+}
+
+/// The binary under test, run in the repository root, without colour.
+pub fn meshinsight() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"));
+    c.current_dir(root()).env("NO_COLOR", "1");
+    c
+}
+
+/// Runs the binary with `args` in the repository root.
+pub fn run(args: &[&str]) -> Output {
+    run_in(&root(), args)
+}
+
+/// Runs the binary with `args` in `dir`.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    meshinsight()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Its standard output.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// Its standard error.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// `meshinsight bench` with `args` (sidecar, mode, filters) and `repeat` short repetitions;
+/// asserts that it succeeded and returns its JSON report.
+pub fn bench_json(args: &[&str], repeat: u32) -> serde_json::Value {
+    let repeat = repeat.to_string();
+    let mut all = vec!["meshinsight", "bench"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--repeat",
+        &repeat,
+        "--requests",
+        "200",
+        "--warmup",
+        "20",
+        "--format",
+        "json",
+    ]);
+    let out = run(&all);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
