@@ -305,9 +305,15 @@ pub fn deploy(
 mod tests {
     use super::*;
 
+    /// A fixture from its text (named `t` unless it names itself).
     fn ecg(text: &str) -> Ecg {
         let path = Path::new("t.toml");
-        Ecg::resolve(crate::ecg::EcgDoc::parse(text, path).unwrap(), path).unwrap()
+        let text = if text.contains("\nname = ") {
+            text.to_string()
+        } else {
+            format!("name = \"t\"\n{text}")
+        };
+        Ecg::resolve(crate::ecg::EcgDoc::parse(&text, path).unwrap(), path).unwrap()
     }
 
     #[test]
@@ -351,33 +357,8 @@ duration_us = 100
         assert_eq!(plan.tail_us, 400.0);
     }
 
-    #[test]
-    fn a_service_that_calls_itself_or_a_mode_mismatch_is_refused() {
-        let twice = ecg(r#"
-name = "t"
-[[calls]]
-id = "a"
-to = "a"
-start_us = 0
-duration_us = 100
-[[calls]]
-id = "b"
-parent = "a"
-to = "a"
-start_us = 10
-duration_us = 10
-"#);
-        assert!(
-            check_deployable(&twice)
-                .unwrap_err()
-                .contains("service `a` calls itself")
-        );
-        let mismatch = ecg(r#"
-name = "t"
-[services.a]
-mode = "http"
-[services.b]
-mode = "tcp"
+    /// a → b; services and more calls can be put before and after it.
+    const A_CALLS_B: &str = r#"
 [[calls]]
 id = "a"
 to = "a"
@@ -389,7 +370,19 @@ parent = "a"
 to = "b"
 start_us = 10
 duration_us = 10
-"#);
+"#;
+
+    #[test]
+    fn a_service_that_calls_itself_or_a_mode_mismatch_is_refused() {
+        let twice = ecg(&A_CALLS_B.replace("to = \"b\"", "to = \"a\""));
+        assert!(
+            check_deployable(&twice)
+                .unwrap_err()
+                .contains("service `a` calls itself")
+        );
+        let mismatch = ecg(&format!(
+            "[services.a]\nmode = \"http\"\n[services.b]\nmode = \"tcp\"\n{A_CALLS_B}"
+        ));
         assert!(
             check_deployable(&mismatch)
                 .unwrap_err()
@@ -437,30 +430,9 @@ duration_us = 10
 
     #[test]
     fn a_service_called_in_two_protocols_or_tcp_sizes_is_refused() {
-        let base = r#"
-name = "t"
-[services.a]
-sidecar = false
-[services.c]
-sidecar = false
-[[calls]]
-id = "a"
-to = "a"
-start_us = 0
-duration_us = 100
-[[calls]]
-id = "b"
-parent = "a"
-to = "b"
-start_us = 10
-duration_us = 10
-[[calls]]
-id = "c"
-parent = "a"
-to = "c"
-start_us = 30
-duration_us = 10
-"#;
+        let base = format!(
+            "[services.a]\nsidecar = false\n[services.c]\nsidecar = false\n{A_CALLS_B}[[calls]]\nid = \"c\"\nparent = \"a\"\nto = \"c\"\nstart_us = 30\nduration_us = 10\n"
+        );
         // `c` has no sidecar: its protocol is its caller's.
         let two_modes = format!(
             "{base}[services.b]\nmode = \"tcp\"\n[[calls]]\nid = \"c2\"\nparent = \"b\"\nto = \"c\"\nstart_us = 12\nduration_us = 5\n"
