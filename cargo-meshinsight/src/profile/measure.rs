@@ -337,7 +337,7 @@ pub fn measure(
         } else {
             progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
             let found = find_max_rate(&MaxRateSearch {
-                max_steps: 8,
+                max_steps: 10,
                 precision: 0.1,
                 ..MaxRateSearch::new(OpenLoop {
                     mode,
