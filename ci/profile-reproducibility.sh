@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproducibility of `cargo meshinsight profile`: runs N profiles of the same sidecar one after
 # another and prints, per mode, the coefficient of variation (standard deviation / mean) of the
-# total latency and CPU coefficients (sums over components), and each run's wall time.
+# total latency and CPU coefficients (sums over components) as fitted (screened) and by plain
+# least squares on the same runs, the maximum rates found, and each run's wall time and load.
 #
 #   sudo ci/profile-reproducibility.sh [N=5] [profile options, default: --sidecar builtin --quick]
 #
@@ -22,17 +23,56 @@ python3 - "$out" "$n" <<'PY'
 import json, statistics, sys
 out, n = sys.argv[1], int(sys.argv[2])
 profiles = [json.load(open(f"{out}/p{i}.json")) for i in range(1, n + 1)]
+
+def cv(vals):
+    mean = statistics.mean(vals)
+    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return mean, sd, (100 * sd / abs(mean) if mean else float("nan"))
+
+def plain_totals(p):
+    """Total coefficients by plain least squares on every run pair (no screening): the
+    intercept of the summed path (closed loop) or CPU (open loop) time over sizes, which is
+    the sum of the per-component intercepts."""
+    idx = {}
+    for r in p["runs"]:
+        if r["config"].get("filters"):
+            continue
+        load = r["load"]["kind"] if r["load"]["kind"] == "closed" else "open"
+        key = (r["config"]["mode"], r["size"], load, r["repeat"], r["load"].get("fraction"))
+        idx.setdefault(key, {})[r["through_sidecar"]] = r
+    pts = {}
+    for (mode, size, load, _, _), v in idx.items():
+        if True in v and False in v:
+            field = "path_us" if load == "closed" else "cpu_us"
+            y = sum(v[True][field].values()) - sum(v[False][field].values())
+            pts.setdefault((mode, "latency" if load == "closed" else "cpu"), []).append((size, y))
+    res = {}
+    for k, ps in pts.items():
+        m = len(ps); mx = sum(x for x, _ in ps) / m; my = sum(y for _, y in ps) / m
+        sxx = sum((x - mx) ** 2 for x, _ in ps)
+        b = sum((x - mx) * (y - my) for x, y in ps) / sxx if sxx else 0.0
+        res[k] = my - b * mx
+    return res
+
+plain = [plain_totals(p) for p in profiles]
 print(f"platform: {profiles[0]['platform']['id']}")
-print(f"{'mode':6} {'coefficient':24} {'mean':>10} {'sd':>10} {'CV %':>7}")
+print(f"{'mode':6} {'coefficient':24} {'mean':>10} {'sd':>10} {'CV %':>7} {'CV % unscreened':>16}")
 for mode in profiles[0]["modes"]:
     for metric in ("latency", "cpu"):
         for coef in ("base_us", "per_byte_us"):
             vals = [sum(c[metric][coef] for c in p["modes"][mode]["components"].values()) for p in profiles]
-            mean = statistics.mean(vals)
-            sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-            cv = 100 * sd / abs(mean) if mean else float("nan")
-            print(f"{mode:6} {metric + ' ' + coef:24} {mean:10.4f} {sd:10.4f} {cv:7.1f}")
+            mean, sd, c = cv(vals)
+            extra = ""
+            if coef == "base_us" and all((mode, metric) in t for t in plain):
+                extra = f"{cv([t[(mode, metric)] for t in plain])[2]:16.1f}"
+            print(f"{mode:6} {metric + ' ' + coef:24} {mean:10.4f} {sd:10.4f} {c:7.1f} {extra}")
+for mode in profiles[0]["settings"]["max_rate_rps"]:
+    mean, sd, c = cv([p["settings"]["max_rate_rps"][mode] for p in profiles])
+    print(f"{mode:6} {'maximum rate, req/s':24} {mean:10.0f} {sd:10.0f} {c:7.1f}")
 res = [p["checks"]["median_abs_residual_pct"] for p in profiles]
 print("median |A1 residual| % per run:", ", ".join(f"{r:.1f}" for r in res))
+print("run pairs screened out per run:", ", ".join(str(len(p["checks"].get("outliers", []))) for p in profiles))
+loads = [p["settings"].get("machine_load") for p in profiles]
+print("other load / steal % per run:", ", ".join(f"{l['other_cpu_pct']:.0f}/{l['steal_pct']:.0f}" if l else "-" for l in loads))
 PY
 echo "profiles kept in $out"

@@ -83,8 +83,25 @@ fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
         "median unexplained residual {median:.1}%: {:#?}",
         checks.additivity
     );
-    assert_eq!(profile.runs.len(), 2 * 3 * 2 * 2 * 2);
-    assert!(profile.settings.as_ref().unwrap().max_rate_rps[&Mode::Http] > 0.0);
+    // 2 modes × 3 sizes × 4 repeats × (closed + one rate) × (with, without).
+    assert_eq!(profile.runs.len(), 2 * 3 * 4 * 2 * 2);
+    let settings = profile.settings.as_ref().unwrap();
+    assert!(settings.max_rate_rps[&Mode::Http] > 0.0);
+    // The machine's load during the profile is measured, and a busy machine is said.
+    let load = settings.machine_load.expect("machine load is recorded");
+    assert!((0.0..=100.0).contains(&load.other_cpu_pct), "{load:?}");
+    assert_eq!(
+        load.is_busy(),
+        checks
+            .warnings
+            .iter()
+            .any(|w| w.contains("machine was busy")),
+        "{load:?} {:?}",
+        checks.warnings
+    );
+    // Refitting from the kept runs gives the same profile back.
+    let refit = profile.refit().unwrap();
+    assert_eq!(refit.modes, profile.modes);
 
     // And predict works with it.
     let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))

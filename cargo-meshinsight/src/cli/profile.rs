@@ -14,6 +14,10 @@ use crate::vocab::{Filter, Mode};
 /// Measure a sidecar component by component and fit its profile (needs root for eBPF).
 #[derive(Debug, clap::Args)]
 pub struct ProfileArgs {
+    /// Fit a saved profile again from the runs it keeps (no measuring, no root), e.g. after
+    /// an upgrade of the fits; the result goes to --output
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "no_pin"])]
+    refit: Option<PathBuf>,
     /// `envoy`, `builtin`, or a command with {listen} {upstream} {mode} [default: envoy when
     /// it is on PATH, else builtin]
     #[arg(long)]
@@ -131,29 +135,51 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
     Ok(())
 }
 
+fn refit(path: &Path, out: &mut Output) -> Result<crate::profile::Profile, Error> {
+    let saved = crate::profile::Profile::load(path)?;
+    let profile = saved.refit().map_err(|message| Error::Other {
+        message: format!("cannot refit {}: {message}", path.display()),
+        hint: Some("--refit takes a profile written by `cargo meshinsight profile`".into()),
+    })?;
+    out.status(
+        "Refitted",
+        format!("{} from its {} runs", path.display(), profile.runs.len()),
+    );
+    Ok(profile)
+}
+
 pub(crate) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
-    let sidecar = sidecar_choice(args.sidecar.as_deref(), out);
-    let cfg = args.config(sidecar);
-    install_interrupt_cleanup();
-    let launch = Launch::current()?;
-    let profile = measure_reporting(&cfg, &launch, out)?;
-    let elapsed = profile
-        .settings
-        .as_ref()
-        .map(|s| s.elapsed_s)
-        .unwrap_or(0.0);
+    let (profile, smallest) = if let Some(path) = &args.refit {
+        let profile = refit(path, out)?;
+        let smallest = profile.runs.iter().map(|r| r.size).min().unwrap_or(100);
+        (profile, smallest)
+    } else {
+        let sidecar = sidecar_choice(args.sidecar.as_deref(), out);
+        let cfg = args.config(sidecar);
+        install_interrupt_cleanup();
+        let launch = Launch::current()?;
+        let profile = measure_reporting(&cfg, &launch, out)?;
+        let elapsed = profile
+            .settings
+            .as_ref()
+            .map(|s| s.elapsed_s)
+            .unwrap_or(0.0);
+        out.status(
+            "Measured",
+            format!("profile of {} in {elapsed:.0} s", profile.platform.id),
+        );
+        (profile, *cfg.sizes.iter().min().expect("sizes"))
+    };
     write_atomically(&args.output, &(profile.to_json() + "\n"))?;
     out.status(
         "Finished",
         format!(
-            "profile of {} in {elapsed:.0} s, written to {}",
+            "profile of {} written to {}",
             profile.platform.id,
             args.output.display()
         ),
     );
-    let size = args
-        .report_size
-        .unwrap_or_else(|| *cfg.sizes.iter().min().expect("sizes") as f64);
+    let size = args.report_size.unwrap_or(smallest as f64);
     let text = match args.format {
         Format::Json => profile.to_json() + "\n",
         Format::Table => render::render(&profile, size, args.report_rate, false),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fit::{self, Check};
 use super::runs::{LoadKey, Run};
+use super::screen::{self, Outlier};
 use super::{ComponentModel, FilterProfile, LinearModel, ModeProfile};
 use crate::probe::report::ProbeComponent as P;
 use crate::vocab::{Component, Filter, Mode, SidecarConfig};
@@ -92,6 +93,9 @@ pub struct Checks {
     /// A3 per mode.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate: Vec<RateProportionality>,
+    /// Run pairs left out of the fits and of A1 as outliers (see [`super::screen`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outliers: Vec<Outlier>,
     /// Things a reader should know (missing pairs, lost events, CPU fitted from closed loops).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -116,6 +120,29 @@ struct Delta {
     cpu: BTreeMap<P, f64>,
     black_box: f64,
     rate: f64,
+}
+
+/// The component-wise mean of `ds` (not empty).
+fn mean_delta(ds: &[&Delta]) -> Delta {
+    let n = ds.len() as f64;
+    let avg = |get: fn(&Delta) -> &BTreeMap<P, f64>| -> BTreeMap<P, f64> {
+        P::ALL
+            .iter()
+            .map(|c| {
+                let sum: f64 = ds
+                    .iter()
+                    .map(|d| get(d).get(c).copied().unwrap_or(0.0))
+                    .sum();
+                (*c, sum / n)
+            })
+            .collect()
+    };
+    Delta {
+        path: avg(|d| &d.path),
+        cpu: avg(|d| &d.cpu),
+        black_box: ds.iter().map(|d| d.black_box).sum::<f64>() / n,
+        rate: ds.iter().map(|d| d.rate).sum::<f64>() / n,
+    }
 }
 
 fn delta(a: &Run, b: &Run) -> Delta {
@@ -231,6 +258,68 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
+fn load_label(load: LoadKey) -> String {
+    match load {
+        LoadKey::Closed => "closed".into(),
+        LoadKey::Open(per_mille) => format!("open {}%", per_mille as f64 / 10.0),
+    }
+}
+
+/// Leaves out the outlying pairs of each load group of `deltas`: closed-loop pairs by the sum
+/// of their path times, open-loop pairs by the sum of their CPU per request, each against
+/// the robust line over sizes of its group ([`screen::outliers`]). Returns the kept pairs
+/// and the keys of those left out.
+fn screen_deltas(
+    config: &str,
+    deltas: Vec<(Key, Delta)>,
+    checks: &mut Checks,
+) -> (Vec<(Key, Delta)>, Vec<Key>) {
+    let mut groups: BTreeMap<LoadKey, Vec<usize>> = BTreeMap::new();
+    for (i, (k, _)) in deltas.iter().enumerate() {
+        groups.entry(k.3).or_default().push(i);
+    }
+    let mut left_out = vec![false; deltas.len()];
+    for (load, members) in groups {
+        let closed = load == LoadKey::Closed;
+        let value = |d: &Delta| -> f64 {
+            if closed {
+                d.path.values().sum()
+            } else {
+                d.cpu.values().sum()
+            }
+        };
+        let points: Vec<(f64, f64)> = members
+            .iter()
+            .map(|&i| (deltas[i].0.2 as f64, value(&deltas[i].1)))
+            .collect();
+        for (j, found) in screen::outliers(&points).into_iter().enumerate() {
+            if let Some((expected_us, z)) = found {
+                let (k, _) = &deltas[members[j]];
+                left_out[members[j]] = true;
+                checks.outliers.push(Outlier {
+                    config: config.to_string(),
+                    load: load_label(load),
+                    size: k.2,
+                    repeat: k.4,
+                    statistic: if closed { "path" } else { "cpu" }.into(),
+                    value_us: points[j].1,
+                    expected_us,
+                    z,
+                });
+            }
+        }
+    }
+    let (mut kept, mut out) = (Vec::new(), Vec::new());
+    for (d, left) in deltas.into_iter().zip(left_out) {
+        if left {
+            out.push(d.0);
+        } else {
+            kept.push(d);
+        }
+    }
+    (kept, out)
+}
+
 /// Groups closed-loop deltas by size and records A1 for them.
 fn additivity(config: &str, closed: &[(u64, &Delta)], checks: &mut Checks) {
     let mut by_size: BTreeMap<u64, Vec<&Delta>> = BTreeMap::new();
@@ -291,11 +380,22 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             )),
         }
     }
-    let tcp: BTreeMap<(u64, LoadKey, u32), Delta> = mode_deltas
+    let mode_deltas: BTreeMap<Mode, Vec<(Key, Delta)>> = mode_deltas
+        .into_iter()
+        .map(|(mode, deltas)| (mode, screen_deltas(mode.as_str(), deltas, &mut checks).0))
+        .collect();
+    // Parsing subtracts tcp's user time at the same size and load: the mean over tcp's kept
+    // repeats, so that one tcp outlier does not take the other modes' points with it.
+    let tcp: BTreeMap<(u64, LoadKey), Delta> = mode_deltas
         .get(&Mode::Tcp)
         .map(|v| {
-            v.iter()
-                .map(|(k, d)| ((k.2, k.3, k.4), d.clone()))
+            let mut groups: BTreeMap<(u64, LoadKey), Vec<&Delta>> = BTreeMap::new();
+            for (k, d) in v {
+                groups.entry((k.2, k.3)).or_default().push(d);
+            }
+            groups
+                .into_iter()
+                .map(|(k, ds)| (k, mean_delta(&ds)))
                 .collect()
         })
         .unwrap_or_default();
@@ -309,7 +409,7 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             let t = if *mode == Mode::Tcp {
                 Some(d)
             } else {
-                tcp.get(&(k.2, k.3, k.4))
+                tcp.get(&(k.2, k.3))
             };
             let Some(t) = t else {
                 checks.warnings.push(format!(
@@ -337,7 +437,7 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
                 if let Some(t) = if *mode == Mode::Tcp {
                     Some(d)
                 } else {
-                    tcp.get(&(k.2, k.3, k.4))
+                    tcp.get(&(k.2, k.3))
                 } {
                     push(&mut cpu, k.2, mode_components(*mode, &d.cpu, &t.cpu));
                 }
@@ -395,11 +495,12 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             combos.push((r.config.clone(), r.size, d.black_box));
         }
     }
-    for ((mode, filter), deltas) in &filter_deltas {
+    for ((mode, filter), deltas) in filter_deltas {
         let name = format!("{mode}+{filter}");
+        let (deltas, _) = screen_deltas(&name, deltas, &mut checks);
         let (mut lat, mut cpu) = (Points::new(), Points::new());
         let mut closed = Vec::new();
-        for (k, d) in deltas {
+        for (k, d) in &deltas {
             match k.3 {
                 LoadKey::Closed => {
                     push(&mut lat, k.2, filter_components(&d.path));
@@ -411,8 +512,8 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
         }
         additivity(&name, &closed, &mut checks);
         let components = fit_all(&name, &lat, &cpu, &mut checks);
-        if let Some(mp) = modes.get_mut(mode) {
-            mp.filters.insert(*filter, FilterProfile { components });
+        if let Some(mp) = modes.get_mut(&mode) {
+            mp.filters.insert(filter, FilterProfile { components });
         } else {
             checks
                 .warnings

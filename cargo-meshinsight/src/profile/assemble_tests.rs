@@ -177,3 +177,47 @@ fn unpaired_runs_are_left_out_with_a_warning() {
             .any(|w| w.contains("Parsing cannot be separated"))
     );
 }
+
+#[test]
+fn a_disturbed_run_pair_is_left_out_listed_and_does_not_move_the_fit() {
+    let mut rs = runs();
+    // One tcp latency run through the sidecar hit by a 150 µs wake-up delay.
+    let hit = rs
+        .iter_mut()
+        .find(|r| {
+            r.config.mode == Mode::Tcp
+                && r.config.filters.is_empty()
+                && r.through_sidecar
+                && r.size == 1000
+                && r.repeat == 1
+                && r.load == Load::Closed
+        })
+        .unwrap();
+    *hit.path_us.get_mut(&P::Notify).unwrap() += 150.0;
+    hit.client_mean_us += 150.0;
+    let (modes, checks) = assemble(&rs);
+    assert_eq!(checks.outliers.len(), 1, "{:?}", checks.outliers);
+    let o = &checks.outliers[0];
+    assert_eq!(
+        (o.config.as_str(), o.load.as_str(), o.size, o.repeat),
+        ("tcp", "closed", 1000, 1)
+    );
+    assert_eq!(o.statistic, "path");
+    assert!(o.z > screen::Z_LIMIT);
+    close(o.value_us - o.expected_us, 150.0);
+    // The fit and A1 are those of the undisturbed runs.
+    let tcp = &modes[&Mode::Tcp].components;
+    close(tcp[&Component::Notify].latency.base_us, 1.0);
+    let a = checks
+        .additivity
+        .iter()
+        .find(|a| a.config == "tcp" && a.size == 1000)
+        .unwrap();
+    assert_eq!(a.n, 1);
+    close(a.residual_us, 1.0);
+    // Parsing at 1000 B still has its tcp reference (the kept repeat).
+    let http = &modes[&Mode::Http].components;
+    close(http[&Component::Parsing].latency.base_us, 26.0);
+    assert_eq!(http[&Component::Parsing].latency.n, Some(6));
+    assert!(checks.warnings.is_empty(), "{:?}", checks.warnings);
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::assemble::assemble;
+use super::quiet::{MachineLoad, Sample};
 use super::runs::{Load, Run};
 use super::{FORMAT_VERSION, Platform, Profile, SidecarInfo};
 use crate::harness::loadgen::{
@@ -73,13 +74,15 @@ impl MeasureConfig {
         }
     }
 
-    /// `--quick`: tcp and http, three sizes, two rates, no filters.
+    /// `--quick`: tcp and http, three sizes, two rates, no filters; four repeats, so that
+    /// each load has 12 points per mode and a disturbed run can be screened out.
     pub fn quick(sidecar: Sidecar) -> Self {
         MeasureConfig {
             modes: vec![Mode::Tcp, Mode::Http],
             filters: vec![],
             sizes: vec![100, 2000, 4000],
             rate_fractions: vec![0.5, 1.0],
+            repeat: 4,
             ..MeasureConfig::full(sidecar)
         }
     }
@@ -169,6 +172,9 @@ pub struct Settings {
     pub elapsed_s: f64,
     /// Whether processes were pinned to CPUs.
     pub pinned: bool,
+    /// How busy the rest of the machine was meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_load: Option<MachineLoad>,
 }
 
 /// Progress of a profile.
@@ -304,6 +310,7 @@ pub fn measure(
         &[(std::process::id(), Role::Client)],
         &ProbeOptions::default(),
     )?;
+    let quiet_since = Sample::now();
     let cpus = if cfg.pin {
         crate::harness::bench::cpu_plan()
     } else {
@@ -330,7 +337,7 @@ pub fn measure(
         } else {
             progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
             let found = find_max_rate(&MaxRateSearch {
-                max_steps: 8,
+                max_steps: 10,
                 precision: 0.1,
                 ..MaxRateSearch::new(OpenLoop {
                     mode,
@@ -462,9 +469,14 @@ pub fn measure(
             }
         }
     }
+    let ours_cpu_ns: u64 = probe.snapshot()?.total.values().map(|c| c.cpu_ns).sum();
     drop(probe);
+    let machine_load = quiet_since.and_then(|s| s.load_since(ours_cpu_ns, cores.unwrap_or(1)));
 
-    let (modes, checks) = assemble(&runs);
+    let (modes, mut checks) = assemble(&runs);
+    checks
+        .warnings
+        .extend(machine_load.and_then(|l| l.warning()));
     Ok(Profile {
         format_version: FORMAT_VERSION,
         source: Some(format!(
@@ -483,6 +495,7 @@ pub fn measure(
             max_rate_rps,
             elapsed_s: started.elapsed().as_secs_f64(),
             pinned: cfg.pin,
+            machine_load,
         }),
         checks: Some(checks),
         runs,

@@ -4,7 +4,9 @@
 pub mod assemble;
 pub mod fit;
 pub mod measure;
+pub mod quiet;
 pub mod runs;
+pub mod screen;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -407,6 +409,33 @@ impl Profile {
             }
         }
         v
+    }
+
+    /// The profile fitted again from its own runs with this version's fits and checks (the
+    /// measurements, platform and settings are kept). Errors when it has no runs (the paper
+    /// profile, or one written by hand).
+    pub fn refit(&self) -> Result<Profile, String> {
+        if self.runs.is_empty() {
+            return Err("it has no runs to fit (only a measured profile keeps them)".into());
+        }
+        let (modes, mut checks) = assemble::assemble(&self.runs);
+        checks.warnings.extend(
+            self.settings
+                .as_ref()
+                .and_then(|s| s.machine_load)
+                .and_then(|l| l.warning()),
+        );
+        let refit = Profile {
+            modes,
+            checks: Some(checks),
+            source: Some(format!(
+                "{}; refitted by cargo-meshinsight {}",
+                self.source.as_deref().unwrap_or("measured"),
+                env!("CARGO_PKG_VERSION")
+            )),
+            ..self.clone()
+        };
+        refit.validate().map(|()| refit)
     }
 
     /// The profile as pretty JSON.

@@ -58,6 +58,28 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
         }
     };
     let modes: Vec<Mode> = profile.modes.keys().copied().collect();
+    if let Some(settings) = &profile.settings {
+        out.push_str(&format!(
+            "measured in {:.0} s, {}, {} repeats of {} requests per latency run{}\n",
+            settings.elapsed_s,
+            if settings.pinned {
+                "pinned"
+            } else {
+                "not pinned"
+            },
+            settings.repeat,
+            settings.requests,
+            settings
+                .machine_load
+                .map(|l| format!(
+                    "; the rest of the machine used {:.0}% of its CPUs, {:.0}% stolen{}",
+                    l.other_cpu_pct,
+                    l.steal_pct,
+                    if l.is_busy() { " (BUSY)" } else { "" }
+                ))
+                .unwrap_or_default()
+        ));
+    }
 
     // Table 2.
     heading(
@@ -272,6 +294,29 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
                     Some(_) => "per-request CPU depends on rate",
                     None => "not tested",
                 }
+            ));
+        }
+        if !checks.outliers.is_empty() {
+            let list: Vec<String> = checks
+                .outliers
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{} {} {} B #{} ({} {} µs, expected {})",
+                        o.config,
+                        o.load,
+                        o.size,
+                        o.repeat,
+                        o.statistic,
+                        us(o.value_us),
+                        us(o.expected_us)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "outliers left out of the fits: {} run pairs: {}\n",
+                list.len(),
+                list.join("; ")
             ));
         }
         for w in &checks.warnings {

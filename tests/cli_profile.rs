@@ -1,0 +1,108 @@
+//! `cargo meshinsight profile --refit`: fitting a measured profile's kept runs again, without
+//! root, on a profile this tool measured (fixtures/profiles/builtin-quick-measured.json).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cargo_meshinsight::profile::Profile;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs")
+}
+
+const MEASURED: &str = "fixtures/profiles/builtin-quick-measured.json";
+
+#[test]
+fn refit_fits_the_kept_runs_again_and_is_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.json");
+    let o = run(&[
+        "profile",
+        "--refit",
+        MEASURED,
+        "--format",
+        "json",
+        "-o",
+        first.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("Refitted"), "{stderr}");
+    let saved = Profile::load(&root().join(MEASURED)).unwrap();
+    let refit = Profile::load(&first).unwrap();
+    assert_eq!(refit.runs, saved.runs);
+    assert_eq!(refit.platform, saved.platform);
+    assert!(refit.source.as_deref().unwrap().contains("refitted"));
+    // What was printed is what was written.
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(printed["runs"].as_array().unwrap().len(), saved.runs.len());
+    // Every screened-out pair is one of the profile's runs.
+    let checks = refit.checks.as_ref().unwrap();
+    for out in &checks.outliers {
+        assert!(
+            saved
+                .runs
+                .iter()
+                .any(|r| r.size == out.size && r.repeat == out.repeat && r.through_sidecar),
+            "{out:?}"
+        );
+    }
+    // Refitting a refit changes nothing.
+    let second = dir.path().join("second.json");
+    let o = run(&[
+        "profile",
+        "--refit",
+        first.to_str().unwrap(),
+        "-o",
+        second.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(Profile::load(&second).unwrap().modes, refit.modes);
+    // The table report names the screening.
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("A1 additivity"), "{table}");
+}
+
+#[test]
+fn refit_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never.json");
+    for (args, code, needle) in [
+        (
+            vec![
+                "profile",
+                "--refit",
+                "fixtures/profiles/socc23-envoy-1.21.json",
+            ],
+            101,
+            "has no runs",
+        ),
+        (
+            vec!["profile", "--refit", "no/such/profile.json"],
+            101,
+            "no/such/profile.json",
+        ),
+        (
+            vec!["profile", "--refit", MEASURED, "--sidecar", "envoy"],
+            2,
+            "cannot be used with",
+        ),
+    ] {
+        let mut args = args.clone();
+        args.extend(["-o", out.to_str().unwrap()]);
+        let o = run(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} wrote a file");
+    }
+}
