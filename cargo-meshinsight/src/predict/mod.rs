@@ -3,6 +3,7 @@
 
 mod job;
 pub mod speedup;
+pub mod split;
 pub mod timeline;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ecg::{Ecg, Service};
 use crate::profile::{CostPart, CostVector, Profile};
+use crate::vocab::{Component, SidecarConfig};
 pub use job::{PredictConfig, fixture_paths, load_profiles, run};
 pub use speedup::Speedup;
 pub use timeline::{Timeline, rebuild};
@@ -195,6 +197,34 @@ pub fn call_costs(ecg: &Ecg, profiles: &ProfileSet) -> Result<Vec<CostVector>, P
                 .transpose()
         })
         .collect::<Result<_, _>>()?;
+    // Each service's split model (from a profile with event counts; none for most), found
+    // once per distinct profile and configuration.
+    let mut found: Vec<(&Profile, &SidecarConfig, Option<split::Split>)> = Vec::new();
+    let splits: Vec<Option<split::Split>> = ecg
+        .services
+        .iter()
+        .zip(&priced)
+        .map(|(svc, p)| match (p, &svc.sidecar) {
+            (Some(p), Some(config)) if !p.runs.is_empty() => {
+                let known = found
+                    .iter()
+                    .find(|(q, c, _)| std::ptr::eq(*q, *p) && *c == config);
+                match known {
+                    Some((_, _, split)) => split.clone(),
+                    None => {
+                        let split = split::detect(&p.runs, config);
+                        found.push((p, config, split.clone()));
+                        split
+                    }
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    let (read, write) = (
+        CostPart::Component(Component::Read).slot(),
+        CostPart::Component(Component::Write).slot(),
+    );
     Ok(ecg
         .calls
         .iter()
@@ -204,6 +234,14 @@ pub fn call_costs(ecg: &Ecg, profiles: &ProfileSet) -> Result<Vec<CostVector>, P
             for svc in call.from.into_iter().chain(std::iter::once(call.to)) {
                 if let (Some(profile), Some(config)) = (priced[svc], &ecg.services[svc].sidecar) {
                     cost.add(&profile.traversal_cost(config, s));
+                    if let Some(split) = &splits[svc] {
+                        // The extra reads and writes of a split message, half each.
+                        let (lat, cpu) = split.correction(s);
+                        for slot in [read, write] {
+                            cost.latency_us[slot] += lat / 2.0;
+                            cost.cpu_us[slot] += cpu / 2.0;
+                        }
+                    }
                 }
             }
             cost

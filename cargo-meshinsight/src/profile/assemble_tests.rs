@@ -63,6 +63,7 @@ fn run(config: &SidecarConfig, through: bool, size: u64, load: Load, repeat: u32
         path_us: path.clone(),
         cpu_us: path,
         lost_events: 0,
+        events: BTreeMap::new(),
     }
 }
 

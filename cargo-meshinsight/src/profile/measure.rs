@@ -276,6 +276,7 @@ fn record(
         path_us,
         cpu_us,
         lost_events: after.drops.lost().saturating_sub(before.drops.lost()),
+        events: super::runs::events_per_request(&before, &after, result.requests),
     }
 }
 

@@ -71,6 +71,29 @@ pub struct Run {
     pub cpu_us: BTreeMap<ProbeComponent, f64>,
     /// Events the probe lost during the run.
     pub lost_events: u64,
+    /// Per request, summed over the run's processes: probe events per component (syscalls
+    /// for `read` and `write`). How many reads and writes a message of this size takes is how
+    /// the kernel's split size is found ([`crate::predict::split`]). Empty in profiles
+    /// measured before it was recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events: BTreeMap<ProbeComponent, f64>,
+}
+
+/// Probe events per component per request between two snapshots.
+pub(crate) fn events_per_request(
+    before: &crate::probe::report::ProbeReport,
+    after: &crate::probe::report::ProbeReport,
+    requests: u64,
+) -> BTreeMap<ProbeComponent, f64> {
+    let n = requests.max(1) as f64;
+    ProbeComponent::ALL
+        .iter()
+        .map(|c| {
+            let count =
+                |r: &crate::probe::report::ProbeReport| r.total.get(c).map_or(0, |s| s.count);
+            (*c, count(after).saturating_sub(count(before)) as f64 / n)
+        })
+        .collect()
 }
 
 impl Run {
