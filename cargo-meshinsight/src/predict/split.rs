@@ -147,6 +147,16 @@ fn least_squares(points: &[(f64, f64)]) -> (f64, f64) {
     (my - slope * mx, slope)
 }
 
+/// Closed-loop runs of `config` whose reads and writes per request follow 4 · ceil(s / 4096)
+/// through the sidecar (2 without it), at 1.5 µs of latency and 1 µs of CPU each.
+#[cfg(test)]
+pub(crate) fn stepped_runs(config: &SidecarConfig, sizes: &[u64]) -> Vec<Run> {
+    sizes
+        .iter()
+        .flat_map(|&s| [tests::run(config, true, s), tests::run(config, false, s)])
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -154,9 +164,8 @@ mod tests {
     use super::*;
     use crate::vocab::Mode;
 
-    /// A closed-loop run whose reads and writes per request follow 4 · ceil(s / 4096) through
-    /// the sidecar (2 without it), 1.5 µs and 1 µs CPU each.
-    fn run(config: &SidecarConfig, through: bool, size: u64) -> Run {
+    /// One run of [`stepped_runs`].
+    pub(super) fn run(config: &SidecarConfig, through: bool, size: u64) -> Run {
         let units = (size as f64 / 4096.0).ceil().max(1.0);
         let events = if through { 2.0 + 4.0 * units } else { 2.0 };
         let half = |x: f64| {
@@ -182,12 +191,7 @@ mod tests {
         }
     }
 
-    fn runs(config: &SidecarConfig, sizes: &[u64]) -> Vec<Run> {
-        sizes
-            .iter()
-            .flat_map(|&s| [run(config, true, s), run(config, false, s)])
-            .collect()
-    }
+    use super::stepped_runs as runs;
 
     #[test]
     fn the_split_size_and_the_per_event_cost_are_found() {

@@ -544,3 +544,36 @@ duration_us = 100
         }
     }
 }
+
+#[test]
+fn a_profile_whose_runs_show_a_split_prices_the_extra_reads_and_writes() {
+    let http = crate::vocab::SidecarConfig::new(Mode::Http, vec![]).unwrap();
+    let big = CHAIN.replace(
+        "rate = 1000",
+        "rate = 1000\nrequest_bytes = 64000\nresponse_bytes = 64000",
+    );
+    let e = ecg(&big);
+    let linear = toy_profile();
+    let mut stepped = toy_profile();
+    stepped.runs = super::split::stepped_runs(&http, &[100, 4000, 8000, 16000]);
+    let p0 = predict(&e, &ProfileSet::new(vec![linear]), None).unwrap();
+    let p1 = predict(&e, &ProfileSet::new(vec![stepped]), None).unwrap();
+    // 64000 B is 16 units of 4000 B (the detected split): 64 reads and writes per traversal
+    // against 53.9 on the least-squares line of the runs' counts, at 1.5 µs each: 15.2 µs per
+    // traversal, on 5 traversals.
+    let split = super::split::detect(
+        &super::split::stepped_runs(&http, &[100, 4000, 8000, 16000]),
+        &http,
+    )
+    .unwrap();
+    let per_traversal = split.correction(64000.0).0;
+    assert!((per_traversal - 15.19).abs() < 0.01, "{per_traversal}");
+    close(
+        p1.figures.latency_overhead_us - p0.figures.latency_overhead_us,
+        5.0 * per_traversal,
+    );
+    // Read and write carry it, half each.
+    let part = |p: &Prediction, name: &str| p.figures.components[name].latency_us;
+    close(part(&p1, "read") - part(&p0, "read"), 2.5 * per_traversal);
+    close(part(&p1, "write") - part(&p0, "write"), 2.5 * per_traversal);
+}
