@@ -462,17 +462,20 @@ pub fn measure(
             }
         }
     }
+    let probe_set = probe.probe_set();
     drop(probe);
 
     let (modes, checks) = assemble(&runs);
+    let mut platform = fingerprint(&cfg.sidecar, launch, sidecar_version, cores);
+    platform.probe_set = Some(probe_set.name().into());
     Ok(Profile {
         format_version: FORMAT_VERSION,
         source: Some(format!(
-            "measured by cargo-meshinsight {} with the tracepoint probe",
+            "measured by cargo-meshinsight {} with the {probe_set} probe",
             env!("CARGO_PKG_VERSION")
         )),
         notes,
-        platform: fingerprint(&cfg.sidecar, launch, sidecar_version, cores),
+        platform,
         modes,
         settings: Some(Settings {
             sizes: cfg.sizes.clone(),
