@@ -5,6 +5,12 @@
  * Partitions the on-CPU time of the threads of target processes into
  * components (read, write, ipc, notify, user, other_kernel) using
  * tracepoints only: raw_syscalls, sched, irq (softirq) and net.
+ *
+ * Every handler exists twice, with one body: as a classic tracepoint program
+ * (SEC("tracepoint/..."), reads the perf trace record) and as a raw tracepoint
+ * program (SEC("raw_tracepoint/..."), reads the tracepoint's arguments; no
+ * trace record is built, which makes each event cheaper). The loader prefers
+ * the raw set and falls back to the classic one (docs/probe.md).
  */
 #include "bpf_min.h"
 #include "probe.h"
@@ -58,18 +64,35 @@ struct {
 	__type(value, u64);
 } counters SEC(".maps");
 
-struct softirq_state {
-	u64 start;
+/* Per-CPU state: the softirq running on this CPU, and a guard against nesting. */
+struct cpu_state {
+	u64 start; /* of the softirq */
 	u32 vec;
-	u32 active;
+	u32 active; /* a softirq runs (a transmit inside it is part of its time) */
+	u32 busy;   /* one of our programs runs on this CPU */
+	u32 pad;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, struct softirq_state);
-} softirq_cpu SEC(".maps");
+	__type(value, struct cpu_state);
+} cpu_state SEC(".maps");
+
+/* Kernel types read by the raw tracepoint programs; CO-RE relocations (resolved by the
+ * loader against the kernel's BTF) fix the field offsets. */
+struct task_struct {
+	int pid;
+} __attribute__((preserve_access_index));
+
+struct net_device {
+	char name[16];
+} __attribute__((preserve_access_index));
+
+struct bpf_raw_tracepoint_args {
+	u64 args[0];
+};
 
 /* Tracepoint records (/sys/kernel/tracing/events/<cat>/<name>/format). */
 struct tp_common {
@@ -221,18 +244,23 @@ static __always_inline void charge(u32 tgid, u32 comp, u64 events, u64 bytes,
 	}
 }
 
-/* The state of the current thread, if it belongs to a target. */
+/*
+ * The state of the current thread, if it is followed. One hash lookup: the
+ * threads of targets are entered by user space at the attach and by
+ * sched_process_fork after it; only when children are not followed (fork does
+ * not enter new threads then) does a miss look up the thread's process.
+ */
 static __always_inline struct thread_state *current_state(u32 *tgid_out)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tgid = id >> 32;
 	u32 tid = (u32)id;
-	if (!bpf_map_lookup_elem(&targets, &tgid))
-		return 0;
 	*tgid_out = tgid;
 	struct thread_state *st = bpf_map_lookup_elem(&threads, &tid);
-	if (st)
+	if (st || CFG_FOLLOW_CHILDREN)
 		return st;
+	if (!bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
 	struct thread_state fresh = {};
 	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST)) {
 		st = bpf_map_lookup_elem(&threads, &tid);
@@ -264,19 +292,44 @@ static __always_inline void fold_pending(struct thread_state *st, u32 tgid)
 	st->wakeup_ts = 0;
 }
 
-SEC("tracepoint/raw_syscalls/sys_enter")
-int sys_enter(struct tp_sys_enter *ctx)
+/*
+ * Enters one of our programs on this CPU, or returns 0 when another one is
+ * running here already (raw tracepoint programs nest: a softirq can run inside
+ * an interrupted sys_exit program, and both would update the same thread's
+ * state). Classic tracepoint programs never nest (the kernel skips them), so
+ * for them the guard is a no-op. Pair with leave().
+ */
+static __always_inline struct cpu_state *enter(void)
+{
+	u32 zero = 0;
+	struct cpu_state *cs = bpf_map_lookup_elem(&cpu_state, &zero);
+	if (!cs)
+		return 0;
+	if (cs->busy) {
+		count(CNT_NESTED);
+		return 0;
+	}
+	cs->busy = 1;
+	return cs;
+}
+
+static __always_inline void leave(struct cpu_state *cs)
+{
+	cs->busy = 0;
+}
+
+/* nr < 0: not known (raw tracepoints do not pass it to sys_exit). */
+static __always_inline void on_sys_enter(s64 nr)
 {
 	u32 tgid;
 	struct thread_state *st = current_state(&tgid);
 	if (!st)
-		return 0;
+		return;
 	u64 now = bpf_ktime_get_ns();
 	touch(st, now);
 	fold_pending(st, tgid);
 	if (!(st->flags & TF_INSYS) && st->seg_cpu)
 		charge(tgid, COMP_USER, 1, 0, st->seg_cpu, st->seg_cpu);
-	s64 nr = ctx->id;
 	u32 cls = SYS_OTHER;
 	if (nr >= 0 && nr < SYSCALL_SLOTS) {
 		u32 k = (u32)nr;
@@ -291,22 +344,19 @@ int sys_enter(struct tp_sys_enter *ctx)
 	st->seg_cpu = 0;
 	st->nested_ns = 0;
 	st->sys_wakeup_ns = 0;
-	return 0;
 }
 
-SEC("tracepoint/raw_syscalls/sys_exit")
-int sys_exit(struct tp_sys_exit *ctx)
+static __always_inline void on_sys_exit(s64 nr, s64 ret)
 {
 	u32 tgid;
 	struct thread_state *st = current_state(&tgid);
 	if (!st)
-		return 0;
+		return;
 	u64 now = bpf_ktime_get_ns();
 	touch(st, now);
 	fold_pending(st, tgid);
 	u64 cpu = st->seg_cpu;
-	if ((st->flags & TF_INSYS) && st->sys_nr == ctx->id) {
-		s64 ret = ctx->ret;
+	if ((st->flags & TF_INSYS) && (nr < 0 || st->sys_nr == nr)) {
 		u64 wall = now - st->sys_enter_ts;
 		wall = wall > st->nested_ns ? wall - st->nested_ns : 0;
 		u32 comp = COMP_OTHER_KERNEL;
@@ -331,15 +381,12 @@ int sys_exit(struct tp_sys_exit *ctx)
 	}
 	st->flags &= ~(TF_INSYS | TF_CHILD);
 	st->seg_cpu = 0;
-	return 0;
 }
 
-SEC("tracepoint/sched/sched_switch")
-int sched_switch(struct tp_sched_switch *ctx)
+/* prev: the current thread; sleeps: it leaves the CPU to wait (not preempted). */
+static __always_inline void on_switch(u32 prev, u32 next, int sleeps)
 {
 	u64 now = 0;
-	u32 prev = ctx->prev_pid;
-	u32 next = ctx->next_pid;
 	struct thread_state *st;
 	if (prev) {
 		st = bpf_map_lookup_elem(&threads, &prev);
@@ -348,8 +395,8 @@ int sched_switch(struct tp_sched_switch *ctx)
 			if (st->flags & TF_ONCPU)
 				st->seg_cpu += now - st->last_ts;
 			st->flags &= ~TF_ONCPU;
-			if (ctx->prev_state != 0)
-				st->wakeup_ts = 0; /* goes to sleep: a new wake-up will come */
+			if (sleeps)
+				st->wakeup_ts = 0; /* a new wake-up will come */
 		}
 	}
 	if (next) {
@@ -369,29 +416,24 @@ int sched_switch(struct tp_sched_switch *ctx)
 			}
 		}
 	}
-	return 0;
 }
 
-SEC("tracepoint/sched/sched_wakeup")
-int sched_wakeup(struct tp_sched_wakeup *ctx)
+static __always_inline void on_wakeup(u32 tid)
 {
-	u32 tid = ctx->pid;
 	struct thread_state *st = bpf_map_lookup_elem(&threads, &tid);
 	if (st && !(st->flags & TF_ONCPU))
 		st->wakeup_ts = bpf_ktime_get_ns();
-	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_fork")
-int sched_process_fork(struct tp_sched_process_fork *ctx)
+/* Runs in the parent's context. */
+static __always_inline void on_fork(u32 child)
 {
 	if (!CFG_FOLLOW_CHILDREN)
-		return 0;
+		return;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	u32 *role = bpf_map_lookup_elem(&targets, &tgid);
 	if (!role)
-		return 0;
-	u32 child = ctx->child_pid;
+		return;
 	u32 r = *role;
 	/* A new thread is keyed here too; it never owns stats (they are keyed
 	 * by the tgid of the running thread), so the extra entry is inert. */
@@ -402,51 +444,31 @@ int sched_process_fork(struct tp_sched_process_fork *ctx)
 	if (bpf_map_update_elem(&threads, &child, &fresh, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&threads, &child))
 		count(CNT_THREADS_FULL);
-	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exit")
-int sched_process_exit(struct tp_sched_process_exit *ctx)
+static __always_inline void on_softirq_entry(struct cpu_state *cs, u32 vec)
 {
-	u32 tid = ctx->pid;
-	bpf_map_delete_elem(&threads, &tid);
-	return 0;
-}
-
-SEC("tracepoint/irq/softirq_entry")
-int softirq_entry(struct tp_softirq *ctx)
-{
-	u32 zero = 0;
-	struct softirq_state *sc = bpf_map_lookup_elem(&softirq_cpu, &zero);
-	if (!sc)
-		return 0;
 	u64 now = bpf_ktime_get_ns();
-	sc->start = now;
-	sc->vec = ctx->vec;
-	sc->active = 1;
+	cs->start = now;
+	cs->vec = vec;
+	cs->active = 1;
 	u32 tgid;
 	struct thread_state *st = current_state(&tgid);
 	if (st)
 		touch(st, now); /* what ran before belongs to the interrupted segment */
-	return 0;
 }
 
-SEC("tracepoint/irq/softirq_exit")
-int softirq_exit(struct tp_softirq *ctx)
+static __always_inline void on_softirq_exit(struct cpu_state *cs, u32 vec)
 {
-	u32 zero = 0;
-	struct softirq_state *sc = bpf_map_lookup_elem(&softirq_cpu, &zero);
-	if (!sc)
-		return 0;
-	if (!sc->active || sc->vec != ctx->vec) {
+	if (!cs->active || cs->vec != vec) {
 		count(CNT_UNMATCHED_SIRQ);
-		sc->active = 0;
-		return 0;
+		cs->active = 0;
+		return;
 	}
-	sc->active = 0;
+	cs->active = 0;
 	u64 now = bpf_ktime_get_ns();
-	u64 d = now - sc->start;
-	u32 net = ctx->vec == SOFTIRQ_NET_RX || ctx->vec == SOFTIRQ_NET_TX;
+	u64 d = now - cs->start;
+	u32 net = vec == SOFTIRQ_NET_RX || vec == SOFTIRQ_NET_TX;
 	u32 tgid;
 	struct thread_state *st = current_state(&tgid);
 	if (st) {
@@ -455,9 +477,9 @@ int softirq_exit(struct tp_softirq *ctx)
 			st->nested_ns += d;
 		st->flags |= TF_ONCPU;
 		st->last_ts = now; /* the softirq is not the segment's time */
-		return 0;
+		return;
 	}
-	if (CFG_COUNT_KSOFTIRQD && ctx->vec == SOFTIRQ_NET_RX) {
+	if (CFG_COUNT_KSOFTIRQD && vec == SOFTIRQ_NET_RX) {
 		char comm[16];
 		bpf_get_current_comm(comm, sizeof(comm));
 		if (comm[0] == 'k' && comm[1] == 's' && comm[2] == 'o' &&
@@ -465,51 +487,136 @@ int softirq_exit(struct tp_softirq *ctx)
 		    comm[6] == 'r' && comm[7] == 'q' && comm[8] == 'd')
 			charge(TGID_SOFTIRQ_DAEMON, COMP_IPC, 1, 0, d, d);
 	}
-	return 0;
 }
 
-/* Whether this CPU runs a softirq now (a transmit inside it is part of its time). */
-static __always_inline int in_softirq(void)
+/* name: the device's name, in kernel memory. */
+static __always_inline int is_loopback(const void *name)
 {
-	u32 zero = 0;
-	struct softirq_state *sc = bpf_map_lookup_elem(&softirq_cpu, &zero);
-	return sc && sc->active;
+	char n[3] = {};
+	bpf_probe_read_kernel(n, sizeof(n), name);
+	return n[0] == 'l' && n[1] == 'o' && n[2] == 0;
 }
 
-static __always_inline int is_loopback(void *ctx, u32 loc)
+static __always_inline void on_xmit_start(struct cpu_state *cs, const void *dev_name)
 {
-	char name[3] = {};
-	bpf_probe_read_kernel(name, sizeof(name), (char *)ctx + (loc & 0xffff));
-	return name[0] == 'l' && name[1] == 'o' && name[2] == 0;
-}
-
-SEC("tracepoint/net/net_dev_start_xmit")
-int net_dev_start_xmit(struct tp_net_dev_start_xmit *ctx)
-{
+	/* A transmit inside a softirq is part of the softirq's time. */
+	if (cs->active)
+		return;
 	u32 tgid;
 	struct thread_state *st = current_state(&tgid);
-	if (!st || in_softirq() || !is_loopback(ctx, ctx->name_loc))
-		return 0;
+	if (!st || !is_loopback(dev_name))
+		return;
 	u64 now = bpf_ktime_get_ns();
 	touch(st, now);
 	st->xmit_ts = now;
-	return 0;
 }
 
-SEC("tracepoint/net/net_dev_xmit")
-int net_dev_xmit(struct tp_net_dev_xmit *ctx)
+static __always_inline void on_xmit(struct cpu_state *cs, u32 len)
 {
+	if (cs->active)
+		return;
 	u32 tgid;
 	struct thread_state *st = current_state(&tgid);
-	if (!st || !st->xmit_ts || in_softirq())
-		return 0;
+	if (!st || !st->xmit_ts)
+		return;
 	u64 now = bpf_ktime_get_ns();
 	u64 d = now - st->xmit_ts;
 	st->xmit_ts = 0;
-	charge(tgid, COMP_IPC, 1, ctx->len, d, d);
+	charge(tgid, COMP_IPC, 1, len, d, d);
 	if (st->flags & TF_INSYS)
 		st->nested_ns += d;
 	st->flags |= TF_ONCPU;
 	st->last_ts = now;
-	return 0;
 }
+
+/* Defines a program: the body runs with `cs`, this CPU's state, entered. */
+#define PROGRAM(sec, name, ctx_type, body)                                     \
+	SEC(sec)                                                               \
+	int name(ctx_type *ctx)                                                \
+	{                                                                      \
+		struct cpu_state *cs = enter();                                \
+		if (!cs)                                                       \
+			return 0;                                              \
+		body;                                                          \
+		leave(cs);                                                     \
+		return 0;                                                      \
+	}
+
+/* The classic set: tracepoint records. */
+
+PROGRAM("tracepoint/raw_syscalls/sys_enter", sys_enter, struct tp_sys_enter,
+	on_sys_enter(ctx->id))
+PROGRAM("tracepoint/raw_syscalls/sys_exit", sys_exit, struct tp_sys_exit,
+	on_sys_exit(ctx->id, ctx->ret))
+PROGRAM("tracepoint/sched/sched_switch", sched_switch, struct tp_sched_switch,
+	on_switch(ctx->prev_pid, ctx->next_pid, ctx->prev_state != 0))
+PROGRAM("tracepoint/sched/sched_wakeup", sched_wakeup, struct tp_sched_wakeup,
+	on_wakeup(ctx->pid))
+PROGRAM("tracepoint/sched/sched_process_fork", sched_process_fork,
+	struct tp_sched_process_fork, on_fork(ctx->child_pid))
+PROGRAM("tracepoint/sched/sched_process_exit", sched_process_exit,
+	struct tp_sched_process_exit, {
+		u32 tid = ctx->pid;
+		bpf_map_delete_elem(&threads, &tid);
+	})
+PROGRAM("tracepoint/irq/softirq_entry", softirq_entry, struct tp_softirq,
+	on_softirq_entry(cs, ctx->vec))
+PROGRAM("tracepoint/irq/softirq_exit", softirq_exit, struct tp_softirq,
+	on_softirq_exit(cs, ctx->vec))
+PROGRAM("tracepoint/net/net_dev_start_xmit", net_dev_start_xmit,
+	struct tp_net_dev_start_xmit,
+	on_xmit_start(cs, (char *)ctx + (ctx->name_loc & 0xffff)))
+PROGRAM("tracepoint/net/net_dev_xmit", net_dev_xmit, struct tp_net_dev_xmit,
+	on_xmit(cs, ctx->len))
+
+/*
+ * The raw set: the tracepoints' arguments (TP_PROTO in include/trace/events/).
+ * The scheduler's tracepoints pass task pointers; their pids are read with
+ * CO-RE offsets.
+ */
+
+static __always_inline u32 task_pid(const struct task_struct *t)
+{
+	int pid = 0;
+	bpf_probe_read_kernel(&pid, sizeof(pid), &t->pid);
+	return pid;
+}
+
+/* sys_enter(struct pt_regs *regs, long id) */
+PROGRAM("raw_tracepoint/sys_enter", raw_sys_enter, struct bpf_raw_tracepoint_args,
+	on_sys_enter(ctx->args[1]))
+/* sys_exit(struct pt_regs *regs, long ret): the syscall number is not passed. */
+PROGRAM("raw_tracepoint/sys_exit", raw_sys_exit, struct bpf_raw_tracepoint_args,
+	on_sys_exit(-1, ctx->args[1]))
+/* sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
+ * unsigned int prev_state); prev is the current task. */
+PROGRAM("raw_tracepoint/sched_switch", raw_sched_switch, struct bpf_raw_tracepoint_args,
+	on_switch((u32)bpf_get_current_pid_tgid(),
+		  task_pid((const struct task_struct *)ctx->args[2]),
+		  !ctx->args[0] && (u32)ctx->args[3] != 0))
+/* sched_wakeup(struct task_struct *p) */
+PROGRAM("raw_tracepoint/sched_wakeup", raw_sched_wakeup, struct bpf_raw_tracepoint_args,
+	on_wakeup(task_pid((const struct task_struct *)ctx->args[0])))
+/* sched_process_fork(struct task_struct *parent, struct task_struct *child) */
+PROGRAM("raw_tracepoint/sched_process_fork", raw_sched_process_fork,
+	struct bpf_raw_tracepoint_args,
+	on_fork(task_pid((const struct task_struct *)ctx->args[1])))
+/* sched_process_exit(struct task_struct *p, ...): p is the current task. */
+PROGRAM("raw_tracepoint/sched_process_exit", raw_sched_process_exit,
+	struct bpf_raw_tracepoint_args, {
+		u32 tid = (u32)bpf_get_current_pid_tgid();
+		bpf_map_delete_elem(&threads, &tid);
+	})
+/* softirq_entry(unsigned int vec_nr), softirq_exit(unsigned int vec_nr) */
+PROGRAM("raw_tracepoint/softirq_entry", raw_softirq_entry, struct bpf_raw_tracepoint_args,
+	on_softirq_entry(cs, (u32)ctx->args[0]))
+PROGRAM("raw_tracepoint/softirq_exit", raw_softirq_exit, struct bpf_raw_tracepoint_args,
+	on_softirq_exit(cs, (u32)ctx->args[0]))
+/* net_dev_start_xmit(const struct sk_buff *skb, const struct net_device *dev) */
+PROGRAM("raw_tracepoint/net_dev_start_xmit", raw_net_dev_start_xmit,
+	struct bpf_raw_tracepoint_args,
+	on_xmit_start(cs, ((const struct net_device *)ctx->args[1])->name))
+/* net_dev_xmit(struct sk_buff *skb, int rc, struct net_device *dev,
+ * unsigned int skb_len) */
+PROGRAM("raw_tracepoint/net_dev_xmit", raw_net_dev_xmit, struct bpf_raw_tracepoint_args,
+	on_xmit(cs, (u32)ctx->args[3]))

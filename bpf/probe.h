@@ -28,6 +28,7 @@
 #define CNT_TARGETS_FULL 2   /* a child process could not be added */
 #define CNT_UNMATCHED_SYS 3  /* sys_exit without its sys_enter (attached mid-call) */
 #define CNT_UNMATCHED_SIRQ 4 /* softirq_exit without its softirq_entry */
+#define CNT_NESTED 5 /* an event skipped: another program of ours ran on the CPU */
 #define CNT_COUNT 8
 
 #define HIST_BUCKETS 32

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use cargo_meshinsight::probe::workload::WorkloadResult;
 use cargo_meshinsight::probe::{
-    Probe, ProbeComponent, ProbeOptions, ProbeReport, ProcessReport, Role,
+    Probe, ProbeComponent, ProbeOptions, ProbeReport, ProbeSet, ProcessReport, Role,
 };
 
 const EXE: &str = env!("CARGO_BIN_EXE_cargo-meshinsight");
@@ -84,6 +84,7 @@ impl Side {
 
 struct PairRun {
     report: ProbeReport,
+    set: ProbeSet,
     server: u32,
     client: u32,
     busy: u32,
@@ -142,6 +143,7 @@ fn run_pair(options: &ProbeOptions) -> PairRun {
     server.wait_stopped();
     client.wait_stopped();
     let report = probe.snapshot().expect("snapshot");
+    let set = probe.probe_set();
     let sched1 = (server.sched_cpu_ns(), client.sched_cpu_ns());
     drop(probe);
     server.cont();
@@ -155,6 +157,7 @@ fn run_pair(options: &ProbeOptions) -> PairRun {
     let _ = busy.wait();
     PairRun {
         report,
+        set,
         server: server.pid(),
         client: client.pid(),
         busy: busy_pid,
@@ -255,27 +258,29 @@ fn privileged_ipc_is_counted_once() {
 }
 
 #[test]
-#[ignore = "fails on our VMs: the components' sum exceeds the scheduler's account by 70-140% of \
-            ipc (suspected: the kernel does not charge softirq time to tasks, IRQ time \
-            accounting); open in issue 3"]
 fn privileged_components_sum_to_the_schedulers_account() {
     for (pid, sched) in [
         (RUN.server, RUN.server_sched_ns),
         (RUN.client, RUN.client_sched_ns),
     ] {
-        let p = process(pid);
-        let probed = p.cpu_ns() as f64;
-        let sched = sched as f64;
-        let ipc_ns = p.components[&ProbeComponent::Ipc].cpu_ns as f64;
-        // The components partition the process's CPU time, so their sum should match the
-        // scheduler's account of it; the bound leaves room for the scheduler stopping the
-        // clock of a thread that sleeps before new-idle balancing, the probe after it.
-        assert!(
-            probed < sched + 0.6 * ipc_ns && probed > 0.85 * sched,
-            "{pid}: components sum to {probed} ns, the scheduler says {sched} ns; ipc is {ipc_ns} ns: {:#?}",
-            p.components
-        );
+        assert_sums_to_schedulers_account(pid, process(pid), sched);
     }
+}
+
+/// The components partition the process's CPU time (docs/probe.md, "Against the
+/// scheduler's account"). The probe must not lose time: its sum is at least the scheduler's
+/// account (`/proc/PID/task/*/schedstat`, softirq time included: this kernel has no
+/// CONFIG_IRQ_TIME_ACCOUNTING). It may exceed it: on our loaded VMs the excess grows with
+/// the machine's load (0-2 % idle, up to 13 % at load 7, mostly in `user`, both probe sets),
+/// time that CLOCK_MONOTONIC sees and the task clock does not.
+fn assert_sums_to_schedulers_account(pid: u32, p: &ProcessReport, sched: u64) {
+    let probed = p.cpu_ns() as f64;
+    let sched = sched as f64;
+    assert!(
+        probed > 0.97 * sched && probed < 1.25 * sched,
+        "{pid}: components sum to {probed} ns, the scheduler says {sched} ns: {:#?}",
+        p.components
+    );
 }
 
 #[test]
@@ -298,4 +303,47 @@ fn privileged_without_loopback_transmit_ipc_is_softirq_only() {
         with_xmit.bytes >= MESSAGES * SIZE,
         "loopback transmits counted: {with_xmit:?}"
     );
+}
+
+/// The default options use the raw tracepoint set where the kernel loads it (all our
+/// machines: kernel BTF, raw tracepoints allowed).
+#[test]
+fn privileged_default_set_is_raw_tracepoints() {
+    assert!(
+        std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
+        "no kernel BTF: the raw tracepoint set cannot load here"
+    );
+    assert_eq!(RUN.set, ProbeSet::RawTracepoint);
+}
+
+/// The fallback: the classic tracepoint set, forced, measures the same things.
+#[test]
+fn privileged_classic_tracepoint_set_measures_the_same() {
+    let run = run_pair(&ProbeOptions {
+        probe_set: Some(ProbeSet::Tracepoint),
+        ..ProbeOptions::default()
+    });
+    assert_eq!(run.set, ProbeSet::Tracepoint);
+    for (pid, work, sched) in [
+        (run.server, &run.server_work, run.server_sched_ns),
+        (run.client, &run.client_work, run.client_sched_ns),
+    ] {
+        let p = run.report.process(pid).expect("traced");
+        let read = &p.components[&ProbeComponent::Read];
+        let write = &p.components[&ProbeComponent::Write];
+        let ipc = &p.components[&ProbeComponent::Ipc];
+        assert_eq!((read.count, read.bytes), (MESSAGES, MESSAGES * SIZE));
+        assert_eq!((write.count, write.bytes), (MESSAGES, MESSAGES * SIZE));
+        assert!(ipc.count > 0 && ipc.bytes >= MESSAGES * SIZE, "{ipc:?}");
+        let user = p.components[&ProbeComponent::User].cpu_ns as f64;
+        let error = (user - work.work_ns as f64).abs() / work.work_ns as f64;
+        assert!(
+            error < 0.10,
+            "user CPU of {pid} is {:.1} % off",
+            error * 100.0
+        );
+        assert_sums_to_schedulers_account(pid, p, sched);
+    }
+    assert_eq!(run.report.drops.lost(), 0, "{:?}", run.report.drops);
+    assert!(run.report.process(run.busy).is_none());
 }

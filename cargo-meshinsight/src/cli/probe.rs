@@ -134,6 +134,11 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
     let probe = Probe::attach(&config.targets, &config.options)?;
+    if let Some(reason) = probe.fallback_reason() {
+        out.warn(format!(
+            "raw tracepoints unavailable ({reason}); measuring with classic tracepoints"
+        ));
+    }
     out.status(
         "Probing",
         format!(

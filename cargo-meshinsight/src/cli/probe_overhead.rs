@@ -22,6 +22,10 @@ pub struct Args {
     /// Do not attach the loopback-transmit tracepoints (see `ProbeOptions::loopback_transmit`).
     #[arg(long)]
     no_loopback_transmit: bool,
+    /// The programs to measure with: `raw_tracepoint` or `tracepoint` (classic). Default:
+    /// raw tracepoints where they load, else classic ones.
+    #[arg(long, value_name = "SET")]
+    probe_set: Option<crate::probe::ProbeSet>,
     /// Print the whole result as JSON.
     #[arg(long)]
     json: bool,
@@ -36,6 +40,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
         pin: args.pin,
         options: crate::probe::ProbeOptions {
             loopback_transmit: !args.no_loopback_transmit,
+            probe_set: args.probe_set,
             ..Default::default()
         },
     };
@@ -75,7 +80,13 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
     } else {
         writeln!(
             out.out(),
-            "round trip without probe: {:.2} µs (median of {} blocks)\nround trip with probe:    {:.2} µs\nadded by the probe:       {:.2} µs per round trip (median of paired differences; IQR {:.2} .. {:.2} µs)\nCPU per round trip:       {:.2} µs without the probe, {:+.2} µs with it (IQR {:.2} .. {:.2} µs)",
+            "probe set:                {}{}\nround trip without probe: {:.2} µs (median of {} blocks)\nround trip with probe:    {:.2} µs\nadded by the probe:       {:.2} µs per round trip (median of paired differences; IQR {:.2} .. {:.2} µs)\nCPU per round trip:       {:.2} µs without the probe, {:+.2} µs with it (IQR {:.2} .. {:.2} µs)",
+            report.probe_set,
+            report
+                .fallback_reason
+                .as_deref()
+                .map(|r| format!(" (raw tracepoints unavailable: {r})"))
+                .unwrap_or_default(),
             report.median_without_ns / 1e3,
             report.repetitions,
             report.median_with_ns / 1e3,

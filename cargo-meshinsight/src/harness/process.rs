@@ -65,9 +65,26 @@ impl TempDir {
     }
 
     pub(crate) fn new(prefix: &str, what: &str) -> Result<Self, HarnessError> {
+        Self::new_in(&std::env::temp_dir(), prefix, what)
+    }
+
+    /// In memory (`/dev/shm`) when the machine has it, else as [`TempDir::new`]: for files a
+    /// process writes while it is measured (Envoy's tap filter writes one file per request),
+    /// whose cost on a disk depends on what else uses the disk.
+    pub(crate) fn in_memory(prefix: &str, what: &str) -> Result<Self, HarnessError> {
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir()
+            && let Ok(dir) = Self::new_in(shm, prefix, what)
+        {
+            return Ok(dir);
+        }
+        Self::new(prefix, what)
+    }
+
+    fn new_in(parent: &Path, prefix: &str, what: &str) -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix(prefix)
-            .tempdir()
+            .tempdir_in(parent)
             .map_err(|source| HarnessError::Io {
                 what: format!("create {what}"),
                 source,

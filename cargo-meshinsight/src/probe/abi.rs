@@ -16,6 +16,8 @@ pub const CNT_TARGETS_FULL: u32 = 2;
 pub const CNT_UNMATCHED_SYS: u32 = 3;
 /// `CNT_UNMATCHED_SIRQ`.
 pub const CNT_UNMATCHED_SIRQ: u32 = 4;
+/// `CNT_NESTED`.
+pub const CNT_NESTED: u32 = 5;
 /// `SYSCALL_SLOTS`.
 pub const SYSCALL_SLOTS: u32 = 512;
 /// `TGID_SOFTIRQ_DAEMON`.

@@ -14,18 +14,34 @@ const CAP_BPF: u32 = 39;
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 const TRACEFS_DEBUG: &str = "/sys/kernel/debug/tracing";
 
-/// The tracepoints of the default probe set: (category, name, BPF program name).
-pub const TRACEPOINTS: &[(&str, &str, &str)] = &[
-    ("raw_syscalls", "sys_enter", "sys_enter"),
-    ("raw_syscalls", "sys_exit", "sys_exit"),
-    ("sched", "sched_switch", "sched_switch"),
-    ("sched", "sched_wakeup", "sched_wakeup"),
-    ("sched", "sched_process_fork", "sched_process_fork"),
-    ("sched", "sched_process_exit", "sched_process_exit"),
-    ("irq", "softirq_entry", "softirq_entry"),
-    ("irq", "softirq_exit", "softirq_exit"),
-    ("net", "net_dev_start_xmit", "net_dev_start_xmit"),
-    ("net", "net_dev_xmit", "net_dev_xmit"),
+/// The tracepoints of the probe: (category, name, classic tracepoint program, raw
+/// tracepoint program). Both sets of programs are in `bpf/probe.bpf.c`, with one body.
+pub const TRACEPOINTS: &[(&str, &str, &str, &str)] = &[
+    ("raw_syscalls", "sys_enter", "sys_enter", "raw_sys_enter"),
+    ("raw_syscalls", "sys_exit", "sys_exit", "raw_sys_exit"),
+    ("sched", "sched_switch", "sched_switch", "raw_sched_switch"),
+    ("sched", "sched_wakeup", "sched_wakeup", "raw_sched_wakeup"),
+    (
+        "sched",
+        "sched_process_fork",
+        "sched_process_fork",
+        "raw_sched_process_fork",
+    ),
+    (
+        "sched",
+        "sched_process_exit",
+        "sched_process_exit",
+        "raw_sched_process_exit",
+    ),
+    ("irq", "softirq_entry", "softirq_entry", "raw_softirq_entry"),
+    ("irq", "softirq_exit", "softirq_exit", "raw_softirq_exit"),
+    (
+        "net",
+        "net_dev_start_xmit",
+        "net_dev_start_xmit",
+        "raw_net_dev_start_xmit",
+    ),
+    ("net", "net_dev_xmit", "net_dev_xmit", "raw_net_dev_xmit"),
 ];
 
 /// What was found.
@@ -100,8 +116,8 @@ pub fn mounted_tracefs() -> Option<String> {
 pub fn missing_tracepoints(tracefs: &Path) -> Vec<String> {
     TRACEPOINTS
         .iter()
-        .filter(|(cat, name, _)| !tracefs.join("events").join(cat).join(name).is_dir())
-        .map(|(cat, name, _)| format!("{cat}:{name}"))
+        .filter(|(cat, name, ..)| !tracefs.join("events").join(cat).join(name).is_dir())
+        .map(|(cat, name, ..)| format!("{cat}:{name}"))
         .collect()
 }
 

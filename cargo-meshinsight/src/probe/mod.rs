@@ -1,6 +1,7 @@
 //! The eBPF component probe (DESIGN §4, docs/probe.md).
 //!
-//! [`Probe::attach`] loads `bpf/probe.bpf.c` (tracepoints only), follows the given
+//! [`Probe::attach`] loads `bpf/probe.bpf.c` (tracepoints only: raw tracepoints where the
+//! kernel allows them, else classic ones; [`ProbeSet`]), follows the given
 //! processes, their threads and the children they fork, and splits their time into
 //! [`ProbeComponent`]s; [`Probe::snapshot`] reads the per-CPU maps into a [`ProbeReport`].
 //! Dropping the probe detaches everything; all attachments are file descriptors of this
@@ -41,6 +42,9 @@ pub enum ProbeError {
         /// What went wrong.
         reason: String,
     },
+    /// No kernel BTF, which the raw tracepoint set needs (its CO-RE offsets).
+    #[error("load the raw tracepoint programs: no kernel BTF at /sys/kernel/btf/vmlinux")]
+    NoBtf,
     /// The kernel lacks a tracepoint of the default set.
     #[error("find tracepoints: this kernel lacks {}", missing.join(", "))]
     MissingTracepoints {
@@ -82,7 +86,8 @@ impl ProbeError {
         match self {
             ProbeError::NotPrivileged
             | ProbeError::NoTracefs { .. }
-            | ProbeError::MissingTracepoints { .. } => true,
+            | ProbeError::MissingTracepoints { .. }
+            | ProbeError::NoBtf => true,
             ProbeError::Load(e) => is_eperm(e),
             _ => false,
         }
@@ -95,6 +100,9 @@ impl ProbeError {
                 ProbeError::NotPrivileged => "run as root (sudo), or grant CAP_BPF and CAP_PERFMON".to_string(),
                 ProbeError::NoTracefs { .. } => {
                     "mount it with `mount -t tracefs nodev /sys/kernel/tracing`, as root".to_string()
+                }
+                ProbeError::NoBtf => {
+                    "use a kernel built with CONFIG_DEBUG_INFO_BTF, or the classic tracepoint set".to_string()
                 }
                 ProbeError::MissingTracepoints { .. } => {
                     "use a kernel built with CONFIG_FTRACE_SYSCALLS and tracepoints (CONFIG_TRACEPOINTS)".to_string()
@@ -119,6 +127,49 @@ fn is_eperm(e: &aya::EbpfError) -> bool {
         || text.contains("Operation not permitted")
 }
 
+/// Which kind of programs measure. Both sets attach to the same tracepoints with the same
+/// program bodies and measure the same things; they differ in cost per event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeSet {
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT`: the programs get the tracepoint's arguments, and the
+    /// kernel builds no trace record for them (cheaper). Needs kernel BTF (CO-RE offsets of
+    /// the task and device fields read), no tracefs.
+    RawTracepoint,
+    /// `BPF_PROG_TYPE_TRACEPOINT`: the programs read the perf trace record. Needs tracefs.
+    Tracepoint,
+}
+
+impl ProbeSet {
+    /// The name used in profiles (`platform.probe_set`) and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeSet::RawTracepoint => "raw_tracepoint",
+            ProbeSet::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+impl std::fmt::Display for ProbeSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ProbeSet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "raw_tracepoint" | "raw-tracepoint" | "raw" => Ok(ProbeSet::RawTracepoint),
+            "tracepoint" | "classic" => Ok(ProbeSet::Tracepoint),
+            other => Err(format!(
+                "unknown probe set `{other}` (expected raw_tracepoint or tracepoint)"
+            )),
+        }
+    }
+}
+
 /// How to probe.
 #[derive(Clone, Debug)]
 pub struct ProbeOptions {
@@ -129,6 +180,9 @@ pub struct ProbeOptions {
     /// Attach `net:net_dev_start_xmit`/`net_dev_xmit` to count loopback transmits as `ipc`.
     /// Without them (4 fewer events per loopback round trip) that time stays in `write`.
     pub loopback_transmit: bool,
+    /// Which programs to use; `None` (the default): the raw tracepoint set where it loads,
+    /// else the classic set ([`Probe::fallback_reason`] says why).
+    pub probe_set: Option<ProbeSet>,
 }
 
 impl Default for ProbeOptions {
@@ -137,6 +191,7 @@ impl Default for ProbeOptions {
             follow_children: true,
             count_ksoftirqd: true,
             loopback_transmit: true,
+            probe_set: None,
         }
     }
 }
@@ -152,6 +207,8 @@ pub struct Probe {
     /// Attached time before the last pause.
     attached_before: Duration,
     capabilities: Capabilities,
+    set: ProbeSet,
+    fallback: Option<String>,
 }
 
 impl std::fmt::Debug for Probe {
@@ -167,19 +224,32 @@ impl Probe {
     pub fn attach(targets: &[(Pid, Role)], opts: &ProbeOptions) -> Result<Probe, ProbeError> {
         let capabilities = Capabilities::detect();
         capabilities.require()?;
-        let (ebpf, links) = loader::load_and_attach(opts, &capabilities)?;
+        let loaded = loader::load_and_attach(opts, &capabilities)?;
         let mut probe = Probe {
-            ebpf,
-            links: Some(links),
+            ebpf: loaded.ebpf,
+            links: Some(loaded.links),
             options: opts.clone(),
             attached_at: Some(Instant::now()),
             attached_before: Duration::ZERO,
             capabilities,
+            set: loaded.set,
+            fallback: loaded.fallback,
         };
         for &(pid, role) in targets {
             probe.add_target(pid, role)?;
         }
         Ok(probe)
+    }
+
+    /// The programs that measure.
+    pub fn probe_set(&self) -> ProbeSet {
+        self.set
+    }
+
+    /// Why the preferred raw tracepoint set is not used (`None` when it is, or when the
+    /// options asked for the classic set).
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// What the capability check found.
@@ -189,32 +259,38 @@ impl Probe {
 
     /// Follows one more process (and its threads, and children it forks from now on).
     pub fn add_target(&mut self, pid: Pid, role: Role) -> Result<(), ProbeError> {
+        if !std::path::Path::new(&format!("/proc/{pid}/task")).is_dir() {
+            return Err(ProbeError::NoSuchProcess { pid });
+        }
+        // The process first: threads it starts from now on are entered by the program
+        // (sched_process_fork, or at their first event without child following); then
+        // the threads it has, listed after that.
+        {
+            let mut targets: HashMap<&mut MapData, u32, u32> =
+                HashMap::try_from(self.map_mut("targets")?).map_err(map_err("targets"))?;
+            targets
+                .insert(pid, role.code(), 0)
+                .map_err(map_err("targets"))?;
+        }
         let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
             .map_err(|_| ProbeError::NoSuchProcess { pid })?;
-        {
-            let mut threads: HashMap<&mut MapData, u32, abi::ThreadState> =
-                HashMap::try_from(self.map_mut("threads")?).map_err(map_err("threads"))?;
-            for task in tasks.flatten() {
-                let Some(tid) = task
-                    .file_name()
-                    .to_str()
-                    .and_then(|s| s.parse::<u32>().ok())
-                else {
-                    continue;
-                };
-                // Only new threads: a thread already followed keeps its state.
-                if threads.get(&tid, 0).is_err() {
-                    threads
-                        .insert(tid, abi::ThreadState::default(), 0)
-                        .map_err(map_err("threads"))?;
-                }
+        let mut threads: HashMap<&mut MapData, u32, abi::ThreadState> =
+            HashMap::try_from(self.map_mut("threads")?).map_err(map_err("threads"))?;
+        for task in tasks.flatten() {
+            let Some(tid) = task
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // Only new threads: a thread already followed keeps its state.
+            if threads.get(&tid, 0).is_err() {
+                threads
+                    .insert(tid, abi::ThreadState::default(), 0)
+                    .map_err(map_err("threads"))?;
             }
         }
-        let mut targets: HashMap<&mut MapData, u32, u32> =
-            HashMap::try_from(self.map_mut("targets")?).map_err(map_err("targets"))?;
-        targets
-            .insert(pid, role.code(), 0)
-            .map_err(map_err("targets"))?;
         Ok(())
     }
 
@@ -229,19 +305,20 @@ impl Probe {
         }
     }
 
-    /// Attaches the programs again after [`Probe::pause`]. The calling thread must see a
+    /// Attaches the programs again after [`Probe::pause`]. With the classic set
+    /// ([`ProbeSet::Tracepoint`]) the calling thread must see a
     /// mounted tracefs (the tracepoint ids are read from it); when the host has none,
     /// attach from a thread that mounted one with [`capability::mount_private_tracefs`].
     /// Threads are not re-seeded: events of a thread caught mid-syscall at resume are
     /// counted as unmatched.
     pub fn resume(&mut self) -> Result<(), ProbeError> {
         if self.links.is_none() {
-            if capability::mounted_tracefs().is_none() {
+            if self.set == ProbeSet::Tracepoint && capability::mounted_tracefs().is_none() {
                 return Err(ProbeError::NoTracefs {
                     reason: "not mounted in this thread's mount namespace".to_string(),
                 });
             }
-            self.links = Some(loader::attach_all(&mut self.ebpf, &self.options)?);
+            self.links = Some(loader::attach_all(&mut self.ebpf, &self.options, self.set)?);
             self.attached_at = Some(Instant::now());
         }
         Ok(())

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Probe, ProbeComponent, ProbeError, ProbeOptions, Role, capability};
+use super::{Probe, ProbeComponent, ProbeError, ProbeOptions, ProbeSet, Role, capability};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -28,6 +28,11 @@ pub struct OverheadConfig {
 /// The result: per-repetition mean round trips and their differences.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OverheadReport {
+    /// The programs that measured.
+    pub probe_set: ProbeSet,
+    /// Why the raw tracepoint set was not used, if it was wanted and failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
     /// Pairs of blocks.
     pub repetitions: usize,
     /// Round trips per block.
@@ -150,7 +155,7 @@ fn block(echo: &mut Echo, round_trips: usize, size: usize) -> io::Result<(f64, f
 ///
 /// The probe is loaded once and then attached and detached around the probed blocks, from
 /// the calling thread, which therefore mounts tracefs in a private mount namespace of its
-/// own when the host has none mounted.
+/// own when the host has none mounted and the classic set is used.
 pub fn run(
     cfg: &OverheadConfig,
     exe: &std::path::Path,
@@ -179,15 +184,18 @@ pub fn run(
         pin(echo.child.id(), 1)?;
         pin(0, 0)?;
     }
-    if capability::mounted_tracefs().is_none() {
-        capability::mount_private_tracefs()?;
-    }
     let targets = [
         (echo.child.id(), Role::App),
         (std::process::id(), Role::Client),
     ];
     let mut probe = Probe::attach(&targets, &cfg.options)?;
+    if probe.probe_set() == ProbeSet::Tracepoint && capability::mounted_tracefs().is_none() {
+        // Fell back to the classic set, which attaches (at every resume) through tracefs.
+        capability::mount_private_tracefs()?;
+    }
     probe.pause()?;
+    let probe_set = probe.probe_set();
+    let fallback_reason = probe.fallback_reason().map(str::to_string);
     // Warm up caches, the scheduler and the TCP connection.
     block(&mut echo, cfg.round_trips, cfg.size)?;
     let mut without = Vec::new();
@@ -223,6 +231,8 @@ pub fn run(
         .map(|(w, o)| w - o)
         .collect();
     Ok(OverheadReport {
+        probe_set,
+        fallback_reason,
         repetitions: cfg.repetitions,
         round_trips: cfg.round_trips,
         size: cfg.size,

@@ -44,13 +44,14 @@ pub fn table(report: &ProbeReport) -> String {
     text.push('\n');
     let d = &report.drops;
     text.push_str(&format!(
-        "drops: {} lost events (stats {}, threads {}, targets {}); partial: {} syscalls, {} softirqs begun before the attach\n",
+        "drops: {} lost events (stats {}, threads {}, targets {}); partial: {} syscalls, {} softirqs begun before the attach, {} nested events skipped\n",
         d.lost(),
         d.stats_map_full,
         d.threads_map_full,
         d.targets_map_full,
         d.unmatched_syscalls,
-        d.unmatched_softirqs
+        d.unmatched_softirqs,
+        d.nested_events
     ));
     text
 }

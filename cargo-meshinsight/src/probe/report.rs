@@ -285,6 +285,11 @@ pub struct Drops {
     pub unmatched_syscalls: u64,
     /// Softirq exits whose entry was before the attach (ignored).
     pub unmatched_softirqs: u64,
+    /// Events skipped because another of the probe's programs was running on that CPU
+    /// (a softirq run inside an interrupted raw tracepoint program); their time stays in
+    /// the segment they interrupted, as the kernel does for classic tracepoints.
+    #[serde(default)]
+    pub nested_events: u64,
 }
 
 impl Drops {
@@ -377,6 +382,7 @@ impl ProbeReport {
                 targets_map_full: c[abi::CNT_TARGETS_FULL as usize],
                 unmatched_syscalls: c[abi::CNT_UNMATCHED_SYS as usize],
                 unmatched_softirqs: c[abi::CNT_UNMATCHED_SIRQ as usize],
+                nested_events: c[abi::CNT_NESTED as usize],
             },
         }
     }

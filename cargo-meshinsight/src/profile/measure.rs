@@ -471,6 +471,7 @@ pub fn measure(
         }
     }
     let ours_cpu_ns: u64 = probe.snapshot()?.total.values().map(|c| c.cpu_ns).sum();
+    let probe_set = probe.probe_set();
     drop(probe);
     let machine_load = quiet_since.and_then(|s| s.load_since(ours_cpu_ns, cores.unwrap_or(1)));
 
@@ -478,14 +479,16 @@ pub fn measure(
     checks
         .warnings
         .extend(machine_load.and_then(|l| l.warning()));
+    let mut platform = fingerprint(&cfg.sidecar, launch, sidecar_version, cores);
+    platform.probe_set = Some(probe_set.name().into());
     Ok(Profile {
         format_version: FORMAT_VERSION,
         source: Some(format!(
-            "measured by cargo-meshinsight {} with the tracepoint probe",
+            "measured by cargo-meshinsight {} with the {probe_set} probe",
             env!("CARGO_PKG_VERSION")
         )),
         notes,
-        platform: fingerprint(&cfg.sidecar, launch, sidecar_version, cores),
+        platform,
         modes,
         settings: Some(Settings {
             sizes: cfg.sizes.clone(),

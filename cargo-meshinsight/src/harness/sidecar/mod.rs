@@ -259,8 +259,9 @@ impl RunningSidecar {
     }
 }
 
+/// The sidecar's files: its configuration, and what it writes while measured (tap traces).
 fn temp_dir() -> Result<TempDir, HarnessError> {
-    TempDir::new("meshinsight-sidecar-", "a directory for the sidecar")
+    TempDir::in_memory("meshinsight-sidecar-", "a directory for the sidecar")
 }
 
 fn start_envoy(
