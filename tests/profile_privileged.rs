@@ -83,8 +83,8 @@ fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
         "median unexplained residual {median:.1}%: {:#?}",
         checks.additivity
     );
-    // 2 modes × 3 sizes × 4 repeats × (closed + one rate) × (with, without).
-    assert_eq!(profile.runs.len(), 2 * 3 * 4 * 2 * 2);
+    // 2 modes × 3 sizes × 4 repeats × (4 closed-loop blocks of 200 + one rate) × (with, without).
+    assert_eq!(profile.runs.len(), 2 * 3 * 4 * (4 + 1) * 2);
     let settings = profile.settings.as_ref().unwrap();
     assert!(settings.max_rate_rps[&Mode::Http] > 0.0);
     // The machine's load during the profile is measured, and a busy machine is said.

@@ -16,7 +16,7 @@ use crate::vocab::{Filter, Mode};
 pub struct ProfileArgs {
     /// Fit a saved profile again from the runs it keeps (no measuring, no root), e.g. after
     /// an upgrade of the fits; the result goes to --output
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "no_pin"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin"])]
     refit: Option<PathBuf>,
     /// `envoy`, `builtin`, or a command with {listen} {upstream} {mode} [default: envoy when
     /// it is on PATH, else builtin]
@@ -40,9 +40,13 @@ pub struct ProfileArgs {
     /// Repetitions of every run
     #[arg(long)]
     repeat: Option<u32>,
-    /// Measured requests per closed-loop run
+    /// Measured requests per closed-loop point and repeat
     #[arg(long)]
     requests: Option<u64>,
+    /// ... measured in blocks of about this many, each block once without and once with the
+    /// sidecar [default: 250]
+    #[arg(long)]
+    block_requests: Option<u64>,
     /// Do not pin the processes to CPUs
     #[arg(long)]
     no_pin: bool,
@@ -108,6 +112,7 @@ impl ProfileArgs {
                 .unwrap_or(base.rate_fractions.clone()),
             repeat: self.repeat.unwrap_or(base.repeat),
             requests: self.requests.unwrap_or(base.requests),
+            block_requests: self.block_requests.unwrap_or(base.block_requests),
             pin: !self.no_pin,
             ..base
         };

@@ -50,8 +50,14 @@ pub struct MeasureConfig {
     pub rate_fractions: Vec<f64>,
     /// Repetitions of every run.
     pub repeat: u32,
-    /// Measured requests per closed-loop run.
+    /// Measured requests per closed-loop point and repeat.
     pub requests: u64,
+    /// The closed-loop requests of a point are measured in blocks of about this many, each
+    /// block once without and once with the sidecar (the order alternating), and each block
+    /// pair is a run pair of its own: on this VM the state a run happens to get (where the
+    /// scheduler puts a hop, how fast an idle vCPU wakes) varies more between runs than the
+    /// requests within a run do, so more short runs beat fewer long ones.
+    pub block_requests: u64,
     /// Measured time per open-loop run.
     pub open_duration: Duration,
     /// Pin load generator, application and sidecar to CPUs.
@@ -69,6 +75,7 @@ impl MeasureConfig {
             rate_fractions: vec![0.25, 0.5, 0.75, 1.0],
             repeat: 2,
             requests: 1500,
+            block_requests: 250,
             open_duration: Duration::from_millis(400),
             pin: true,
         }
@@ -105,9 +112,31 @@ impl MeasureConfig {
             .find(|m| modes.contains(m))
     }
 
+    /// Closed-loop blocks per point and repeat, and the requests of each.
+    pub fn blocks(&self) -> (u64, u64) {
+        let blocks = self.requests.div_ceil(self.block_requests.max(1)).max(1);
+        (blocks, self.requests.div_ceil(blocks))
+    }
+
+    /// The runs of one repeat: every closed-loop block (numbered `repeat · blocks + block`, so
+    /// that each block pair is a run pair of its own) and every open-loop load (numbered
+    /// `repeat`).
+    fn slots(&self, loads: &[Load], repeat: u32) -> Vec<(Load, u32)> {
+        let blocks = self.blocks().0 as u32;
+        loads
+            .iter()
+            .flat_map(|&load| match load {
+                Load::Closed => (0..blocks)
+                    .map(|b| (load, repeat * blocks + b))
+                    .collect::<Vec<_>>(),
+                Load::Open { .. } => vec![(load, repeat)],
+            })
+            .collect()
+    }
+
     /// Number of load runs (for progress), not counting the maximum-rate searches.
     pub fn planned_runs(&self) -> u64 {
-        let loads = 1 + self.rate_fractions.len() as u64;
+        let loads = self.blocks().0 + self.rate_fractions.len() as u64;
         let per_config = self.sizes.len() as u64 * self.repeat as u64 * loads * 2;
         let modes = self.modes_in_order().len() as u64;
         let filters = if self.filter_mode().is_some() {
@@ -116,7 +145,7 @@ impl MeasureConfig {
             0
         };
         let combined = if filters >= 2 {
-            self.sizes.len() as u64 * self.repeat as u64 * 2
+            self.sizes.len() as u64 * self.repeat as u64 * 2 * self.blocks().0
         } else {
             0
         };
@@ -134,8 +163,8 @@ impl MeasureConfig {
         if self.rate_fractions.iter().any(|f| !(*f > 0.0 && *f <= 1.0)) {
             return bad("rates are percentages of the maximum rate, in (0, 100]".into());
         }
-        if self.repeat == 0 || self.requests == 0 {
-            return bad("--repeat and the request count must be at least 1".into());
+        if self.repeat == 0 || self.requests == 0 || self.block_requests == 0 {
+            return bad("--repeat, --requests and --block-requests must be at least 1".into());
         }
         if !self.filters.is_empty() {
             if self.filter_mode().is_none() {
@@ -162,8 +191,11 @@ pub struct Settings {
     pub rates_pct: Vec<f64>,
     /// Repetitions.
     pub repeat: u32,
-    /// Measured requests per closed-loop run.
+    /// Measured requests per closed-loop point and repeat.
     pub requests: u64,
+    /// ... measured in blocks of this many (each block a run pair).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_requests: Option<u64>,
     /// Measured time per open-loop run, ms.
     pub open_duration_ms: u64,
     /// The maximum rate found per mode (through the sidecar, at the smallest size).
@@ -208,7 +240,7 @@ impl Block<'_> {
                 target: target.clone(),
                 size: size as usize,
                 warmup: 0,
-                stop: Stop::Requests(self.cfg.requests),
+                stop: Stop::Requests(self.cfg.blocks().1),
                 pin_cpu: self.cpus.0,
             })?,
             Load::Open { rate, .. } => run_open_loop(&OpenLoop {
@@ -395,7 +427,7 @@ pub fn measure(
         let mut flip = false;
         for &size in &cfg.sizes {
             for repeat in 0..cfg.repeat {
-                for &load in &loads {
+                for (load, slot) in cfg.slots(&loads, repeat) {
                     flip = !flip;
                     let order: Vec<_> = if flip {
                         targets.iter().collect()
@@ -407,7 +439,7 @@ pub fn measure(
                         if *through {
                             sidecar.check_running()?;
                         }
-                        runs.push(record(&plain, *through, size, load, repeat, r));
+                        runs.push(record(&plain, *through, size, load, slot, r));
                         progress(Progress::Run);
                     }
                 }
@@ -446,7 +478,7 @@ pub fn measure(
                 };
                 for &size in &cfg.sizes {
                     for repeat in 0..cfg.repeat {
-                        for &load in &loads {
+                        for (load, slot) in cfg.slots(&loads, repeat) {
                             flip = !flip;
                             let pair = [
                                 (&plain, sidecar.listen().clone()),
@@ -461,7 +493,7 @@ pub fn measure(
                                 let r = block.run_once(mode, target, size, load)?;
                                 filtered.check_running()?;
                                 sidecar.check_running()?;
-                                runs.push(record(c, true, size, load, repeat, r));
+                                runs.push(record(c, true, size, load, slot, r));
                                 progress(Progress::Run);
                             }
                         }
@@ -495,6 +527,7 @@ pub fn measure(
             rates_pct: cfg.rate_fractions.iter().map(|f| f * 100.0).collect(),
             repeat: cfg.repeat,
             requests: cfg.requests,
+            block_requests: Some(cfg.blocks().1),
             open_duration_ms: cfg.open_duration.as_millis() as u64,
             max_rate_rps,
             elapsed_s: started.elapsed().as_secs_f64(),
@@ -623,4 +656,47 @@ fn sha256_file(path: &Path) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
     let digest = Sha256::digest(&bytes);
     Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_loops_are_measured_in_blocks_that_pair_on_their_own() {
+        let cfg = MeasureConfig::quick(Sidecar::parse("builtin"));
+        assert_eq!(cfg.blocks(), (6, 250));
+        let odd = MeasureConfig {
+            requests: 800,
+            ..cfg.clone()
+        };
+        assert_eq!(odd.blocks(), (4, 200));
+        let one = MeasureConfig {
+            block_requests: 5000,
+            ..cfg.clone()
+        };
+        assert_eq!(one.blocks(), (1, 1500));
+        let loads = [
+            Load::Closed,
+            Load::Open {
+                fraction: 0.5,
+                rate: 1000.0,
+            },
+        ];
+        let slots = cfg.slots(&loads, 1);
+        let closed: Vec<u32> = slots
+            .iter()
+            .filter(|(l, _)| *l == Load::Closed)
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(closed, (6..12).collect::<Vec<_>>());
+        assert_eq!(slots.last().unwrap().1, 1);
+        // 2 modes × 3 sizes × 4 repeats × (6 blocks + 2 rates) × (with, without).
+        assert_eq!(cfg.planned_runs(), 2 * 3 * 4 * 8 * 2);
+        let zero = MeasureConfig {
+            block_requests: 0,
+            ..cfg
+        };
+        assert!(zero.validate().is_err());
+    }
 }

@@ -54,7 +54,8 @@ pub struct Run {
     pub size: u64,
     /// Closed or open loop.
     pub load: Load,
-    /// Repetition index.
+    /// Repetition index; of a closed-loop run, its block (`repeat · blocks + block`, see
+    /// `MeasureConfig::block_requests`), so that each block pair pairs on its own.
     pub repeat: u32,
     /// Measured requests.
     pub requests: u64,
