@@ -448,7 +448,12 @@ pub fn find_max_rate(search: &MaxRateSearch) -> Result<MaxRate, HarnessError> {
     })?;
     let mut steps = Vec::new();
     let sustained = |rate: f64, steps: &mut Vec<LoadResult>| -> Result<bool, HarnessError> {
-        let tries = if search.confirm_failures { 2 } else { 1 };
+        // A confirmation is a step too: never more than `max_steps` in all.
+        let tries = if search.confirm_failures && steps.len() + 2 <= search.max_steps {
+            2
+        } else {
+            1
+        };
         for _ in 0..tries {
             let run = run_open_loop(&OpenLoop {
                 rate,
