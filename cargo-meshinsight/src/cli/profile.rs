@@ -164,15 +164,6 @@ pub(crate) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
         install_interrupt_cleanup();
         let launch = Launch::current()?;
         let profile = measure_reporting(&cfg, &launch, out)?;
-        let elapsed = profile
-            .settings
-            .as_ref()
-            .map(|s| s.elapsed_s)
-            .unwrap_or(0.0);
-        out.status(
-            "Measured",
-            format!("profile of {} in {elapsed:.0} s", profile.platform.id),
-        );
         (profile, *cfg.sizes.iter().min().expect("sizes"))
     };
     write_atomically(&args.output, &(profile.to_json() + "\n"))?;
