@@ -1,23 +1,10 @@
 //! `cargo meshinsight profile --refit`: fitting a measured profile's kept runs again, without
 //! root, on a profile this tool measured (fixtures/profiles/builtin-quick-measured.json).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
 use cargo_meshinsight::profile::Profile;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs")
-}
+use common::{root, run};
 
 const MEASURED: &str = "fixtures/profiles/builtin-quick-measured.json";
 
