@@ -6,7 +6,7 @@ use comfy_table::{CellAlignment, Table, TableStyle};
 
 use super::{cores, us};
 use crate::profile::{LinearModel, Profile};
-use crate::vocab::{Component, Mode};
+use crate::vocab::{Component, Mode, SidecarConfig};
 
 fn table(style: TableStyle, header: Vec<String>) -> Table {
     let mut t = Table::new();
@@ -295,6 +295,30 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
                     None => "not tested",
                 }
             ));
+        }
+        let has_events = profile.runs.iter().any(|r| !r.events.is_empty());
+        for mode in modes.iter().filter(|_| has_events) {
+            let plain = SidecarConfig {
+                mode: *mode,
+                filters: vec![],
+            };
+            let largest = profile
+                .runs
+                .iter()
+                .filter(|r| r.config == plain)
+                .map(|r| r.size)
+                .max()
+                .unwrap_or(0);
+            match crate::predict::split::detect(&profile.runs, &plain) {
+                Some(split) => out.push_str(&format!(
+                    "split, {mode}: a message takes one more read and write per {:.0} B (about {} µs each); predictions add it beyond the profiled sizes\n",
+                    split.split_bytes,
+                    us(split.latency_per_event_us)
+                )),
+                None => out.push_str(&format!(
+                    "split, {mode}: none up to {largest} B (reads and writes per request do not grow with size)\n"
+                )),
+            }
         }
         if !checks.outliers.is_empty() {
             let list: Vec<String> = checks
