@@ -138,3 +138,77 @@ fn profile_settings_errors_are_clear() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("the builtin sidecar has no filters"), "{err}");
 }
+
+#[test]
+fn privileged_uds_upstream_profile_makes_a_speedup_that_predict_takes() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let profile = |name: &str, extra: &[&str]| {
+        let file = dir.path().join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+            .args([
+                "profile",
+                "--sidecar",
+                "builtin",
+                "--modes",
+                "tcp",
+                "--sizes",
+                "100,4000",
+                "--rates",
+                "50",
+                "--repeat",
+                "3",
+                "--requests",
+                "400",
+                "--format",
+                "json",
+                "-o",
+            ])
+            .arg(&file)
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        file
+    };
+    let base = profile("tcp.json", &[]);
+    let uds = profile("uds.json", &["--upstream", "uds"]);
+    let measured = Profile::load(&uds).unwrap();
+    assert!(
+        measured
+            .notes
+            .iter()
+            .any(|n| n.contains("Unix-domain-socket")),
+        "{:?}",
+        measured.notes
+    );
+    let speedup = dir.path().join("uds.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .arg("speedup")
+        .arg("--base")
+        .arg(&base)
+        .arg("--variant")
+        .arg(&uds)
+        .arg("-o")
+        .arg(&speedup)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("tcp   ipc"));
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .current_dir(root())
+        .args(["predict", "--format", "json", "--profile"])
+        .arg(&base)
+        .arg("--speedup")
+        .arg(&speedup)
+        .args(["--ecg", "fixtures/validate/ci-chain-tcp.toml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v[0]["speedup"]["latency_overhead_us"].as_f64().is_some(),
+        "{v}"
+    );
+}

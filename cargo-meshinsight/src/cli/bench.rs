@@ -23,12 +23,53 @@ pub enum Format {
 }
 
 /// How the builtin sidecar reaches the echo application.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum UpstreamArg {
+    #[default]
     /// TCP over loopback.
     Tcp,
     /// A Unix domain socket.
     Uds,
+}
+
+/// The variants of the builtin sidecar (`bench` and `profile`).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct BuiltinVariant {
+    /// builtin: how the sidecar reaches the echo application.
+    #[arg(long, value_enum, default_value_t = UpstreamArg::Tcp)]
+    upstream: UpstreamArg,
+    /// builtin: write to TCP sockets with MSG_ZEROCOPY.
+    #[arg(long)]
+    zerocopy: bool,
+    /// builtin: calibrated busy work per message, in µs (an injected regression).
+    #[arg(long, default_value_t = 0)]
+    extra_work_us: u64,
+}
+
+impl BuiltinVariant {
+    /// Sets the variant on a builtin `sidecar`; an error when one is asked of another sidecar.
+    pub fn apply(&self, sidecar: &mut Sidecar) -> Result<(), HarnessError> {
+        let asked = self.upstream == UpstreamArg::Uds || self.zerocopy || self.extra_work_us > 0;
+        match sidecar {
+            Sidecar::Builtin {
+                upstream,
+                zerocopy,
+                extra_work_us,
+            } => {
+                *upstream = match self.upstream {
+                    UpstreamArg::Tcp => Upstream::Tcp,
+                    UpstreamArg::Uds => Upstream::Uds,
+                };
+                *zerocopy = self.zerocopy;
+                *extra_work_us = self.extra_work_us;
+                Ok(())
+            }
+            _ if asked => Err(HarnessError::Config(
+                "--upstream uds, --zerocopy and --extra-work-us need --sidecar builtin".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Measure the echo round trip without and with a sidecar, and the overhead.
@@ -70,15 +111,8 @@ pub struct BenchArgs {
     /// Envoy worker threads.
     #[arg(long, default_value_t = 1)]
     concurrency: usize,
-    /// builtin: how the sidecar reaches the echo application.
-    #[arg(long, value_enum, default_value_t = UpstreamArg::Tcp)]
-    upstream: UpstreamArg,
-    /// builtin: write to TCP sockets with MSG_ZEROCOPY.
-    #[arg(long)]
-    zerocopy: bool,
-    /// builtin: calibrated busy work per message, in µs (an injected regression).
-    #[arg(long, default_value_t = 0)]
-    extra_work_us: u64,
+    #[command(flatten)]
+    builtin: BuiltinVariant,
     /// Pin load generator, echo application and sidecar to separate CPUs.
     #[arg(long)]
     pin: bool,
@@ -92,31 +126,11 @@ impl TryFrom<&BenchArgs> for BenchConfig {
     fn try_from(a: &BenchArgs) -> Result<Self, HarnessError> {
         let config = SidecarConfig::new(a.mode, a.filters.clone()).map_err(HarnessError::Config)?;
         let mut sidecar = Sidecar::parse(&a.sidecar);
-        let builtin_only = a.upstream == UpstreamArg::Uds || a.zerocopy || a.extra_work_us > 0;
-        match &mut sidecar {
-            Sidecar::Envoy { path, concurrency } => {
-                path.clone_from(&a.envoy);
-                *concurrency = a.concurrency;
-            }
-            Sidecar::Builtin {
-                upstream,
-                zerocopy,
-                extra_work_us,
-            } => {
-                *upstream = match a.upstream {
-                    UpstreamArg::Tcp => Upstream::Tcp,
-                    UpstreamArg::Uds => Upstream::Uds,
-                };
-                *zerocopy = a.zerocopy;
-                *extra_work_us = a.extra_work_us;
-            }
-            Sidecar::Command { .. } => {}
+        if let Sidecar::Envoy { path, concurrency } = &mut sidecar {
+            path.clone_from(&a.envoy);
+            *concurrency = a.concurrency;
         }
-        if builtin_only && !matches!(sidecar, Sidecar::Builtin { .. }) {
-            return Err(HarnessError::Config(
-                "--upstream uds, --zerocopy and --extra-work-us need --sidecar builtin".into(),
-            ));
-        }
+        a.builtin.apply(&mut sidecar)?;
         if !(a.duration > 0.0 && a.duration.is_finite()) {
             return Err(HarnessError::Config(
                 "--duration must be a positive number of seconds".into(),

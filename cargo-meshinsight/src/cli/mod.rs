@@ -15,6 +15,7 @@ mod internal;
 mod predict;
 mod profile;
 mod service;
+mod speedup;
 mod validate;
 
 use std::ffi::OsString;
@@ -70,6 +71,7 @@ enum Command {
     Sidecar(internal::SidecarArgs),
     Analyze(analyze::AnalyzeArgs),
     Generate(generate::GenerateArgs),
+    Speedup(speedup::SpeedupArgs),
     Import(import::ImportArgs),
     CriticalPath(critical_path::CriticalPathArgs),
     Validate(validate::ValidateArgs),
@@ -136,6 +138,7 @@ fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
         Command::Sidecar(args) => internal::sidecar(args, out),
         Command::Analyze(args) => analyze::run(args, out),
         Command::Generate(args) => generate::run(args, out),
+        Command::Speedup(args) => speedup::run(args, out),
         Command::Import(args) => import::run(args, out),
         Command::CriticalPath(args) => critical_path::run(args, out),
         Command::Validate(args) => validate::run(args, out),

@@ -16,7 +16,7 @@ use crate::vocab::{Filter, Mode};
 pub struct ProfileArgs {
     /// Fit a saved profile again from the runs it keeps (no measuring, no root), e.g. after
     /// an upgrade of the fits; the result goes to --output
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin", "upstream", "zerocopy", "extra_work_us"])]
     refit: Option<PathBuf>,
     /// `envoy`, `builtin`, or a command with {listen} {upstream} {mode} [default: envoy when
     /// it is on PATH, else builtin]
@@ -50,6 +50,8 @@ pub struct ProfileArgs {
     /// Do not pin the processes to CPUs
     #[arg(long)]
     no_pin: bool,
+    #[command(flatten)]
+    builtin: super::bench::BuiltinVariant,
     /// Where to write the profile (JSON)
     #[arg(
         short,
@@ -125,9 +127,11 @@ impl ProfileArgs {
     }
 }
 
-fn write_atomically(path: &Path, text: &str) -> Result<(), Error> {
+/// Writes `text` to `path` through a temporary file beside it: a reader never sees half a
+/// file, and a failure leaves nothing behind. `what` names it in the error.
+pub(crate) fn write_atomically(path: &Path, text: &str, what: &str) -> Result<(), Error> {
     let err = |source: std::io::Error| Error::Write {
-        what: format!("the profile to {}", path.display()),
+        what: format!("{what} to {}", path.display()),
         source,
     };
     let dir = path
@@ -159,14 +163,15 @@ pub(crate) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
         let smallest = profile.runs.iter().map(|r| r.size).min().unwrap_or(100);
         (profile, smallest)
     } else {
-        let sidecar = sidecar_choice(args.sidecar.as_deref(), out);
+        let mut sidecar = sidecar_choice(args.sidecar.as_deref(), out);
+        args.builtin.apply(&mut sidecar)?;
         let cfg = args.config(sidecar);
         install_interrupt_cleanup();
         let launch = Launch::current()?;
         let profile = measure_reporting(&cfg, &launch, out)?;
         (profile, *cfg.sizes.iter().min().expect("sizes"))
     };
-    write_atomically(&args.output, &(profile.to_json() + "\n"))?;
+    write_atomically(&args.output, &(profile.to_json() + "\n"), "the profile")?;
     out.status(
         "Finished",
         format!(

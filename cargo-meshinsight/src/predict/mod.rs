@@ -5,6 +5,7 @@ mod job;
 pub mod speedup;
 pub mod split;
 pub mod timeline;
+pub mod whatif;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -17,7 +17,10 @@ use crate::harness::loadgen::{
     ClosedLoop, LoadResult, MaxRateSearch, OpenLoop, Stop, find_max_rate, run_closed_loop,
     run_open_loop,
 };
-use crate::harness::{EchoServer, Endpoint, HarnessError, Launch, RunningSidecar, Sidecar};
+use crate::harness::process::TempDir;
+use crate::harness::{
+    EchoServer, Endpoint, HarnessError, Launch, RunningSidecar, Sidecar, Upstream,
+};
 use crate::probe::{Probe, ProbeComponent, ProbeError, ProbeOptions, ProbeReport, Role};
 use crate::vocab::{Filter, Mode, SidecarConfig};
 
@@ -353,13 +356,39 @@ pub fn measure(
     let mut max_rate_rps = BTreeMap::new();
     let mut sidecar_version = None;
     let mut notes = Vec::new();
+    if let Sidecar::Builtin {
+        upstream,
+        zerocopy,
+        extra_work_us,
+    } = &cfg.sidecar
+    {
+        let mut variant = Vec::new();
+        if *upstream == Upstream::Uds {
+            variant.push("a Unix-domain-socket upstream".to_string());
+        }
+        if *zerocopy {
+            variant.push("MSG_ZEROCOPY writes".to_string());
+        }
+        if *extra_work_us > 0 {
+            variant.push(format!("{extra_work_us} µs of extra work per message"));
+        }
+        if !variant.is_empty() {
+            notes.push(format!("builtin sidecar with {}", variant.join(", ")));
+        }
+    }
     let smallest = *cfg.sizes.iter().min().expect("validated");
 
     for mode in cfg.modes_in_order() {
         progress(Progress::Phase(format!(
             "{mode}: starting the application and the sidecar"
         )));
-        let echo = EchoServer::start(launch, mode, None, cpus.1.as_deref())?;
+        // A builtin sidecar with a Unix-socket upstream reaches the application there; the
+        // runs without the sidecar still go over TCP loopback, as an application's caller does.
+        let socket_dir =
+            TempDir::in_memory("meshinsight-echo-", "a directory for the echo socket")?;
+        let socket =
+            (cfg.sidecar.upstream() == Upstream::Uds).then(|| socket_dir.path().join("echo.sock"));
+        let echo = EchoServer::start(launch, mode, socket.as_deref(), cpus.1.as_deref())?;
         probe.add_target(echo.pid(), Role::App)?;
         let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
         let mut sidecar = start_sidecar(cfg, launch, &plain, &echo, cpus.2.as_deref(), &mut probe)?;
