@@ -84,7 +84,7 @@ impl MeasureConfig {
         }
     }
 
-    fn modes_in_order(&self) -> Vec<Mode> {
+    pub(super) fn modes_in_order(&self) -> Vec<Mode> {
         let mut modes = self.modes.clone();
         if modes.iter().any(|m| *m != Mode::Tcp) && !modes.contains(&Mode::Tcp) {
             modes.push(Mode::Tcp);
@@ -120,7 +120,7 @@ impl MeasureConfig {
         (modes + filters) * per_config + combined
     }
 
-    fn validate(&self) -> Result<(), MeasureError> {
+    pub(super) fn validate(&self) -> Result<(), MeasureError> {
         let bad = |m: String| Err(MeasureError::Settings(m));
         if self.modes.is_empty() {
             return bad("no modes to profile".into());
@@ -181,14 +181,14 @@ pub enum Progress {
 }
 
 /// The processes of one block of runs and the probe on them.
-struct Block<'a> {
-    probe: &'a mut Probe,
-    cfg: &'a MeasureConfig,
-    cpus: (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>),
+pub(super) struct Block<'a> {
+    pub(super) probe: &'a mut Probe,
+    pub(super) cfg: &'a MeasureConfig,
+    pub(super) cpus: (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>),
 }
 
 impl Block<'_> {
-    fn run_once(
+    pub(super) fn run_once(
         &mut self,
         mode: Mode,
         target: &Endpoint,
@@ -248,7 +248,7 @@ fn per_request(
     (path, cpu)
 }
 
-fn record(
+pub(super) fn record(
     config: &SidecarConfig,
     through_sidecar: bool,
     size: u64,
@@ -273,7 +273,7 @@ fn record(
     }
 }
 
-fn start_sidecar(
+pub(super) fn start_sidecar(
     cfg: &MeasureConfig,
     launch: &Launch,
     config: &SidecarConfig,
