@@ -11,9 +11,6 @@ use cargo_metadata::Message;
 use super::GateError;
 use crate::output::Output;
 
-/// How many of cargo's last lines an error keeps when cargo's output was not shown.
-const TAIL_LINES: usize = 12;
-
 /// Builds binary target `name` of the workspace of `manifest` in release mode and returns the
 /// executable. `target_dir` overrides cargo's target directory (the base of a paired check
 /// builds beside the head, not over it).
@@ -78,15 +75,35 @@ pub fn build_bin(
             })
             .last()
     });
-    let mut tail: Vec<String> = Vec::new();
+    // The first compiler error and its location make the one-line message.
+    let mut first_error: Option<String> = None;
+    let mut last_error: Option<String> = None;
+    let mut expect_location = false;
     let stderr = child.stderr.take().expect("piped");
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
         if !out.is_quiet() {
             let _ = writeln!(out.err(), "{line}");
         }
-        tail.push(line);
-        if tail.len() > TAIL_LINES {
-            tail.remove(0);
+        let plain = strip_ansi(&line);
+        let plain = plain.trim();
+        if expect_location {
+            expect_location = false;
+            if let (Some(e), Some(loc)) = (first_error.as_mut(), plain.strip_prefix("--> ")) {
+                e.push_str(&format!(" at {loc}"));
+            }
+        }
+        if plain.starts_with("error") {
+            let message = plain
+                .split_once(": ")
+                .map(|(_, m)| m)
+                .unwrap_or(plain)
+                .to_string();
+            if first_error.is_none() && plain.starts_with("error[") {
+                first_error = Some(message);
+                expect_location = true;
+            } else {
+                last_error = Some(message);
+            }
         }
     }
     let status = child
@@ -94,12 +111,8 @@ pub fn build_bin(
         .map_err(|e| failed(format!("cannot wait for cargo: {e}")))?;
     let executable = artifacts.join().ok().flatten();
     if !status.success() {
-        let why = tail
-            .iter()
-            .rev()
-            .map(|l| strip_ansi(l))
-            .find(|l| l.trim_start().starts_with("error"))
-            .map(|l| l.trim().trim_start_matches("error: ").to_string())
+        let why = first_error
+            .or(last_error)
             .unwrap_or_else(|| format!("cargo build exited with {status}"));
         return Err(failed(why));
     }

@@ -339,10 +339,13 @@ fn decide(
         .filter(|m| m.p.is_some() && m.se.is_none_or(|s| s == 0.0))
         .count();
     if exact > 0 {
-        notes.push(format!(
-            "{exact} metric(s) have no known uncertainty (no fit statistics, no history): \
+        notes.insert(
+            0,
+            format!(
+                "{exact} metric(s) have no known uncertainty (no fit statistics, no history): \
              the threshold alone judges them"
-        ));
+            ),
+        );
     }
     let tested = metrics.iter().filter(|m| m.p.is_some()).count();
     let summary = summary_line(verdict, &counts, &metrics, tested);

@@ -75,18 +75,27 @@ pub struct Resolved {
     pub sidecar: Sidecar,
     /// The `bin` target and its executable, for a `bin` sidecar.
     pub bin: Option<(String, PathBuf)>,
+    /// The `args` of a `bin` sidecar, when configured.
+    pub args: Option<String>,
 }
 
 impl Resolved {
     /// A preset or command: nothing to build.
     pub fn preset(sidecar: Sidecar) -> Resolved {
-        Resolved { sidecar, bin: None }
+        Resolved {
+            sidecar,
+            bin: None,
+            args: None,
+        }
     }
 
     /// How reports name it: `builtin`, `bin my-proxy`, or the command.
     pub fn label(&self) -> String {
         match (&self.bin, &self.sidecar) {
-            (Some((name, _)), _) => format!("bin {name}"),
+            (Some((name, _)), _) => match &self.args {
+                Some(args) => format!("bin {name} {args}"),
+                None => format!("bin {name}"),
+            },
             (None, Sidecar::Command { template }) => template.clone(),
             (None, Sidecar::Builtin { extra_work_us, .. }) if *extra_work_us > 0 => {
                 format!("builtin --extra-work-us {extra_work_us}")
@@ -169,6 +178,7 @@ pub fn resolve_sidecar(
             Resolved {
                 sidecar: Sidecar::Command { template },
                 bin: Some((name.clone(), path)),
+                args: args.clone(),
             }
         }
     })
