@@ -3,8 +3,9 @@
 //! git and file I/O; [`check`] and [`update`] tie them together for the CLI and for
 //! [`crate::libtest`].
 //!
-//! Profiles come from files (`--profile`) until the profiler (`cargo meshinsight profile`)
-//! lands; `check` then gains a measuring source next to the file one.
+//! The head profile comes from a file (`--profile`) or is measured now ([`source`]; a `bin`
+//! sidecar is built with cargo first, [`build`]). [`paired`] measures a base sidecar
+//! interleaved with the head and judges the per-point differences instead of a baseline.
 
 pub mod baseline;
 pub mod build;
