@@ -522,3 +522,54 @@ fn successive_baseline_updates_record_the_history_spread() {
     walk.push_head().unwrap();
     assert_eq!(walk.count(), 4);
 }
+
+#[test]
+fn a_bin_sidecar_that_does_not_build_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src/bin")).unwrap();
+    std::fs::create_dir_all(root.join("fixtures")).unwrap();
+    std::fs::copy(
+        repo_root().join("fixtures/ecg/chain-3hop.toml"),
+        root.join("fixtures/chain-3hop.toml"),
+    )
+    .unwrap();
+    std::fs::write(root.join("src/lib.rs"), "").unwrap();
+    std::fs::write(
+        root.join("src/bin/relay.rs"),
+        "fn main() { let x: u32 = \"not a number\"; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"relay\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n\
+         [package.metadata.meshinsight]\nsidecar = { bin = \"relay\" }\nfixtures = [\"fixtures/*.toml\"]\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args(["check", "--quick", "--no-baseline", "--no-comment"])
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(101), "{err}");
+    // Cargo's own diagnostics are shown, then one line of ours with a hint.
+    assert!(err.contains("mismatched types"), "{err}");
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("error: failed to build the sidecar binary `relay`"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(
+        ours[0].contains("mismatched types at src/bin/relay.rs:1:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: cargo's messages are above; `cargo build --release --bin relay`"),
+        "{err}"
+    );
+}

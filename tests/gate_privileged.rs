@@ -1,4 +1,6 @@
-//! `check` and `baseline update` that profile the configured sidecar now (root, real eBPF).
+//! `check` and `baseline update` that profile the configured sidecar now (root, real eBPF):
+//! presets, a `bin` sidecar built with cargo, and paired mode. These tests fail (they do not
+//! skip) when eBPF is not available.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -42,6 +44,13 @@ duration_us = 800
     .unwrap();
 }
 
+/// One measurement at a time: two at once on two cores would measure each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
         .args(args)
@@ -55,6 +64,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn privileged_check_and_baseline_update_profile_the_configured_sidecar() {
+    let _turn = turn();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     project(dir);
@@ -114,4 +124,272 @@ fn bad_profile_settings_are_one_clear_line() {
     assert_eq!(o.status.code(), Some(101));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("unknown key `profile.repeats`"), "{err}");
+}
+
+/// A workspace whose binary `relay` is a trivial proxy: it re-executes our own builtin
+/// sidecar (`cargo-meshinsight __sidecar ARGS`), found through `MESHINSIGHT_EXE`. Fixtures
+/// in tcp and http; `sidecar_line` configures the sidecar.
+fn relay_project(dir: &Path, sidecar_line: &str) {
+    std::fs::create_dir_all(dir.join("src/bin")).unwrap();
+    std::fs::create_dir_all(dir.join("ecg")).unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+    std::fs::write(
+        dir.join("src/bin/relay.rs"),
+        r#"use std::os::unix::process::CommandExt;
+fn main() {
+    let exe = std::env::var_os("MESHINSIGHT_EXE").expect("MESHINSIGHT_EXE is set");
+    let err = std::process::Command::new(exe)
+        .arg("__sidecar")
+        .args(std::env::args_os().skip(1))
+        .exec();
+    panic!("exec: {err}");
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            r#"[package]
+name = "relay"
+version = "0.1.0"
+edition = "2021"
+
+[workspace]
+
+[package.metadata.meshinsight]
+{sidecar_line}
+fixtures = ["ecg/*.toml"]
+profile = {{ sizes = [100, 2000, 4000], rates = [], repeat = 4, requests = 400 }}
+"#
+        ),
+    )
+    .unwrap();
+    for (name, mode) in [("tcp", "tcp"), ("web", "http")] {
+        std::fs::write(
+            dir.join(format!("ecg/{name}.toml")),
+            format!(
+                r#"name = "{name}"
+[defaults]
+mode = "{mode}"
+[[calls]]
+id = "a"
+to = "A"
+start_us = 0
+duration_us = 1000
+[[calls]]
+id = "b"
+parent = "a"
+to = "B"
+start_us = 100
+duration_us = 800
+"#
+            ),
+        )
+        .unwrap();
+    }
+}
+
+fn run_env(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args(args)
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .env("NO_COLOR", "1")
+        .env("MESHINSIGHT_EXE", env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    let err = String::from_utf8_lossy(&o.stderr);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {err}"))
+}
+
+/// Keys of the coefficients that regressed.
+fn regressed(v: &serde_json::Value) -> Vec<String> {
+    v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["verdict"] == "regression" && m["id"]["kind"] == "coefficient")
+        .map(|m| m["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn privileged_bin_sidecar_is_built_with_cargo_and_measured_in_place() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    relay_project(dir, r#"sidecar = { bin = "relay" }"#);
+    let o = run_env(
+        dir,
+        &[
+            "check",
+            "--quick",
+            "--no-baseline",
+            "--no-comment",
+            "--format",
+            "json",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // Cargo's own progress is shown, then the binary it built.
+    assert!(err.contains("Compiling relay v0.1.0"), "{err}");
+    assert!(err.contains("target/release/relay"), "{err}");
+    let v = json(&o);
+    let id = v["platform"]["id"].as_str().unwrap();
+    assert!(id.starts_with("relay-"), "{id}");
+    assert_eq!(v["platform"]["sidecar"]["name"], "bin relay");
+    assert!(v["platform"]["sidecar"]["binary_sha256"].is_string(), "{v}");
+}
+
+#[test]
+fn privileged_paired_builtin_against_builtin_passes() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    relay_project(dir, r#"sidecar = "builtin""#);
+    let o = run_env(
+        dir,
+        &[
+            "check",
+            "--quick",
+            "--paired",
+            "--base-sidecar",
+            "builtin",
+            "--no-comment",
+            "--format",
+            "json",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let v = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}\n{}", v["summary"]);
+    assert_eq!(v["paired"]["base"], "builtin");
+    assert_eq!(v["paired"]["head"], "builtin");
+    // 2 modes × 3 sizes × 4 repeats, closed loop only.
+    assert_eq!(v["paired"]["points"], 24);
+    assert!(regressed(&v).is_empty(), "{}", v["summary"]);
+}
+
+#[test]
+fn privileged_paired_extra_user_work_is_a_regression_of_other() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    relay_project(dir, r#"sidecar = "builtin""#);
+    let o = run_env(
+        dir,
+        &[
+            "check",
+            "--quick",
+            "--sidecar",
+            "builtin --extra-work-us 20",
+            "--paired",
+            "--base-sidecar",
+            "builtin",
+            "--no-comment",
+            "--format",
+            "json",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let v = json(&o);
+    assert_eq!(o.status.code(), Some(100), "{err}\n{}", v["summary"]);
+    assert_eq!(v["paired"]["head"], "builtin --extra-work-us 20");
+    // User-space work per message is `other` (User(tcp)); parsing (User(http) − User(tcp))
+    // does not move.
+    let moved = regressed(&v);
+    assert!(
+        moved
+            .iter()
+            .any(|k| k.starts_with("coef/tcp/other/latency")),
+        "{moved:?}"
+    );
+    assert!(!moved.iter().any(|k| k.contains("/parsing/")), "{moved:?}");
+    let summary = v["summary"].as_str().unwrap();
+    assert!(summary.contains("mostly other"), "{summary}");
+}
+
+#[test]
+fn privileged_paired_base_rev_builds_the_base_revision_from_git() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // The base revision: the relay with the default arguments.
+    relay_project(dir, r#"sidecar = { bin = "relay" }"#);
+    std::fs::write(dir.join(".gitignore"), "target\n").unwrap();
+    let repo = git2::Repository::init(dir).unwrap();
+    let commit = |msg: &str| {
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)
+            .unwrap()
+    };
+    commit("base");
+    // The head: the same binary, configured to do 40 µs of extra work per message.
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        manifest.replace(
+            r#"sidecar = { bin = "relay" }"#,
+            r#"sidecar = { bin = "relay", args = "--listen {listen} --upstream {upstream} --mode {mode} --extra-work-us 40" }"#,
+        ),
+    )
+    .unwrap();
+    commit("head: extra work");
+    let o = run_env(
+        dir,
+        &[
+            "check",
+            "--quick",
+            "--paired",
+            "--base-rev",
+            "HEAD~1",
+            "--no-comment",
+            "--format",
+            "json",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let v = json(&o);
+    assert_eq!(o.status.code(), Some(100), "{err}\n{}", v["summary"]);
+    // The base was built in its own target directory from the exported tree.
+    assert!(err.contains("meshinsight-base/release/relay"), "{err}");
+    assert_eq!(v["paired"]["base"], "bin relay");
+    assert_eq!(
+        v["paired"]["head"],
+        "bin relay --listen {listen} --upstream {upstream} --mode {mode} --extra-work-us 40"
+    );
+    assert!(v["paired"]["base_commit"].is_string(), "{v}");
+    let others: Vec<String> = v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["key"].as_str().unwrap().contains("/other/"))
+        .map(|m| {
+            format!(
+                "{} {} {:?} {}",
+                m["key"], m["delta"], m["p_adjusted"], m["verdict"]
+            )
+        })
+        .collect();
+    assert!(
+        regressed(&v).iter().any(|k| k.contains("/other/latency")),
+        "{}: {:?}\n{others:#?}",
+        v["summary"],
+        regressed(&v)
+    );
 }

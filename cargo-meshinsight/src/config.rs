@@ -49,9 +49,19 @@ pub enum Sidecar {
     Envoy,
     /// A command template with `{listen}`, `{upstream}`, `{mode}` placeholders.
     Command(String),
-    /// A binary target of the workspace, built with cargo.
-    Bin(String),
+    /// A binary target of the workspace, built with cargo (`cargo build --release --bin`)
+    /// and run with `args` (a template with the `command` placeholders).
+    Bin {
+        /// The binary target's name.
+        name: String,
+        /// Its arguments; `None`: [`DEFAULT_BIN_ARGS`].
+        args: Option<String>,
+    },
 }
+
+/// The arguments a `bin` sidecar gets without an `args` key: the `__sidecar` convention of the
+/// builtin sidecar.
+pub const DEFAULT_BIN_ARGS: &str = "--listen {listen} --upstream {upstream} --mode {mode}";
 
 /// Which multiple-testing correction the comparison applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -135,6 +145,7 @@ enum SidecarToml {
     Table {
         command: Option<String>,
         bin: Option<String>,
+        args: Option<String>,
     },
 }
 
@@ -149,11 +160,27 @@ impl SidecarToml {
             SidecarToml::Table {
                 command: Some(c),
                 bin: None,
+                args: None,
             } => Ok(Sidecar::Command(c)),
             SidecarToml::Table {
+                command: Some(_),
+                args: Some(_),
+                ..
+            } => Err("`args` goes with `bin`; put a command's arguments in `command`".into()),
+            SidecarToml::Table {
                 command: None,
-                bin: Some(b),
-            } => Ok(Sidecar::Bin(b)),
+                bin: Some(name),
+                args,
+            } => {
+                if let Some(a) = &args
+                    && !a.contains("{listen}")
+                {
+                    return Err(format!(
+                        "`args` of bin `{name}` has no {{listen}} placeholder"
+                    ));
+                }
+                Ok(Sidecar::Bin { name, args })
+            }
             SidecarToml::Table { .. } => {
                 Err("sidecar table needs exactly one of `command` and `bin`".into())
             }
@@ -230,7 +257,7 @@ impl Settings {
             }
         }
         let settings = Settings::from_table(root, manifest, table)?;
-        if let Sidecar::Bin(name) = &settings.sidecar {
+        if let Sidecar::Bin { name, .. } = &settings.sidecar {
             let bins: Vec<&str> = meta
                 .workspace_packages()
                 .iter()
@@ -452,7 +479,13 @@ mod tests {
         std::fs::write(dir.path().join("f/b.toml"), "").unwrap();
         std::fs::write(dir.path().join("f/a.toml"), "").unwrap();
         let s = Settings::load(Some(&dir.path().join("Cargo.toml"))).unwrap();
-        assert_eq!(s.sidecar, Sidecar::Bin("my-proxy".into()));
+        assert_eq!(
+            s.sidecar,
+            Sidecar::Bin {
+                name: "my-proxy".into(),
+                args: None
+            }
+        );
         let names: Vec<_> = s
             .fixture_paths()
             .unwrap()

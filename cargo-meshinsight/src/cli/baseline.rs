@@ -28,6 +28,10 @@ struct UpdateArgs {
     /// When profiling now: the `profile --quick` sizes and rates
     #[arg(long, conflicts_with = "profile")]
     quick: bool,
+    /// When profiling now: measure this sidecar instead of the configured one (`builtin`,
+    /// `builtin --extra-work-us N`, `envoy`, or a command template)
+    #[arg(long, value_name = "SIDECAR", conflicts_with = "profile")]
+    sidecar: Option<String>,
     /// Path to Cargo.toml of the project
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
@@ -42,7 +46,10 @@ impl From<&UpdateArgs> for UpdateConfig {
             manifest_path: a.manifest_path.clone(),
             profile: match &a.profile {
                 Some(p) => ProfileSource::File(p.clone()),
-                None => ProfileSource::Measure { quick: a.quick },
+                None => ProfileSource::Measure {
+                    quick: a.quick,
+                    sidecar: a.sidecar.clone(),
+                },
             },
             commit: a.commit,
         }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::error::Error;
-use crate::gate::{self, BaselineChoice, BaselineSource, CheckConfig, ProfileSource};
+use crate::gate::{self, BaselineChoice, BaselineSource, CheckConfig, PairedBase, ProfileSource};
 use crate::output::Output;
 use crate::report::{Format, verdict};
 
@@ -22,6 +22,27 @@ pub struct CheckArgs {
     /// `profile = {...}` settings still apply)
     #[arg(long, conflicts_with = "profile")]
     quick: bool,
+    /// When profiling now: measure this sidecar instead of the configured one (`builtin`,
+    /// `builtin --extra-work-us N`, `envoy`, or a command template)
+    #[arg(long, value_name = "SIDECAR", conflicts_with = "profile")]
+    sidecar: Option<String>,
+    /// Paired mode: measure a base sidecar interleaved with the head in this run and judge the
+    /// per-point differences with a paired test, instead of reading a baseline [default base:
+    /// the sidecar configured at the merge base with the target branch]
+    #[arg(long, conflicts_with_all = ["profile", "baseline_rev", "baseline_file", "no_baseline", "require_baseline"])]
+    paired: bool,
+    /// The base of --paired: `builtin`, `builtin --extra-work-us N`, `envoy`, or a command
+    /// template
+    #[arg(
+        long,
+        value_name = "SIDECAR",
+        requires = "paired",
+        conflicts_with = "base_rev"
+    )]
+    base_sidecar: Option<String>,
+    /// The base of --paired: the sidecar configured (and for `bin`, built) at this revision
+    #[arg(long, value_name = "REV", requires = "paired")]
+    base_rev: Option<String>,
     /// Path to Cargo.toml of the project
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
@@ -79,8 +100,15 @@ impl From<&CheckArgs> for CheckConfig {
             manifest_path: a.manifest_path.clone(),
             profile: match &a.profile {
                 Some(p) => ProfileSource::File(p.clone()),
-                None => ProfileSource::Measure { quick: a.quick },
+                None => ProfileSource::Measure {
+                    quick: a.quick,
+                    sidecar: a.sidecar.clone(),
+                },
             },
+            paired: a.paired.then(|| match &a.base_sidecar {
+                Some(s) => PairedBase::Sidecar(s.clone()),
+                None => PairedBase::Rev(a.base_rev.clone()),
+            }),
             baseline,
             require_baseline: a.require_baseline,
             target_branch: a.target_branch.clone().filter(|b| !b.is_empty()),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::snapshot::{MetricId, Metrics, Quantity, Snapshot};
+use super::snapshot::{Metric, MetricId, Metrics, Quantity, Snapshot};
 use crate::config::Correction;
 
 /// How one metric was judged. The strings are stable (scripts match on them).
@@ -166,6 +166,68 @@ pub fn compare(
     spread: &Spread,
     settings: &CompareSettings,
 ) -> Vec<MetricResult> {
+    compare_by(head, base, spread, settings, |_, h, b, spread, delta| {
+        let parts = [h.se, b.se, spread];
+        let var: Option<f64> = parts
+            .iter()
+            .flatten()
+            .map(|s| s * s)
+            .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v));
+        let se = var.map(f64::sqrt);
+        // Without any known uncertainty the figures are exact (hand-made or paper profiles):
+        // any change is real, and only the threshold judges it.
+        let p = match se {
+            Some(se) if se > 0.0 => p_two_sided(delta / se),
+            _ if delta == 0.0 => 1.0,
+            _ => 0.0,
+        };
+        (se, p)
+    })
+}
+
+/// Two-sided p-value of Student's `t` with `df` degrees of freedom.
+pub fn p_two_sided_t(t: f64, df: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    match StudentsT::new(0.0, 1.0, df) {
+        Ok(dist) => (2.0 * dist.sf(t.abs())).clamp(0.0, 1.0),
+        Err(_) => p_two_sided(t),
+    }
+}
+
+/// The paired comparison: `head` and `base` measured interleaved in one run; `difference`
+/// holds, per metric key, the standard error of head − base from the per-point differences
+/// and its degrees of freedom. The test is Student's t on the paired differences (for a
+/// coefficient, the OLS fit of the differences on size; for a fixture, the fit's errors
+/// propagated). A metric without a known error is never significant.
+pub fn compare_paired(
+    head: &Snapshot,
+    base: &Snapshot,
+    difference: &BTreeMap<String, (Option<f64>, f64)>,
+    settings: &CompareSettings,
+) -> Vec<MetricResult> {
+    compare_by(
+        head,
+        base,
+        &Spread::new(),
+        settings,
+        |key, _, _, _, delta| match difference.get(key) {
+            Some(&(Some(se), df)) if se > 0.0 && df >= 1.0 => {
+                (Some(se), p_two_sided_t(delta / se, df))
+            }
+            _ => (None, 1.0),
+        },
+    )
+}
+
+/// The comparison of every metric, with `test` giving the standard error and the p-value of
+/// a change `(key, head, base, spread, delta)`; then the correction and the verdicts.
+fn compare_by(
+    head: &Snapshot,
+    base: &Snapshot,
+    spread: &Spread,
+    settings: &CompareSettings,
+    test: impl Fn(&str, &Metric, &Metric, Option<f64>, f64) -> (Option<f64>, f64),
+) -> Vec<MetricResult> {
     let hm = head.metrics();
     let bm = base.metrics();
     let mut results: Vec<MetricResult> = Vec::new();
@@ -212,20 +274,8 @@ pub fn compare(
         } else {
             f64::INFINITY.copysign(delta)
         });
-        let parts = [h.se, b.se, r.spread];
-        let var: Option<f64> = parts
-            .iter()
-            .flatten()
-            .map(|s| s * s)
-            .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v));
-        r.se = var.map(f64::sqrt);
-        // Without any known uncertainty the figures are exact (hand-made or paper profiles):
-        // any change is real, and only the threshold judges it.
-        let p = match r.se {
-            Some(se) if se > 0.0 => p_two_sided(delta / se),
-            _ if delta == 0.0 => 1.0,
-            _ => 0.0,
-        };
+        let (se, p) = test(key, h, b, r.spread, delta);
+        r.se = se;
         r.p = Some(p);
         if let (MetricId::Fixture { fixture, quantity }, true) = (&r.id, delta != 0.0) {
             r.attribution = attribute(head, base, fixture, *quantity, delta);
@@ -313,6 +363,13 @@ mod tests {
         for (a, b) in bh.iter().zip(want) {
             assert!((a - b).abs() < 1e-12, "{bh:?}");
         }
+    }
+
+    #[test]
+    fn p_value_of_a_familiar_t() {
+        // t(0.975; 4) = 2.776445.
+        assert!((p_two_sided_t(2.776445, 4.0) - 0.05).abs() < 1e-5);
+        assert!((p_two_sided_t(-2.776445, 4.0) - 0.05).abs() < 1e-5);
     }
 
     #[test]

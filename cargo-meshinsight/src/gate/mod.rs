@@ -3,11 +3,14 @@
 //! git and file I/O; [`check`] and [`update`] tie them together for the CLI and for
 //! [`crate::libtest`].
 //!
-//! Profiles come from files (`--profile`) until the profiler (`cargo meshinsight profile`)
-//! lands; `check` then gains a measuring source next to the file one.
+//! The head profile comes from a file (`--profile`) or is measured now ([`source`]; a `bin`
+//! sidecar is built with cargo first, [`build`]). [`paired`] measures a base sidecar
+//! interleaved with the head and judges the per-point differences instead of a baseline.
 
 pub mod baseline;
+pub mod build;
 pub mod compare;
+pub mod paired;
 pub mod snapshot;
 pub mod source;
 
@@ -17,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use baseline::{Baseline, BaselineSource, Loaded};
 pub use compare::{CompareSettings, MetricResult, MetricVerdict};
+pub use paired::{PairedBase, PairedInfo};
 pub use snapshot::{FixtureResult, MetricId, Quantity, Snapshot};
 pub use source::ProfileSource;
 
@@ -88,6 +92,20 @@ pub enum GateError {
         /// The id.
         id: String,
     },
+    /// A `bin` sidecar could not be built.
+    #[error("failed to build the sidecar binary `{name}`: {message}")]
+    Build {
+        /// The binary target.
+        name: String,
+        /// Cargo's error, one line.
+        message: String,
+    },
+    /// The base of a paired check could not be exported or configured.
+    #[error("failed to prepare the base sidecar of the paired check: {message}")]
+    PairedBase {
+        /// What is wrong.
+        message: String,
+    },
     /// A saved report could not be used.
     #[error("invalid report {path}: {message}")]
     InvalidReport {
@@ -117,6 +135,13 @@ impl GateError {
             GateError::BadPlatformId { .. } => {
                 Some("change `platform.id` in the profile".into())
             }
+            GateError::Build { name, .. } => Some(format!(
+                "cargo's messages are above; `cargo build --release --bin {name}` reproduces the build"
+            )),
+            GateError::PairedBase { .. } => Some(
+                "pass the base as a command with --base-sidecar, or another revision with --base-rev"
+                    .into(),
+            ),
             GateError::InvalidReport { .. } => {
                 Some("pass the JSON written by `cargo meshinsight check --report FILE`".into())
             }
@@ -212,6 +237,9 @@ pub struct Verdict {
     /// The pull request the check ran for, when known (used by `comment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<u64>,
+    /// Present when base and head were measured interleaved in this run (`check --paired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<PairedInfo>,
 }
 
 impl Verdict {
@@ -261,10 +289,34 @@ pub fn judge(head: &Snapshot, loaded: Option<&Loaded>, settings: &CompareSetting
             metrics: Vec::new(),
             notes: Vec::new(),
             pull_request: None,
+            paired: None,
         };
     };
     let (spread, history_versions) = loaded.spread();
     let metrics = compare::compare(head, &loaded.baseline.snapshot, &spread, settings);
+    let mut notes = Vec::new();
+    if history_versions < 2 {
+        notes.push(
+            "the baseline has no history yet: run-to-run spread unknown, only fit errors count"
+                .into(),
+        );
+    }
+    let info = BaselineInfo {
+        origin: loaded.origin.clone(),
+        commit: loaded.commit.clone(),
+        history_versions,
+    };
+    decide(platform, info, metrics, notes, settings)
+}
+
+/// Counts, the outcome and the summary of compared metrics.
+fn decide(
+    platform: Platform,
+    baseline: BaselineInfo,
+    metrics: Vec<MetricResult>,
+    mut notes: Vec<String>,
+    settings: &CompareSettings,
+) -> Verdict {
     let mut counts = Counts::default();
     for m in &metrics {
         *match m.verdict {
@@ -283,21 +335,17 @@ pub fn judge(head: &Snapshot, loaded: Option<&Loaded>, settings: &CompareSetting
     } else {
         Outcome::Pass
     };
-    let mut notes = Vec::new();
     let exact = metrics
         .iter()
         .filter(|m| m.p.is_some() && m.se.is_none_or(|s| s == 0.0))
         .count();
     if exact > 0 {
-        notes.push(format!(
-            "{exact} metric(s) have no known uncertainty (no fit statistics, no history): \
+        notes.insert(
+            0,
+            format!(
+                "{exact} metric(s) have no known uncertainty (no fit statistics, no history): \
              the threshold alone judges them"
-        ));
-    }
-    if history_versions < 2 {
-        notes.push(
-            "the baseline has no history yet: run-to-run spread unknown, only fit errors count"
-                .into(),
+            ),
         );
     }
     let tested = metrics.iter().filter(|m| m.p.is_some()).count();
@@ -307,17 +355,52 @@ pub fn judge(head: &Snapshot, loaded: Option<&Loaded>, settings: &CompareSetting
         verdict,
         summary,
         platform,
-        baseline: Some(BaselineInfo {
-            origin: loaded.origin.clone(),
-            commit: loaded.commit.clone(),
-            history_versions,
-        }),
+        baseline: Some(baseline),
         settings: *settings,
         counts,
         metrics,
         notes,
         pull_request: None,
+        paired: None,
     }
+}
+
+/// Judges a paired run: `head` and `base` measured interleaved, `errors` the snapshot of the
+/// head with the errors of the per-point differences ([`paired::with_difference_errors`]).
+/// Pure.
+pub fn judge_paired(
+    head: &Snapshot,
+    base: &Snapshot,
+    errors: &Snapshot,
+    info: PairedInfo,
+    settings: &CompareSettings,
+) -> Verdict {
+    let difference = paired::difference_errors(errors);
+    let metrics = compare::compare_paired(head, base, &difference, settings);
+    let mut notes = Vec::new();
+    let unknown = metrics
+        .iter()
+        .filter(|m| m.p.is_some() && m.se.is_none())
+        .count();
+    if unknown > 0 {
+        notes.push(format!(
+            "{unknown} metric(s) have too few matched points for a paired test: never significant"
+        ));
+    }
+    let baseline = BaselineInfo {
+        origin: format!("base `{}` measured interleaved in this run", info.base),
+        commit: info.base_commit.clone(),
+        history_versions: 0,
+    };
+    let mut v = decide(
+        head.profile.platform.clone(),
+        baseline,
+        metrics,
+        notes,
+        settings,
+    );
+    v.paired = Some(info);
+    v
 }
 
 fn summary_line(
@@ -409,6 +492,9 @@ pub struct CheckConfig {
     pub threshold_pct: Option<f64>,
     /// Overrides the configured α.
     pub alpha: Option<f64>,
+    /// Paired mode: measure this base interleaved with the head instead of reading a
+    /// baseline.
+    pub paired: Option<PairedBase>,
 }
 
 /// Loads the baseline `check` compares against.
@@ -465,6 +551,9 @@ pub fn load_baseline(
 /// obtained any other way.
 pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
     let settings = Settings::load(config.manifest_path.as_deref())?;
+    if let Some(base) = &config.paired {
+        return check_paired(config, settings, base, out);
+    }
     let profile = config.profile.obtain(&settings, out)?;
     check_profile(config, settings, profile, out)
 }
@@ -510,6 +599,65 @@ pub fn check_profile(
         correction: settings.correction,
     };
     Ok(judge(&head, loaded.as_ref(), &compare))
+}
+
+/// `check --paired`: measure the base and the head interleaved, predict the fixtures under
+/// both, and judge the per-point differences with a paired test.
+pub fn check_paired(
+    config: &CheckConfig,
+    mut settings: Settings,
+    base: &PairedBase,
+    out: &mut Output,
+) -> Result<Verdict, Error> {
+    if let Some(t) = config.threshold_pct {
+        settings.threshold_pct = t;
+    }
+    if let Some(a) = config.alpha {
+        settings.alpha = a;
+    }
+    let (quick, head_spec) = paired::measure_options(&config.profile)?;
+    let head = match &head_spec {
+        Some(spec) => source::Resolved::preset(source::parse_spec(spec)),
+        None => source::resolve_sidecar(&settings.sidecar, &settings.manifest, None, out)?,
+    };
+    let base = paired::prepare_base(&settings, base, config.target_branch.as_deref(), out)?;
+    let cfg = source::measure_config(&settings, quick, head.sidecar.clone())?;
+    crate::harness::install_interrupt_cleanup();
+    let launch = crate::harness::Launch::current()?;
+    let (base_label, head_label) = (base.resolved.label(), head.label());
+    let mut measured = crate::profile::paired::measure_paired_reporting(
+        &cfg,
+        &base.resolved.sidecar,
+        &base_label,
+        &head_label,
+        &launch,
+        out,
+    )?;
+    head.relabel(&mut measured.head);
+    head.relabel(&mut measured.difference);
+    base.resolved.relabel(&mut measured.base);
+    out.status("Predicting", "the fixtures under both profiles");
+    let errors = snapshot(
+        &settings,
+        paired::with_difference_errors(&measured.head, &measured.difference),
+    )?;
+    let head_snap = snapshot(&settings, measured.head)?;
+    let base_snap = snapshot(&settings, measured.base)?;
+    let compare = CompareSettings {
+        threshold_pct: settings.threshold_pct,
+        alpha: settings.alpha,
+        correction: settings.correction,
+    };
+    let info = PairedInfo {
+        base: base_label,
+        head: head_label,
+        base_commit: base.commit.clone(),
+        points: measured.points,
+        test: "paired t-test on the per-point differences head − base (OLS on size)".into(),
+    };
+    Ok(judge_paired(
+        &head_snap, &base_snap, &errors, info, &compare,
+    ))
 }
 
 /// What `baseline update` does.

@@ -2,9 +2,9 @@
 //! the profiler, configured by the project's `[*.metadata.meshinsight]` table.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::config::{Settings, Sidecar as ConfigSidecar};
+use crate::config::{DEFAULT_BIN_ARGS, Settings, Sidecar as ConfigSidecar};
 use crate::ecg::Ecg;
 use crate::error::Error;
 use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
@@ -22,13 +22,18 @@ pub enum ProfileSource {
     Measure {
         /// The `--quick` settings of `profile`.
         quick: bool,
+        /// Measure this sidecar instead of the configured one (`--sidecar`, [`parse_spec`]).
+        sidecar: Option<String>,
     },
 }
 
 impl Default for ProfileSource {
     /// What `check` does without `--profile`: measure now with the full settings.
     fn default() -> Self {
-        ProfileSource::Measure { quick: false }
+        ProfileSource::Measure {
+            quick: false,
+            sidecar: None,
+        }
     }
 }
 
@@ -37,11 +42,17 @@ impl ProfileSource {
     pub fn obtain(&self, settings: &Settings, out: &mut Output) -> Result<Profile, Error> {
         match self {
             ProfileSource::File(path) => Ok(Profile::load(path)?),
-            ProfileSource::Measure { quick } => {
-                let cfg = measure_config(settings, *quick)?;
+            ProfileSource::Measure { quick, sidecar } => {
+                let resolved = match sidecar {
+                    Some(spec) => Resolved::preset(parse_spec(spec)),
+                    None => resolve_sidecar(&settings.sidecar, &settings.manifest, None, out)?,
+                };
+                let cfg = measure_config(settings, *quick, resolved.sidecar.clone())?;
                 install_interrupt_cleanup();
                 let launch = Launch::current()?;
-                measure_reporting(&cfg, &launch, out)
+                let mut profile = measure_reporting(&cfg, &launch, out)?;
+                resolved.relabel(&mut profile);
+                Ok(profile)
             }
         }
     }
@@ -57,26 +68,129 @@ fn invalid(settings: &Settings, message: String) -> Error {
     }
 }
 
-/// The profiler's settings for a project: its sidecar, the modes its fixtures use (or the
-/// configured ones), its filters, and `profile = { sizes, rates, repeat, requests }`.
-pub fn measure_config(settings: &Settings, quick: bool) -> Result<MeasureConfig, Error> {
-    let sidecar = match &settings.sidecar {
-        ConfigSidecar::Builtin => Sidecar::parse("builtin"),
-        ConfigSidecar::Envoy => Sidecar::parse("envoy"),
-        ConfigSidecar::Command(template) => Sidecar::Command {
-            template: template.clone(),
-        },
-        ConfigSidecar::Bin(name) => {
-            return Err(invalid(
-                settings,
-                format!(
-                    "a `bin` sidecar (`{name}`) is not measured in place yet; build it and give \
-                     `sidecar = {{ command = \"target/release/{name} ... {{listen}} {{upstream}} {{mode}}\" }}`, \
-                     or pass --profile"
-                ),
-            ));
+/// A sidecar ready to run, and for a `bin` sidecar the binary it was built into.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// What the harness starts.
+    pub sidecar: Sidecar,
+    /// The `bin` target and its executable, for a `bin` sidecar.
+    pub bin: Option<(String, PathBuf)>,
+    /// The `args` of a `bin` sidecar, when configured.
+    pub args: Option<String>,
+}
+
+impl Resolved {
+    /// A preset or command: nothing to build.
+    pub fn preset(sidecar: Sidecar) -> Resolved {
+        Resolved {
+            sidecar,
+            bin: None,
+            args: None,
         }
-    };
+    }
+
+    /// How reports name it: `builtin`, `bin my-proxy`, or the command.
+    pub fn label(&self) -> String {
+        match (&self.bin, &self.sidecar) {
+            (Some((name, _)), _) => match &self.args {
+                Some(args) => format!("bin {name} {args}"),
+                None => format!("bin {name}"),
+            },
+            (None, Sidecar::Command { template }) => template.clone(),
+            (None, Sidecar::Builtin { extra_work_us, .. }) if *extra_work_us > 0 => {
+                format!("builtin --extra-work-us {extra_work_us}")
+            }
+            (None, s) => s.name().to_string(),
+        }
+    }
+
+    /// A `bin` sidecar runs as a command; its profile is named after the target (platform id
+    /// `<name>-<cpu>-<cores>c-linux-<kernel>`) and records the binary's hash.
+    pub fn relabel(&self, profile: &mut Profile) {
+        let Some((name, path)) = &self.bin else {
+            return;
+        };
+        let platform = &mut profile.platform;
+        if let Some(rest) = platform.id.strip_prefix("command-") {
+            platform.id = format!("{}-{rest}", slug(name));
+        }
+        platform.sidecar.name = format!("bin {name}");
+        platform.sidecar.binary_sha256 = sha256_file(path);
+    }
+}
+
+fn slug(s: &str) -> String {
+    s.to_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn sha256_file(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).ok()?;
+    Some(
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// A sidecar given on the command line (`--sidecar`, `--base-sidecar`): `builtin`, `builtin
+/// --extra-work-us N` (the injected-regression knob), `envoy`, or a command template.
+pub fn parse_spec(spec: &str) -> Sidecar {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    if let ["builtin", "--extra-work-us", n] = words.as_slice()
+        && let Ok(n) = n.parse::<u64>()
+    {
+        let mut s = Sidecar::parse("builtin");
+        if let Sidecar::Builtin { extra_work_us, .. } = &mut s {
+            *extra_work_us = n;
+        }
+        return s;
+    }
+    Sidecar::parse(spec)
+}
+
+/// The configured sidecar, ready to run: a `bin` target is built first with cargo in the
+/// project of `manifest` (into `target_dir` when given).
+pub fn resolve_sidecar(
+    configured: &ConfigSidecar,
+    manifest: &Path,
+    target_dir: Option<&Path>,
+    out: &mut Output,
+) -> Result<Resolved, Error> {
+    Ok(match configured {
+        ConfigSidecar::Builtin => Resolved::preset(Sidecar::parse("builtin")),
+        ConfigSidecar::Envoy => Resolved::preset(Sidecar::parse("envoy")),
+        ConfigSidecar::Command(template) => Resolved::preset(Sidecar::Command {
+            template: template.clone(),
+        }),
+        ConfigSidecar::Bin { name, args } => {
+            let path = super::build::build_bin(manifest, name, target_dir, out)?;
+            let template = format!(
+                "exec {} {}",
+                super::build::shell_quote(&path.to_string_lossy()),
+                args.as_deref().unwrap_or(DEFAULT_BIN_ARGS)
+            );
+            Resolved {
+                sidecar: Sidecar::Command { template },
+                bin: Some((name.clone(), path)),
+                args: args.clone(),
+            }
+        }
+    })
+}
+
+/// The profiler's settings for a project: `sidecar`, the modes its fixtures use (or the
+/// configured ones), its filters, and `profile = { sizes, rates, repeat, requests }`.
+pub fn measure_config(
+    settings: &Settings,
+    quick: bool,
+    sidecar: Sidecar,
+) -> Result<MeasureConfig, Error> {
     let mut cfg = if quick {
         MeasureConfig::quick(sidecar)
     } else {

@@ -635,3 +635,150 @@ fn markdown_leaves_out_the_details_table_when_it_would_be_too_long_for_a_comment
     assert!(long.contains("not shown"));
     assert!(long.starts_with("<!-- m -->\n### ❌"));
 }
+
+/// The difference profile of a paired run: head − base coefficients with standard errors
+/// `se` (as fitted from `n` matched points).
+fn difference(head: &Profile, base: &Profile, se: f64, n: u64) -> Profile {
+    let mut d = head.clone();
+    for (mode, mp) in d.modes.iter_mut() {
+        for (c, cm) in mp.components.iter_mut() {
+            let b = &base.modes[mode].components[c];
+            for (m, bm) in [(&mut cm.latency, &b.latency), (&mut cm.cpu, &b.cpu)] {
+                m.base_us -= bm.base_us;
+                m.per_byte_us -= bm.per_byte_us;
+                m.base_se_us = Some(se);
+                m.per_byte_se_us = Some(1e-5);
+                m.cov = Some(0.0);
+                m.n = Some(n);
+            }
+        }
+    }
+    d
+}
+
+fn paired_info() -> PairedInfo {
+    PairedInfo {
+        base: "builtin".into(),
+        head: "builtin --extra-work-us 20".into(),
+        base_commit: None,
+        points: 6,
+        test: "paired t".into(),
+    }
+}
+
+#[test]
+fn paired_regression_is_judged_on_the_differences_and_names_the_component() {
+    let base = fitted(0.05);
+    let head = scaled(fitted(0.05), Mode::Http, Component::Other, 1.5);
+    let diff = difference(&head, &base, 0.1, 6);
+    let errors = snap(paired::with_difference_errors(&head, &diff));
+    let v = judge_paired(
+        &snap(head),
+        &snap(base.clone()),
+        &errors,
+        paired_info(),
+        &settings(),
+    );
+    assert_eq!(v.verdict, Outcome::Regression, "{}", v.summary);
+    let coef = find(&v.metrics, "coef/http/other/latency/base");
+    assert_eq!(coef.verdict, MetricVerdict::Regression);
+    // The error is the difference's, not the two fits' combined.
+    assert_eq!(coef.se, Some(0.1));
+    assert!(v.moved().all(|m| m.key.contains("/http/other/")), "{v:?}");
+    let fx = find(&v.metrics, "fixture/chain-3hop/latency");
+    assert_eq!(fx.attribution.as_ref().unwrap().part, "other");
+    assert!(v.paired.is_some());
+    let json = crate::report::verdict::render(&v, crate::report::Format::Json);
+    assert!(json.contains("\"paired\""), "{json}");
+    let table = crate::report::verdict::render(&v, crate::report::Format::Table);
+    assert!(table.contains("Gate: paired regression:"), "{table}");
+    assert!(table.contains("PAIRED: base `builtin`"), "{table}");
+    let md = crate::report::verdict::render(&v, crate::report::Format::Markdown);
+    assert!(
+        md.contains("paired regression") && md.contains("PAIRED"),
+        "{md}"
+    );
+
+    // The same change with differences as noisy as the change: not significant.
+    let head = scaled(fitted(0.05), Mode::Http, Component::Other, 1.5);
+    let diff = difference(&head, &base, 20.0, 6);
+    let errors = snap(paired::with_difference_errors(&head, &diff));
+    let v = judge_paired(
+        &snap(head),
+        &snap(base),
+        &errors,
+        paired_info(),
+        &settings(),
+    );
+    assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
+    assert_eq!(
+        find(&v.metrics, "coef/http/other/latency/base").verdict,
+        MetricVerdict::NotSignificant
+    );
+}
+
+#[test]
+fn paired_identical_sides_pass_and_too_few_points_are_never_significant() {
+    let base = fitted(0.05);
+    let diff = difference(&base, &base, 0.1, 6);
+    let errors = snap(paired::with_difference_errors(&base, &diff));
+    let v = judge_paired(
+        &snap(base.clone()),
+        &snap(base.clone()),
+        &errors,
+        paired_info(),
+        &settings(),
+    );
+    assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
+
+    // Two points leave no degrees of freedom: no test, no regression.
+    let head = scaled(fitted(0.05), Mode::Http, Component::Other, 2.0);
+    let diff = difference(&head, &base, 0.1, 2);
+    let errors = snap(paired::with_difference_errors(&head, &diff));
+    let v = judge_paired(
+        &snap(head),
+        &snap(base),
+        &errors,
+        paired_info(),
+        &settings(),
+    );
+    assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
+    assert!(v.notes.iter().any(|n| n.contains("too few matched points")));
+}
+
+#[test]
+fn the_base_tree_is_exported_from_git_without_touching_the_working_tree() {
+    let p = Project::new();
+    p.write("src/main.rs", "fn main() {}\n");
+    p.write("run.sh", "#!/bin/sh\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            p.root().join("run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let at = p.commit("base");
+    // A later, dirty working tree: none of it may show in the export.
+    p.write("src/main.rs", "fn main() { dirty() }\n");
+    p.write("untracked.txt", "x");
+    let dest = tempfile::tempdir().unwrap();
+    paired::export_tree(&p.repo, at, dest.path()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.path().join("src/main.rs")).unwrap(),
+        "fn main() {}\n"
+    );
+    assert!(!dest.path().join("untracked.txt").exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dest.path().join("run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "{mode:o}");
+    // The working tree is as it was.
+    assert_eq!(
+        std::fs::read_to_string(p.root().join("src/main.rs")).unwrap(),
+        "fn main() { dirty() }\n"
+    );
+}

@@ -97,7 +97,7 @@ impl MeasureConfig {
         }
     }
 
-    fn modes_in_order(&self) -> Vec<Mode> {
+    pub(super) fn modes_in_order(&self) -> Vec<Mode> {
         let mut modes = self.modes.clone();
         if modes.iter().any(|m| *m != Mode::Tcp) && !modes.contains(&Mode::Tcp) {
             modes.push(Mode::Tcp);
@@ -124,7 +124,7 @@ impl MeasureConfig {
     /// The runs of one repeat: every closed-loop block (numbered `repeat · blocks + block`, so
     /// that each block pair is a run pair of its own) and every open-loop load (numbered
     /// `repeat`).
-    fn slots(&self, loads: &[Load], repeat: u32) -> Vec<(Load, u32)> {
+    pub(super) fn slots(&self, loads: &[Load], repeat: u32) -> Vec<(Load, u32)> {
         let blocks = self.blocks().0 as u32;
         loads
             .iter()
@@ -155,7 +155,7 @@ impl MeasureConfig {
         (modes + filters) * per_config + combined
     }
 
-    fn validate(&self) -> Result<(), MeasureError> {
+    pub(super) fn validate(&self) -> Result<(), MeasureError> {
         let bad = |m: String| Err(MeasureError::Settings(m));
         if self.modes.is_empty() {
             return bad("no modes to profile".into());
@@ -222,14 +222,14 @@ pub enum Progress {
 }
 
 /// The processes of one block of runs and the probe on them.
-struct Block<'a> {
-    probe: &'a mut Probe,
-    cfg: &'a MeasureConfig,
-    cpus: (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>),
+pub(super) struct Block<'a> {
+    pub(super) probe: &'a mut Probe,
+    pub(super) cfg: &'a MeasureConfig,
+    pub(super) cpus: (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>),
 }
 
 impl Block<'_> {
-    fn run_once(
+    pub(super) fn run_once(
         &mut self,
         mode: Mode,
         target: &Endpoint,
@@ -289,7 +289,7 @@ fn per_request(
     (path, cpu)
 }
 
-fn record(
+pub(super) fn record(
     config: &SidecarConfig,
     through_sidecar: bool,
     size: u64,
@@ -315,7 +315,7 @@ fn record(
     }
 }
 
-fn start_sidecar(
+pub(super) fn start_sidecar(
     cfg: &MeasureConfig,
     launch: &Launch,
     config: &SidecarConfig,
@@ -328,6 +328,49 @@ fn start_sidecar(
         probe.add_target(pid, Role::Sidecar)?;
     }
     Ok(sidecar)
+}
+
+/// The maximum rate `target` sustains at `size` (p99 under 10 ms, 95 % completed). When no
+/// rate meets the criteria (a loaded machine), the lowest rate tried, with a note.
+pub(super) fn max_rate(
+    mode: Mode,
+    target: &Endpoint,
+    size: u64,
+    pin_cpu: Option<usize>,
+    notes: &mut Vec<String>,
+) -> Result<f64, MeasureError> {
+    let found = find_max_rate(&MaxRateSearch {
+        max_steps: 10,
+        precision: 0.1,
+        ..MaxRateSearch::new(OpenLoop {
+            mode,
+            target: target.clone(),
+            size: size as usize,
+            rate: 0.0,
+            connections: 32,
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(300),
+            pin_cpu,
+        })
+    })?;
+    if found.max_rps > 0.0 {
+        return Ok(found.max_rps);
+    }
+    let lowest = found
+        .steps
+        .iter()
+        .filter_map(|s| s.target_rps)
+        .fold(f64::MAX, f64::min);
+    if !(lowest.is_finite() && lowest > 0.0 && lowest < f64::MAX) {
+        return Err(MeasureError::Settings(format!(
+            "the {mode} sidecar sustained no rate at all"
+        )));
+    }
+    notes.push(format!(
+        "{mode}: no rate met the maximum-rate criteria (p99 under 10 ms, 95% completed); \
+         the open-loop rates are fractions of the lowest rate tried, {lowest:.0} requests/s"
+    ));
+    Ok(lowest)
 }
 
 /// Measures and fits a profile. `progress` hears of phases and finished runs.
@@ -398,42 +441,8 @@ pub fn measure(
             vec![Load::Closed]
         } else {
             progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
-            let found = find_max_rate(&MaxRateSearch {
-                max_steps: 10,
-                precision: 0.1,
-                ..MaxRateSearch::new(OpenLoop {
-                    mode,
-                    target: sidecar.listen().clone(),
-                    size: smallest as usize,
-                    rate: 0.0,
-                    connections: 32,
-                    warmup: Duration::from_millis(50),
-                    duration: Duration::from_millis(300),
-                    pin_cpu: cpus.0,
-                })
-            })?;
+            let max_rps = max_rate(mode, sidecar.listen(), smallest, cpus.0, &mut notes)?;
             sidecar.check_running()?;
-            let max_rps = if found.max_rps > 0.0 {
-                found.max_rps
-            } else {
-                // Nothing met the criteria (a loaded machine): fall back to the lowest
-                // rate tried, and say so in the profile.
-                let lowest = found
-                    .steps
-                    .iter()
-                    .filter_map(|s| s.target_rps)
-                    .fold(f64::MAX, f64::min);
-                if !(lowest.is_finite() && lowest > 0.0 && lowest < f64::MAX) {
-                    return Err(MeasureError::Settings(format!(
-                        "the {mode} sidecar sustained no rate at all"
-                    )));
-                }
-                notes.push(format!(
-                    "{mode}: no rate met the maximum-rate criteria (p99 under 10 ms, 95% completed); \
-                     the open-loop rates are fractions of the lowest rate tried, {lowest:.0} requests/s"
-                ));
-                lowest
-            };
             max_rate_rps.insert(mode, max_rps);
             std::iter::once(Load::Closed)
                 .chain(cfg.rate_fractions.iter().map(|f| Load::Open {

@@ -4,6 +4,7 @@
 pub mod assemble;
 pub mod fit;
 pub mod measure;
+pub mod paired;
 pub mod quiet;
 pub mod runs;
 pub mod screen;

@@ -141,7 +141,23 @@ fn headline(v: &Verdict) -> String {
         Outcome::Pass => "pass",
         Outcome::NoBaseline => "no baseline",
     };
-    format!("{mark}: {}", v.summary)
+    let paired = if v.paired.is_some() { "paired " } else { "" };
+    format!("{paired}{mark}: {}", v.summary)
+}
+
+/// The "paired" marker: what was measured against what, and how it was judged.
+fn paired_line(p: &crate::gate::PairedInfo) -> String {
+    format!(
+        "PAIRED: base `{}`{} vs head `{}`, measured interleaved, {} matched points; {}",
+        p.base,
+        p.base_commit
+            .as_deref()
+            .map(|c| format!(" (at {})", &c[..c.len().min(7)]))
+            .unwrap_or_default(),
+        p.head,
+        p.points,
+        p.test
+    )
 }
 
 fn settings_line(v: &Verdict) -> String {
@@ -159,7 +175,9 @@ fn table_text(v: &Verdict) -> String {
     let mut out = String::new();
     out.push_str(&format!("Gate: {}\n", headline(v)));
     out.push_str(&format!("platform {}", v.platform.id));
-    if let Some(b) = &v.baseline {
+    if let Some(p) = &v.paired {
+        out.push_str(&format!("; {}", paired_line(p)));
+    } else if let Some(b) = &v.baseline {
         out.push_str(&format!(
             "; baseline {} ({} version{} of history)",
             b.origin,
@@ -297,13 +315,14 @@ pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
             .as_deref()
             .map(|k| format!(", kernel {k}"))
             .unwrap_or_default(),
-        v.baseline
-            .as_ref()
-            .map(|b| format!(
+        match (&v.paired, &v.baseline) {
+            (Some(p), _) => paired_line(p),
+            (None, Some(b)) => format!(
                 "`{}`, {} version(s) of history",
                 b.origin, b.history_versions
-            ))
-            .unwrap_or_else(|| "none".into()),
+            ),
+            (None, None) => "none".into(),
+        },
         settings_line(v).trim_start_matches("threshold ")
     ));
     if !v.metrics.is_empty() {
