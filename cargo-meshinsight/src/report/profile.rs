@@ -60,7 +60,7 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
     let modes: Vec<Mode> = profile.modes.keys().copied().collect();
     if let Some(settings) = &profile.settings {
         out.push_str(&format!(
-            "measured in {:.0} s, {}, {} repeats of {} requests per latency run{}\n",
+            "measured in {:.0} s, {}, {} repeats of {} requests per latency point{}{}\n",
             settings.elapsed_s,
             if settings.pinned {
                 "pinned"
@@ -69,6 +69,10 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
             },
             settings.repeat,
             settings.requests,
+            settings
+                .block_requests
+                .map(|b| format!(" in blocks of {b}"))
+                .unwrap_or_default(),
             settings
                 .machine_load
                 .map(|l| format!(
