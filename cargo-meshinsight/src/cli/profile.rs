@@ -16,7 +16,7 @@ use crate::vocab::{Filter, Mode};
 pub struct ProfileArgs {
     /// Fit a saved profile again from the runs it keeps (no measuring, no root), e.g. after
     /// an upgrade of the fits; the result goes to --output
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin", "upstream", "zerocopy", "extra_work_us"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin", "upstream", "zerocopy", "extra_work_us", "probe_set"])]
     refit: Option<PathBuf>,
     /// `envoy`, `builtin`, or a command with {listen} {upstream} {mode} [default: envoy when
     /// it is on PATH, else builtin]
@@ -52,6 +52,10 @@ pub struct ProfileArgs {
     no_pin: bool,
     #[command(flatten)]
     builtin: super::bench::BuiltinVariant,
+    /// The probe's programs: `tracepoint` (classic) or `raw_tracepoint` (cheaper per event,
+    /// but noisier profiles here) [default: tracepoint]
+    #[arg(long, value_name = "SET")]
+    probe_set: Option<crate::probe::ProbeSet>,
     /// Where to write the profile (JSON)
     #[arg(
         short,
@@ -115,6 +119,7 @@ impl ProfileArgs {
             repeat: self.repeat.unwrap_or(base.repeat),
             requests: self.requests.unwrap_or(base.requests),
             block_requests: self.block_requests.unwrap_or(base.block_requests),
+            probe_set: self.probe_set.or(base.probe_set),
             pin: !self.no_pin,
             ..base
         };

@@ -68,7 +68,10 @@ pub fn measure_paired(
         .map(|n| n.get() as u32);
     let mut probe = Probe::attach(
         &[(std::process::id(), Role::Client)],
-        &ProbeOptions::default(),
+        &ProbeOptions {
+            probe_set: cfg.probe_set,
+            ..ProbeOptions::default()
+        },
     )?;
     let quiet_since = Sample::now();
     let cpus = if cfg.pin {
