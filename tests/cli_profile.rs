@@ -57,6 +57,8 @@ fn refit_fits_the_kept_runs_again_and_is_stable() {
     // The table report names the screening.
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("A1 additivity"), "{table}");
+    assert!(table.contains("split, tcp: none up to 4000 B"), "{table}");
+    assert!(table.contains("in blocks of 250"), "{table}");
 }
 
 #[test]

@@ -21,9 +21,7 @@ use crate::harness::process::TempDir;
 use crate::harness::{
     EchoServer, Endpoint, HarnessError, Launch, RunningSidecar, Sidecar, Upstream,
 };
-use crate::probe::{
-    Probe, ProbeComponent, ProbeError, ProbeOptions, ProbeReport, ProbeSet, Role,
-};
+use crate::probe::{Probe, ProbeComponent, ProbeError, ProbeOptions, ProbeReport, ProbeSet, Role};
 use crate::vocab::{Filter, Mode, SidecarConfig};
 
 /// Why profiling stopped.
