@@ -84,7 +84,8 @@ fn privileged_check_and_baseline_update_profile_the_configured_sidecar() {
     assert_eq!(o.status.code(), Some(0), "{err}");
     // The project's settings were used: the modes its fixtures use, its sizes.
     assert!(
-        err.contains("Profiling builtin (1 modes, 0 filters, sizes [100, 4000], 8 runs)"),
+        // 2 sizes × 2 repeats × 2 closed-loop blocks (300 requests in blocks of 250) × 2.
+        err.contains("Profiling builtin (1 modes, 0 filters, sizes [100, 4000], 16 runs)"),
         "{err}"
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -272,8 +273,8 @@ fn privileged_paired_builtin_against_builtin_passes() {
     assert_eq!(o.status.code(), Some(0), "{err}\n{}", v["summary"]);
     assert_eq!(v["paired"]["base"], "builtin");
     assert_eq!(v["paired"]["head"], "builtin");
-    // 2 modes × 3 sizes × 4 repeats, closed loop only.
-    assert_eq!(v["paired"]["points"], 24);
+    // 2 modes × 3 sizes × 4 repeats × 2 closed-loop blocks (400 requests in blocks of 250).
+    assert_eq!(v["paired"]["points"], 48);
     assert!(regressed(&v).is_empty(), "{}", v["summary"]);
 }
 

@@ -384,9 +384,15 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
         .into_iter()
         .map(|(mode, deltas)| (mode, screen_deltas(mode.as_str(), deltas, &mut checks).0))
         .collect();
-    // Parsing subtracts tcp's user time at the same size and load: the mean over tcp's kept
-    // repeats, so that one tcp outlier does not take the other modes' points with it.
-    let tcp: BTreeMap<(u64, LoadKey), Delta> = mode_deltas
+    // Parsing subtracts tcp's user time at the same size, load and repeat, so that each point
+    // carries its own tcp noise and the fit's standard errors include it. When that tcp pair
+    // was screened out, the mean over tcp's kept repeats at the size and load stands in, so
+    // that one tcp outlier does not take the other modes' points with it.
+    let tcp_same: BTreeMap<(u64, LoadKey, u32), &Delta> = mode_deltas
+        .get(&Mode::Tcp)
+        .map(|v| v.iter().map(|(k, d)| ((k.2, k.3, k.4), d)).collect())
+        .unwrap_or_default();
+    let tcp_mean: BTreeMap<(u64, LoadKey), Delta> = mode_deltas
         .get(&Mode::Tcp)
         .map(|v| {
             let mut groups: BTreeMap<(u64, LoadKey), Vec<&Delta>> = BTreeMap::new();
@@ -399,6 +405,12 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
                 .collect()
         })
         .unwrap_or_default();
+    let tcp_for = |k: &Key| -> Option<&Delta> {
+        tcp_same
+            .get(&(k.2, k.3, k.4))
+            .copied()
+            .or_else(|| tcp_mean.get(&(k.2, k.3)))
+    };
 
     let mut modes: BTreeMap<Mode, ModeProfile> = BTreeMap::new();
     for (mode, deltas) in &mode_deltas {
@@ -409,7 +421,7 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             let t = if *mode == Mode::Tcp {
                 Some(d)
             } else {
-                tcp.get(&(k.2, k.3))
+                tcp_for(k)
             };
             let Some(t) = t else {
                 checks.warnings.push(format!(
@@ -437,7 +449,7 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
                 if let Some(t) = if *mode == Mode::Tcp {
                     Some(d)
                 } else {
-                    tcp.get(&(k.2, k.3))
+                    tcp_for(k)
                 } {
                     push(&mut cpu, k.2, mode_components(*mode, &d.cpu, &t.cpu));
                 }
