@@ -1,15 +1,13 @@
 //! `cargo meshinsight profile` end to end, as root: real processes, the real eBPF probe.
 //! These tests fail (they do not skip) when eBPF is not available.
 
-use std::path::Path;
 use std::process::Command;
+
+mod common;
 
 use cargo_meshinsight::profile::Profile;
 use cargo_meshinsight::vocab::{Component, Mode};
-
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
+use common::root;
 
 #[test]
 fn privileged_profile_of_builtin_explains_the_overhead_and_predicts() {
