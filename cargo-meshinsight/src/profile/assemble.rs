@@ -460,6 +460,20 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             checks.rate.push(r);
         }
         let components = fit_all(mode.as_str(), &lat, &cpu, &mut checks);
+        if let Some(parsing) = components.get(&Component::Parsing) {
+            let smallest = lat.values().flatten().map(|p| p.0).fold(f64::MAX, f64::min);
+            for (metric, m) in [("latency", &parsing.latency), ("cpu", &parsing.cpu)] {
+                let (v, se) = (m.at(smallest), m.se_at(smallest).unwrap_or(0.0));
+                if v + 3.0 * se < 0.0 {
+                    checks.warnings.push(format!(
+                        "{mode}: Parsing {metric} is negative ({v:.2} ± {se:.2} µs at \
+                         {smallest:.0} B): this sidecar's {mode} path costs less user time than \
+                         its tcp relay, so Parsing = User({mode}) − User(tcp), the paper's \
+                         decomposition, does not hold for it"
+                    ));
+                }
+            }
+        }
         if !components.is_empty() {
             modes.insert(
                 *mode,

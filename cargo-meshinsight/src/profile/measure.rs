@@ -430,6 +430,39 @@ pub fn measure(
     }
     let smallest = *cfg.sizes.iter().min().expect("validated");
 
+    // Every mode's open loops run at the same absolute rates, fractions of the lowest of the
+    // modes' maximum rates: per-request CPU depends on the rate (A3), and Parsing subtracts
+    // tcp's user time from the mode's, which is only like for like at the same rate.
+    if !cfg.rate_fractions.is_empty() {
+        for mode in cfg.modes_in_order() {
+            progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
+            let socket_dir =
+                TempDir::in_memory("meshinsight-echo-", "a directory for the echo socket")?;
+            let socket = (cfg.sidecar.upstream() == Upstream::Uds)
+                .then(|| socket_dir.path().join("echo.sock"));
+            let echo = EchoServer::start(launch, mode, socket.as_deref(), cpus.1.as_deref())?;
+            let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
+            let mut sidecar = cfg
+                .sidecar
+                .start(launch, &plain, &echo, cpus.2.as_deref())?;
+            let max_rps = max_rate(mode, sidecar.listen(), smallest, cpus.0, &mut notes)?;
+            sidecar.check_running()?;
+            max_rate_rps.insert(mode, max_rps);
+        }
+    }
+    let common_max = max_rate_rps
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(m, r)| (*m, *r));
+    if let Some((mode, rate)) = common_max
+        && max_rate_rps.len() > 1
+    {
+        notes.push(format!(
+            "open-loop rates are fractions of the lowest maximum rate of the profiled modes, \
+             {rate:.0} requests/s ({mode}), so that every mode is measured at the same rates"
+        ));
+    }
+
     for mode in cfg.modes_in_order() {
         progress(Progress::Phase(format!(
             "{mode}: starting the application and the sidecar"
@@ -446,20 +479,14 @@ pub fn measure(
         let mut sidecar = start_sidecar(cfg, launch, &plain, &echo, cpus.2.as_deref(), &mut probe)?;
         sidecar_version = sidecar.version().map(str::to_string).or(sidecar_version);
 
-        let loads = if cfg.rate_fractions.is_empty() {
-            vec![Load::Closed]
-        } else {
-            progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
-            let max_rps = max_rate(mode, sidecar.listen(), smallest, cpus.0, &mut notes)?;
-            sidecar.check_running()?;
-            max_rate_rps.insert(mode, max_rps);
-            std::iter::once(Load::Closed)
-                .chain(cfg.rate_fractions.iter().map(|f| Load::Open {
+        let loads: Vec<Load> = std::iter::once(Load::Closed)
+            .chain(common_max.iter().flat_map(|(_, max_rps)| {
+                cfg.rate_fractions.iter().map(move |f| Load::Open {
                     fraction: *f,
                     rate: f * max_rps,
-                }))
-                .collect()
-        };
+                })
+            }))
+            .collect();
 
         progress(Progress::Phase(format!("{mode}: measuring")));
         let mut block = Block {
