@@ -231,7 +231,7 @@ pub enum Progress {
 pub(super) struct Block<'a> {
     pub(super) probe: &'a mut Probe,
     pub(super) cfg: &'a MeasureConfig,
-    pub(super) cpus: (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>),
+    pub(super) cpus: CpuPlan,
 }
 
 impl Block<'_> {
@@ -336,6 +336,159 @@ pub(super) fn start_sidecar(
     Ok(sidecar)
 }
 
+/// CPUs for the load generator, the application and the sidecar (`bench::cpu_plan`).
+pub(super) type CpuPlan = (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>);
+
+/// The clocks of a measurement: when it started, how many CPUs the machine has, and the
+/// machine's counters at the start (for [`MachineLoad`]).
+pub(super) struct Clock {
+    started: Instant,
+    pub(super) cores: Option<u32>,
+    quiet_since: Option<Sample>,
+}
+
+/// Starts a measurement: the probe on this process (the client), the CPU plan, the clocks.
+pub(super) fn start_session(cfg: &MeasureConfig) -> Result<(Probe, CpuPlan, Clock), MeasureError> {
+    let started = Instant::now();
+    // Before any pinning narrows what this process sees of the machine.
+    let cores = std::thread::available_parallelism()
+        .ok()
+        .map(|n| n.get() as u32);
+    let probe = Probe::attach(
+        &[(std::process::id(), Role::Client)],
+        &ProbeOptions {
+            probe_set: cfg.probe_set,
+            ..ProbeOptions::default()
+        },
+    )?;
+    let quiet_since = Sample::now();
+    let cpus = if cfg.pin {
+        crate::harness::bench::cpu_plan()
+    } else {
+        (None, None, None)
+    };
+    Ok((
+        probe,
+        cpus,
+        Clock {
+            started,
+            cores,
+            quiet_since,
+        },
+    ))
+}
+
+/// What a finished measurement records besides its runs.
+pub(super) struct Finished {
+    probe_set: ProbeSet,
+    machine_load: Option<MachineLoad>,
+    elapsed_s: f64,
+}
+
+impl Clock {
+    /// Ends the measurement: reads the profiled processes' CPU and detaches the probe.
+    pub(super) fn finish(self, probe: Probe) -> Result<Finished, MeasureError> {
+        let ours_cpu_ns: u64 = probe.snapshot()?.total.values().map(|c| c.cpu_ns).sum();
+        let probe_set = probe.probe_set();
+        drop(probe);
+        Ok(Finished {
+            probe_set,
+            machine_load: self
+                .quiet_since
+                .and_then(|s| s.load_since(ours_cpu_ns, self.cores.unwrap_or(1))),
+            elapsed_s: self.started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+impl Finished {
+    /// The settings `cfg` was measured with.
+    pub(super) fn settings(
+        &self,
+        cfg: &MeasureConfig,
+        max_rate_rps: BTreeMap<Mode, f64>,
+    ) -> Settings {
+        Settings {
+            sizes: cfg.sizes.clone(),
+            rates_pct: cfg.rate_fractions.iter().map(|f| f * 100.0).collect(),
+            repeat: cfg.repeat,
+            requests: cfg.requests,
+            block_requests: Some(cfg.blocks().1),
+            open_duration_ms: cfg.open_duration.as_millis() as u64,
+            max_rate_rps,
+            elapsed_s: self.elapsed_s,
+            pinned: cfg.pin,
+            machine_load: self.machine_load,
+        }
+    }
+
+    /// The profile fitted from `runs`; `of` says whose it is in `source` (e.g. `the head of a
+    /// paired run, `), empty for a plain measurement.
+    pub(super) fn profile(
+        &self,
+        of: &str,
+        mut platform: Platform,
+        notes: Vec<String>,
+        settings: Settings,
+        runs: Vec<Run>,
+    ) -> Profile {
+        let (modes, mut checks) = assemble(&runs);
+        checks
+            .warnings
+            .extend(self.machine_load.and_then(|l| l.warning()));
+        platform.probe_set = Some(self.probe_set.name().into());
+        Profile {
+            format_version: FORMAT_VERSION,
+            source: Some(format!(
+                "{of}measured by cargo-meshinsight {} with the {} probe",
+                env!("CARGO_PKG_VERSION"),
+                self.probe_set
+            )),
+            notes,
+            platform,
+            modes,
+            settings: Some(settings),
+            checks: Some(checks),
+            runs,
+        }
+    }
+}
+
+/// Starts the echo application of `mode`; for a builtin sidecar with a Unix-socket upstream
+/// also on a socket in the returned directory (the runs without the sidecar stay on TCP
+/// loopback, as an application's caller's would).
+pub(super) fn start_echo(
+    cfg: &MeasureConfig,
+    launch: &Launch,
+    mode: Mode,
+    cpus: Option<&[usize]>,
+) -> Result<(TempDir, EchoServer), MeasureError> {
+    let socket_dir = TempDir::in_memory("meshinsight-echo-", "a directory for the echo socket")?;
+    let socket =
+        (cfg.sidecar.upstream() == Upstream::Uds).then(|| socket_dir.path().join("echo.sock"));
+    let echo = EchoServer::start(launch, mode, socket.as_deref(), cpus)?;
+    Ok((socket_dir, echo))
+}
+
+/// The progress bar of a measurement of `planned` runs (hidden with `--quiet`).
+pub(super) fn progress_bar(out: &crate::output::Output, planned: u64) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = if out.is_quiet() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(Some(planned), ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} runs, {eta} left: {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("Measuring");
+    bar
+}
+
 /// The maximum rate `target` sustains at `size` (p99 under 10 ms, 95 % completed). When no
 /// rate meets the criteria (a loaded machine), the lowest rate tried, with a note.
 pub(super) fn max_rate(
@@ -386,24 +539,7 @@ pub fn measure(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Profile, MeasureError> {
     cfg.validate()?;
-    let started = Instant::now();
-    // Before any pinning narrows what this process sees of the machine.
-    let cores = std::thread::available_parallelism()
-        .ok()
-        .map(|n| n.get() as u32);
-    let mut probe = Probe::attach(
-        &[(std::process::id(), Role::Client)],
-        &ProbeOptions {
-            probe_set: cfg.probe_set,
-            ..ProbeOptions::default()
-        },
-    )?;
-    let quiet_since = Sample::now();
-    let cpus = if cfg.pin {
-        crate::harness::bench::cpu_plan()
-    } else {
-        (None, None, None)
-    };
+    let (mut probe, cpus, clock) = start_session(cfg)?;
     let mut runs = Vec::new();
     let mut max_rate_rps = BTreeMap::new();
     let mut sidecar_version = None;
@@ -436,11 +572,7 @@ pub fn measure(
     if !cfg.rate_fractions.is_empty() {
         for mode in cfg.modes_in_order() {
             progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
-            let socket_dir =
-                TempDir::in_memory("meshinsight-echo-", "a directory for the echo socket")?;
-            let socket = (cfg.sidecar.upstream() == Upstream::Uds)
-                .then(|| socket_dir.path().join("echo.sock"));
-            let echo = EchoServer::start(launch, mode, socket.as_deref(), cpus.1.as_deref())?;
+            let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
             let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
             let mut sidecar = cfg
                 .sidecar
@@ -467,13 +599,7 @@ pub fn measure(
         progress(Progress::Phase(format!(
             "{mode}: starting the application and the sidecar"
         )));
-        // A builtin sidecar with a Unix-socket upstream reaches the application there; the
-        // runs without the sidecar still go over TCP loopback, as an application's caller does.
-        let socket_dir =
-            TempDir::in_memory("meshinsight-echo-", "a directory for the echo socket")?;
-        let socket =
-            (cfg.sidecar.upstream() == Upstream::Uds).then(|| socket_dir.path().join("echo.sock"));
-        let echo = EchoServer::start(launch, mode, socket.as_deref(), cpus.1.as_deref())?;
+        let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
         probe.add_target(echo.pid(), Role::App)?;
         let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
         let mut sidecar = start_sidecar(cfg, launch, &plain, &echo, cpus.2.as_deref(), &mut probe)?;
@@ -576,41 +702,11 @@ pub fn measure(
             }
         }
     }
-    let ours_cpu_ns: u64 = probe.snapshot()?.total.values().map(|c| c.cpu_ns).sum();
-    let probe_set = probe.probe_set();
-    drop(probe);
-    let machine_load = quiet_since.and_then(|s| s.load_since(ours_cpu_ns, cores.unwrap_or(1)));
-
-    let (modes, mut checks) = assemble(&runs);
-    checks
-        .warnings
-        .extend(machine_load.and_then(|l| l.warning()));
-    let mut platform = fingerprint(&cfg.sidecar, launch, sidecar_version, cores);
-    platform.probe_set = Some(probe_set.name().into());
-    Ok(Profile {
-        format_version: FORMAT_VERSION,
-        source: Some(format!(
-            "measured by cargo-meshinsight {} with the {probe_set} probe",
-            env!("CARGO_PKG_VERSION")
-        )),
-        notes,
-        platform,
-        modes,
-        settings: Some(Settings {
-            sizes: cfg.sizes.clone(),
-            rates_pct: cfg.rate_fractions.iter().map(|f| f * 100.0).collect(),
-            repeat: cfg.repeat,
-            requests: cfg.requests,
-            block_requests: Some(cfg.blocks().1),
-            open_duration_ms: cfg.open_duration.as_millis() as u64,
-            max_rate_rps,
-            elapsed_s: started.elapsed().as_secs_f64(),
-            pinned: cfg.pin,
-            machine_load,
-        }),
-        checks: Some(checks),
-        runs,
-    })
+    let cores = clock.cores;
+    let done = clock.finish(probe)?;
+    let platform = fingerprint(&cfg.sidecar, launch, sidecar_version, cores);
+    let settings = done.settings(cfg, max_rate_rps);
+    Ok(done.profile("", platform, notes, settings, runs))
 }
 
 /// [`measure`] with a progress bar (time left) and status lines on `out`.
@@ -619,7 +715,6 @@ pub fn measure_reporting(
     launch: &Launch,
     out: &mut crate::output::Output,
 ) -> Result<Profile, crate::error::Error> {
-    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let planned = cfg.planned_runs();
     out.status(
         "Profiling",
@@ -632,19 +727,7 @@ pub fn measure_reporting(
             planned
         ),
     );
-    let bar = if out.is_quiet() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(Some(planned), ProgressDrawTarget::stderr())
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} runs, {eta} left: {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("Measuring");
+    let bar = progress_bar(out, planned);
     let result = measure(cfg, launch, &mut |p| match p {
         Progress::Phase(what) => bar.set_message(what),
         Progress::Run => bar.inc(1),

@@ -11,16 +11,14 @@
 //! the paired differences: the gate's paired test uses them.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
+use super::Profile;
 use super::assemble::assemble;
-use super::measure::{Block, MeasureConfig, MeasureError, Progress, Settings, fingerprint};
-use super::measure::{max_rate, record, start_sidecar};
-use super::quiet::Sample;
+use super::measure::{Block, MeasureConfig, MeasureError, Progress, fingerprint};
+use super::measure::{max_rate, progress_bar, record, start_echo, start_session, start_sidecar};
 use super::runs::{Load, Run};
-use super::{FORMAT_VERSION, Profile};
-use crate::harness::{EchoServer, Launch, Sidecar};
-use crate::probe::{Probe, ProbeOptions, Role};
+use crate::harness::{Launch, Sidecar};
+use crate::probe::Role;
 use crate::vocab::SidecarConfig;
 
 /// What a paired run measured.
@@ -62,23 +60,8 @@ pub fn measure_paired(
                 .into(),
         ));
     }
-    let started = Instant::now();
-    let cores = std::thread::available_parallelism()
-        .ok()
-        .map(|n| n.get() as u32);
-    let mut probe = Probe::attach(
-        &[(std::process::id(), Role::Client)],
-        &ProbeOptions {
-            probe_set: cfg.probe_set,
-            ..ProbeOptions::default()
-        },
-    )?;
-    let quiet_since = Sample::now();
-    let cpus = if cfg.pin {
-        crate::harness::bench::cpu_plan()
-    } else {
-        (None, None, None)
-    };
+    let (mut probe, cpus, clock) = start_session(cfg)?;
+    let cores = clock.cores;
     let smallest = *cfg.sizes.iter().min().expect("validated");
     let (mut direct, mut base_runs, mut head_runs) = (Vec::new(), Vec::new(), Vec::new());
     let mut max_rate_rps = BTreeMap::new();
@@ -94,7 +77,7 @@ pub fn measure_paired(
         progress(Progress::Phase(format!(
             "{mode}: starting the application and both sidecars"
         )));
-        let echo = EchoServer::start(launch, mode, None, cpus.1.as_deref())?;
+        let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
         probe.add_target(echo.pid(), Role::App)?;
         let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
         let mut head = start_sidecar(cfg, launch, &plain, &echo, cpus.2.as_deref(), &mut probe)?;
@@ -164,44 +147,17 @@ pub fn measure_paired(
             }
         }
     }
-    let ours_cpu_ns: u64 = probe.snapshot()?.total.values().map(|c| c.cpu_ns).sum();
-    let probe_set = probe.probe_set();
-    drop(probe);
-    let machine_load = quiet_since.and_then(|s| s.load_since(ours_cpu_ns, cores.unwrap_or(1)));
-
-    let settings = Settings {
-        sizes: cfg.sizes.clone(),
-        rates_pct: cfg.rate_fractions.iter().map(|f| f * 100.0).collect(),
-        repeat: cfg.repeat,
-        requests: cfg.requests,
-        block_requests: Some(cfg.blocks().1),
-        open_duration_ms: cfg.open_duration.as_millis() as u64,
-        max_rate_rps,
-        elapsed_s: started.elapsed().as_secs_f64(),
-        pinned: cfg.pin,
-        machine_load,
-    };
+    let done = clock.finish(probe)?;
+    let settings = done.settings(cfg, max_rate_rps);
     let profile = |sidecar: &Sidecar, version: Option<String>, through: Vec<Run>, what: &str| {
         let runs: Vec<Run> = direct.iter().cloned().chain(through).collect();
-        let (modes, mut checks) = assemble(&runs);
-        checks
-            .warnings
-            .extend(machine_load.and_then(|l| l.warning()));
-        let mut platform = fingerprint(sidecar, launch, version, cores);
-        platform.probe_set = Some(probe_set.name().into());
-        Profile {
-            format_version: FORMAT_VERSION,
-            source: Some(format!(
-                "{what} of a paired run, measured by cargo-meshinsight {} with the {probe_set} probe",
-                env!("CARGO_PKG_VERSION")
-            )),
-            notes: notes.clone(),
-            platform,
-            modes,
-            settings: Some(settings.clone()),
-            checks: Some(checks),
+        done.profile(
+            &format!("{what} of a paired run, "),
+            fingerprint(sidecar, launch, version, cores),
+            notes.clone(),
+            settings.clone(),
             runs,
-        }
+        )
     };
     // The differences: base runs as the reference, head runs as "through the sidecar".
     let diff_runs: Vec<Run> = base_runs
@@ -239,7 +195,6 @@ pub fn measure_paired_reporting(
     launch: &Launch,
     out: &mut crate::output::Output,
 ) -> Result<PairedProfiles, crate::error::Error> {
-    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     // Two runs per point in the plan; three here.
     let planned = cfg.planned_runs() / 2 * 3;
     out.status(
@@ -250,19 +205,7 @@ pub fn measure_paired_reporting(
             cfg.sizes,
         ),
     );
-    let bar = if out.is_quiet() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(Some(planned), ProgressDrawTarget::stderr())
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} runs, {eta} left: {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("Measuring");
+    let bar = progress_bar(out, planned);
     let result = measure_paired(cfg, base, launch, &mut |p| match p {
         Progress::Phase(what) => bar.set_message(what),
         Progress::Run => bar.inc(1),
