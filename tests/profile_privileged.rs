@@ -146,7 +146,10 @@ fn profile_settings_errors_are_clear() {
         .unwrap();
     assert_eq!(o.status.code(), Some(101));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("the builtin sidecar has no filters"), "{err}");
+    assert!(
+        err.contains("the builtin sidecar has no lua filter"),
+        "{err}"
+    );
 }
 
 #[test]

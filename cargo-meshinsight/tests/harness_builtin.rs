@@ -307,7 +307,7 @@ fn bench_command_refuses_filters_on_the_builtin_sidecar() {
     assert_eq!(out.status.code(), Some(101));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("error: the builtin sidecar has no filters (asked for http+lua)"),
+        err.contains("error: the builtin sidecar has no lua filter (asked for http+lua)"),
         "{err}"
     );
 }

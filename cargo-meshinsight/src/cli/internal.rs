@@ -3,8 +3,9 @@
 use crate::error::{Error, exit};
 use crate::harness::Endpoint;
 use crate::harness::sidecar::builtin::{self, BuiltinOptions};
+use crate::harness::sidecar::filters::FilterSettings;
 use crate::output::Output;
-use crate::vocab::Mode;
+use crate::vocab::{Filter, Mode};
 
 /// `__echo`: the echo application.
 #[derive(Debug, clap::Args)]
@@ -38,6 +39,15 @@ pub struct SidecarArgs {
     /// Abort after this many messages (a crash for tests).
     #[arg(long)]
     crash_after: Option<u64>,
+    /// HTTP filters in front of every request (http and grpc modes), in order.
+    #[arg(long, value_delimiter = ',')]
+    filters: Vec<Filter>,
+    /// Share of requests the fault filter aborts with 503, %.
+    #[arg(long, default_value_t = 0.0)]
+    fault_abort_percent: f64,
+    /// Requests per second the ratelimit filter lets through (429 beyond).
+    #[arg(long, default_value_t = 1_000_000_000)]
+    ratelimit_rps: u32,
 }
 
 fn serve_error(what: &str, source: std::io::Error) -> Error {
@@ -61,6 +71,11 @@ pub(crate) fn sidecar(args: SidecarArgs, out: &mut Output) -> Result<u8, Error> 
         zerocopy: args.zerocopy,
         extra_work_us: args.extra_work_us,
         crash_after: args.crash_after,
+        filters: args.filters,
+        filter_settings: FilterSettings {
+            fault_abort_percent: args.fault_abort_percent,
+            ratelimit_rps: args.ratelimit_rps,
+        },
     };
     builtin::serve(&opts, out.out()).map_err(|e| serve_error("the builtin sidecar", e))?;
     Ok(exit::OK)

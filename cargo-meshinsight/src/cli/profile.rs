@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, exit};
+use crate::harness::sidecar::filters::BUILTIN_FILTERS;
 use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
 use crate::output::Output;
 use crate::profile::measure::{MeasureConfig, measure_reporting};
@@ -123,9 +124,9 @@ impl ProfileArgs {
             pin: !self.no_pin,
             ..base
         };
-        // The builtin sidecar has no filters: leave them out of its default profile.
+        // The builtin sidecar has two of the five filters: its default profile has those.
         if matches!(cfg.sidecar, Sidecar::Builtin { .. }) && self.filters.is_none() {
-            cfg.filters.clear();
+            cfg.filters.retain(|f| BUILTIN_FILTERS.contains(f));
         }
         cfg.open_duration = Duration::from_millis(400);
         cfg

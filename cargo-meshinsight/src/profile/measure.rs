@@ -18,6 +18,7 @@ use crate::harness::loadgen::{
     run_open_loop,
 };
 use crate::harness::process::TempDir;
+use crate::harness::sidecar::filters::BUILTIN_FILTERS;
 use crate::harness::{
     EchoServer, Endpoint, HarnessError, Launch, RunningSidecar, Sidecar, Upstream,
 };
@@ -161,7 +162,7 @@ impl MeasureConfig {
         (modes + filters) * per_config + combined
     }
 
-    pub(super) fn validate(&self) -> Result<(), MeasureError> {
+    pub(crate) fn validate(&self) -> Result<(), MeasureError> {
         let bad = |m: String| Err(MeasureError::Settings(m));
         if self.modes.is_empty() {
             return bad("no modes to profile".into());
@@ -179,11 +180,12 @@ impl MeasureConfig {
             if self.filter_mode().is_none() {
                 return bad("filters need the http or grpc mode".into());
             }
-            if let Sidecar::Builtin { .. } = self.sidecar {
-                return bad(
-                    "the builtin sidecar has no filters; profile filters with --sidecar envoy"
-                        .into(),
-                );
+            if let Sidecar::Builtin { .. } = self.sidecar
+                && let Some(f) = self.filters.iter().find(|f| !BUILTIN_FILTERS.contains(f))
+            {
+                return bad(format!(
+                    "the builtin sidecar has no {f} filter (it has fault and ratelimit); profile {f} with --sidecar envoy"
+                ));
             }
         }
         Ok(())

@@ -55,10 +55,11 @@ pub fn measure_paired(
 ) -> Result<PairedProfiles, MeasureError> {
     cfg.validate()?;
     if !cfg.filters.is_empty() {
-        return Err(MeasureError::Settings(
-            "paired mode measures plain modes only; drop `filters` or check filters unpaired"
-                .into(),
-        ));
+        let names: Vec<&str> = cfg.filters.iter().map(|f| f.as_str()).collect();
+        return Err(MeasureError::Settings(format!(
+            "paired mode compares plain modes only, and filters {} are asked for (by `filters` or by the fixtures' services); check them unpaired, or gate fixtures without filters",
+            names.join(", ")
+        )));
     }
     let (mut probe, cpus, clock) = start_session(cfg)?;
     let cores = clock.cores;

@@ -10,6 +10,8 @@
 //! Upstream over TCP or a Unix domain socket. With `--zerocopy`, writes to TCP sockets use
 //! `MSG_ZEROCOPY` (completions are reaped from the error queue before a buffer is reused).
 //! `--extra-work-us N` adds N µs of calibrated busy work per message (an injected regression).
+//! `--filters fault,ratelimit` puts those HTTP filters in front of every http and grpc request
+//! (see [`super::filters`]).
 
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -26,7 +28,9 @@ use tokio::net::{tcp, unix};
 use crate::harness::Endpoint;
 use crate::harness::wire::{self, HttpKind, Listener, Stream};
 use crate::harness::work::BusyWork;
-use crate::vocab::Mode;
+use crate::vocab::{Filter, Mode};
+
+use super::filters::{FilterChain, FilterSettings, http_rejection};
 
 /// `SO_ZEROCOPY` (asm-generic/socket.h).
 const SO_ZEROCOPY: libc::c_int = 60;
@@ -48,6 +52,10 @@ pub struct BuiltinOptions {
     pub extra_work_us: u64,
     /// Abort (SIGABRT) after this many messages: a crash for tests.
     pub crash_after: Option<u64>,
+    /// HTTP filters, in order (http and grpc modes).
+    pub filters: Vec<Filter>,
+    /// Their settings.
+    pub filter_settings: FilterSettings,
 }
 
 struct Shared {
@@ -55,6 +63,7 @@ struct Shared {
     crash_after: Option<u64>,
     messages: AtomicU64,
     zerocopy: bool,
+    filters: FilterChain,
 }
 
 impl Shared {
@@ -76,11 +85,17 @@ pub fn serve(opts: &BuiltinOptions, announce: &mut dyn Write) -> io::Result<()> 
     if opts.zerocopy && opts.mode == Mode::Grpc {
         return Err(io::Error::other("--zerocopy needs the tcp or http mode"));
     }
+    if !opts.filters.is_empty() && opts.mode == Mode::Tcp {
+        return Err(io::Error::other("filters need the http or grpc mode"));
+    }
+    let filters =
+        FilterChain::new(&opts.filters, &opts.filter_settings).map_err(io::Error::other)?;
     let shared = Arc::new(Shared {
         work: BusyWork::calibrate(opts.extra_work_us),
         crash_after: opts.crash_after,
         messages: AtomicU64::new(0),
         zerocopy: opts.zerocopy,
+        filters,
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -321,6 +336,10 @@ async fn relay_http(down: Stream, up: Stream, shared: &Shared) -> io::Result<()>
     );
     while let Some(request) = wire::read_http(&mut dr, &mut dbuf, HttpKind::Request).await? {
         shared.on_message();
+        if let Some(status) = shared.filters.on_request() {
+            dw.write_all(&http_rejection(status)).await?;
+            continue;
+        }
         uw.write_all(&request.bytes).await?;
         let response = wire::read_http(&mut ur, &mut ubuf, HttpKind::Response)
             .await?
@@ -342,7 +361,15 @@ async fn relay_grpc(down: Stream, up: Stream, shared: Arc<Shared>) -> io::Result
         .await
         .map_err(io::Error::other)?;
     while let Some(next) = server.accept().await {
-        let (request, respond) = next.map_err(io::Error::other)?;
+        let (request, mut respond) = next.map_err(io::Error::other)?;
+        if let Some(status) = shared.filters.on_request() {
+            let answer = http::Response::builder()
+                .status(status)
+                .body(())
+                .map_err(io::Error::other)?;
+            let _ = respond.send_response(answer, true);
+            continue;
+        }
         let (client, shared) = (client.clone(), shared.clone());
         tokio::spawn(async move {
             if let Err(e) = proxy_stream(request, respond, client, &shared).await
@@ -440,6 +467,16 @@ pub(crate) mod test_support {
 
     /// Starts a builtin sidecar in `mode` in front of `upstream`; returns where it listens.
     pub(crate) fn spawn_sidecar(mode: Mode, upstream: Endpoint) -> Endpoint {
+        spawn_filtering_sidecar(mode, upstream, &[], FilterSettings::default())
+    }
+
+    /// [`spawn_sidecar`] with HTTP filters.
+    pub(crate) fn spawn_filtering_sidecar(
+        mode: Mode,
+        upstream: Endpoint,
+        filters: &[Filter],
+        filter_settings: FilterSettings,
+    ) -> Endpoint {
         let listen = free_endpoint();
         let opts = BuiltinOptions {
             mode,
@@ -448,6 +485,8 @@ pub(crate) mod test_support {
             zerocopy: false,
             extra_work_us: 0,
             crash_after: None,
+            filters: filters.to_vec(),
+            filter_settings,
         };
         std::thread::spawn(move || {
             let _ = serve(&opts, &mut io::sink());
@@ -470,9 +509,68 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{spawn_echo, spawn_sidecar};
+    use super::test_support::{spawn_echo, spawn_filtering_sidecar, spawn_sidecar};
     use super::*;
     use crate::harness::loadgen::{ClosedLoop, Stop, run_closed_loop};
+
+    fn requests(mode: Mode, target: Endpoint, n: u64) -> Result<u64, String> {
+        run_closed_loop(&ClosedLoop {
+            mode,
+            target,
+            size: 1000,
+            warmup: 0,
+            stop: Stop::Requests(n),
+            pin_cpu: None,
+        })
+        .map(|run| run.requests)
+        .map_err(|e| e.to_string())
+    }
+
+    /// The harness's filter configuration (no aborts, a limit of 10⁹/s) passes every request
+    /// of both filtering modes; an abort rate of 100 % answers 503 instead of forwarding, and
+    /// a limit of 1 request per second answers the second request with 429.
+    #[test]
+    fn filters_pass_or_answer_requests_as_configured() {
+        let both = [Filter::Fault, Filter::Ratelimit];
+        for mode in [Mode::Http, Mode::Grpc] {
+            let open =
+                spawn_filtering_sidecar(mode, spawn_echo(mode), &both, FilterSettings::default());
+            assert_eq!(requests(mode, open, 300), Ok(300), "{mode}");
+            let abort = FilterSettings {
+                fault_abort_percent: 100.0,
+                ..FilterSettings::default()
+            };
+            let aborting = spawn_filtering_sidecar(mode, spawn_echo(mode), &both, abort);
+            let err = requests(mode, aborting, 1).unwrap_err();
+            assert!(err.contains("status 503"), "{mode}: {err}");
+            let limit = FilterSettings {
+                ratelimit_rps: 1,
+                ..FilterSettings::default()
+            };
+            let limited = spawn_filtering_sidecar(mode, spawn_echo(mode), &both, limit);
+            let err = requests(mode, limited, 2).unwrap_err();
+            assert!(err.contains("status 429"), "{mode}: {err}");
+        }
+    }
+
+    #[test]
+    fn filters_in_tcp_mode_are_refused() {
+        let opts = BuiltinOptions {
+            mode: Mode::Tcp,
+            listen: test_support::free_endpoint(),
+            upstream: test_support::free_endpoint(),
+            zerocopy: false,
+            extra_work_us: 0,
+            crash_after: None,
+            filters: vec![Filter::Fault],
+            filter_settings: FilterSettings::default(),
+        };
+        let err = serve(&opts, &mut io::sink()).unwrap_err();
+        assert!(
+            err.to_string().contains("need the http or grpc mode"),
+            "{err}"
+        );
+    }
 
     /// Regression (issue 8): through two chained gRPC relays, the 101st request on a
     /// connection was reset, because each relay turned the empty END_STREAM DATA frame it

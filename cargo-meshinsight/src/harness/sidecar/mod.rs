@@ -3,6 +3,7 @@
 
 pub mod builtin;
 pub mod envoy;
+pub mod filters;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -138,9 +139,13 @@ impl Sidecar {
                 extra_work_us,
                 ..
             } => {
-                if !config.filters.is_empty() {
+                if let Some(f) = config
+                    .filters
+                    .iter()
+                    .find(|f| !filters::BUILTIN_FILTERS.contains(f))
+                {
                     return Err(HarnessError::Config(format!(
-                        "the builtin sidecar has no filters (asked for {config})"
+                        "the builtin sidecar has no {f} filter (asked for {config}); it has fault and ratelimit, Envoy has all five"
                     )));
                 }
                 if *zerocopy && config.mode == crate::vocab::Mode::Grpc {
@@ -163,6 +168,10 @@ impl Sidecar {
                 }
                 if *extra_work_us > 0 {
                     cmd.arg("--extra-work-us").arg(extra_work_us.to_string());
+                }
+                if !config.filters.is_empty() {
+                    let names: Vec<&str> = config.filters.iter().map(|f| f.as_str()).collect();
+                    cmd.arg("--filters").arg(names.join(","));
                 }
                 let mut child =
                     ManagedChild::spawn(format!("sidecar `builtin` ({config})"), cmd, cpus)?;
@@ -324,6 +333,11 @@ fn start_command(
     if !template.contains("{listen}") {
         return Err(HarnessError::Config(format!(
             "the sidecar command `{template}` has no {{listen}} placeholder"
+        )));
+    }
+    if !config.filters.is_empty() && !template.contains("{filters}") {
+        return Err(HarnessError::Config(format!(
+            "the sidecar command `{template}` has no {{filters}} placeholder, so it cannot be asked for {config}; add `{{filters}}` where it takes its filter list"
         )));
     }
     let mut attempt = 0;
