@@ -107,6 +107,24 @@ impl MetricId {
     /// A stable string key: `coef/http/parsing/latency/base`, `coef/http+lua/other/cpu/per_byte`,
     /// `fixture/bookinfo/latency`.
     pub fn key(&self) -> String {
+        self.spelled("/", true, |t| match t {
+            Term::Base => "base",
+            Term::PerByte => "per_byte",
+        })
+    }
+
+    /// The metric in words for tables: `http parsing latency base`, `http+lua other cpu per
+    /// byte`, `bookinfo latency`.
+    pub fn label(&self) -> String {
+        self.spelled(" ", false, |t| match t {
+            Term::Base => "base",
+            Term::PerByte => "per byte",
+        })
+    }
+
+    /// [`MetricId::key`] and [`MetricId::label`]: the parts joined by `sep`, after the kind
+    /// (`coef`, `fixture`) when `kind`.
+    fn spelled(&self, sep: &str, kind: bool, term_name: fn(Term) -> &'static str) -> String {
         match self {
             MetricId::Coefficient {
                 mode,
@@ -119,14 +137,26 @@ impl MetricId {
                     Some(f) => format!("{mode}+{f}"),
                     None => mode.to_string(),
                 };
-                let term = match term {
-                    Term::Base => "base",
-                    Term::PerByte => "per_byte",
-                };
-                format!("coef/{config}/{component}/{}/{term}", quantity.as_str())
+                let parts = [
+                    config,
+                    component.to_string(),
+                    quantity.as_str().into(),
+                    term_name(*term).into(),
+                ];
+                let body = parts.join(sep);
+                if kind {
+                    format!("coef{sep}{body}")
+                } else {
+                    body
+                }
             }
             MetricId::Fixture { fixture, quantity } => {
-                format!("fixture/{fixture}/{}", quantity.as_str())
+                let body = format!("{fixture}{sep}{}", quantity.as_str());
+                if kind {
+                    format!("fixture{sep}{body}")
+                } else {
+                    body
+                }
             }
         }
     }

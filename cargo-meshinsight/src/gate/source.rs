@@ -11,7 +11,7 @@ use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
 use crate::output::Output;
 use crate::profile::Profile;
 use crate::profile::measure::{MeasureConfig, measure_reporting};
-use crate::vocab::Mode;
+use crate::vocab::{Filter, Mode};
 
 /// The head profile of `check` (and the profile `baseline update` records).
 #[derive(Clone, Debug, PartialEq)]
@@ -201,7 +201,11 @@ pub fn measure_config(
     } else {
         settings.modes.clone()
     };
-    cfg.filters = settings.filters.clone();
+    cfg.filters = if settings.filters.is_empty() {
+        fixture_filters(settings)?
+    } else {
+        settings.filters.clone()
+    };
     if let Some(table) = &settings.profile {
         let obj = table
             .as_object()
@@ -238,6 +242,21 @@ pub fn measure_config(
         }
     }
     Ok(cfg)
+}
+
+/// The filters the project's fixtures use (profiled on their mode, DESIGN §4).
+fn fixture_filters(settings: &Settings) -> Result<Vec<Filter>, Error> {
+    let mut filters = BTreeSet::new();
+    for path in settings.fixture_paths()? {
+        let ecg = Ecg::load(&path)?;
+        filters.extend(
+            ecg.services
+                .iter()
+                .filter_map(|s| s.sidecar.as_ref())
+                .flat_map(|c| c.filters.iter().copied()),
+        );
+    }
+    Ok(filters.into_iter().collect())
 }
 
 /// The modes the project's fixtures use.

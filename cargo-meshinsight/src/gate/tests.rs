@@ -782,3 +782,24 @@ fn the_base_tree_is_exported_from_git_without_touching_the_working_tree() {
         "fn main() { dirty() }\n"
     );
 }
+
+/// Without `modes` and `filters` keys, the profiler measures what the fixtures use: this
+/// repository's own fixtures need all three modes and, for `mixed-modes.toml`, the fault and
+/// ratelimit filters (which the builtin sidecar has); configured keys win.
+#[test]
+fn measure_config_follows_the_fixtures_unless_configured() {
+    use crate::vocab::Filter;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut s = crate::config::Settings::with_defaults(root);
+    s.fixtures = vec!["fixtures/ecg/*.toml".into()];
+    let builtin = crate::harness::Sidecar::parse("builtin");
+    let cfg = source::measure_config(&s, true, builtin.clone()).unwrap();
+    assert_eq!(cfg.modes, vec![Mode::Tcp, Mode::Http, Mode::Grpc]);
+    assert_eq!(cfg.filters, vec![Filter::Fault, Filter::Ratelimit]);
+    cfg.validate().unwrap();
+    s.filters = vec![Filter::Lua];
+    let cfg = source::measure_config(&s, true, builtin).unwrap();
+    assert_eq!(cfg.filters, vec![Filter::Lua]);
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("has no lua filter"), "{err}");
+}
