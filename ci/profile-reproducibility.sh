@@ -2,7 +2,8 @@
 # Reproducibility of `cargo meshinsight profile`: runs N profiles of the same sidecar one after
 # another and prints, per mode, the coefficient of variation (standard deviation / mean) of the
 # total latency and CPU coefficients (sums over components) as fitted (screened) and by plain
-# least squares on the same runs, the maximum rates found, and each run's wall time and load.
+# least squares on the same runs, the maximum rates found, the R² of the per-byte read and write
+# fits, and each run's wall time and load.
 #
 #   sudo ci/profile-reproducibility.sh [N=5] [profile options, default: --sidecar builtin --quick]
 #
@@ -69,6 +70,13 @@ for mode in profiles[0]["modes"]:
 for mode in profiles[0]["settings"]["max_rate_rps"]:
     mean, sd, c = cv([p["settings"]["max_rate_rps"][mode] for p in profiles])
     print(f"{mode:6} {'maximum rate, req/s':24} {mean:10.0f} {sd:10.0f} {c:7.1f}")
+print("R² of the per-byte read / write fits per run (issue 5 wants > 0.8):")
+for mode in profiles[0]["modes"]:
+    for comp in ("read", "write"):
+        for metric in ("latency", "cpu"):
+            r2 = [p["modes"][mode]["components"][comp][metric].get("r2") for p in profiles]
+            shown = ", ".join("-" if r is None else f"{r:.2f}" for r in r2)
+            print(f"  {mode:6} {comp:5} {metric:7} {shown}")
 res = [p["checks"]["median_abs_residual_pct"] for p in profiles]
 print("median |A1 residual| % per run:", ", ".join(f"{r:.1f}" for r in res))
 print("run pairs screened out per run:", ", ".join(str(len(p["checks"].get("outliers", []))) for p in profiles))

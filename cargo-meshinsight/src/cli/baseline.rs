@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, exit};
-use crate::gate::{self, ProfileSource, UpdateConfig};
+use crate::gate::{self, UpdateConfig};
 use crate::output::Output;
+
+use super::profile_source::ProfileSourceArgs;
 
 /// Manage the baselines kept in git (`baselines/<platform-id>.json`).
 #[derive(Debug, clap::Args)]
@@ -21,17 +23,8 @@ enum BaselineCommand {
 /// Write this platform's baseline from a profile and the fixtures (atomically).
 #[derive(Debug, clap::Args)]
 struct UpdateArgs {
-    /// Profile JSON to record (e.g. written by `cargo meshinsight profile`) [default: profile
-    /// the configured sidecar now, which needs root]
-    #[arg(long, value_name = "FILE")]
-    profile: Option<PathBuf>,
-    /// When profiling now: the `profile --quick` sizes and rates
-    #[arg(long, conflicts_with = "profile")]
-    quick: bool,
-    /// When profiling now: measure this sidecar instead of the configured one (`builtin`,
-    /// `builtin --extra-work-us N`, `envoy`, or a command template)
-    #[arg(long, value_name = "SIDECAR", conflicts_with = "profile")]
-    sidecar: Option<String>,
+    #[command(flatten)]
+    source: ProfileSourceArgs,
     /// Path to Cargo.toml of the project
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
@@ -44,13 +37,7 @@ impl From<&UpdateArgs> for UpdateConfig {
     fn from(a: &UpdateArgs) -> Self {
         UpdateConfig {
             manifest_path: a.manifest_path.clone(),
-            profile: match &a.profile {
-                Some(p) => ProfileSource::File(p.clone()),
-                None => ProfileSource::Measure {
-                    quick: a.quick,
-                    sidecar: a.sidecar.clone(),
-                },
-            },
+            profile: a.source.source(),
             commit: a.commit,
         }
     }

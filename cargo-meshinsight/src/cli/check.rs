@@ -3,29 +3,20 @@
 use std::path::PathBuf;
 
 use crate::error::Error;
-use crate::gate::{self, BaselineChoice, BaselineSource, CheckConfig, PairedBase, ProfileSource};
+use crate::gate::{self, BaselineChoice, BaselineSource, CheckConfig, PairedBase};
 use crate::output::Output;
 use crate::report::{Format, verdict};
 
 use super::comment::{CommentArgs, post_verdict, write_step_summary};
+use super::profile_source::ProfileSourceArgs;
 
 /// Compare the sidecar's overhead with the baseline of this platform; exit 100 on a regression.
 ///
 /// Without `--profile`, the configured sidecar is profiled now (root; docs/profiling.md).
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Profile JSON of the head (e.g. written by `cargo meshinsight profile`) [default:
-    /// profile the configured sidecar now, which needs root]
-    #[arg(long, value_name = "FILE")]
-    profile: Option<PathBuf>,
-    /// When profiling now: the `profile --quick` sizes and rates (the project's
-    /// `profile = {...}` settings still apply)
-    #[arg(long, conflicts_with = "profile")]
-    quick: bool,
-    /// When profiling now: measure this sidecar instead of the configured one (`builtin`,
-    /// `builtin --extra-work-us N`, `envoy`, or a command template)
-    #[arg(long, value_name = "SIDECAR", conflicts_with = "profile")]
-    sidecar: Option<String>,
+    #[command(flatten)]
+    source: ProfileSourceArgs,
     /// Paired mode: measure a base sidecar interleaved with the head in this run and judge the
     /// per-point differences with a paired test, instead of reading a baseline [default base:
     /// the sidecar configured at the merge base with the target branch]
@@ -98,13 +89,7 @@ impl From<&CheckArgs> for CheckConfig {
         };
         CheckConfig {
             manifest_path: a.manifest_path.clone(),
-            profile: match &a.profile {
-                Some(p) => ProfileSource::File(p.clone()),
-                None => ProfileSource::Measure {
-                    quick: a.quick,
-                    sidecar: a.sidecar.clone(),
-                },
-            },
+            profile: a.source.source(),
             paired: a.paired.then(|| match &a.base_sidecar {
                 Some(s) => PairedBase::Sidecar(s.clone()),
                 None => PairedBase::Rev(a.base_rev.clone()),

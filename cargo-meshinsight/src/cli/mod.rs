@@ -14,6 +14,7 @@ mod import;
 mod internal;
 mod predict;
 mod profile;
+mod profile_source;
 mod service;
 mod speedup;
 mod validate;

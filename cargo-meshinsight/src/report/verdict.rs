@@ -62,29 +62,6 @@ fn p_text(m: &MetricResult) -> String {
     }
 }
 
-fn label(m: &MetricResult) -> String {
-    match &m.id {
-        MetricId::Fixture { fixture, quantity } => format!("{fixture} {}", quantity.as_str()),
-        MetricId::Coefficient {
-            mode,
-            filter,
-            component,
-            quantity,
-            term,
-        } => {
-            let config = match filter {
-                Some(f) => format!("{mode}+{f}"),
-                None => mode.to_string(),
-            };
-            let term = match term {
-                crate::gate::snapshot::Term::Base => "base",
-                crate::gate::snapshot::Term::PerByte => "per byte",
-            };
-            format!("{config} {component} {} {term}", quantity.as_str())
-        }
-    }
-}
-
 fn moved_text(m: &MetricResult) -> String {
     match &m.attribution {
         Some(a) => format!(
@@ -108,7 +85,7 @@ fn metric_table(rows: &[&MetricResult], preset: TableStyle, with_moved: bool) ->
     t.load_style(preset).set_header(header);
     for m in rows {
         let mut row = vec![
-            label(m),
+            m.id.label(),
             m.unit.clone(),
             value(m.base, &m.unit),
             value(m.head, &m.unit),
@@ -291,7 +268,7 @@ pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
             for m in moved {
                 out.push_str(&format!(
                     "- `{}`: {} → {} {} ({}, `{}`)\n",
-                    label(m),
+                    m.id.label(),
                     value(m.base, &m.unit),
                     value(m.head, &m.unit),
                     m.unit,
