@@ -36,7 +36,7 @@ def plain_totals(p):
     the sum of the per-component intercepts."""
     idx = {}
     for r in p["runs"]:
-        if r["config"].get("filters"):
+        if r["config"].get("filters") or r.get("reference_for"):
             continue
         load = r["load"]["kind"] if r["load"]["kind"] == "closed" else "open"
         key = (r["config"]["mode"], r["size"], load, r["repeat"], r["load"].get("fraction"))

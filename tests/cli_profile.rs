@@ -95,3 +95,43 @@ fn refit_errors_are_one_clear_line() {
         assert!(!out.exists(), "{args:?} wrote a file");
     }
 }
+
+/// `profile --project` measures what `check` would; before measuring, a project that cannot
+/// be read or an option it replaces is a one-line error, and nothing is written.
+#[test]
+fn project_profile_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never.json");
+    let missing = dir.path().join("nowhere/Cargo.toml");
+    for (args, code, needle) in [
+        (
+            vec![
+                "profile",
+                "--project",
+                "--manifest-path",
+                missing.to_str().unwrap(),
+            ],
+            101,
+            "nowhere/Cargo.toml",
+        ),
+        (
+            vec!["profile", "--project", "--modes", "tcp"],
+            2,
+            "cannot be used with",
+        ),
+        (
+            vec!["profile", "--manifest-path", "Cargo.toml"],
+            2,
+            "--project",
+        ),
+    ] {
+        let mut args = args.clone();
+        args.extend(["-o", out.to_str().unwrap()]);
+        let o = run(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().filter(|l| l.starts_with("error")).count(), 1, "{stderr}");
+        assert!(!out.exists(), "{args:?} wrote a file");
+    }
+}

@@ -19,6 +19,14 @@ pub struct ProfileArgs {
     /// an upgrade of the fits; the result goes to --output
     #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin", "upstream", "zerocopy", "extra_work_us", "probe_set"])]
     refit: Option<PathBuf>,
+    /// Profile what `cargo meshinsight check` would measure for the project: its configured
+    /// sidecar (a `bin` target is built), the modes and filters its fixtures use and its
+    /// `profile = {...}` settings (docs/gate.md). --quick and --sidecar still apply.
+    #[arg(long, conflicts_with_all = ["refit", "modes", "filters", "sizes", "rates", "repeat", "requests", "block_requests", "no_pin", "upstream", "zerocopy", "extra_work_us", "probe_set"])]
+    project: bool,
+    /// With --project: path to Cargo.toml of the project
+    #[arg(long, value_name = "PATH", requires = "project")]
+    manifest_path: Option<PathBuf>,
     /// `envoy`, `builtin`, or a command with {listen} {upstream} {mode} [default: envoy when
     /// it is on PATH, else builtin]
     #[arg(long)]
@@ -166,6 +174,15 @@ fn refit(path: &Path, out: &mut Output) -> Result<crate::profile::Profile, Error
 pub(crate) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
     let (profile, smallest) = if let Some(path) = &args.refit {
         let profile = refit(path, out)?;
+        let smallest = profile.runs.iter().map(|r| r.size).min().unwrap_or(100);
+        (profile, smallest)
+    } else if args.project {
+        let settings = crate::config::Settings::load(args.manifest_path.as_deref())?;
+        let source = crate::gate::ProfileSource::Measure {
+            quick: args.quick,
+            sidecar: args.sidecar.clone(),
+        };
+        let profile = source.obtain(&settings, out)?;
         let smallest = profile.runs.iter().map(|r| r.size).min().unwrap_or(100);
         (profile, smallest)
     } else {

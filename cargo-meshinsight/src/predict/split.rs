@@ -188,6 +188,7 @@ mod tests {
             cpu_us: half(events),
             lost_events: 0,
             events: half(events),
+            reference_for: None,
         }
     }
 

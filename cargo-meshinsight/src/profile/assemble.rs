@@ -353,7 +353,20 @@ fn additivity(config: &str, closed: &[(u64, &Delta)], checks: &mut Checks) {
 /// and repeat; a run without its pair is left out with a warning.
 pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
     let mut checks = Checks::default();
-    let index: BTreeMap<Key, &Run> = runs.iter().map(|r| (key(r), r)).collect();
+    // Plain runs measured beside a filter configuration are indexed apart: they are the
+    // reference of that configuration's runs only.
+    let index: BTreeMap<Key, &Run> = runs
+        .iter()
+        .filter(|r| r.reference_for.is_none())
+        .map(|r| (key(r), r))
+        .collect();
+    let references: BTreeMap<Key, &Run> = runs
+        .iter()
+        .filter_map(|r| {
+            let config = r.reference_for.clone()?;
+            Some(((config, true, r.size, r.load.key(), r.repeat), r))
+        })
+        .collect();
     let lost: u64 = runs.iter().map(|r| r.lost_events).sum();
     if lost > 0 {
         checks
@@ -365,7 +378,7 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
     let mut mode_deltas: BTreeMap<Mode, Vec<(Key, Delta)>> = BTreeMap::new();
     for r in runs
         .iter()
-        .filter(|r| r.through_sidecar && r.config.filters.is_empty())
+        .filter(|r| r.through_sidecar && r.config.filters.is_empty() && r.reference_for.is_none())
     {
         let mut k = key(r);
         k.1 = false;
@@ -498,7 +511,9 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             mode: r.config.mode,
             filters: vec![],
         };
-        let Some(plain) = index.get(&k) else {
+        // The plain run measured beside it; profiles from before `reference_for` have only
+        // the plain mode's own runs.
+        let Some(plain) = references.get(&key(r)).or_else(|| index.get(&k)) else {
             checks.warnings.push(format!(
                 "{} at {} B, repeat {}: no run of plain {} to pair with",
                 r.config, r.size, r.repeat, r.config.mode

@@ -64,6 +64,7 @@ fn run(config: &SidecarConfig, through: bool, size: u64, load: Load, repeat: u32
         cpu_us: path,
         lost_events: 0,
         events: BTreeMap::new(),
+        reference_for: None,
     }
 }
 
@@ -220,5 +221,39 @@ fn a_disturbed_run_pair_is_left_out_listed_and_does_not_move_the_fit() {
     let http = &modes[&Mode::Http].components;
     close(http[&Component::Parsing].latency.base_us, 26.0);
     assert_eq!(http[&Component::Parsing].latency.n, Some(6));
+    assert!(checks.warnings.is_empty(), "{:?}", checks.warnings);
+}
+
+/// A filter's runs pair with the plain runs measured beside them (`reference_for`), not with
+/// the plain mode's own runs: a drift during the filter's phase, shared by both, cancels; and
+/// those reference runs do not enter the plain mode's fit.
+#[test]
+fn filter_runs_pair_with_the_plain_runs_measured_beside_them() {
+    let http = SidecarConfig::new(Mode::Http, vec![]).unwrap();
+    let lua = SidecarConfig::new(Mode::Http, vec![Filter::Lua]).unwrap();
+    let slower = |r: &mut Run| {
+        *r.path_us.get_mut(&P::User).unwrap() += 5.0;
+        *r.cpu_us.get_mut(&P::User).unwrap() += 5.0;
+        r.client_mean_us += 5.0;
+    };
+    let mut runs = runs();
+    runs.iter_mut().filter(|r| r.config == lua).for_each(slower);
+    let references: Vec<Run> = runs
+        .iter()
+        .filter(|r| r.config == http && r.through_sidecar)
+        .map(|r| {
+            let mut r = r.clone();
+            slower(&mut r);
+            r.reference_for = Some(lua.clone());
+            r
+        })
+        .collect();
+    runs.extend(references);
+    let (modes, checks) = assemble(&runs);
+    let http_modes = &modes[&Mode::Http];
+    close(http_modes.filters[&Filter::Lua].components[&Component::Other].latency.base_us, 10.0);
+    close(http_modes.filters[&Filter::Fault].components[&Component::Other].latency.base_us, 2.0);
+    close(http_modes.components[&Component::Parsing].latency.base_us, 26.0);
+    assert_eq!(http_modes.components[&Component::Ipc].latency.n, Some(6));
     assert!(checks.warnings.is_empty(), "{:?}", checks.warnings);
 }

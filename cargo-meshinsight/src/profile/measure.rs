@@ -320,6 +320,7 @@ pub(super) fn record(
         cpu_us,
         lost_events: after.drops.lost().saturating_sub(before.drops.lost()),
         events: super::runs::events_per_request(&before, &after, result.requests),
+        reference_for: None,
     }
 }
 
@@ -695,7 +696,11 @@ pub fn measure(
                                 let r = block.run_once(mode, target, size, load)?;
                                 filtered.check_running()?;
                                 sidecar.check_running()?;
-                                runs.push(record(c, true, size, load, slot, r));
+                                let mut run = record(c, true, size, load, slot, r);
+                                if c.filters.is_empty() {
+                                    run.reference_for = Some(config.clone());
+                                }
+                                runs.push(run);
                                 progress(Progress::Run);
                             }
                         }

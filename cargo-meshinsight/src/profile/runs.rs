@@ -78,6 +78,12 @@ pub struct Run {
     /// measured before it was recorded.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub events: BTreeMap<ProbeComponent, f64>,
+    /// Of a plain-mode run through the sidecar measured beside a filter configuration: that
+    /// configuration. Its runs pair with this one, measured next to them, not with the plain
+    /// mode's own runs (which pair with the runs without the sidecar). Absent in profiles
+    /// measured before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_for: Option<SidecarConfig>,
 }
 
 /// Probe events per component per request between two snapshots.
