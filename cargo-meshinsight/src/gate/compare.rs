@@ -1,7 +1,8 @@
 //! The comparison (DESIGN §7), a pure function: head metrics against baseline metrics.
 //!
 //! A change is a **regression** when it is both practically significant (relative change
-//! above the threshold, in the costlier direction) and statistically significant: the
+//! above the threshold, in the costlier direction; a coefficient's change is relative to its
+//! mode's whole overhead, see [`super::snapshot`]) and statistically significant: the
 //! two-sided p-value of `z = Δ / √(se_head² + se_base² + spread²)` stays under α after a
 //! multiple-testing correction over all compared metrics (Holm or Benjamini–Hochberg).
 //! `spread` is the run-to-run standard deviation seen in the baseline's git history.
@@ -71,7 +72,9 @@ pub struct MetricResult {
     pub head: Option<f64>,
     /// `head − base`.
     pub delta: Option<f64>,
-    /// Relative change, percent of the baseline's scale.
+    /// Relative change, percent of the baseline's scale: a fixture's own overhead; for a
+    /// coefficient, its mode's whole overhead (or itself, when larger; a slope by what it
+    /// adds at 1000 bytes).
     pub change_pct: Option<f64>,
     /// Combined standard error of the change (`None`: no uncertainty known).
     pub se: Option<f64>,

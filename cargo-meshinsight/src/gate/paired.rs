@@ -206,13 +206,21 @@ pub fn with_difference_errors(head: &Profile, difference: &Profile) -> Profile {
         let Some(dmp) = difference.modes.get(mode) else {
             continue;
         };
-        for (component, cm) in mp.components.iter_mut() {
-            let d = dmp.components.get(component);
-            for (model, dm) in [
-                (&mut cm.latency, d.map(|d| &d.latency)),
-                (&mut cm.cpu, d.map(|d| &d.cpu)),
-            ] {
-                copy_errors(model, dm);
+        let filters = mp.filters.iter_mut().map(|(f, fp)| {
+            let from = dmp.filters.get(f).map(|d| &d.components);
+            (&mut fp.components, from)
+        });
+        for (components, from) in
+            std::iter::once((&mut mp.components, Some(&dmp.components))).chain(filters)
+        {
+            for (component, cm) in components.iter_mut() {
+                let d = from.and_then(|f| f.get(component));
+                for (model, dm) in [
+                    (&mut cm.latency, d.map(|d| &d.latency)),
+                    (&mut cm.cpu, d.map(|d| &d.cpu)),
+                ] {
+                    copy_errors(model, dm);
+                }
             }
         }
     }
@@ -234,7 +242,8 @@ pub fn difference_errors(errors: &Snapshot) -> BTreeMap<String, (Option<f64>, f6
     let df = |m: &LinearModel| m.n.map(|n| n as f64 - 2.0).unwrap_or(0.0);
     let mut fewest: BTreeMap<Quantity, f64> = BTreeMap::new();
     for mp in errors.profile.modes.values() {
-        for cm in mp.components.values() {
+        let filters = mp.filters.values().flat_map(|fp| fp.components.values());
+        for cm in mp.components.values().chain(filters) {
             for (q, m) in [(Quantity::Latency, &cm.latency), (Quantity::Cpu, &cm.cpu)] {
                 let e = fewest.entry(q).or_insert(f64::INFINITY);
                 *e = e.min(df(m));
@@ -246,7 +255,7 @@ pub fn difference_errors(errors: &Snapshot) -> BTreeMap<String, (Option<f64>, f6
         let dof = match &metric.id {
             MetricId::Coefficient {
                 mode,
-                filter: None,
+                filter,
                 component,
                 quantity,
                 ..
@@ -254,13 +263,16 @@ pub fn difference_errors(errors: &Snapshot) -> BTreeMap<String, (Option<f64>, f6
                 .profile
                 .modes
                 .get(mode)
-                .and_then(|mp| mp.components.get(component))
+                .and_then(|mp| match filter {
+                    None => Some(&mp.components),
+                    Some(f) => mp.filters.get(f).map(|fp| &fp.components),
+                })
+                .and_then(|components| components.get(component))
                 .map(|cm| match quantity {
                     Quantity::Latency => df(&cm.latency),
                     Quantity::Cpu => df(&cm.cpu),
                 })
                 .unwrap_or(0.0),
-            MetricId::Coefficient { .. } => 0.0,
             MetricId::Fixture { quantity, .. } => fewest
                 .get(quantity)
                 .copied()

@@ -217,6 +217,17 @@ impl Snapshot {
             out.insert(m.id.key(), m);
         };
         for (mode, mp) in &self.profile.modes {
+            // What a coefficient's change is measured against: the mode's whole overhead.
+            let total = |quantity: Quantity, at: &dyn Fn(&LinearModel) -> f64| -> f64 {
+                mp.components
+                    .values()
+                    .map(|cm| match quantity {
+                        Quantity::Latency => at(&cm.latency),
+                        Quantity::Cpu => at(&cm.cpu),
+                    })
+                    .sum::<f64>()
+                    .abs()
+            };
             let sets = std::iter::once((None, &mp.components))
                 .chain(mp.filters.iter().map(|(f, fp)| (Some(*f), &fp.components)));
             for (filter, components) in sets {
@@ -224,6 +235,10 @@ impl Snapshot {
                     for (quantity, model) in
                         [(Quantity::Latency, &cm.latency), (Quantity::Cpu, &cm.cpu)]
                     {
+                        let totals = Totals {
+                            base: total(quantity, &|m| m.base_us),
+                            at_reference: total(quantity, &|m| m.at(REFERENCE_BYTES)),
+                        };
                         for term in [Term::Base, Term::PerByte] {
                             push(coefficient(
                                 MetricId::Coefficient {
@@ -235,6 +250,7 @@ impl Snapshot {
                                 },
                                 model,
                                 term,
+                                &totals,
                             ));
                         }
                     }
@@ -266,19 +282,31 @@ impl Snapshot {
     }
 }
 
-fn coefficient(id: MetricId, model: &LinearModel, term: Term) -> Metric {
+/// A mode's overhead, summed over its components (absolute): the intercepts, and the models
+/// at [`REFERENCE_BYTES`].
+struct Totals {
+    base: f64,
+    at_reference: f64,
+}
+
+/// A coefficient's metric. Its change is measured against the larger of itself and its mode's
+/// whole overhead (of the same quantity): a component matters by what it adds to the
+/// sidecar's cost, and a component near zero (builtin's http parsing is 0 ± 1 µs) would
+/// otherwise turn a 1 µs drift into a change of hundreds of percent. A slope is measured by
+/// what it adds at [`REFERENCE_BYTES`].
+fn coefficient(id: MetricId, model: &LinearModel, term: Term, totals: &Totals) -> Metric {
     match term {
         Term::Base => Metric {
             id,
             value: model.base_us,
             se: model.base_se_us,
-            scale: model.base_us.abs(),
+            scale: model.base_us.abs().max(totals.base),
         },
         Term::PerByte => Metric {
             id,
             value: model.per_byte_us,
             se: model.per_byte_se_us,
-            scale: model.at(REFERENCE_BYTES).abs() / REFERENCE_BYTES,
+            scale: model.at(REFERENCE_BYTES).abs().max(totals.at_reference) / REFERENCE_BYTES,
         },
     }
 }

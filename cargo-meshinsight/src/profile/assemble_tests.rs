@@ -251,9 +251,22 @@ fn filter_runs_pair_with_the_plain_runs_measured_beside_them() {
     runs.extend(references);
     let (modes, checks) = assemble(&runs);
     let http_modes = &modes[&Mode::Http];
-    close(http_modes.filters[&Filter::Lua].components[&Component::Other].latency.base_us, 10.0);
-    close(http_modes.filters[&Filter::Fault].components[&Component::Other].latency.base_us, 2.0);
-    close(http_modes.components[&Component::Parsing].latency.base_us, 26.0);
+    close(
+        http_modes.filters[&Filter::Lua].components[&Component::Other]
+            .latency
+            .base_us,
+        10.0,
+    );
+    close(
+        http_modes.filters[&Filter::Fault].components[&Component::Other]
+            .latency
+            .base_us,
+        2.0,
+    );
+    close(
+        http_modes.components[&Component::Parsing].latency.base_us,
+        26.0,
+    );
     assert_eq!(http_modes.components[&Component::Ipc].latency.n, Some(6));
     assert!(checks.warnings.is_empty(), "{:?}", checks.warnings);
 }

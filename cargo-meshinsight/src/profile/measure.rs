@@ -115,7 +115,7 @@ impl MeasureConfig {
     }
 
     /// The mode filters are measured on.
-    fn filter_mode(&self) -> Option<Mode> {
+    pub(super) fn filter_mode(&self) -> Option<Mode> {
         let modes = self.modes_in_order();
         [Mode::Http, Mode::Grpc]
             .into_iter()
@@ -142,6 +142,20 @@ impl MeasureConfig {
                 Load::Open { .. } => vec![(load, repeat)],
             })
             .collect()
+    }
+
+    /// Number of load runs of a paired measurement: three per plain-mode point (no sidecar,
+    /// base, head), four per filter point (base and head, each with and without the filter).
+    pub(super) fn planned_paired_runs(&self) -> u64 {
+        let points = self.sizes.len() as u64
+            * self.repeat as u64
+            * (self.blocks().0 + self.rate_fractions.len() as u64);
+        let filters = if self.filter_mode().is_some() {
+            self.filters.len() as u64
+        } else {
+            0
+        };
+        points * (3 * self.modes_in_order().len() as u64 + 4 * filters)
     }
 
     /// Number of load runs (for progress), not counting the maximum-rate searches.

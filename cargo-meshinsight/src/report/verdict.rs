@@ -77,7 +77,15 @@ fn moved_text(m: &MetricResult) -> String {
 fn metric_table(rows: &[&MetricResult], preset: TableStyle, with_moved: bool) -> Table {
     let mut t = Table::new();
     let mut header = vec![
-        "metric", "unit", "base", "head", "delta", "change", "± se", "p (adj.)", "verdict",
+        "metric",
+        "unit",
+        "base",
+        "head",
+        "delta",
+        "of overhead",
+        "± se",
+        "p (adj.)",
+        "verdict",
     ];
     if with_moved {
         header.push("moved most");
@@ -266,8 +274,12 @@ pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
         } else {
             out.push_str("**Components that moved:**\n\n");
             for m in moved {
+                let of = match &m.id {
+                    MetricId::Coefficient { mode, .. } => format!(" of the {mode} overhead"),
+                    MetricId::Fixture { .. } => String::new(),
+                };
                 out.push_str(&format!(
-                    "- `{}`: {} → {} {} ({}, `{}`)\n",
+                    "- `{}`: {} → {} {} ({}{of}, `{}`)\n",
                     m.id.label(),
                     value(m.base, &m.unit),
                     value(m.head, &m.unit),
