@@ -278,6 +278,58 @@ fn privileged_paired_builtin_against_builtin_passes() {
     assert!(regressed(&v).is_empty(), "{}", v["summary"]);
 }
 
+/// A fixture with a filter: `check` profiles the filter the fixture uses (builtin has fault),
+/// and paired mode measures it on both sides and judges its paired differences.
+#[test]
+fn privileged_paired_check_measures_the_filters_the_fixtures_use() {
+    let _turn = turn();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    relay_project(dir, r#"sidecar = "builtin""#);
+    std::fs::write(
+        dir.join("ecg/edge.toml"),
+        r#"name = "edge"
+[defaults]
+mode = "http"
+[services.A]
+filters = ["fault"]
+[[calls]]
+id = "a"
+to = "A"
+start_us = 0
+duration_us = 1000
+"#,
+    )
+    .unwrap();
+    let o = run_env(
+        dir,
+        &[
+            "check",
+            "--quick",
+            "--paired",
+            "--base-sidecar",
+            "builtin",
+            "--no-comment",
+            "--format",
+            "json",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let v = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}\n{}", v["summary"]);
+    // 48 plain points as above, and http+fault: 3 sizes × 4 repeats × 2 blocks.
+    assert_eq!(v["paired"]["points"], 48 + 24);
+    let fault = v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "coef/http+fault/other/latency/base")
+        .unwrap_or_else(|| panic!("no fault metric: {}", v["summary"]));
+    assert!(fault["se"].as_f64().is_some_and(|se| se > 0.0), "{fault}");
+    assert_ne!(fault["verdict"], "new", "{fault}");
+    assert!(regressed(&v).is_empty(), "{}", v["summary"]);
+}
+
 #[test]
 fn privileged_paired_extra_user_work_is_a_regression_of_other() {
     let _turn = turn();

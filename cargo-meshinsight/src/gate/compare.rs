@@ -3,7 +3,8 @@
 //! A change is a **regression** when it is both practically significant (relative change
 //! above the threshold, in the costlier direction; a coefficient's change is relative to its
 //! mode's whole overhead, see [`super::snapshot`]) and statistically significant: the
-//! two-sided p-value of `z = Δ / √(se_head² + se_base² + spread²)` stays under α after a
+//! two-sided p-value of `t = Δ / √(se_head² + se_base² + spread²)` (Student's t with
+//! Welch–Satterthwaite degrees of freedom, see [`compare`]) stays under α after a
 //! multiple-testing correction over all compared metrics (Holm or Benjamini–Hochberg).
 //! `spread` is the run-to-run standard deviation seen in the baseline's git history.
 
@@ -162,24 +163,41 @@ pub fn adjust(p: &[f64], correction: Correction) -> Vec<f64> {
     adj
 }
 
-/// Compares `head` against `base`; `spread` comes from the baseline history.
+/// Compares `head` against `base`; `spread` comes from the baseline history, with
+/// `spread_df` degrees of freedom (versions − 1; `None`: taken as exact).
+///
+/// The error of `Δ` combines the two fits' errors and the spread; its degrees of freedom
+/// follow Welch–Satterthwaite, `(Σ vᵢ)² / Σ (vᵢ² / dfᵢ)`, and the p-value is Student's t
+/// with them (a part of unknown degrees of freedom counts as exact). A spread estimated from
+/// three baseline versions has two degrees of freedom: a z test would treat it as known and
+/// flag ordinary drift between sessions (docs/gate.md, the A/A experiment).
 pub fn compare(
     head: &Snapshot,
     base: &Snapshot,
     spread: &Spread,
+    spread_df: Option<f64>,
     settings: &CompareSettings,
 ) -> Vec<MetricResult> {
     compare_by(head, base, spread, settings, |_, h, b, spread, delta| {
-        let parts = [h.se, b.se, spread];
+        let parts = [(h.se, h.df), (b.se, b.df), (spread, spread_df)];
         let var: Option<f64> = parts
             .iter()
-            .flatten()
+            .filter_map(|(s, _)| *s)
             .map(|s| s * s)
             .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v));
         let se = var.map(f64::sqrt);
+        let per_df: f64 = parts
+            .iter()
+            .filter_map(|&(s, df)| Some(s?.powi(4) / df?))
+            .sum();
+        let df = match var {
+            Some(v) if per_df > 0.0 => v * v / per_df,
+            _ => f64::INFINITY,
+        };
         // Without any known uncertainty the figures are exact (hand-made or paper profiles):
         // any change is real, and only the threshold judges it.
         let p = match se {
+            Some(se) if se > 0.0 && df.is_finite() => p_two_sided_t(delta / se, df),
             Some(se) if se > 0.0 => p_two_sided(delta / se),
             _ if delta == 0.0 => 1.0,
             _ => 0.0,

@@ -293,7 +293,14 @@ pub fn judge(head: &Snapshot, loaded: Option<&Loaded>, settings: &CompareSetting
         };
     };
     let (spread, history_versions) = loaded.spread();
-    let metrics = compare::compare(head, &loaded.baseline.snapshot, &spread, settings);
+    let spread_df = (history_versions >= 2).then(|| (history_versions - 1) as f64);
+    let metrics = compare::compare(
+        head,
+        &loaded.baseline.snapshot,
+        &spread,
+        spread_df,
+        settings,
+    );
     let mut notes = Vec::new();
     if history_versions < 2 {
         notes.push(

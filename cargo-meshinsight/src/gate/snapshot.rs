@@ -192,6 +192,9 @@ pub struct Metric {
     pub value: f64,
     /// Its standard error from the fit, when known.
     pub se: Option<f64>,
+    /// Degrees of freedom of that error (fitted points − 2; for a fixture, the fewest among
+    /// the profile's models), when known.
+    pub df: Option<f64>,
     /// What a relative change is measured against (the value itself, or for a slope the
     /// model's value at [`REFERENCE_BYTES`] per byte).
     pub scale: f64,
@@ -269,6 +272,7 @@ impl Snapshot {
                     },
                     value,
                     se,
+                    df: fewest_df(&self.profile, quantity),
                     scale: value.abs(),
                 });
             }
@@ -294,18 +298,44 @@ struct Totals {
 /// sidecar's cost, and a component near zero (builtin's http parsing is 0 ± 1 µs) would
 /// otherwise turn a 1 µs drift into a change of hundreds of percent. A slope is measured by
 /// what it adds at [`REFERENCE_BYTES`].
+/// Degrees of freedom of a fitted model's errors: points − 2.
+fn model_df(model: &LinearModel) -> Option<f64> {
+    model.n.map(|n| n as f64 - 2.0).filter(|d| *d >= 1.0)
+}
+
+/// The fewest degrees of freedom among the profile's models of `quantity` (a fixture's error
+/// is propagated from all of them).
+fn fewest_df(profile: &Profile, quantity: Quantity) -> Option<f64> {
+    profile
+        .modes
+        .values()
+        .flat_map(|mp| {
+            let filters = mp.filters.values().flat_map(|fp| fp.components.values());
+            mp.components.values().chain(filters)
+        })
+        .map(|cm| match quantity {
+            Quantity::Latency => model_df(&cm.latency),
+            Quantity::Cpu => model_df(&cm.cpu),
+        })
+        .collect::<Option<Vec<f64>>>()
+        .and_then(|dfs| dfs.into_iter().reduce(f64::min))
+}
+
 fn coefficient(id: MetricId, model: &LinearModel, term: Term, totals: &Totals) -> Metric {
+    let df = model_df(model);
     match term {
         Term::Base => Metric {
             id,
             value: model.base_us,
             se: model.base_se_us,
+            df,
             scale: model.base_us.abs().max(totals.base),
         },
         Term::PerByte => Metric {
             id,
             value: model.per_byte_us,
             se: model.per_byte_se_us,
+            df,
             scale: model.at(REFERENCE_BYTES).abs().max(totals.at_reference) / REFERENCE_BYTES,
         },
     }

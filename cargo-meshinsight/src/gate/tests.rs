@@ -80,7 +80,7 @@ fn find<'a>(rs: &'a [MetricResult], key: &str) -> &'a MetricResult {
 #[test]
 fn identical_snapshots_are_unchanged_everywhere() {
     let a = snap(fitted(0.01));
-    let rs = compare(&a, &a.clone(), &Spread::new(), &settings());
+    let rs = compare(&a, &a.clone(), &Spread::new(), None, &settings());
     assert!(rs.len() > 80, "{}", rs.len());
     assert!(rs.iter().all(|r| r.verdict == MetricVerdict::Unchanged));
     assert!(rs.iter().all(|r| r.delta == Some(0.0)));
@@ -91,7 +91,7 @@ fn a_slower_parsing_component_is_a_regression_attributed_to_parsing() {
     let base = snap(fitted(0.01));
     // HTTP parsing costs 122 µs of the 165 µs traversal: +20% of it is ~+15% per traversal.
     let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
-    let rs = compare(&head, &base, &Spread::new(), &settings());
+    let rs = compare(&head, &base, &Spread::new(), None, &settings());
     let coef = find(&rs, "coef/http/parsing/latency/base");
     assert_eq!(coef.verdict, MetricVerdict::Regression);
     // A coefficient's change is relative to the mode's whole overhead (here 165 µs).
@@ -151,6 +151,7 @@ fn a_drift_of_a_component_near_zero_is_measured_against_the_mode() {
         &with_parsing(0.87),
         &with_parsing(-0.22),
         &Spread::new(),
+        None,
         &settings(),
     );
     let coef = find(&rs, "coef/http/parsing/latency/base");
@@ -161,12 +162,34 @@ fn a_drift_of_a_component_near_zero_is_measured_against_the_mode() {
         &with_parsing(30.0),
         &with_parsing(-0.22),
         &Spread::new(),
+        None,
         &settings(),
     );
     assert_eq!(
         find(&rs, "coef/http/parsing/latency/base").verdict,
         MetricVerdict::Regression
     );
+}
+
+/// A run-to-run spread known from three baseline versions has two degrees of freedom: the
+/// test is Student's t with Welch–Satterthwaite degrees of freedom, not a z test that treats
+/// the spread as exact.
+#[test]
+fn a_spread_from_few_baseline_versions_widens_the_test() {
+    let key = "coef/http/parsing/latency/base";
+    let base = snap(fitted(0.0001));
+    // +24.4 µs, against a spread of 6 µs: z ≈ 4.07.
+    let head = snap(scaled(fitted(0.0001), Mode::Http, Component::Parsing, 1.2));
+    let spread = Spread::from([(key.to_string(), 6.0)]);
+    let exact = find(&compare(&head, &base, &spread, None, &settings()), key)
+        .p
+        .unwrap();
+    let three = find(&compare(&head, &base, &spread, Some(2.0), &settings()), key)
+        .p
+        .unwrap();
+    assert!(exact < 1e-4, "{exact}");
+    // Student's t, 4.07 with about 2 degrees of freedom (the fits' errors are negligible).
+    assert!((0.05..0.06).contains(&three), "{three}");
 }
 
 fn loaded(b: Snapshot) -> Loaded {
@@ -183,7 +206,7 @@ fn loaded(b: Snapshot) -> Loaded {
 fn a_change_under_the_threshold_passes_even_when_significant() {
     let base = snap(fitted(0.001));
     let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 1.04));
-    let rs = compare(&head, &base, &Spread::new(), &settings());
+    let rs = compare(&head, &base, &Spread::new(), None, &settings());
     let coef = find(&rs, "coef/http/parsing/latency/base");
     assert!(coef.p_adjusted.unwrap() < 1e-6, "{coef:?}");
     assert_eq!(coef.verdict, MetricVerdict::Unchanged);
@@ -194,7 +217,7 @@ fn a_large_change_within_the_noise_is_not_significant() {
     // 30% standard errors: a 20% change is under one standard error.
     let base = snap(fitted(0.3));
     let head = snap(scaled(fitted(0.3), Mode::Http, Component::Parsing, 1.2));
-    let rs = compare(&head, &base, &Spread::new(), &settings());
+    let rs = compare(&head, &base, &Spread::new(), None, &settings());
     let coef = find(&rs, "coef/http/parsing/latency/base");
     assert_eq!(coef.verdict, MetricVerdict::NotSignificant, "{coef:?}");
     let fx = find(&rs, "fixture/chain-3hop/latency");
@@ -206,7 +229,7 @@ fn a_large_change_within_the_noise_is_not_significant() {
 fn history_spread_turns_a_regression_into_noise() {
     let base = snap(fitted(0.001));
     let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 1.2));
-    let quiet = compare(&head, &base, &Spread::new(), &settings());
+    let quiet = compare(&head, &base, &Spread::new(), None, &settings());
     assert_eq!(
         find(&quiet, "coef/http/parsing/latency/base").verdict,
         MetricVerdict::Regression
@@ -214,7 +237,7 @@ fn history_spread_turns_a_regression_into_noise() {
     // The baseline's history says this coefficient moves by ±40 µs from run to run.
     let mut spread = Spread::new();
     spread.insert("coef/http/parsing/latency/base".into(), 40.0);
-    let noisy = compare(&head, &base, &spread, &settings());
+    let noisy = compare(&head, &base, &spread, None, &settings());
     let r = find(&noisy, "coef/http/parsing/latency/base");
     assert_eq!(r.verdict, MetricVerdict::NotSignificant, "{r:?}");
     assert_eq!(r.spread, Some(40.0));
@@ -268,7 +291,7 @@ fn new_and_removed_metrics_are_reported_not_judged() {
     let mut p = fitted(0.01);
     p.modes.remove(&Mode::Grpc);
     let head = Snapshot::new(p, &ecgs()[..2]).unwrap();
-    let rs = compare(&head, &base, &Spread::new(), &settings());
+    let rs = compare(&head, &base, &Spread::new(), None, &settings());
     assert_eq!(
         find(&rs, "coef/grpc/ipc/latency/base").verdict,
         MetricVerdict::Removed
@@ -277,7 +300,7 @@ fn new_and_removed_metrics_are_reported_not_judged() {
         find(&rs, "fixture/mixed-modes/cpu").verdict,
         MetricVerdict::Removed
     );
-    let rs = compare(&base, &head, &Spread::new(), &settings());
+    let rs = compare(&base, &head, &Spread::new(), None, &settings());
     assert_eq!(
         find(&rs, "fixture/mixed-modes/cpu").verdict,
         MetricVerdict::New
@@ -293,7 +316,13 @@ fn baseline_round_trips_and_bad_documents_are_refused_in_one_line() {
     assert_eq!(back.platform_id, "test-box");
     assert_eq!(back.snapshot.fixtures.len(), 3);
     // serde_json parses the last digit of some floats differently: no change is no change.
-    let rs = compare(&back.snapshot, &b.snapshot, &Spread::new(), &settings());
+    let rs = compare(
+        &back.snapshot,
+        &b.snapshot,
+        &Spread::new(),
+        None,
+        &settings(),
+    );
     assert!(rs.iter().all(|r| r.delta == Some(0.0)), "{rs:?}");
 
     let cases = [

@@ -577,3 +577,38 @@ fn a_profile_whose_runs_show_a_split_prices_the_extra_reads_and_writes() {
     close(part(&p1, "read") - part(&p0, "read"), 2.5 * per_traversal);
     close(part(&p1, "write") - part(&p0, "write"), 2.5 * per_traversal);
 }
+
+/// Past the largest profiled size a negative slope is held (more bytes never cost less),
+/// a positive one extrapolated; within the range, and for a profile without settings (the
+/// paper's), the fit as it is.
+#[test]
+fn negative_slopes_are_not_extrapolated_past_the_profiled_sizes() {
+    let mut profile = toy_profile();
+    let http = profile.modes.get_mut(&Mode::Http).unwrap();
+    http.components.get_mut(&Component::Ipc).unwrap().latency = LinearModel::new(4.0, -0.001);
+    http.components.get_mut(&Component::Write).unwrap().latency = LinearModel::new(3.0, 0.001);
+    let config: SidecarConfig = "http".parse().unwrap();
+    let ipc = CostPart::Component(Component::Ipc).slot();
+    let write = CostPart::Component(Component::Write).slot();
+    // No settings: the line, even at 16 KB.
+    let v = profile.traversal_cost(&config, 16_000.0);
+    close(v.latency_us[ipc], 4.0 - 16.0);
+    close(v.latency_us[write], 3.0 + 16.0);
+    profile.settings = Some(crate::profile::measure::Settings {
+        sizes: vec![100, 2000, 4000],
+        rates_pct: vec![],
+        repeat: 1,
+        requests: 1,
+        block_requests: None,
+        open_duration_ms: 400,
+        max_rate_rps: BTreeMap::new(),
+        elapsed_s: 1.0,
+        pinned: true,
+        machine_load: None,
+    });
+    let v = profile.traversal_cost(&config, 16_000.0);
+    close(v.latency_us[ipc], 4.0 - 4.0);
+    close(v.latency_us[write], 3.0 + 16.0);
+    let v = profile.traversal_cost(&config, 3_000.0);
+    close(v.latency_us[ipc], 4.0 - 3.0);
+}

@@ -390,22 +390,36 @@ impl Profile {
     /// The cost of one sidecar traversal (request + response) with `config` at size `s`.
     ///
     /// Call [`Profile::supports`] first; an unsupported part costs nothing here.
+    ///
+    /// Beyond the largest size the profile measured, a model whose slope is negative is held
+    /// at its value there: more bytes never cost less, and a negative slope fitted over
+    /// 100–4000 B is noise that extrapolation would turn into a large negative cost
+    /// (docs/prediction.md). Positive slopes are extrapolated.
     pub fn traversal_cost(&self, config: &SidecarConfig, s: f64) -> CostVector {
         let mut v = CostVector::default();
         let Some(mp) = self.modes.get(&config.mode) else {
             return v;
         };
+        let largest = self
+            .settings
+            .as_ref()
+            .and_then(|st| st.sizes.iter().max())
+            .map(|&b| b as f64);
+        let at = |m: &LinearModel| match largest {
+            Some(max) if s > max && m.per_byte_us < 0.0 => m.at(max),
+            _ => m.at(s),
+        };
         for (c, m) in &mp.components {
             let slot = CostPart::Component(*c).slot();
-            v.latency_us[slot] += m.latency.at(s);
-            v.cpu_us[slot] += m.cpu.at(s);
+            v.latency_us[slot] += at(&m.latency);
+            v.cpu_us[slot] += at(&m.cpu);
         }
         for f in &config.filters {
             if let Some(fp) = mp.filters.get(f) {
                 let slot = CostPart::Filter(*f).slot();
                 for m in fp.components.values() {
-                    v.latency_us[slot] += m.latency.at(s);
-                    v.cpu_us[slot] += m.cpu.at(s);
+                    v.latency_us[slot] += at(&m.latency);
+                    v.cpu_us[slot] += at(&m.cpu);
                 }
             }
         }

@@ -398,4 +398,26 @@ mod tests {
             "p --listen 127.0.0.1:1 --to 127.0.0.1:2 --mode http --filters lua,wasm"
         );
     }
+
+    /// Asked for filters, a command without a `{filters}` placeholder (it would run without
+    /// them) and builtin asked for a filter it lacks are refused before anything starts.
+    #[test]
+    fn filters_a_sidecar_cannot_take_are_refused() {
+        let launch = Launch {
+            exe: "/nonexistent/cargo-meshinsight".into(),
+        };
+        let upstream: Endpoint = "127.0.0.1:9".parse().unwrap();
+        let fault: SidecarConfig = "http+fault".parse().unwrap();
+        let lua: SidecarConfig = "http+lua".parse().unwrap();
+        let err = Sidecar::parse("my-proxy --listen {listen} --to {upstream}")
+            .start_to(&launch, &fault, &upstream, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no {filters} placeholder"), "{err}");
+        let err = Sidecar::parse("builtin")
+            .start_to(&launch, &lua, &upstream, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no lua filter"), "{err}");
+    }
 }
