@@ -136,6 +136,14 @@ impl ProfileArgs {
         if matches!(cfg.sidecar, Sidecar::Builtin { .. }) && self.filters.is_none() {
             cfg.filters.retain(|f| BUILTIN_FILTERS.contains(f));
         }
+        // Filters are measured on http or grpc: without either, the default has none.
+        let filter_mode = cfg
+            .modes
+            .iter()
+            .any(|m| matches!(m, Mode::Http | Mode::Grpc));
+        if self.filters.is_none() && !filter_mode {
+            cfg.filters.clear();
+        }
         cfg.open_duration = Duration::from_millis(400);
         cfg
     }
