@@ -594,6 +594,9 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             .map(|a| a.residual_pct.abs())
             .collect(),
     );
+    // One line per distinct warning (a setting without tcp runs is met once per run there).
+    let mut seen = std::collections::BTreeSet::new();
+    checks.warnings.retain(|w| seen.insert(w.clone()));
     (modes, checks)
 }
 

@@ -270,3 +270,19 @@ fn filter_runs_pair_with_the_plain_runs_measured_beside_them() {
     assert_eq!(http_modes.components[&Component::Ipc].latency.n, Some(6));
     assert!(checks.warnings.is_empty(), "{:?}", checks.warnings);
 }
+
+/// A setting whose tcp runs are all missing is said once, not once per run that needs them.
+#[test]
+fn a_warning_is_said_once() {
+    let runs: Vec<Run> = runs()
+        .into_iter()
+        .filter(|r| !(r.config.mode == Mode::Tcp && r.size == 1000))
+        .collect();
+    let (_, checks) = assemble(&runs);
+    let parsing: Vec<&String> = checks
+        .warnings
+        .iter()
+        .filter(|w| w.contains("Parsing cannot be separated"))
+        .collect();
+    assert_eq!(parsing.len(), 1, "{:?}", checks.warnings);
+}
