@@ -11,7 +11,7 @@ use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use serde::{Deserialize, Serialize};
 
 use super::baseline::{self, short};
-use super::snapshot::{MetricId, Quantity, Snapshot};
+use super::snapshot::Snapshot;
 use super::source::{Resolved, parse_spec, resolve_sidecar};
 use super::{GateError, ProfileSource};
 use crate::config::Settings;
@@ -237,51 +237,14 @@ fn copy_errors(model: &mut LinearModel, from: Option<&LinearModel>) {
 
 /// Per metric key of `errors` (a snapshot of [`with_difference_errors`]): the standard error
 /// of head − base and the degrees of freedom of its t test (points − 2; for a fixture, the
-/// fewest among the models of its quantity).
+/// fewest among the models; 0 when unknown, which is never significant). Both are the
+/// snapshot's own ([`super::snapshot::Metric`]).
 pub fn difference_errors(errors: &Snapshot) -> BTreeMap<String, (Option<f64>, f64)> {
-    let df = |m: &LinearModel| m.n.map(|n| n as f64 - 2.0).unwrap_or(0.0);
-    let mut fewest: BTreeMap<Quantity, f64> = BTreeMap::new();
-    for mp in errors.profile.modes.values() {
-        let filters = mp.filters.values().flat_map(|fp| fp.components.values());
-        for cm in mp.components.values().chain(filters) {
-            for (q, m) in [(Quantity::Latency, &cm.latency), (Quantity::Cpu, &cm.cpu)] {
-                let e = fewest.entry(q).or_insert(f64::INFINITY);
-                *e = e.min(df(m));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (key, metric) in errors.metrics() {
-        let dof = match &metric.id {
-            MetricId::Coefficient {
-                mode,
-                filter,
-                component,
-                quantity,
-                ..
-            } => errors
-                .profile
-                .modes
-                .get(mode)
-                .and_then(|mp| match filter {
-                    None => Some(&mp.components),
-                    Some(f) => mp.filters.get(f).map(|fp| &fp.components),
-                })
-                .and_then(|components| components.get(component))
-                .map(|cm| match quantity {
-                    Quantity::Latency => df(&cm.latency),
-                    Quantity::Cpu => df(&cm.cpu),
-                })
-                .unwrap_or(0.0),
-            MetricId::Fixture { quantity, .. } => fewest
-                .get(quantity)
-                .copied()
-                .filter(|d| d.is_finite())
-                .unwrap_or(0.0),
-        };
-        out.insert(key, (metric.se, dof));
-    }
-    out
+    errors
+        .metrics()
+        .into_iter()
+        .map(|(key, metric)| (key, (metric.se, metric.df.unwrap_or(0.0))))
+        .collect()
 }
 
 /// `check --paired` needs a measurement: the head's `--sidecar` and `--quick` come from the

@@ -293,11 +293,6 @@ struct Totals {
     at_reference: f64,
 }
 
-/// A coefficient's metric. Its change is measured against the larger of itself and its mode's
-/// whole overhead (of the same quantity): a component matters by what it adds to the
-/// sidecar's cost, and a component near zero (builtin's http parsing is 0 ± 1 µs) would
-/// otherwise turn a 1 µs drift into a change of hundreds of percent. A slope is measured by
-/// what it adds at [`REFERENCE_BYTES`].
 /// Degrees of freedom of a fitted model's errors: points − 2.
 fn model_df(model: &LinearModel) -> Option<f64> {
     model.n.map(|n| n as f64 - 2.0).filter(|d| *d >= 1.0)
@@ -321,6 +316,11 @@ fn fewest_df(profile: &Profile, quantity: Quantity) -> Option<f64> {
         .and_then(|dfs| dfs.into_iter().reduce(f64::min))
 }
 
+/// A coefficient's metric. Its change is measured against the larger of itself and its mode's
+/// whole overhead (of the same quantity): a component matters by what it adds to the
+/// sidecar's cost, and a component near zero (builtin's http parsing is 0 ± 1 µs) would
+/// otherwise turn a 1 µs drift into a change of hundreds of percent. A slope is measured by
+/// what it adds at [`REFERENCE_BYTES`].
 fn coefficient(id: MetricId, model: &LinearModel, term: Term, totals: &Totals) -> Metric {
     let df = model_df(model);
     match term {
