@@ -196,13 +196,19 @@ pub fn measure_config(
     } else {
         MeasureConfig::full(sidecar)
     };
+    // What the fixtures use, for the keys not configured (filters: profiled on their mode).
+    let (used_modes, used_filters) = if settings.modes.is_empty() || settings.filters.is_empty() {
+        fixture_needs(settings)?
+    } else {
+        Default::default()
+    };
     cfg.modes = if settings.modes.is_empty() {
-        fixture_modes(settings)?
+        used_modes
     } else {
         settings.modes.clone()
     };
     cfg.filters = if settings.filters.is_empty() {
-        fixture_filters(settings)?
+        used_filters
     } else {
         settings.filters.clone()
     };
@@ -244,31 +250,15 @@ pub fn measure_config(
     Ok(cfg)
 }
 
-/// The filters the project's fixtures use (profiled on their mode, DESIGN §4).
-fn fixture_filters(settings: &Settings) -> Result<Vec<Filter>, Error> {
-    let mut filters = BTreeSet::new();
+/// The modes and filters the project's fixtures' sidecars use (each fixture read once).
+fn fixture_needs(settings: &Settings) -> Result<(Vec<Mode>, Vec<Filter>), Error> {
+    let (mut modes, mut filters) = (BTreeSet::new(), BTreeSet::new());
     for path in settings.fixture_paths()? {
         let ecg = Ecg::load(&path)?;
-        filters.extend(
-            ecg.services
-                .iter()
-                .filter_map(|s| s.sidecar.as_ref())
-                .flat_map(|c| c.filters.iter().copied()),
-        );
+        for config in ecg.services.iter().filter_map(|s| s.sidecar.as_ref()) {
+            modes.insert(config.mode);
+            filters.extend(config.filters.iter().copied());
+        }
     }
-    Ok(filters.into_iter().collect())
-}
-
-/// The modes the project's fixtures use.
-fn fixture_modes(settings: &Settings) -> Result<Vec<Mode>, Error> {
-    let mut modes = BTreeSet::new();
-    for path in settings.fixture_paths()? {
-        let ecg = Ecg::load(&path)?;
-        modes.extend(
-            ecg.services
-                .iter()
-                .filter_map(|s| s.sidecar.as_ref().map(|c| c.mode)),
-        );
-    }
-    Ok(modes.into_iter().collect())
+    Ok((modes.into_iter().collect(), filters.into_iter().collect()))
 }
