@@ -93,22 +93,10 @@ fn quick_profile(
     launch: &Launch,
     out: &mut Output,
 ) -> Result<Profile, Error> {
-    let mut modes = Vec::new();
-    let mut filters = Vec::new();
-    for p in paths {
-        let ecg = Ecg::load(p)?;
-        for cfg in ecg.services.iter().filter_map(|s| s.sidecar.as_ref()) {
-            modes.push(cfg.mode);
-            filters.extend(cfg.filters.iter().copied());
-        }
-    }
+    let (mut modes, filters) = crate::ecg::sidecar_needs(paths)?;
     if modes.is_empty() {
         modes.push(Mode::Http);
     }
-    modes.sort();
-    modes.dedup();
-    filters.sort();
-    filters.dedup();
     let cfg = MeasureConfig {
         modes,
         filters,

@@ -236,6 +236,24 @@ pub struct Ecg {
     pub children: Vec<Vec<usize>>,
 }
 
+/// The modes and the filters the sidecars of the fixtures at `paths` use, sorted, each once
+/// (what a profile must have to predict them).
+pub fn sidecar_needs(paths: &[PathBuf]) -> Result<(Vec<Mode>, Vec<Filter>), EcgError> {
+    let (mut modes, mut filters) = (Vec::new(), Vec::new());
+    for path in paths {
+        let ecg = Ecg::load(path)?;
+        for config in ecg.services.iter().filter_map(|s| s.sidecar.as_ref()) {
+            modes.push(config.mode);
+            filters.extend(config.filters.iter().copied());
+        }
+    }
+    modes.sort();
+    modes.dedup();
+    filters.sort();
+    filters.dedup();
+    Ok((modes, filters))
+}
+
 impl Ecg {
     /// Reads, parses and validates a fixture (TOML, or JSON by extension `.json`).
     pub fn load(path: &Path) -> Result<Ecg, EcgError> {

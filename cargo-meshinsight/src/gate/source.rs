@@ -1,17 +1,14 @@
 //! Where the gate's head profile comes from: a profile file, or a measurement made now with
 //! the profiler, configured by the project's `[*.metadata.meshinsight]` table.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::config::{DEFAULT_BIN_ARGS, Settings, Sidecar as ConfigSidecar};
-use crate::ecg::Ecg;
 use crate::error::Error;
 use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
 use crate::output::Output;
 use crate::profile::Profile;
 use crate::profile::measure::{MeasureConfig, measure_reporting};
-use crate::vocab::{Filter, Mode};
 
 /// The head profile of `check` (and the profile `baseline update` records).
 #[derive(Clone, Debug, PartialEq)]
@@ -198,7 +195,7 @@ pub fn measure_config(
     };
     // What the fixtures use, for the keys not configured (filters: profiled on their mode).
     let (used_modes, used_filters) = if settings.modes.is_empty() || settings.filters.is_empty() {
-        fixture_needs(settings)?
+        crate::ecg::sidecar_needs(&settings.fixture_paths()?)?
     } else {
         Default::default()
     };
@@ -248,17 +245,4 @@ pub fn measure_config(
         }
     }
     Ok(cfg)
-}
-
-/// The modes and filters the project's fixtures' sidecars use (each fixture read once).
-fn fixture_needs(settings: &Settings) -> Result<(Vec<Mode>, Vec<Filter>), Error> {
-    let (mut modes, mut filters) = (BTreeSet::new(), BTreeSet::new());
-    for path in settings.fixture_paths()? {
-        let ecg = Ecg::load(&path)?;
-        for config in ecg.services.iter().filter_map(|s| s.sidecar.as_ref()) {
-            modes.insert(config.mode);
-            filters.extend(config.filters.iter().copied());
-        }
-    }
-    Ok((modes.into_iter().collect(), filters.into_iter().collect()))
 }
