@@ -137,11 +137,7 @@ impl ProfileArgs {
             cfg.filters.retain(|f| BUILTIN_FILTERS.contains(f));
         }
         // Filters are measured on http or grpc: without either, the default has none.
-        let filter_mode = cfg
-            .modes
-            .iter()
-            .any(|m| matches!(m, Mode::Http | Mode::Grpc));
-        if self.filters.is_none() && !filter_mode {
+        if self.filters.is_none() && cfg.filter_mode().is_none() {
             cfg.filters.clear();
         }
         cfg.open_duration = Duration::from_millis(400);
@@ -180,28 +176,25 @@ fn refit(path: &Path, out: &mut Output) -> Result<crate::profile::Profile, Error
 }
 
 pub(crate) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
-    let (profile, smallest) = if let Some(path) = &args.refit {
-        let profile = refit(path, out)?;
-        let smallest = profile.runs.iter().map(|r| r.size).min().unwrap_or(100);
-        (profile, smallest)
+    let profile = if let Some(path) = &args.refit {
+        refit(path, out)?
     } else if args.project {
         let settings = crate::config::Settings::load(args.manifest_path.as_deref())?;
         let source = crate::gate::ProfileSource::Measure {
             quick: args.quick,
             sidecar: args.sidecar.clone(),
         };
-        let profile = source.obtain(&settings, out)?;
-        let smallest = profile.runs.iter().map(|r| r.size).min().unwrap_or(100);
-        (profile, smallest)
+        source.obtain(&settings, out)?
     } else {
         let mut sidecar = sidecar_choice(args.sidecar.as_deref(), out);
         args.builtin.apply(&mut sidecar)?;
         let cfg = args.config(sidecar);
         install_interrupt_cleanup();
         let launch = Launch::current()?;
-        let profile = measure_reporting(&cfg, &launch, out)?;
-        (profile, *cfg.sizes.iter().min().expect("sizes"))
+        measure_reporting(&cfg, &launch, out)?
     };
+    // Every profiled size has runs: the smallest is the report's default size.
+    let smallest = profile.runs.iter().map(|r| r.size).min().unwrap_or(100);
     write_atomically(&args.output, &(profile.to_json() + "\n"), "the profile")?;
     out.status(
         "Finished",

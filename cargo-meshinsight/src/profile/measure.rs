@@ -115,7 +115,7 @@ impl MeasureConfig {
     }
 
     /// The mode filters are measured on.
-    pub(super) fn filter_mode(&self) -> Option<Mode> {
+    pub fn filter_mode(&self) -> Option<Mode> {
         let modes = self.modes_in_order();
         [Mode::Http, Mode::Grpc]
             .into_iter()
