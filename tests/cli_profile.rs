@@ -1,7 +1,10 @@
 //! `cargo meshinsight profile --refit`: fitting a measured profile's kept runs again, without
-//! root, on a profile this tool measured (fixtures/profiles/builtin-quick-measured.json).
+//! root, on a profile this tool measured (fixtures/profiles/builtin-quick-measured.json); and
+//! the errors of `profile --project` that come before any measuring.
 
 mod common;
+
+use std::path::Path;
 
 use cargo_meshinsight::profile::Profile;
 use common::{root, run};
@@ -86,14 +89,21 @@ fn refit_errors_are_one_clear_line() {
             "cannot be used with",
         ),
     ] {
-        let mut args = args.clone();
-        args.extend(["-o", out.to_str().unwrap()]);
-        let o = run(&args);
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(code), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
-        assert!(!out.exists(), "{args:?} wrote a file");
+        fails_without_writing(&args, &out, code, needle);
     }
+}
+
+/// Runs `args` with `-o out`: exits with `code`, says `needle` and writes nothing. Returns
+/// what it printed on stderr.
+fn fails_without_writing(args: &[&str], out: &Path, code: i32, needle: &str) -> String {
+    let mut args = args.to_vec();
+    args.extend(["-o", out.to_str().unwrap()]);
+    let o = run(&args);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert!(!out.exists(), "{args:?} wrote a file");
+    stderr
 }
 
 /// `profile --project` measures what `check` would; before measuring, a project that cannot
@@ -125,12 +135,7 @@ fn project_profile_errors_are_one_clear_line() {
             "--project",
         ),
     ] {
-        let mut args = args.clone();
-        args.extend(["-o", out.to_str().unwrap()]);
-        let o = run(&args);
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(code), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        let stderr = fails_without_writing(&args, &out, code, needle);
         assert_eq!(
             stderr
                 .trim()
@@ -140,6 +145,5 @@ fn project_profile_errors_are_one_clear_line() {
             1,
             "{stderr}"
         );
-        assert!(!out.exists(), "{args:?} wrote a file");
     }
 }

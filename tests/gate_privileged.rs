@@ -209,6 +209,26 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {err}"))
 }
 
+/// `check --quick --paired --base-sidecar builtin` of the project in `dir` (JSON report), with
+/// `head` as its `--sidecar` when given: the process and its report.
+fn check_paired(dir: &Path, head: Option<&str>) -> (Output, serde_json::Value) {
+    let mut args = vec!["check", "--quick"];
+    if let Some(head) = head {
+        args.extend(["--sidecar", head]);
+    }
+    args.extend([
+        "--paired",
+        "--base-sidecar",
+        "builtin",
+        "--no-comment",
+        "--format",
+        "json",
+    ]);
+    let o = run_env(dir, &args);
+    let v = json(&o);
+    (o, v)
+}
+
 /// Keys of the coefficients that regressed.
 fn regressed(v: &serde_json::Value) -> Vec<String> {
     v["metrics"]
@@ -255,21 +275,8 @@ fn privileged_paired_builtin_against_builtin_passes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     relay_project(dir, r#"sidecar = "builtin""#);
-    let o = run_env(
-        dir,
-        &[
-            "check",
-            "--quick",
-            "--paired",
-            "--base-sidecar",
-            "builtin",
-            "--no-comment",
-            "--format",
-            "json",
-        ],
-    );
+    let (o, v) = check_paired(dir, None);
     let err = String::from_utf8_lossy(&o.stderr);
-    let v = json(&o);
     assert_eq!(o.status.code(), Some(0), "{err}\n{}", v["summary"]);
     assert_eq!(v["paired"]["base"], "builtin");
     assert_eq!(v["paired"]["head"], "builtin");
@@ -301,21 +308,8 @@ duration_us = 1000
 "#,
     )
     .unwrap();
-    let o = run_env(
-        dir,
-        &[
-            "check",
-            "--quick",
-            "--paired",
-            "--base-sidecar",
-            "builtin",
-            "--no-comment",
-            "--format",
-            "json",
-        ],
-    );
+    let (o, v) = check_paired(dir, None);
     let err = String::from_utf8_lossy(&o.stderr);
-    let v = json(&o);
     assert_eq!(o.status.code(), Some(0), "{err}\n{}", v["summary"]);
     // 48 plain points as above, and http+fault: 3 sizes × 4 repeats × 2 blocks.
     assert_eq!(v["paired"]["points"], 48 + 24);
@@ -336,23 +330,8 @@ fn privileged_paired_extra_user_work_is_a_regression_of_other() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     relay_project(dir, r#"sidecar = "builtin""#);
-    let o = run_env(
-        dir,
-        &[
-            "check",
-            "--quick",
-            "--sidecar",
-            "builtin --extra-work-us 20",
-            "--paired",
-            "--base-sidecar",
-            "builtin",
-            "--no-comment",
-            "--format",
-            "json",
-        ],
-    );
+    let (o, v) = check_paired(dir, Some("builtin --extra-work-us 20"));
     let err = String::from_utf8_lossy(&o.stderr);
-    let v = json(&o);
     assert_eq!(o.status.code(), Some(100), "{err}\n{}", v["summary"]);
     assert_eq!(v["paired"]["head"], "builtin --extra-work-us 20");
     // User-space work per message is `other` (User(tcp)); parsing (User(http) − User(tcp))

@@ -45,15 +45,24 @@ fn fitted(rel_se: f64) -> Profile {
     p
 }
 
+/// One component model of `p`: of `mode`, or of `filter` on it.
+fn component_mut(
+    p: &mut Profile,
+    mode: Mode,
+    filter: Option<crate::vocab::Filter>,
+    c: Component,
+) -> &mut crate::profile::ComponentModel {
+    let mp = p.modes.get_mut(&mode).unwrap();
+    let components = match filter {
+        None => &mut mp.components,
+        Some(f) => &mut mp.filters.get_mut(&f).unwrap().components,
+    };
+    components.get_mut(&c).unwrap()
+}
+
 /// `p` with one component's latency and CPU intercepts scaled by `factor`.
 fn scaled(mut p: Profile, mode: Mode, c: Component, factor: f64) -> Profile {
-    let m = p
-        .modes
-        .get_mut(&mode)
-        .unwrap()
-        .components
-        .get_mut(&c)
-        .unwrap();
+    let m = component_mut(&mut p, mode, None, c);
     m.latency.base_us *= factor;
     m.cpu.base_us *= factor;
     p
@@ -136,13 +145,7 @@ fn a_slower_parsing_component_is_a_regression_attributed_to_parsing() {
 fn a_drift_of_a_component_near_zero_is_measured_against_the_mode() {
     let with_parsing = |us: f64| {
         let mut p = fitted(0.01);
-        let m = p
-            .modes
-            .get_mut(&Mode::Http)
-            .unwrap()
-            .components
-            .get_mut(&Component::Parsing)
-            .unwrap();
+        let m = component_mut(&mut p, Mode::Http, None, Component::Parsing);
         m.latency.base_us = us;
         m.latency.base_se_us = Some(0.1);
         snap(p)
@@ -751,16 +754,7 @@ fn a_paired_filter_regression_is_judged_on_its_differences() {
     use crate::vocab::Filter;
     let base = fitted(0.05);
     let mut head = fitted(0.05);
-    let fault = head
-        .modes
-        .get_mut(&Mode::Http)
-        .unwrap()
-        .filters
-        .get_mut(&Filter::Fault)
-        .unwrap()
-        .components
-        .get_mut(&Component::Other)
-        .unwrap();
+    let fault = component_mut(&mut head, Mode::Http, Some(Filter::Fault), Component::Other);
     fault.latency.base_us += 200.0;
     fault.cpu.base_us += 200.0;
     let diff = difference(&head, &base, 0.1, 6);

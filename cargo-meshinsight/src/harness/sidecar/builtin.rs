@@ -470,6 +470,27 @@ pub(crate) mod test_support {
         spawn_filtering_sidecar(mode, upstream, &[], FilterSettings::default())
     }
 
+    /// Options of a plain builtin sidecar (no zero-copy, no extra work, no crash) with
+    /// `filters`.
+    pub(crate) fn options(
+        mode: Mode,
+        listen: Endpoint,
+        upstream: Endpoint,
+        filters: &[Filter],
+        filter_settings: FilterSettings,
+    ) -> BuiltinOptions {
+        BuiltinOptions {
+            mode,
+            listen,
+            upstream,
+            zerocopy: false,
+            extra_work_us: 0,
+            crash_after: None,
+            filters: filters.to_vec(),
+            filter_settings,
+        }
+    }
+
     /// [`spawn_sidecar`] with HTTP filters.
     pub(crate) fn spawn_filtering_sidecar(
         mode: Mode,
@@ -478,16 +499,7 @@ pub(crate) mod test_support {
         filter_settings: FilterSettings,
     ) -> Endpoint {
         let listen = free_endpoint();
-        let opts = BuiltinOptions {
-            mode,
-            listen: listen.clone(),
-            upstream,
-            zerocopy: false,
-            extra_work_us: 0,
-            crash_after: None,
-            filters: filters.to_vec(),
-            filter_settings,
-        };
+        let opts = options(mode, listen.clone(), upstream, filters, filter_settings);
         std::thread::spawn(move || {
             let _ = serve(&opts, &mut io::sink());
         });
@@ -555,16 +567,13 @@ mod tests {
 
     #[test]
     fn filters_in_tcp_mode_are_refused() {
-        let opts = BuiltinOptions {
-            mode: Mode::Tcp,
-            listen: test_support::free_endpoint(),
-            upstream: test_support::free_endpoint(),
-            zerocopy: false,
-            extra_work_us: 0,
-            crash_after: None,
-            filters: vec![Filter::Fault],
-            filter_settings: FilterSettings::default(),
-        };
+        let opts = test_support::options(
+            Mode::Tcp,
+            test_support::free_endpoint(),
+            test_support::free_endpoint(),
+            &[Filter::Fault],
+            FilterSettings::default(),
+        );
         let err = serve(&opts, &mut io::sink()).unwrap_err();
         assert!(
             err.to_string().contains("need the http or grpc mode"),
