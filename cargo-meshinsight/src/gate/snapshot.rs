@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ecg::Ecg;
 use crate::predict::{ComponentFigure, PredictError, Prediction, ProfileSet, predict};
-use crate::profile::{LinearModel, Profile};
+use crate::profile::{ComponentModel, LinearModel, Profile};
 use crate::vocab::{Component, Filter, Mode};
 
 /// Message size at which a per-byte coefficient's practical significance is judged: a slope
@@ -220,28 +220,31 @@ impl Snapshot {
             out.insert(m.id.key(), m);
         };
         for (mode, mp) in &self.profile.modes {
-            // What a coefficient's change is measured against: the mode's whole overhead.
-            let total = |quantity: Quantity, at: &dyn Fn(&LinearModel) -> f64| -> f64 {
-                mp.components
+            // What a coefficient's change is measured against: the mode's whole overhead,
+            // once per quantity.
+            let totals = |model: fn(&ComponentModel) -> &LinearModel| Totals {
+                base: mp
+                    .components
                     .values()
-                    .map(|cm| match quantity {
-                        Quantity::Latency => at(&cm.latency),
-                        Quantity::Cpu => at(&cm.cpu),
-                    })
+                    .map(|cm| model(cm).base_us)
                     .sum::<f64>()
-                    .abs()
+                    .abs(),
+                at_reference: mp
+                    .components
+                    .values()
+                    .map(|cm| model(cm).at(REFERENCE_BYTES))
+                    .sum::<f64>()
+                    .abs(),
             };
+            let (latency_totals, cpu_totals) = (totals(|cm| &cm.latency), totals(|cm| &cm.cpu));
             let sets = std::iter::once((None, &mp.components))
                 .chain(mp.filters.iter().map(|(f, fp)| (Some(*f), &fp.components)));
             for (filter, components) in sets {
                 for (component, cm) in components {
-                    for (quantity, model) in
-                        [(Quantity::Latency, &cm.latency), (Quantity::Cpu, &cm.cpu)]
-                    {
-                        let totals = Totals {
-                            base: total(quantity, &|m| m.base_us),
-                            at_reference: total(quantity, &|m| m.at(REFERENCE_BYTES)),
-                        };
+                    for (quantity, model, totals) in [
+                        (Quantity::Latency, &cm.latency, &latency_totals),
+                        (Quantity::Cpu, &cm.cpu, &cpu_totals),
+                    ] {
                         for term in [Term::Base, Term::PerByte] {
                             push(coefficient(
                                 MetricId::Coefficient {
@@ -253,7 +256,7 @@ impl Snapshot {
                                 },
                                 model,
                                 term,
-                                &totals,
+                                totals,
                             ));
                         }
                     }
