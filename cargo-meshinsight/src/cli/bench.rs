@@ -41,7 +41,7 @@ pub struct BuiltinVariant {
     /// builtin: write to TCP sockets with MSG_ZEROCOPY.
     #[arg(long)]
     zerocopy: bool,
-    /// builtin: calibrated busy work per message, in µs (an injected regression).
+    /// builtin: timed busy work per message, in µs (an injected regression).
     #[arg(long, default_value_t = 0)]
     extra_work_us: u64,
 }

@@ -9,7 +9,7 @@
 //!
 //! Upstream over TCP or a Unix domain socket. With `--zerocopy`, writes to TCP sockets use
 //! `MSG_ZEROCOPY` (completions are reaped from the error queue before a buffer is reused).
-//! `--extra-work-us N` adds N µs of calibrated busy work per message (an injected regression).
+//! `--extra-work-us N` adds N µs of timed busy work per message (an injected regression).
 //! `--filters fault,ratelimit` puts those HTTP filters in front of every http and grpc request
 //! (see [`super::filters`]).
 
@@ -91,7 +91,7 @@ pub fn serve(opts: &BuiltinOptions, announce: &mut dyn Write) -> io::Result<()> 
     let filters =
         FilterChain::new(&opts.filters, &opts.filter_settings).map_err(io::Error::other)?;
     let shared = Arc::new(Shared {
-        work: BusyWork::calibrate(opts.extra_work_us),
+        work: BusyWork::new(opts.extra_work_us),
         crash_after: opts.crash_after,
         messages: AtomicU64::new(0),
         zerocopy: opts.zerocopy,
