@@ -19,6 +19,11 @@
 # per message is User(tcp), the `other` component; Parsing is User(http) − User(tcp) and must
 # not move. Reports stay in the printed directory.
 #
+# UPDATE_EVERY=K (environment) records one more baseline version (`baseline update --quick
+# --commit`, what the workflow does on every merge to main) after every K rounds, so that the
+# history spread covers the whole session and not only the minutes before it. Default 0: the
+# HISTORY versions recorded back to back before round 1 are all.
+#
 # KINDS="aa inj" (environment) runs only those kinds (default: all four), e.g. the baseline
 # comparison the issue asks for first and the paired checks in a second session.
 #
@@ -60,7 +65,8 @@ git -C "$proj" config user.email experiment@example.com
 git -C "$proj" add -A
 git -C "$proj" commit -qm project
 m=(--manifest-path "$proj/Cargo.toml")
-echo "experiment in $out: N=$n, injected ${work} µs/message, $history baseline versions"
+every=${UPDATE_EVERY:-0}
+echo "experiment in $out: N=$n, injected ${work} µs/message, $history baseline versions$( [ "$every" -gt 0 ] && echo ", one more after every $every rounds")"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs, kernel $(uname -r)"
 for i in $(seq 1 "$history"); do
   echo "baseline $i/$history (load $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -91,7 +97,13 @@ for r in $(seq 1 "$n"); do
   if want inj-pair; then
     check inj-pair "$r" --paired --base-sidecar builtin --sidecar "builtin --extra-work-us $work"
   fi
+  if [ "$every" -gt 0 ] && [ $((r % every)) -eq 0 ] && [ "$r" -lt "$n" ]; then
+    echo "  baseline update (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    "$exe" baseline update -q --quick --commit "${m[@]}"
+    history=$((history + 1))
+  fi
 done
+echo "baseline versions at the end: $history"
 
 python3 - "$out" "$n" "$work" <<'PY'
 import json, sys
