@@ -5,7 +5,9 @@ use std::process::Command;
 
 mod common;
 
+use cargo_meshinsight::probe::ProbeComponent;
 use cargo_meshinsight::profile::Profile;
+use cargo_meshinsight::profile::runs::Load;
 use cargo_meshinsight::vocab::{Component, Mode};
 use common::root;
 
@@ -224,4 +226,111 @@ fn privileged_uds_upstream_profile_makes_a_speedup_that_predict_takes() {
         v[0]["speedup"]["latency_overhead_us"].as_f64().is_some(),
         "{v}"
     );
+}
+
+/// `--chain 2`: two sidecars in series on every measured path (a mesh hop's outbound and
+/// inbound), both probed, each cost per sidecar.
+#[test]
+fn privileged_chain_profile_measures_two_sidecars_and_prices_one() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chain.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args([
+            "profile",
+            "--sidecar",
+            "builtin",
+            "--modes",
+            "tcp",
+            "--sizes",
+            "100,4000",
+            "--rates",
+            "50",
+            "--repeat",
+            "2",
+            "--requests",
+            "500",
+            "--chain",
+            "2",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let profile = Profile::load(&file).unwrap();
+    assert_eq!(profile.settings.as_ref().unwrap().chain, Some(2));
+    assert!(
+        profile.notes.iter().any(|n| n.contains("in series")),
+        "{:?}",
+        profile.notes
+    );
+    let through: Vec<_> = profile.runs.iter().filter(|r| r.through_sidecar).collect();
+    assert!(through.iter().all(|r| r.sidecars == 2));
+    // Both sidecars were on the path and probed: a tcp relay reads each message once in each
+    // direction, so two of them add about 4 reads per request.
+    let reads = |through: bool| {
+        let rs: Vec<f64> = profile
+            .runs
+            .iter()
+            .filter(|r| r.through_sidecar == through && r.load == Load::Closed)
+            .map(|r| r.events[&ProbeComponent::Read])
+            .collect();
+        rs.iter().sum::<f64>() / rs.len() as f64
+    };
+    let added = reads(true) - reads(false);
+    assert!(
+        (3.5..6.5).contains(&added),
+        "{added:.2} reads added per request"
+    );
+    // The fitted components are per sidecar: their sum is about half of the pair's overhead.
+    let pair: Vec<f64> = profile
+        .runs
+        .iter()
+        .filter(|r| r.through_sidecar && r.load == Load::Closed && r.size == 100)
+        .map(|r| r.client_mean_us)
+        .collect();
+    let direct: Vec<f64> = profile
+        .runs
+        .iter()
+        .filter(|r| !r.through_sidecar && r.load == Load::Closed && r.size == 100)
+        .map(|r| r.client_mean_us)
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let pair_overhead = mean(&pair) - mean(&direct);
+    let one: f64 = profile.modes[&Mode::Tcp]
+        .components
+        .values()
+        .map(|m| m.latency.at(100.0))
+        .sum();
+    let ratio = pair_overhead / one;
+    assert!(
+        (1.4..2.8).contains(&ratio),
+        "pair {pair_overhead:.1} µs, one sidecar {one:.1} µs"
+    );
+    // --chain with filters is refused in one line.
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args([
+            "profile",
+            "--sidecar",
+            "builtin",
+            "--chain",
+            "2",
+            "--filters",
+            "fault",
+            "-o",
+        ])
+        .arg(dir.path().join("x.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(101));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--chain measures the plain modes only"),
+        "{err}"
+    );
+    assert!(!dir.path().join("x.json").exists());
 }

@@ -17,12 +17,12 @@ use crate::vocab::{Filter, Mode};
 pub struct ProfileArgs {
     /// Fit a saved profile again from the runs it keeps (no measuring, no root), e.g. after
     /// an upgrade of the fits; the result goes to --output
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin", "upstream", "zerocopy", "extra_work_us", "probe_set"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin", "chain", "upstream", "zerocopy", "extra_work_us", "probe_set"])]
     refit: Option<PathBuf>,
     /// Profile what `cargo meshinsight check` would measure for the project: its configured
     /// sidecar (a `bin` target is built), the modes and filters its fixtures use and its
     /// `profile = {...}` settings (docs/gate.md). --quick and --sidecar still apply.
-    #[arg(long, conflicts_with_all = ["refit", "modes", "filters", "sizes", "rates", "repeat", "requests", "block_requests", "no_pin", "upstream", "zerocopy", "extra_work_us", "probe_set"])]
+    #[arg(long, conflicts_with_all = ["refit", "modes", "filters", "sizes", "rates", "repeat", "requests", "block_requests", "no_pin", "chain", "upstream", "zerocopy", "extra_work_us", "probe_set"])]
     project: bool,
     /// With --project: path to Cargo.toml of the project
     #[arg(long, value_name = "PATH", requires = "project")]
@@ -59,6 +59,10 @@ pub struct ProfileArgs {
     /// Do not pin the processes to CPUs
     #[arg(long)]
     no_pin: bool,
+    /// Sidecars in series on the measured path: 2 measures an outbound sidecar into an
+    /// inbound one, as a mesh hop runs them, and prices each as half of the pair [default: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=crate::profile::measure::MAX_CHAIN as i64))]
+    chain: Option<u32>,
     #[command(flatten)]
     builtin: super::bench::BuiltinVariant,
     /// The probe's programs: `tracepoint` (classic) or `raw_tracepoint` (cheaper per event,
@@ -130,14 +134,16 @@ impl ProfileArgs {
             block_requests: self.block_requests.unwrap_or(base.block_requests),
             probe_set: self.probe_set.or(base.probe_set),
             pin: !self.no_pin,
+            chain: self.chain.unwrap_or(base.chain),
             ..base
         };
         // The builtin sidecar has two of the five filters: its default profile has those.
         if matches!(cfg.sidecar, Sidecar::Builtin { .. }) && self.filters.is_none() {
             cfg.filters.retain(|f| BUILTIN_FILTERS.contains(f));
         }
-        // Filters are measured on http or grpc: without either, the default has none.
-        if self.filters.is_none() && cfg.filter_mode().is_none() {
+        // Filters are measured on http or grpc, with one sidecar per path: without either,
+        // the default has none.
+        if self.filters.is_none() && (cfg.filter_mode().is_none() || cfg.chain > 1) {
             cfg.filters.clear();
         }
         cfg.open_duration = Duration::from_millis(400);

@@ -97,14 +97,17 @@ pub fn detect(runs: &[Run], config: &SidecarConfig) -> Option<Split> {
             })
             .collect()
     };
-    let with = read_write_by_size(&closed(true));
+    let through = closed(true);
+    // Per sidecar, when the runs went through several in series (`profile --chain`).
+    let k = through.first().map_or(1.0, |r| r.sidecars_in_series());
+    let with = read_write_by_size(&through);
     let without = read_write_by_size(&closed(false));
     // Through the sidecar minus without it, per size present in both.
     let delta: Vec<(f64, f64, f64, f64)> = with
         .iter()
         .filter_map(|w| {
             let o = without.iter().find(|o| o.0 == w.0)?;
-            Some((w.0, w.1 - o.1, w.2 - o.2, w.3 - o.3))
+            Some((w.0, (w.1 - o.1) / k, (w.2 - o.2) / k, (w.3 - o.3) / k))
         })
         .collect();
     if delta.len() < 2 {
@@ -189,6 +192,7 @@ mod tests {
             lost_events: 0,
             events: half(events),
             reference_for: None,
+            sidecars: 1,
         }
     }
 

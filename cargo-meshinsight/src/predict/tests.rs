@@ -604,6 +604,7 @@ fn negative_slopes_are_not_extrapolated_past_the_profiled_sizes() {
         max_rate_rps: BTreeMap::new(),
         elapsed_s: 1.0,
         pinned: true,
+        chain: None,
         machine_load: None,
     });
     let v = profile.traversal_cost(&config, 16_000.0);

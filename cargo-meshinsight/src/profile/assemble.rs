@@ -145,14 +145,17 @@ fn mean_delta(ds: &[&Delta]) -> Delta {
     }
 }
 
+/// `a − b` per sidecar: `a` is the run through the sidecar(s), and when its requests went
+/// through several in series (`profile --chain`) the difference is divided among them.
 fn delta(a: &Run, b: &Run) -> Delta {
+    let k = a.sidecars_in_series();
     let sub = |x: &BTreeMap<P, f64>, y: &BTreeMap<P, f64>| {
         P::ALL
             .iter()
             .map(|c| {
                 (
                     *c,
-                    x.get(c).copied().unwrap_or(0.0) - y.get(c).copied().unwrap_or(0.0),
+                    (x.get(c).copied().unwrap_or(0.0) - y.get(c).copied().unwrap_or(0.0)) / k,
                 )
             })
             .collect()
@@ -160,7 +163,7 @@ fn delta(a: &Run, b: &Run) -> Delta {
     Delta {
         path: sub(&a.path_us, &b.path_us),
         cpu: sub(&a.cpu_us, &b.cpu_us),
-        black_box: a.client_mean_us - b.client_mean_us,
+        black_box: (a.client_mean_us - b.client_mean_us) / k,
         rate: a.achieved_rps,
     }
 }

@@ -65,6 +65,7 @@ fn run(config: &SidecarConfig, through: bool, size: u64, load: Load, repeat: u32
         lost_events: 0,
         events: BTreeMap::new(),
         reference_for: None,
+        sidecars: 1,
     }
 }
 
@@ -285,4 +286,50 @@ fn a_warning_is_said_once() {
         .filter(|w| w.contains("Parsing cannot be separated"))
         .collect();
     assert_eq!(parsing.len(), 1, "{:?}", checks.warnings);
+}
+
+/// Runs through two sidecars in series (`profile --chain 2`): the path and the client see
+/// twice one sidecar's cost, and the profile prices one.
+#[test]
+fn a_chain_of_sidecars_is_priced_per_sidecar() {
+    let plain: Vec<Run> = runs()
+        .into_iter()
+        .filter(|r| r.config.filters.is_empty())
+        .collect();
+    let doubled: Vec<Run> = plain
+        .iter()
+        .map(|r| {
+            if !r.through_sidecar {
+                return r.clone();
+            }
+            let direct = run(&r.config, false, r.size, r.load, r.repeat);
+            let twice = |x: &BTreeMap<P, f64>, y: &BTreeMap<P, f64>| {
+                x.iter().map(|(c, v)| (*c, 2.0 * v - y[c])).collect()
+            };
+            Run {
+                path_us: twice(&r.path_us, &direct.path_us),
+                cpu_us: twice(&r.cpu_us, &direct.cpu_us),
+                client_mean_us: 2.0 * r.client_mean_us - direct.client_mean_us,
+                sidecars: 2,
+                ..r.clone()
+            }
+        })
+        .collect();
+    let (one, one_checks) = assemble(&plain);
+    let (two, two_checks) = assemble(&doubled);
+    for mode in [Mode::Tcp, Mode::Http] {
+        for (c, m) in &one[&mode].components {
+            let m2 = &two[&mode].components[c];
+            close(m2.latency.base_us, m.latency.base_us);
+            close(m2.latency.per_byte_us, m.latency.per_byte_us);
+            close(m2.cpu.base_us, m.cpu.base_us);
+        }
+    }
+    let residual = |checks: &Checks| checks.additivity.iter().map(|a| a.residual_us).sum::<f64>();
+    close(residual(&two_checks), residual(&one_checks));
+    // Without the field (a profile from before `--chain`), a run is one sidecar.
+    let json = serde_json::to_string(&plain[1]).unwrap();
+    assert!(!json.contains("sidecars"), "{json}");
+    let back: Run = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.sidecars, 1);
 }

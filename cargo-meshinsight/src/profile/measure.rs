@@ -66,6 +66,10 @@ pub struct MeasureConfig {
     pub open_duration: Duration,
     /// Pin load generator, application and sidecar to CPUs.
     pub pin: bool,
+    /// Sidecars in series on the measured path (1: one sidecar in front of the application;
+    /// 2: an outbound sidecar into an inbound one, as a mesh hop deploys them). Each
+    /// component's cost is divided by it: the profile prices one sidecar as it runs in a hop.
+    pub chain: u32,
     /// The probe's programs (`None`: raw tracepoints where they load, else classic). The
     /// profiler uses the classic set: side by side on this VM, three quick builtin profiles
     /// with each set, the raw set's total latency coefficients varied 13–18 % (CV) against
@@ -87,6 +91,7 @@ impl MeasureConfig {
             block_requests: 250,
             open_duration: Duration::from_millis(400),
             pin: true,
+            chain: 1,
             probe_set: Some(ProbeSet::Tracepoint),
         }
     }
@@ -190,6 +195,19 @@ impl MeasureConfig {
         if self.repeat == 0 || self.requests == 0 || self.block_requests == 0 {
             return bad("--repeat, --requests and --block-requests must be at least 1".into());
         }
+        if !(1..=MAX_CHAIN).contains(&self.chain) {
+            return bad(format!(
+                "--chain must be between 1 and {MAX_CHAIN} sidecars in series (got {})",
+                self.chain
+            ));
+        }
+        if self.chain > 1 && !self.filters.is_empty() {
+            return bad(
+                "--chain measures the plain modes only; profile filters with --chain 1 (or \
+                 pass --filters '')"
+                    .into(),
+            );
+        }
         if !self.filters.is_empty() {
             if self.filter_mode().is_none() {
                 return bad("filters need the http or grpc mode".into());
@@ -205,6 +223,9 @@ impl MeasureConfig {
         Ok(())
     }
 }
+
+/// The longest `--chain`.
+pub const MAX_CHAIN: u32 = 4;
 
 /// How a profile was measured (kept in the profile file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -229,6 +250,9 @@ pub struct Settings {
     pub elapsed_s: f64,
     /// Whether processes were pinned to CPUs.
     pub pinned: bool,
+    /// Sidecars in series on the measured path (`--chain`); absent: 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<u32>,
     /// How busy the rest of the machine was meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_load: Option<MachineLoad>,
@@ -335,6 +359,7 @@ pub(super) fn record(
         lost_events: after.drops.lost().saturating_sub(before.drops.lost()),
         events: super::runs::events_per_request(&before, &after, result.requests),
         reference_for: None,
+        sidecars: 1,
     }
 }
 
@@ -351,6 +376,59 @@ pub(super) fn start_sidecar(
         probe.add_target(pid, Role::Sidecar)?;
     }
     Ok(sidecar)
+}
+
+/// The sidecars of one configuration: `cfg.chain` of them in series in front of the echo
+/// application, the first listening for the load generator.
+pub(super) struct Chain {
+    /// Front (where the load goes) first.
+    sidecars: Vec<RunningSidecar>,
+}
+
+impl Chain {
+    /// Where the load generator sends requests.
+    pub(super) fn listen(&self) -> &Endpoint {
+        self.sidecars[0].listen()
+    }
+
+    /// The sidecar's version, when it says.
+    pub(super) fn version(&self) -> Option<&str> {
+        self.sidecars[0].version()
+    }
+
+    /// An error when any of the sidecars has exited.
+    pub(super) fn check_running(&mut self) -> Result<(), HarnessError> {
+        self.sidecars.iter_mut().try_for_each(|s| s.check_running())
+    }
+}
+
+/// Starts `cfg.chain` sidecars of `config` in series in front of `echo` (the last one first),
+/// with the probe on each when given.
+pub(super) fn start_chain(
+    cfg: &MeasureConfig,
+    launch: &Launch,
+    config: &SidecarConfig,
+    echo: &EchoServer,
+    cpus: Option<&[usize]>,
+    mut probe: Option<&mut Probe>,
+) -> Result<Chain, MeasureError> {
+    let mut sidecars: Vec<RunningSidecar> = Vec::new();
+    for _ in 0..cfg.chain.max(1) {
+        let sidecar = match sidecars.last() {
+            None => cfg.sidecar.start(launch, config, echo, cpus)?,
+            Some(next) => cfg
+                .sidecar
+                .start_to(launch, config, &next.listen().clone(), cpus)?,
+        };
+        if let Some(probe) = probe.as_deref_mut() {
+            for pid in sidecar.pids() {
+                probe.add_target(pid, Role::Sidecar)?;
+            }
+        }
+        sidecars.push(sidecar);
+    }
+    sidecars.reverse();
+    Ok(Chain { sidecars })
 }
 
 /// CPUs for the load generator, the application and the sidecar (`bench::cpu_plan`).
@@ -435,6 +513,7 @@ impl Finished {
             max_rate_rps,
             elapsed_s: self.elapsed_s,
             pinned: cfg.pin,
+            chain: (cfg.chain > 1).then_some(cfg.chain),
             machine_load: self.machine_load,
         }
     }
@@ -581,6 +660,13 @@ pub fn measure(
             notes.push(format!("builtin sidecar with {}", variant.join(", ")));
         }
     }
+    if cfg.chain > 1 {
+        notes.push(format!(
+            "every run through the sidecar went through {} of them in series (as a mesh hop's \
+             outbound and inbound sidecars); each cost is per sidecar, the difference divided by {}",
+            cfg.chain, cfg.chain
+        ));
+    }
     let smallest = *cfg.sizes.iter().min().expect("validated");
 
     // Every mode's open loops run at the same absolute rates, fractions of the lowest of the
@@ -591,9 +677,7 @@ pub fn measure(
             progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
             let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
             let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
-            let mut sidecar = cfg
-                .sidecar
-                .start(launch, &plain, &echo, cpus.2.as_deref())?;
+            let mut sidecar = start_chain(cfg, launch, &plain, &echo, cpus.2.as_deref(), None)?;
             let max_rps = max_rate(mode, sidecar.listen(), smallest, cpus.0, &mut notes)?;
             sidecar.check_running()?;
             max_rate_rps.insert(mode, max_rps);
@@ -619,7 +703,14 @@ pub fn measure(
         let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
         probe.add_target(echo.pid(), Role::App)?;
         let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
-        let mut sidecar = start_sidecar(cfg, launch, &plain, &echo, cpus.2.as_deref(), &mut probe)?;
+        let mut sidecar = start_chain(
+            cfg,
+            launch,
+            &plain,
+            &echo,
+            cpus.2.as_deref(),
+            Some(&mut probe),
+        )?;
         sidecar_version = sidecar.version().map(str::to_string).or(sidecar_version);
 
         let loads: Vec<Load> = std::iter::once(Load::Closed)
@@ -656,7 +747,10 @@ pub fn measure(
                         if *through {
                             sidecar.check_running()?;
                         }
-                        runs.push(record(&plain, *through, size, load, slot, r));
+                        runs.push(Run {
+                            sidecars: if *through { cfg.chain.max(1) } else { 1 },
+                            ..record(&plain, *through, size, load, slot, r)
+                        });
                         progress(Progress::Run);
                     }
                 }

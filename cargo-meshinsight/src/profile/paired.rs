@@ -60,6 +60,11 @@ pub fn measure_paired(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<PairedProfiles, MeasureError> {
     cfg.validate()?;
+    if cfg.chain > 1 {
+        return Err(MeasureError::Settings(
+            "a paired check measures one sidecar per path; --chain is for `profile`".into(),
+        ));
+    }
     let base_cfg = MeasureConfig {
         sidecar: base.clone(),
         ..cfg.clone()
@@ -388,6 +393,7 @@ mod tests {
             lost_events: 0,
             events: BTreeMap::new(),
             reference_for: None,
+            sidecars: 1,
         }
     }
 

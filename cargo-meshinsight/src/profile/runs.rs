@@ -84,6 +84,20 @@ pub struct Run {
     /// measured before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_for: Option<SidecarConfig>,
+    /// Of a run through the sidecar: how many sidecars in series the requests went through
+    /// (`profile --chain`, like a mesh hop's outbound and inbound sidecars). The difference to
+    /// the run without the sidecar is divided by it: a profile prices one sidecar. 1 when
+    /// absent.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub sidecars: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// Probe events per component per request between two snapshots.
@@ -104,6 +118,10 @@ pub(crate) fn events_per_request(
 }
 
 impl Run {
+    /// The sidecars in series on this run's path (at least 1), as a divisor.
+    pub fn sidecars_in_series(&self) -> f64 {
+        f64::from(self.sidecars.max(1))
+    }
     /// Sum of the path times, µs per request.
     pub fn path_total(&self) -> f64 {
         self.path_us.values().sum()

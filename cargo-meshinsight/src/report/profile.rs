@@ -60,13 +60,17 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
     let modes: Vec<Mode> = profile.modes.keys().copied().collect();
     if let Some(settings) = &profile.settings {
         out.push_str(&format!(
-            "measured in {:.0} s, {}, {} repeats of {} requests per latency point{}{}\n",
+            "measured in {:.0} s, {}{}, {} repeats of {} requests per latency point{}{}\n",
             settings.elapsed_s,
             if settings.pinned {
                 "pinned"
             } else {
                 "not pinned"
             },
+            settings
+                .chain
+                .map(|n| format!(", {n} sidecars in series (costs per sidecar)"))
+                .unwrap_or_default(),
             settings.repeat,
             settings.requests,
             settings

@@ -47,7 +47,7 @@ pub enum Sidecar {
         upstream: Upstream,
         /// `MSG_ZEROCOPY` writes.
         zerocopy: bool,
-        /// Calibrated busy work per message, µs (an injected regression).
+        /// Timed busy work per message, µs (an injected regression).
         extra_work_us: u64,
     },
     /// A user command run with `sh -c`; `{listen}`, `{upstream}` (HOST:PORT), `{mode}` and
