@@ -141,6 +141,38 @@ pub fn pin_current_thread(cpu: usize) -> Result<(), HarnessError> {
     })
 }
 
+/// The calling thread's CPU affinity, restored when dropped: a measurement pins its thread
+/// (the load generator) and must leave it as it found it. Otherwise a second measurement in
+/// the same process (`check` confirming a regression) sees one CPU, pins nothing, and its
+/// children inherit the one CPU.
+pub struct AffinityGuard {
+    saved: Option<libc::cpu_set_t>,
+}
+
+impl AffinityGuard {
+    /// Saves the calling thread's affinity (nothing to restore when it cannot be read).
+    pub fn save() -> Self {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+        let saved = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            (libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) == 0)
+                .then_some(set)
+        };
+        AffinityGuard { saved }
+    }
+}
+
+impl Drop for AffinityGuard {
+    fn drop(&mut self) {
+        if let Some(set) = &self.saved {
+            // SAFETY: restores a set read by sched_getaffinity for this thread.
+            unsafe {
+                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), set);
+            }
+        }
+    }
+}
+
 fn set_affinity(pid: libc::pid_t, cpus: &[usize]) -> std::io::Result<()> {
     // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET only write inside it, and
     // sched_setaffinity reads it for the given size.
@@ -511,5 +543,22 @@ mod tests {
             !alive
         });
         assert!(gone, "process group {pgid} survived");
+    }
+
+    #[test]
+    fn a_pinned_thread_gets_its_cpus_back() {
+        // On a thread of its own: the test harness's other tests keep theirs.
+        std::thread::spawn(|| {
+            let cpus = || std::thread::available_parallelism().unwrap().get();
+            let before = cpus();
+            {
+                let _guard = AffinityGuard::save();
+                pin_current_thread(0).unwrap();
+                assert_eq!(cpus(), 1);
+            }
+            assert_eq!(cpus(), before);
+        })
+        .join()
+        .unwrap();
     }
 }

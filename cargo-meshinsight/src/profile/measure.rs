@@ -440,11 +440,14 @@ pub(super) struct Clock {
     started: Instant,
     pub(super) cores: Option<u32>,
     quiet_since: Option<Sample>,
+    /// Restores this thread's CPU affinity when the measurement ends, also on an error.
+    _affinity: crate::harness::process::AffinityGuard,
 }
 
 /// Starts a measurement: the probe on this process (the client), the CPU plan, the clocks.
 pub(super) fn start_session(cfg: &MeasureConfig) -> Result<(Probe, CpuPlan, Clock), MeasureError> {
     let started = Instant::now();
+    let affinity = crate::harness::process::AffinityGuard::save();
     // Before any pinning narrows what this process sees of the machine.
     let cores = std::thread::available_parallelism()
         .ok()
@@ -469,6 +472,7 @@ pub(super) fn start_session(cfg: &MeasureConfig) -> Result<(Probe, CpuPlan, Cloc
             started,
             cores,
             quiet_since,
+            _affinity: affinity,
         },
     ))
 }
