@@ -108,6 +108,51 @@ fn privileged_check_and_baseline_update_profile_the_configured_sidecar() {
     let text = std::fs::read_to_string(written[0].path()).unwrap();
     let b: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(b["format_version"], 1);
+
+    // A regression against the baseline is measured once more and must repeat.
+    let file = written[0].path();
+    let injected = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--quick",
+            "--baseline-file",
+            file.to_str().unwrap(),
+            "--sidecar",
+            "builtin --extra-work-us 20",
+            "--no-comment",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(dir, &args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(100), "{err}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (err, v)
+    };
+    let (err, v) = injected(&[]);
+    assert!(err.contains("Confirming"), "{err}");
+    assert_eq!(err.matches("Profiling builtin").count(), 2, "{err}");
+    let other = v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "coef/tcp/other/latency/base")
+        .unwrap();
+    assert_eq!(other["verdict"], "regression", "{other}");
+    assert_eq!(other["first"]["verdict"], "regression", "{other}");
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("measured twice")),
+        "{}",
+        v["notes"]
+    );
+    let (err, v) = injected(&["--no-confirm"]);
+    assert!(!err.contains("Confirming"), "{err}");
+    assert!(v["metrics"][0].get("first").is_none(), "{}", v["metrics"][0]);
 }
 
 #[test]

@@ -63,6 +63,10 @@ pub struct CheckArgs {
     /// Significance level after the multiple-testing correction [default: config, 0.05]
     #[arg(long, value_name = "ALPHA")]
     alpha: Option<f64>,
+    /// When profiling now and a regression is found against the baseline: do not measure
+    /// once more to confirm it (by default a regression must repeat in a second measurement)
+    #[arg(long, conflicts_with_all = ["profile", "paired"])]
+    no_confirm: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -99,6 +103,7 @@ impl From<&CheckArgs> for CheckConfig {
             target_branch: a.target_branch.clone().filter(|b| !b.is_empty()),
             threshold_pct: a.threshold,
             alpha: a.alpha,
+            no_confirm: a.no_confirm,
         }
     }
 }

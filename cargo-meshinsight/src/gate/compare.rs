@@ -31,6 +31,9 @@ pub enum MetricVerdict {
     New,
     /// Only in the baseline.
     Removed,
+    /// One of two measurements found a regression or an improvement, the other did not
+    /// (`check` measures again when the first finds a regression; see [`super::confirm`]).
+    Unconfirmed,
 }
 
 impl MetricVerdict {
@@ -43,6 +46,7 @@ impl MetricVerdict {
             MetricVerdict::Unchanged => "unchanged",
             MetricVerdict::New => "new",
             MetricVerdict::Removed => "removed",
+            MetricVerdict::Unconfirmed => "unconfirmed",
         }
     }
 }
@@ -90,6 +94,10 @@ pub struct MetricResult {
     /// For a fixture metric: the component that moved most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Attribution>,
+    /// When the check measured twice (a regression to confirm) and either measurement
+    /// flagged this metric: what the first one said. The other fields are the second's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<super::confirm::FirstMeasurement>,
 }
 
 /// Settings of a comparison.
@@ -271,6 +279,7 @@ fn compare_by(
             p_adjusted: None,
             verdict: MetricVerdict::New,
             attribution: None,
+            first: None,
         };
         let (Some(h), Some(b)) = (h, b) else {
             if h.is_none() {

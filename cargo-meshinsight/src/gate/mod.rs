@@ -10,6 +10,7 @@
 pub mod baseline;
 pub mod build;
 pub mod compare;
+pub mod confirm;
 pub mod paired;
 pub mod snapshot;
 pub mod source;
@@ -210,6 +211,13 @@ pub struct Counts {
     pub new: usize,
     /// Only in the baseline.
     pub removed: usize,
+    /// Flagged by one of two measurements only (a regression to confirm).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unconfirmed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The result of `check`: what the reports render and `comment` posts.
@@ -333,6 +341,7 @@ fn decide(
             MetricVerdict::Unchanged => &mut counts.unchanged,
             MetricVerdict::New => &mut counts.new,
             MetricVerdict::Removed => &mut counts.removed,
+            MetricVerdict::Unconfirmed => &mut counts.unconfirmed,
         } += 1;
     }
     let verdict = if counts.regression > 0 {
@@ -453,6 +462,11 @@ fn summary_line(
             plural(counts.improvement, "improvement"),
             worst(MetricVerdict::Improvement).unwrap_or_default()
         ),
+        Outcome::Pass if counts.unconfirmed > 0 => format!(
+            "no regression in {tested} metrics; {} not repeated by a second measurement ({})",
+            plural(counts.unconfirmed, "change"),
+            worst(MetricVerdict::Unconfirmed).unwrap_or_default()
+        ),
         Outcome::Pass => format!("no regression in {tested} metrics"),
         Outcome::NoBaseline => "no baseline: nothing compared".into(),
     }
@@ -502,6 +516,9 @@ pub struct CheckConfig {
     /// Paired mode: measure this base interleaved with the head instead of reading a
     /// baseline.
     pub paired: Option<PairedBase>,
+    /// Do not measure again to confirm a regression found against a baseline
+    /// (`--no-confirm`; [`confirm`]).
+    pub no_confirm: bool,
 }
 
 /// Loads the baseline `check` compares against.
@@ -562,7 +579,57 @@ pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
         return check_paired(config, settings, base, out);
     }
     let profile = config.profile.obtain(&settings, out)?;
-    check_profile(config, settings, profile, out)
+    let first = check_profile(config, settings.clone(), profile, out)?;
+    if first.verdict != Outcome::Regression
+        || config.no_confirm
+        || !matches!(config.profile, ProfileSource::Measure { .. })
+    {
+        return Ok(first);
+    }
+    out.status(
+        "Confirming",
+        format!(
+            "{}: measuring once more (a regression must repeat; --no-confirm skips this)",
+            first.summary
+        ),
+    );
+    let profile = config.profile.obtain(&settings, out)?;
+    let second = check_profile(config, settings.clone(), profile, out)?;
+    Ok(confirmed(&first, second))
+}
+
+/// The verdict of two measurements of the head against the same baseline ([`confirm`]).
+fn confirmed(first: &Verdict, second: Verdict) -> Verdict {
+    let flagged = first.counts.regression;
+    let metrics = confirm::combine(&first.metrics, second.metrics);
+    // `decide` says again what it said of the second measurement's uncertainty.
+    let mut notes: Vec<String> = second
+        .notes
+        .into_iter()
+        .filter(|n| !n.contains("have no known uncertainty"))
+        .collect();
+    let repeated = metrics
+        .iter()
+        .filter(|m| {
+            m.verdict == MetricVerdict::Regression
+                && m.first
+                    .as_ref()
+                    .is_some_and(|f| f.verdict == MetricVerdict::Regression)
+        })
+        .count();
+    notes.push(format!(
+        "measured twice: the first measurement found {flagged} regression(s), {repeated} of \
+         them repeated in the second; a regression counts only when both find it"
+    ));
+    let mut v = decide(
+        second.platform,
+        second.baseline.expect("a regression had a baseline"),
+        metrics,
+        notes,
+        &second.settings,
+    );
+    v.pull_request = second.pull_request;
+    v
 }
 
 /// `check` on a given head profile, with the project's `settings`.

@@ -924,3 +924,60 @@ fn measure_config_follows_the_fixtures_unless_configured() {
     let err = cfg.validate().unwrap_err().to_string();
     assert!(err.contains("has no lua filter"), "{err}");
 }
+
+/// The A/A false alarm of docs/gate.md: one measurement's tcp IPC is up, the next one's
+/// is not. Measured twice, the regression does not repeat: unconfirmed, and the gate passes.
+/// A real change repeats in both measurements and stays a regression.
+#[test]
+fn a_regression_counts_only_when_a_second_measurement_repeats_it() {
+    let base = snap(fitted(0.01));
+    let episode = snap(scaled(fitted(0.01), Mode::Tcp, Component::Ipc, 2.0));
+    let calm = snap(fitted(0.01));
+    let first = judge(&episode, Some(&loaded(base.clone())), &settings());
+    assert_eq!(first.verdict, Outcome::Regression);
+    let second = judge(&calm, Some(&loaded(base.clone())), &settings());
+    let v = confirmed(&first, second);
+    assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
+    assert_eq!(v.verdict.exit_code(), 0);
+    assert_eq!(v.counts.regression, 0);
+    assert!(v.counts.unconfirmed > 0);
+    let ipc = find(&v.metrics, "coef/tcp/ipc/latency/base");
+    assert_eq!(ipc.verdict, MetricVerdict::Unconfirmed);
+    assert_eq!(ipc.verdict.code(), "unconfirmed");
+    let f = ipc.first.as_ref().unwrap();
+    assert_eq!(f.verdict, MetricVerdict::Regression);
+    assert!(f.change_pct.unwrap() > 5.0);
+    assert_eq!(ipc.change_pct, Some(0.0));
+    assert!(
+        v.summary.contains("not repeated by a second measurement"),
+        "{}",
+        v.summary
+    );
+    assert!(
+        v.notes.iter().any(|n| n.contains("measured twice")),
+        "{:?}",
+        v.notes
+    );
+    // Untouched metrics carry no first measurement.
+    assert!(
+        find(&v.metrics, "coef/http/parsing/latency/base")
+            .first
+            .is_none()
+    );
+
+    let slower = || snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
+    let first = judge(&slower(), Some(&loaded(base.clone())), &settings());
+    let second = judge(&slower(), Some(&loaded(base)), &settings());
+    let v = confirmed(&first, second);
+    assert_eq!(v.verdict, Outcome::Regression);
+    let parsing = find(&v.metrics, "coef/http/parsing/latency/base");
+    assert_eq!(parsing.verdict, MetricVerdict::Regression);
+    assert_eq!(
+        parsing.first.as_ref().unwrap().verdict,
+        MetricVerdict::Regression
+    );
+    assert!(v.summary.contains("mostly parsing"), "{}", v.summary);
+    // The JSON report round-trips with the new fields.
+    let json = serde_json::to_string(&v).unwrap();
+    assert_eq!(Verdict::from_json(&json, Path::new("r.json")).unwrap(), v);
+}

@@ -101,7 +101,7 @@ fn metric_table(rows: &[&MetricResult], preset: TableStyle, with_moved: bool) ->
             pct(m.change_pct),
             value(m.se, &m.unit),
             p_text(m),
-            m.verdict.code().to_string(),
+            verdict_text(m),
         ];
         if with_moved {
             row.push(moved_text(m));
@@ -219,11 +219,26 @@ fn fixture_table(rows: &[&MetricResult]) -> String {
             value(m.head, &m.unit),
             signed(m.delta, &m.unit),
             pct(m.change_pct),
-            format!("`{}`", m.verdict.code()),
+            format!("`{}`", verdict_text(m)),
             moved_text(m),
         ]);
     }
     t.to_string()
+}
+
+/// The verdict code, and when the check measured twice and this metric was flagged, what the
+/// first measurement said (`unconfirmed (first: regression +8.3%)`).
+fn verdict_text(m: &MetricResult) -> String {
+    match &m.first {
+        Some(f) if f.verdict != m.verdict || m.verdict == MetricVerdict::Unconfirmed => format!(
+            "{} (first: {} {})",
+            m.verdict.code(),
+            f.verdict.code(),
+            pct(f.change_pct)
+        ),
+        Some(_) => format!("{} (twice)", m.verdict.code()),
+        None => m.verdict.code().to_string(),
+    }
 }
 
 /// GitHub refuses comment bodies over 65,536 characters; the details table is left out of

@@ -1,0 +1,58 @@
+//! Confirmation: an unpaired `check` that finds a regression measures the head once more and
+//! compares again; a metric keeps a regression (or improvement) only when both measurements
+//! call it one.
+//!
+//! Why: on the 2-vCPU VM of docs/gate.md, one mode's whole measurement (its processes, some
+//! 25 s) now and then runs with an IPC latency 15–25 % above usual, and the next measurement
+//! of the same mode does not. Against a baseline, a single such phase is a false regression
+//! that no history spread recorded in minutes explains (the A/A experiment there). A change
+//! of the sidecar repeats; a phase of the machine mostly does not.
+
+use serde::{Deserialize, Serialize};
+
+use super::compare::{MetricResult, MetricVerdict};
+
+/// What the first measurement said of a metric that either measurement flagged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FirstMeasurement {
+    /// The head value measured first.
+    pub head: Option<f64>,
+    /// Its relative change.
+    pub change_pct: Option<f64>,
+    /// Its corrected p-value.
+    pub p_adjusted: Option<f64>,
+    /// Its verdict.
+    pub verdict: MetricVerdict,
+}
+
+fn flagged(v: MetricVerdict) -> bool {
+    matches!(v, MetricVerdict::Regression | MetricVerdict::Improvement)
+}
+
+/// The metrics of the second measurement, judged against the first: a regression or an
+/// improvement stands when both measurements found it; when only one did, the metric is
+/// [`MetricVerdict::Unconfirmed`]. Every metric either flagged carries the first
+/// measurement's figures.
+pub fn combine(first: &[MetricResult], second: Vec<MetricResult>) -> Vec<MetricResult> {
+    second
+        .into_iter()
+        .map(|mut m| {
+            let Some(f) = first.iter().find(|f| f.key == m.key) else {
+                return m;
+            };
+            if !flagged(f.verdict) && !flagged(m.verdict) {
+                return m;
+            }
+            if f.verdict != m.verdict {
+                m.verdict = MetricVerdict::Unconfirmed;
+            }
+            m.first = Some(FirstMeasurement {
+                head: f.head,
+                change_pct: f.change_pct,
+                p_adjusted: f.p_adjusted,
+                verdict: f.verdict,
+            });
+            m
+        })
+        .collect()
+}
