@@ -13,7 +13,9 @@
 #      inj       `check --quick --sidecar 'builtin --extra-work-us WORK_US'` against it
 #      aa-pair   `check --quick --paired --base-sidecar builtin`
 #      inj-pair  the same with the head `builtin --extra-work-us WORK_US`
-# and prints per kind: regressions (false ones for A/A, catches for injected); of those, how
+# A check that finds a regression against the baseline measures once more and keeps only
+# what repeats (docs/gate.md, "Confirmation"); "measured twice" counts those checks.
+# It prints per kind: regressions (false ones for A/A, catches for injected); of those, how
 # many name `other` in the summary, have an `other` coefficient among the regressions, have
 # only `other` coefficients among them, and have `other` latency among them. User-space work
 # per message is User(tcp), the `other` component; Parsing is User(http) − User(tcp) and must
@@ -128,7 +130,9 @@ def names_other(v):
     largest = s.split("largest: ", 1)[-1]
     return "mostly other" in s or largest.startswith("coef/") and "/other/" in largest.split(" ")[0]
 print(f"\nN={n} rounds, injected {work} µs of user-space work per message")
-print(f"{'check':9} {'runs':>4} {'errors':>6} {'regression':>10} {'names other':>11} {'other moved':>11} {'only other':>10} {'other lat.':>10} {'load':>5} {'s':>4}")
+def twice(v):
+    return any(n.startswith("measured twice") for n in v.get("notes", []))
+print(f"{'check':9} {'runs':>4} {'errors':>6} {'regression':>10} {'names other':>11} {'other moved':>11} {'only other':>10} {'other lat.':>10} {'measured twice':>14} {'load':>5} {'s':>4}")
 for kind in ["aa", "inj", "aa-pair", "inj-pair"]:
     rows = [x for x in runs if x[0] == kind]
     if not rows:
@@ -142,11 +146,12 @@ for kind in ["aa", "inj", "aa-pair", "inj-pair"]:
     lat = sum(1 for v in reg if other_latency(v))
     load = sum(float(x[3]) for x in rows) / max(len(rows), 1)
     secs = sum(int(x[4]) for x in rows) / max(len(rows), 1)
-    print(f"{kind:9} {len(rows):4} {errors:6} {len(reg):10} {named:11} {moved:11} {only:10} {lat:10} {load:5.1f} {secs:4.0f}")
+    two = sum(1 for v in vs if v and twice(v))
+    print(f"{kind:9} {len(rows):4} {errors:6} {len(reg):10} {named:11} {moved:11} {only:10} {lat:10} {two:14} {load:5.1f} {secs:4.0f}")
 print("\nper run: kind, round, verdict, regressed components, summary")
 for x in runs:
     v = report(x[0], x[1])
     parts = ",".join(sorted(regressed_parts(v))) if v else ""
-    print(f"  {x[0]:9} {x[1]:>3} {v['verdict'] if v else 'error':12} {parts:18} {v['summary'] if v else ''}")
+    print(f"  {x[0]:9} {x[1]:>3} {v['verdict'] if v else 'error':12} {parts:18} {'twice' if v and twice(v) else 'once':5} {v['summary'] if v else ''}")
 PY
 echo "reports in $out"
