@@ -152,7 +152,11 @@ fn privileged_check_and_baseline_update_profile_the_configured_sidecar() {
     );
     let (err, v) = injected(&["--no-confirm"]);
     assert!(!err.contains("Confirming"), "{err}");
-    assert!(v["metrics"][0].get("first").is_none(), "{}", v["metrics"][0]);
+    assert!(
+        v["metrics"][0].get("first").is_none(),
+        "{}",
+        v["metrics"][0]
+    );
 }
 
 #[test]

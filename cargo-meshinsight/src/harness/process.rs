@@ -149,14 +149,21 @@ pub struct AffinityGuard {
     saved: Option<libc::cpu_set_t>,
 }
 
+impl std::fmt::Debug for AffinityGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AffinityGuard")
+            .field("saved", &self.saved.is_some())
+            .finish()
+    }
+}
+
 impl AffinityGuard {
     /// Saves the calling thread's affinity (nothing to restore when it cannot be read).
     pub fn save() -> Self {
         // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
         let saved = unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
-            (libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) == 0)
-                .then_some(set)
+            (libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) == 0).then_some(set)
         };
         AffinityGuard { saved }
     }
