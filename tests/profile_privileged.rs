@@ -132,6 +132,34 @@ fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
     assert!(v[0]["latency_overhead_us"].as_f64().unwrap() > 0.0);
 }
 
+/// A small profile of builtin's tcp mode (sizes 100 and 4000, open loop at 50 %) with
+/// `extra` arguments, written to `dir/name`.
+fn small_tcp_profile(dir: &std::path::Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
+    let file = dir.join(name);
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
+        .args([
+            "profile",
+            "--sidecar",
+            "builtin",
+            "--modes",
+            "tcp",
+            "--sizes",
+            "100,4000",
+            "--rates",
+            "50",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(&file)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    file
+}
+
 #[test]
 fn profile_settings_errors_are_clear() {
     let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
@@ -159,33 +187,9 @@ fn privileged_uds_upstream_profile_makes_a_speedup_that_predict_takes() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let profile = |name: &str, extra: &[&str]| {
-        let file = dir.path().join(name);
-        let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
-            .args([
-                "profile",
-                "--sidecar",
-                "builtin",
-                "--modes",
-                "tcp",
-                "--sizes",
-                "100,4000",
-                "--rates",
-                "50",
-                "--repeat",
-                "3",
-                "--requests",
-                "400",
-                "--format",
-                "json",
-                "-o",
-            ])
-            .arg(&file)
-            .args(extra)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        file
+        let mut args = vec!["--repeat", "3", "--requests", "400"];
+        args.extend_from_slice(extra);
+        small_tcp_profile(dir.path(), name, &args)
     };
     let base = profile("tcp.json", &[]);
     let uds = profile("uds.json", &["--upstream", "uds"]);
@@ -234,33 +238,11 @@ fn privileged_uds_upstream_profile_makes_a_speedup_that_predict_takes() {
 fn privileged_chain_profile_measures_two_sidecars_and_prices_one() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("chain.json");
-    let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
-        .args([
-            "profile",
-            "--sidecar",
-            "builtin",
-            "--modes",
-            "tcp",
-            "--sizes",
-            "100,4000",
-            "--rates",
-            "50",
-            "--repeat",
-            "2",
-            "--requests",
-            "500",
-            "--chain",
-            "2",
-            "--format",
-            "json",
-            "-o",
-        ])
-        .arg(&file)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = small_tcp_profile(
+        dir.path(),
+        "chain.json",
+        &["--repeat", "2", "--requests", "500", "--chain", "2"],
+    );
     let profile = Profile::load(&file).unwrap();
     assert_eq!(profile.settings.as_ref().unwrap().chain, Some(2));
     assert!(
