@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::error::{Error, exit};
 use crate::output::Output;
 use crate::predict::{self, PredictConfig};
+use crate::profile::CpuPrice;
 use crate::report::{Format, prediction};
 
 /// Predict the end-to-end overhead of the mesh for call graphs (ECG fixtures).
@@ -19,6 +20,10 @@ pub struct PredictArgs {
     /// A speedup profile (TOML): report the figures before and after it
     #[arg(long, value_name = "FILE")]
     speedup: Option<PathBuf>,
+    /// CPU per request under load (`loaded`, the open-loop runs: the paper's model) or with one
+    /// request at a time (`unloaded`, the closed-loop runs)
+    #[arg(long, value_enum, default_value_t = CpuPrice::Loaded)]
+    cpu_price: CpuPrice,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -30,6 +35,7 @@ impl From<&PredictArgs> for PredictConfig {
             ecg: a.ecg.clone(),
             profiles: a.profile.clone(),
             speedup: a.speedup.clone(),
+            cpu_price: a.cpu_price,
         }
     }
 }

@@ -6,7 +6,7 @@ use super::{Prediction, ProfileSet, Speedup, predict};
 use crate::ecg::{self, Ecg, EcgError};
 use crate::error::Error;
 use crate::output::Output;
-use crate::profile::{PAPER_PROFILE_PATH, Profile};
+use crate::profile::{CpuPrice, PAPER_PROFILE_PATH, Profile};
 
 /// What to predict, with what.
 #[derive(Clone, Debug, Default)]
@@ -17,6 +17,8 @@ pub struct PredictConfig {
     pub profiles: Vec<PathBuf>,
     /// A speedup profile to compare against.
     pub speedup: Option<PathBuf>,
+    /// Which CPU model prices a traversal.
+    pub cpu_price: CpuPrice,
 }
 
 /// Expands directories into the fixture files below them; keeps files as given.
@@ -60,7 +62,7 @@ pub fn load_profiles(paths: &[PathBuf], out: &mut Output) -> Result<ProfileSet, 
 /// Runs the whole job and returns one prediction per fixture, in file order.
 pub fn run(config: &PredictConfig, out: &mut Output) -> Result<Vec<Prediction>, Error> {
     let paths = fixture_paths(&config.ecg)?;
-    let profiles = load_profiles(&config.profiles, out)?;
+    let profiles = load_profiles(&config.profiles, out)?.with_cpu_price(config.cpu_price);
     let speedup = config.speedup.as_deref().map(Speedup::load).transpose()?;
     let faster = speedup
         .as_ref()

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::ecg::{Ecg, Service};
-use crate::profile::{CostPart, CostVector, Profile};
+use crate::profile::{CostPart, CostVector, CpuPrice, Profile};
 use crate::vocab::{Component, SidecarConfig};
 pub use job::{PredictConfig, fixture_paths, load_profiles, run};
 pub use speedup::Speedup;
@@ -60,13 +60,28 @@ pub enum PredictError {
 #[derive(Clone, Debug)]
 pub struct ProfileSet {
     profiles: Vec<Profile>,
+    cpu_price: CpuPrice,
 }
 
 impl ProfileSet {
-    /// A set; panics when empty.
+    /// A set pricing CPU [`CpuPrice::Loaded`]; panics when empty.
     pub fn new(profiles: Vec<Profile>) -> Self {
         assert!(!profiles.is_empty(), "a profile set needs a profile");
-        ProfileSet { profiles }
+        ProfileSet {
+            profiles,
+            cpu_price: CpuPrice::default(),
+        }
+    }
+
+    /// The set pricing CPU with `price`.
+    pub fn with_cpu_price(mut self, price: CpuPrice) -> Self {
+        self.cpu_price = price;
+        self
+    }
+
+    /// Which CPU model prices a traversal.
+    pub fn cpu_price(&self) -> CpuPrice {
+        self.cpu_price
     }
 
     /// The default profile.
@@ -87,6 +102,7 @@ impl ProfileSet {
                 .iter()
                 .map(|p| speedup.apply(p))
                 .collect::<Result<_, _>>()?,
+            cpu_price: self.cpu_price,
         })
     }
 
@@ -174,6 +190,10 @@ pub struct Prediction {
     pub calls: usize,
     /// Platform id of the (default) profile used.
     pub profile: String,
+    /// Which CPU model priced the traversals (`loaded` in predictions made before it was
+    /// recorded).
+    #[serde(default)]
+    pub cpu_price: CpuPrice,
     /// The root call's original duration, µs.
     pub base_latency_us: f64,
     /// The critical path without the mesh, root first.
@@ -234,7 +254,7 @@ pub fn call_costs(ecg: &Ecg, profiles: &ProfileSet) -> Result<Vec<CostVector>, P
             let mut cost = CostVector::default();
             for svc in call.from.into_iter().chain(std::iter::once(call.to)) {
                 if let (Some(profile), Some(config)) = (priced[svc], &ecg.services[svc].sidecar) {
-                    cost.add(&profile.traversal_cost(config, s));
+                    cost.add(&profile.traversal_cost_priced(config, s, profiles.cpu_price));
                     if let Some(split) = &splits[svc] {
                         // The extra reads and writes of a split message, half each.
                         let (lat, cpu) = split.correction(s);
@@ -330,6 +350,7 @@ pub fn predict(
         file: ecg.origin.display().to_string(),
         calls: ecg.calls.len(),
         profile: profiles.primary().platform.id.clone(),
+        cpu_price: profiles.cpu_price,
         base_latency_us: ecg.calls[ecg.root].duration_us,
         base_critical_path: ids(ecg, &base.critical_path),
         figures: figures_with_mesh,

@@ -220,6 +220,9 @@ impl Speedup {
                         if let Some(m) = mp.components.get_mut(&c) {
                             lat.apply(&mut m.latency);
                             cpu.apply(&mut m.cpu);
+                            if let Some(u) = m.cpu_unloaded.as_mut() {
+                                cpu.apply(u);
+                            }
                             matched = true;
                         }
                     }

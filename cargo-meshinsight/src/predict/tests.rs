@@ -19,6 +19,7 @@ fn cm(lat: f64, cpu: f64) -> ComponentModel {
     ComponentModel {
         latency: LinearModel::new(lat, 0.0),
         cpu: LinearModel::new(cpu, 0.0),
+        cpu_unloaded: None,
     }
 }
 

@@ -211,10 +211,13 @@ fn push(points: &mut Points, size: u64, values: BTreeMap<Component, f64>) {
     }
 }
 
+/// Fits every component's latency and CPU models; `cpu_unloaded`, when given, are the
+/// closed-loop CPU points of a configuration whose `cpu` points are open-loop ones.
 fn fit_all(
     config: &str,
     latency: &Points,
     cpu: &Points,
+    cpu_unloaded: Option<&Points>,
     checks: &mut Checks,
 ) -> BTreeMap<Component, ComponentModel> {
     let mut out = BTreeMap::new();
@@ -235,7 +238,17 @@ fn fit_all(
                 lack_of_fit: fit::lack_of_fit(pts),
             });
         }
-        out.insert(*c, ComponentModel { latency: l, cpu: u });
+        let cpu_unloaded = cpu_unloaded
+            .and_then(|p| p.get(c))
+            .and_then(|pts| fit::ols(pts).ok());
+        out.insert(
+            *c,
+            ComponentModel {
+                latency: l,
+                cpu: u,
+                cpu_unloaded,
+            },
+        );
     }
     out
 }
@@ -430,7 +443,7 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
 
     let mut modes: BTreeMap<Mode, ModeProfile> = BTreeMap::new();
     for (mode, deltas) in &mode_deltas {
-        let (mut lat, mut cpu) = (Points::new(), Points::new());
+        let (mut lat, mut cpu, mut cpu_closed) = (Points::new(), Points::new(), Points::new());
         let mut closed = Vec::new();
         let mut rate_points = Vec::new();
         for (k, d) in deltas {
@@ -449,6 +462,7 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             match k.3 {
                 LoadKey::Closed => {
                     push(&mut lat, k.2, mode_components(*mode, &d.path, &t.path));
+                    push(&mut cpu_closed, k.2, mode_components(*mode, &d.cpu, &t.cpu));
                     closed.push((k.2, d));
                 }
                 LoadKey::Open(_) => {
@@ -457,25 +471,20 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
                 }
             }
         }
-        if cpu.is_empty() && !lat.is_empty() {
+        let unloaded = if cpu.is_empty() && !lat.is_empty() {
             checks.warnings.push(format!(
                 "{mode}: no open-loop runs; CPU models are fitted from the closed-loop runs"
             ));
-            for (k, d) in deltas.iter().filter(|(k, _)| k.3 == LoadKey::Closed) {
-                if let Some(t) = if *mode == Mode::Tcp {
-                    Some(d)
-                } else {
-                    tcp_for(k)
-                } {
-                    push(&mut cpu, k.2, mode_components(*mode, &d.cpu, &t.cpu));
-                }
-            }
-        }
+            cpu = cpu_closed;
+            None
+        } else {
+            Some(&cpu_closed)
+        };
         additivity(mode.as_str(), &closed, &mut checks);
         if let Some(r) = rate_check(*mode, &rate_points) {
             checks.rate.push(r);
         }
-        let components = fit_all(mode.as_str(), &lat, &cpu, &mut checks);
+        let components = fit_all(mode.as_str(), &lat, &cpu, unloaded, &mut checks);
         if let Some(parsing) = components.get(&Component::Parsing) {
             let smallest = lat.values().flatten().map(|p| p.0).fold(f64::MAX, f64::min);
             for (metric, m) in [("latency", &parsing.latency), ("cpu", &parsing.cpu)] {
@@ -555,7 +564,7 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             }
         }
         additivity(&name, &closed, &mut checks);
-        let components = fit_all(&name, &lat, &cpu, &mut checks);
+        let components = fit_all(&name, &lat, &cpu, None, &mut checks);
         if let Some(mp) = modes.get_mut(&mode) {
             mp.filters.insert(filter, FilterProfile { components });
         } else {

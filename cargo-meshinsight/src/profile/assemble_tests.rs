@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::profile::CpuPrice;
 use crate::profile::runs::Load;
 
 /// Per-request times of the sidecar at size `s` for a configuration, by probe component.
@@ -332,4 +333,52 @@ fn a_chain_of_sidecars_is_priced_per_sidecar() {
     assert!(!json.contains("sidecars"), "{json}");
     let back: Run = serde_json::from_str(&json).unwrap();
     assert_eq!(back.sidecars, 1);
+}
+
+#[test]
+fn closed_loop_cpu_is_fitted_beside_the_open_loop_cpu() {
+    // With one request in flight, every message wakes the sidecar: 7 µs more CPU in `notify`
+    // per request than under load, and no more latency.
+    let woken: Vec<Run> = runs()
+        .into_iter()
+        .filter(|r| r.config.filters.is_empty())
+        .map(|mut r| {
+            if r.through_sidecar && r.load == Load::Closed {
+                *r.cpu_us.get_mut(&P::Notify).unwrap() += 7.0;
+            }
+            r
+        })
+        .collect();
+    let (modes, _) = assemble(&woken);
+    for mode in [Mode::Tcp, Mode::Http] {
+        let notify = &modes[&mode].components[&Component::Notify];
+        close(notify.cpu.base_us, 1.0);
+        close(notify.cpu_unloaded.unwrap().base_us, 8.0);
+        close(notify.latency.base_us, 1.0);
+        let read = &modes[&mode].components[&Component::Read];
+        close(read.cpu_unloaded.unwrap().per_byte_us, 0.001);
+        let config = SidecarConfig::new(mode, vec![]).unwrap();
+        let profile = crate::profile::Profile {
+            modes: modes.clone(),
+            ..crate::profile::Profile::paper()
+        };
+        let loaded = profile.traversal_cost_priced(&config, 100.0, CpuPrice::Loaded);
+        let unloaded = profile.traversal_cost_priced(&config, 100.0, CpuPrice::Unloaded);
+        close(unloaded.cpu_total() - loaded.cpu_total(), 7.0);
+        close(unloaded.latency_total(), loaded.latency_total());
+    }
+    // Closed-loop runs only: `cpu` is already their fit, so there is no second one.
+    let closed_only: Vec<Run> = woken
+        .into_iter()
+        .filter(|r| r.load == Load::Closed)
+        .collect();
+    let (modes, checks) = assemble(&closed_only);
+    let notify = &modes[&Mode::Tcp].components[&Component::Notify];
+    close(notify.cpu.base_us, 8.0);
+    assert_eq!(notify.cpu_unloaded, None);
+    assert!(
+        checks.warnings.iter().any(|w| w.contains("no open-loop runs")),
+        "{:?}",
+        checks.warnings
+    );
 }

@@ -147,8 +147,50 @@ impl LinearModel {
 pub struct ComponentModel {
     /// Latency added to one request + response, in µs, as a function of size.
     pub latency: LinearModel,
-    /// CPU time per request + response, in µs, as a function of size.
+    /// CPU time per request + response, in µs, as a function of size, under load (the
+    /// open-loop runs; the closed-loop runs when there are none).
     pub cpu: LinearModel,
+    /// CPU time per request + response with one request in flight (the closed-loop runs): what
+    /// a sidecar that sleeps between messages pays for each. Absent when `cpu` already comes
+    /// from the closed-loop runs, and in profiles measured before it was fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_unloaded: Option<LinearModel>,
+}
+
+impl ComponentModel {
+    /// The CPU model `price` asks for (`cpu` when the profile has no unloaded fit).
+    pub fn cpu_at_price(&self, price: CpuPrice) -> &LinearModel {
+        match (price, &self.cpu_unloaded) {
+            (CpuPrice::Unloaded, Some(m)) => m,
+            _ => &self.cpu,
+        }
+    }
+}
+
+/// Which CPU model prices a sidecar traversal.
+///
+/// Per-request CPU depends on the load (the paper's A3): under load a sidecar handles several
+/// messages per wake-up; with one request at a time every message wakes it. The profile fits
+/// both (docs/prediction.md, "CPU price").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuPrice {
+    /// The open-loop runs' per-request CPU (the paper's model).
+    #[default]
+    Loaded,
+    /// The closed-loop runs' per-request CPU: one request in flight, as in a closed-loop
+    /// deployment (`validate`) or a lightly loaded service.
+    Unloaded,
+}
+
+impl CpuPrice {
+    /// `loaded` or `unloaded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CpuPrice::Loaded => "loaded",
+            CpuPrice::Unloaded => "unloaded",
+        }
+    }
 }
 
 /// Per component models (a component left out costs nothing).
@@ -352,6 +394,9 @@ impl Profile {
                     .validate(&format!("modes.{mode}.components.{c}.latency"))?;
                 m.cpu
                     .validate(&format!("modes.{mode}.components.{c}.cpu"))?;
+                if let Some(u) = &m.cpu_unloaded {
+                    u.validate(&format!("modes.{mode}.components.{c}.cpu_unloaded"))?;
+                }
             }
             if *mode == Mode::Tcp && !mp.filters.is_empty() {
                 return Err(
@@ -396,6 +441,16 @@ impl Profile {
     /// 100–4000 B is noise that extrapolation would turn into a large negative cost
     /// (docs/prediction.md). Positive slopes are extrapolated.
     pub fn traversal_cost(&self, config: &SidecarConfig, s: f64) -> CostVector {
+        self.traversal_cost_priced(config, s, CpuPrice::Loaded)
+    }
+
+    /// [`Profile::traversal_cost`] with CPU priced by `price`.
+    pub fn traversal_cost_priced(
+        &self,
+        config: &SidecarConfig,
+        s: f64,
+        price: CpuPrice,
+    ) -> CostVector {
         let mut v = CostVector::default();
         let Some(mp) = self.modes.get(&config.mode) else {
             return v;
@@ -412,7 +467,7 @@ impl Profile {
         for (c, m) in &mp.components {
             let slot = CostPart::Component(*c).slot();
             v.latency_us[slot] += at(&m.latency);
-            v.cpu_us[slot] += at(&m.cpu);
+            v.cpu_us[slot] += at(m.cpu_at_price(price));
         }
         for f in &config.filters {
             if let Some(fp) = mp.filters.get(f) {

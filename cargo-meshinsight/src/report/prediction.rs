@@ -5,7 +5,7 @@ use comfy_table::{CellAlignment, Table, TableStyle};
 
 use super::{Format, cores, us};
 use crate::predict::{Figures, Prediction};
-use crate::profile::CostPart;
+use crate::profile::{CostPart, CpuPrice};
 
 /// Renders predictions in `format`; JSON is an array with one object per fixture.
 pub fn render(predictions: &[Prediction], format: Format) -> String {
@@ -117,12 +117,16 @@ fn tables(predictions: &[Prediction], preset: TableStyle, markdown: bool) -> Str
         .first()
         .map(|p| p.profile.as_str())
         .unwrap_or("-");
+    let price = match predictions.first().map(|p| p.cpu_price) {
+        Some(CpuPrice::Unloaded) => ", CPU priced unloaded: one request at a time",
+        _ => "",
+    };
     if markdown {
         out.push_str(&format!(
-            "**Predicted sidecar overhead** (profile `{profile}`)\n\n"
+            "**Predicted sidecar overhead** (profile `{profile}`{price})\n\n"
         ));
     } else {
-        out.push_str(&format!("Predicted sidecar overhead (profile {profile})\n"));
+        out.push_str(&format!("Predicted sidecar overhead (profile {profile}{price})\n"));
     }
     out.push_str(&main.to_string());
     out.push_str("\n\n");
