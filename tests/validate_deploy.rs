@@ -33,6 +33,16 @@ fn run(fixture: &Path) -> CaseResult {
     let ecg = Ecg::load(fixture).unwrap();
     let predicted = predict(&ecg, &profiles, None).unwrap();
     assert_eq!(case.predicted_us, predicted.figures.latency_overhead_us);
+    // The sidecars' CPU is a part of the deployment's, and there is none without the mesh.
+    for s in &case.without {
+        assert_eq!(s.sidecar_cpu_us, 0.0, "{s:?}");
+    }
+    for s in &case.with {
+        assert!(
+            s.sidecar_cpu_us > 0.0 && s.sidecar_cpu_us < s.cpu_us,
+            "{s:?}"
+        );
+    }
     case
 }
 

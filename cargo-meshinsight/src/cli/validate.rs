@@ -8,7 +8,7 @@ use crate::error::{Error, exit};
 use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
 use crate::output::Output;
 use crate::predict::ProfileSet;
-use crate::profile::Profile;
+use crate::profile::{CpuPrice, Profile};
 use crate::profile::measure::{MeasureConfig, measure};
 use crate::report::Format;
 use crate::validate::{self, ValidateConfig};
@@ -51,6 +51,10 @@ pub struct ValidateArgs {
     /// Largest latency error of a passing case, %
     #[arg(long, default_value_t = 25.0)]
     tolerance: f64,
+    /// CPU per request as the profile measured it with one request at a time (`unloaded`, the
+    /// closed-loop runs: how the deployment is driven) or under load (`loaded`, the paper's)
+    #[arg(long, value_enum, default_value_t = CpuPrice::Unloaded)]
+    cpu_price: CpuPrice,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -97,9 +101,13 @@ fn quick_profile(
     if modes.is_empty() {
         modes.push(Mode::Http);
     }
+    // A call of the deployment goes through an outbound sidecar into an inbound one: profile
+    // that pair (docs/validation.md); `--chain` measures plain modes only.
+    let chain = if filters.is_empty() { 2 } else { 1 };
     let cfg = MeasureConfig {
         modes,
         filters,
+        chain,
         sizes: vec![100, 2000, 4000],
         rate_fractions: vec![0.5],
         repeat: args.profile_repeat.max(1),
@@ -112,10 +120,11 @@ fn quick_profile(
     out.status(
         "Profiling",
         format!(
-            "{} first ({:?}, filters {:?}; pass --profile to reuse one)",
+            "{} first ({:?}, filters {:?}, {} in series; pass --profile to reuse one)",
             sidecar.name(),
             cfg.modes,
-            cfg.filters
+            cfg.filters,
+            if chain == 1 { "one sidecar" } else { "two sidecars" }
         ),
     );
     Ok(measure(&cfg, launch, &mut |_| {})?)
@@ -170,13 +179,13 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
             p
         }
     };
-    let profiles = ProfileSet::new(vec![profile.clone()]);
+    let profiles = ProfileSet::new(vec![profile]).with_cpu_price(args.cpu_price);
     let mut cases = Vec::new();
     for p in &paths {
         out.status("Validating", p.display());
         cases.push(validate::validate_case(&cfg, p, &profiles, &launch)?);
     }
-    let report = validate::report(&cfg, &profile, load, cases);
+    let report = validate::report(&cfg, &profiles, load, cases);
     write(out, &validate::render(&report, args.format), "the report")?;
     if let Some(path) = &args.svg {
         std::fs::write(path, validate::plot::svg(&report)).map_err(|source| Error::Write {

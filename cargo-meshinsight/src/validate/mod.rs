@@ -25,7 +25,7 @@ use crate::harness::client::{Client, Expect};
 use crate::harness::wire;
 use crate::harness::{HarnessError, Launch, Sidecar};
 use crate::predict::{PredictError, ProfileSet, call_costs, predict};
-use crate::profile::Profile;
+use crate::profile::CpuPrice;
 use crate::report::{Format, us};
 
 /// Version of the serialized [`ValidateReport`].
@@ -76,6 +76,9 @@ pub struct Sample {
     pub p50_us: f64,
     /// On-CPU time of all services and sidecars per request, µs.
     pub cpu_us: f64,
+    /// The part of `cpu_us` spent in sidecar processes (0 without the mesh), µs.
+    #[serde(default)]
+    pub sidecar_cpu_us: f64,
 }
 
 /// The result of one fixture.
@@ -103,6 +106,10 @@ pub struct CaseResult {
     pub error_pct: f64,
     /// Measured CPU overhead per request (all services and sidecars), µs.
     pub measured_cpu_us: f64,
+    /// The sidecars' own on-CPU time per request with the mesh, µs (the rest of
+    /// `measured_cpu_us` is what the services spend differently with the mesh).
+    #[serde(default)]
+    pub measured_sidecar_cpu_us: f64,
     /// Predicted CPU per request (every call once), µs.
     pub predicted_cpu_us: f64,
     /// (predicted − measured) / measured CPU, %.
@@ -124,6 +131,10 @@ pub struct ValidateReport {
     pub load_average: Option<f64>,
     /// The tolerance of the verdicts, %.
     pub tolerance_pct: f64,
+    /// Which CPU model of the profile priced the predictions (`loaded` in reports written
+    /// before it was recorded).
+    #[serde(default)]
+    pub cpu_price: CpuPrice,
     /// Per fixture.
     pub cases: Vec<CaseResult>,
     /// Median of the absolute latency errors, %.
@@ -188,6 +199,7 @@ fn run_once(
             source,
         })?;
     let pids = top.pids();
+    let sidecar_pids = top.sidecar_pids();
     let entry = top.entry.clone();
     let (req, resp) = top.entry_bytes;
     let (mode, route) = (top.entry_mode, top.entry_route);
@@ -219,12 +231,22 @@ fn run_once(
                 .map_err(|e| load_err(i, e))?;
             times.push(t.elapsed().as_secs_f64() * 1e6);
         }
-        let cpu = cpu_delta_ns(&cpu0, &cpu_snapshot(&pids)) as f64 / 1e3 / requests as f64;
+        let cpu1 = cpu_snapshot(&pids);
+        let per_request = |ns: u64| ns as f64 / 1e3 / requests as f64;
+        let cpu = per_request(cpu_delta_ns(&cpu0, &cpu1));
+        let in_sidecars = |m: &HashMap<(u32, u32), u64>| -> HashMap<(u32, u32), u64> {
+            m.iter()
+                .filter(|((pid, _), _)| sidecar_pids.contains(pid))
+                .map(|(k, v)| (*k, *v))
+                .collect()
+        };
+        let sidecar_cpu = per_request(cpu_delta_ns(&in_sidecars(&cpu0), &in_sidecars(&cpu1)));
         times.sort_by(f64::total_cmp);
         Ok::<_, HarnessError>(Sample {
             mean_us: times.iter().sum::<f64>() / times.len() as f64,
             p50_us: times[times.len() / 2],
             cpu_us: cpu,
+            sidecar_cpu_us: sidecar_cpu,
         })
     });
     match result {
@@ -282,6 +304,7 @@ pub fn validate_case(
     let measured_us = mean(overheads.iter().copied());
     let measured_cpu_us =
         mean(with.iter().map(|s| s.cpu_us)) - mean(without.iter().map(|s| s.cpu_us));
+    let measured_sidecar_cpu_us = mean(with.iter().map(|s| s.sidecar_cpu_us));
     let predicted_us = prediction.figures.latency_overhead_us;
     let error_pct = pct(predicted_us, measured_us);
     Ok(CaseResult {
@@ -299,6 +322,7 @@ pub fn validate_case(
         predicted_us,
         error_pct,
         measured_cpu_us,
+        measured_sidecar_cpu_us,
         predicted_cpu_us,
         cpu_error_pct: pct(predicted_cpu_us, measured_cpu_us),
         pass: error_pct.abs() <= cfg.tolerance_pct,
@@ -308,7 +332,7 @@ pub fn validate_case(
 /// Summarises the cases into a report.
 pub fn report(
     cfg: &ValidateConfig,
-    profile: &Profile,
+    profiles: &ProfileSet,
     load: Option<f64>,
     cases: Vec<CaseResult>,
 ) -> ValidateReport {
@@ -329,9 +353,10 @@ pub fn report(
     ValidateReport {
         format_version: FORMAT_VERSION,
         sidecar: cfg.sidecar.name().to_string(),
-        profile: profile.platform.id.clone(),
+        profile: profiles.primary().platform.id.clone(),
         load_average: load,
         tolerance_pct: cfg.tolerance_pct,
+        cpu_price: profiles.cpu_price(),
         max_abs_error_pct: errs.last().copied(),
         median_abs_error_pct: median,
         cases,
@@ -359,6 +384,7 @@ fn table(report: &ValidateReport, preset: TableStyle) -> String {
         "predicted µs",
         "error %",
         "CPU meas. µs",
+        "in sidecars µs",
         "CPU pred. µs",
         "CPU error %",
         "verdict",
@@ -378,12 +404,13 @@ fn table(report: &ValidateReport, preset: TableStyle) -> String {
             us(c.predicted_us),
             format!("{:+.1}", c.error_pct),
             us(c.measured_cpu_us),
+            us(c.measured_sidecar_cpu_us),
             us(c.predicted_cpu_us),
             format!("{:+.1}", c.cpu_error_pct),
             if c.pass { "ok" } else { "MISS" }.to_string(),
         ]);
     }
-    for i in 1..11 {
+    for i in 1..12 {
         if let Some(col) = t.column_mut(i) {
             col.set_cell_alignment(CellAlignment::Right);
         }
@@ -392,9 +419,10 @@ fn table(report: &ValidateReport, preset: TableStyle) -> String {
     s.push('\n');
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}%"));
     s.push_str(&format!(
-        "sidecar {}, profile {}, load average {}, tolerance ±{:.0}%: median |error| {}, max |error| {}\n",
+        "sidecar {}, profile {} (CPU priced {}), load average {}, tolerance ±{:.0}%: median |error| {}, max |error| {}\n",
         report.sidecar,
         report.profile,
+        report.cpu_price.as_str(),
         report.load_average.map_or("-".to_string(), |l| format!("{l:.2}")),
         report.tolerance_pct,
         f(report.median_abs_error_pct),
@@ -406,6 +434,7 @@ fn table(report: &ValidateReport, preset: TableStyle) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::Profile;
 
     fn case(name: &str, measured: f64, predicted: f64) -> CaseResult {
         let error_pct = pct(predicted, measured);
@@ -418,17 +447,20 @@ mod tests {
                 mean_us: 1000.0,
                 p50_us: 990.0,
                 cpu_us: 50.0,
+                sidecar_cpu_us: 0.0,
             }],
             with: vec![Sample {
                 mean_us: 1000.0 + measured,
                 p50_us: 990.0 + measured,
                 cpu_us: 150.0,
+                sidecar_cpu_us: 80.0,
             }],
             measured_us: measured,
             measured_range_us: (measured, measured),
             predicted_us: predicted,
             error_pct,
             measured_cpu_us: 100.0,
+            measured_sidecar_cpu_us: 80.0,
             predicted_cpu_us: 90.0,
             cpu_error_pct: -10.0,
             pass: error_pct.abs() <= 25.0,
@@ -442,6 +474,7 @@ mod tests {
             profile: "p".into(),
             load_average: Some(0.5),
             tolerance_pct: 25.0,
+            cpu_price: CpuPrice::Unloaded,
             median_abs_error_pct: None,
             max_abs_error_pct: None,
             cases,
@@ -470,12 +503,14 @@ mod tests {
             "/../fixtures/profiles/socc23-envoy-1.21.json"
         )))
         .unwrap();
-        let r = report(&cfg, &profile, Some(0.3), cases);
+        let profiles = ProfileSet::new(vec![profile]).with_cpu_price(CpuPrice::Unloaded);
+        let r = report(&cfg, &profiles, Some(0.3), cases);
         assert_eq!(r.median_abs_error_pct, Some(17.5));
         assert_eq!(r.max_abs_error_pct, Some(40.0));
         let text = render(&r, Format::Table);
         assert!(text.contains("MISS"), "{text}");
         assert!(text.contains("median |error| 17.5%"), "{text}");
+        assert!(text.contains("(CPU priced unloaded)"), "{text}");
         let md = render(&r, Format::Markdown);
         assert!(md.contains("| case"), "{md}");
         let json: ValidateReport = serde_json::from_str(&render(&r, Format::Json)).unwrap();
