@@ -8,6 +8,8 @@
 //! that no history spread recorded in minutes explains (the A/A experiment there). A change
 //! of the sidecar repeats; a phase of the machine mostly does not.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::compare::{MetricResult, MetricVerdict};
@@ -34,10 +36,12 @@ fn flagged(v: MetricVerdict) -> bool {
 /// [`MetricVerdict::Unconfirmed`]. Every metric either flagged carries the first
 /// measurement's figures.
 pub fn combine(first: &[MetricResult], second: Vec<MetricResult>) -> Vec<MetricResult> {
+    let first: HashMap<&str, &MetricResult> =
+        first.iter().map(|f| (f.key.as_str(), f)).collect();
     second
         .into_iter()
         .map(|mut m| {
-            let Some(f) = first.iter().find(|f| f.key == m.key) else {
+            let Some(f) = first.get(m.key.as_str()) else {
                 return m;
             };
             if !flagged(f.verdict) && !flagged(m.verdict) {

@@ -85,6 +85,17 @@ pub enum GateError {
         /// Where it was looked for.
         origin: String,
     },
+    /// The confirming measurement found another platform than the first one.
+    #[error(
+        "the confirming measurement ran on platform `{second}`, the first on `{first}`: the \
+         two cannot be judged together"
+    )]
+    PlatformChanged {
+        /// The first measurement's platform id.
+        first: String,
+        /// The second's.
+        second: String,
+    },
     /// The profile's platform id cannot name a baseline file.
     #[error(
         "platform id `{id}` cannot name a baseline file (letters, digits, `-`, `_`, `.`, `+`; not starting with `.`)"
@@ -131,6 +142,11 @@ impl GateError {
             ),
             GateError::NoBaseline { .. } => Some(
                 "record one on the target branch with `cargo meshinsight baseline update --commit`"
+                    .into(),
+            ),
+            GateError::PlatformChanged { .. } => Some(
+                "keep the machine's CPUs and sidecar the same during a check, or pass \
+                 --no-confirm"
                     .into(),
             ),
             GateError::BadPlatformId { .. } => {
@@ -355,14 +371,13 @@ fn decide(
         .iter()
         .filter(|m| m.p.is_some() && m.se.is_none_or(|s| s == 0.0))
         .count();
-    if exact > 0 {
-        notes.insert(
-            0,
-            format!(
-                "{exact} metric(s) have no known uncertainty (no fit statistics, no history): \
-             the threshold alone judges them"
-            ),
-        );
+    let note = format!(
+        "{exact} metric(s) have no known uncertainty (no fit statistics, no history): the \
+         threshold alone judges them"
+    );
+    // A verdict decided again (confirmation) already has it.
+    if exact > 0 && !notes.contains(&note) {
+        notes.insert(0, note);
     }
     let tested = metrics.iter().filter(|m| m.p.is_some()).count();
     let summary = summary_line(verdict, &counts, &metrics, tested);
@@ -578,8 +593,11 @@ pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
     if let Some(base) = &config.paired {
         return check_paired(config, settings, base, out);
     }
+    let settings = with_overrides(config, settings);
     let profile = config.profile.obtain(&settings, out)?;
-    let first = check_profile(config, settings.clone(), profile, out)?;
+    let id = profile.platform.id.clone();
+    let loaded = baseline_for_check(config, &settings, &id, out)?;
+    let first = judge_profile(&settings, profile, loaded.as_ref(), out)?;
     if first.verdict != Outcome::Regression
         || config.no_confirm
         || !matches!(config.profile, ProfileSource::Measure { .. })
@@ -594,7 +612,14 @@ pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
         ),
     );
     let profile = config.profile.obtain(&settings, out)?;
-    let second = check_profile(config, settings.clone(), profile, out)?;
+    if profile.platform.id != id {
+        return Err(GateError::PlatformChanged {
+            first: id,
+            second: profile.platform.id,
+        }
+        .into());
+    }
+    let second = judge_profile(&settings, profile, loaded.as_ref(), out)?;
     Ok(confirmed(&first, second))
 }
 
@@ -602,12 +627,7 @@ pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
 fn confirmed(first: &Verdict, second: Verdict) -> Verdict {
     let flagged = first.counts.regression;
     let metrics = confirm::combine(&first.metrics, second.metrics);
-    // `decide` says again what it said of the second measurement's uncertainty.
-    let mut notes: Vec<String> = second
-        .notes
-        .into_iter()
-        .filter(|n| !n.contains("have no known uncertainty"))
-        .collect();
+    let mut notes = second.notes;
     let repeated = metrics
         .iter()
         .filter(|m| {
@@ -632,25 +652,28 @@ fn confirmed(first: &Verdict, second: Verdict) -> Verdict {
     v
 }
 
-/// `check` on a given head profile, with the project's `settings`.
-pub fn check_profile(
-    config: &CheckConfig,
-    mut settings: Settings,
-    profile: Profile,
-    out: &mut Output,
-) -> Result<Verdict, Error> {
+/// The project's settings with the command line's threshold and α.
+fn with_overrides(config: &CheckConfig, mut settings: Settings) -> Settings {
     if let Some(t) = config.threshold_pct {
         settings.threshold_pct = t;
     }
     if let Some(a) = config.alpha {
         settings.alpha = a;
     }
-    let id = profile.platform.id.clone();
-    out.status("Predicting", "the fixtures under the profile");
-    let head = snapshot(&settings, profile)?;
+    settings
+}
+
+/// The baseline of platform `id` that `check` compares against; `None` (with a warning) when
+/// there is none and one is not required.
+fn baseline_for_check(
+    config: &CheckConfig,
+    settings: &Settings,
+    id: &str,
+    out: &mut Output,
+) -> Result<Option<Loaded>, Error> {
     let (loaded, origin) = load_baseline(
-        &settings,
-        &id,
+        settings,
+        id,
         &config.baseline,
         config.target_branch.as_deref(),
     )?;
@@ -658,7 +681,7 @@ pub fn check_profile(
         Some(l) => out.status("Comparing", format!("against {}", l.origin)),
         None if config.require_baseline => {
             return Err(GateError::NoBaseline {
-                platform: id,
+                platform: id.to_string(),
                 origin,
             }
             .into());
@@ -667,12 +690,36 @@ pub fn check_profile(
             "no baseline for platform `{id}` at {origin}: nothing to compare, passing"
         )),
     }
+    Ok(loaded)
+}
+
+/// Predicts the fixtures under `profile` and compares with `loaded`.
+fn judge_profile(
+    settings: &Settings,
+    profile: Profile,
+    loaded: Option<&Loaded>,
+    out: &mut Output,
+) -> Result<Verdict, Error> {
+    out.status("Predicting", "the fixtures under the profile");
+    let head = snapshot(settings, profile)?;
     let compare = CompareSettings {
         threshold_pct: settings.threshold_pct,
         alpha: settings.alpha,
         correction: settings.correction,
     };
-    Ok(judge(&head, loaded.as_ref(), &compare))
+    Ok(judge(&head, loaded, &compare))
+}
+
+/// `check` on a given head profile, with the project's `settings`.
+pub fn check_profile(
+    config: &CheckConfig,
+    settings: Settings,
+    profile: Profile,
+    out: &mut Output,
+) -> Result<Verdict, Error> {
+    let settings = with_overrides(config, settings);
+    let loaded = baseline_for_check(config, &settings, &profile.platform.id, out)?;
+    judge_profile(&settings, profile, loaded.as_ref(), out)
 }
 
 /// `check --paired`: measure the base and the head interleaved, predict the fixtures under
