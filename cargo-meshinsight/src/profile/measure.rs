@@ -371,11 +371,12 @@ pub(super) fn start_sidecar(
     cpus: Option<&[usize]>,
     probe: &mut Probe,
 ) -> Result<RunningSidecar, MeasureError> {
-    let sidecar = cfg.sidecar.start(launch, config, echo, cpus)?;
-    for pid in sidecar.pids() {
-        probe.add_target(pid, Role::Sidecar)?;
-    }
-    Ok(sidecar)
+    let chain = start_chain(cfg, launch, config, echo, cpus, 1, Some(probe))?;
+    Ok(chain
+        .sidecars
+        .into_iter()
+        .next()
+        .expect("a chain of one has one sidecar"))
 }
 
 /// The sidecars of one configuration: `cfg.chain` of them in series in front of the echo
@@ -402,7 +403,7 @@ impl Chain {
     }
 }
 
-/// Starts `cfg.chain` sidecars of `config` in series in front of `echo` (the last one first),
+/// Starts `count` sidecars of `config` in series in front of `echo` (the last one first),
 /// with the probe on each when given.
 pub(super) fn start_chain(
     cfg: &MeasureConfig,
@@ -410,10 +411,11 @@ pub(super) fn start_chain(
     config: &SidecarConfig,
     echo: &EchoServer,
     cpus: Option<&[usize]>,
+    count: u32,
     mut probe: Option<&mut Probe>,
 ) -> Result<Chain, MeasureError> {
     let mut sidecars: Vec<RunningSidecar> = Vec::new();
-    for _ in 0..cfg.chain.max(1) {
+    for _ in 0..count.max(1) {
         let sidecar = match sidecars.last() {
             None => cfg.sidecar.start(launch, config, echo, cpus)?,
             Some(next) => cfg
@@ -681,7 +683,15 @@ pub fn measure(
             progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
             let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
             let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
-            let mut sidecar = start_chain(cfg, launch, &plain, &echo, cpus.2.as_deref(), None)?;
+            let mut sidecar = start_chain(
+                cfg,
+                launch,
+                &plain,
+                &echo,
+                cpus.2.as_deref(),
+                cfg.chain,
+                None,
+            )?;
             let max_rps = max_rate(mode, sidecar.listen(), smallest, cpus.0, &mut notes)?;
             sidecar.check_running()?;
             max_rate_rps.insert(mode, max_rps);
@@ -713,6 +723,7 @@ pub fn measure(
             &plain,
             &echo,
             cpus.2.as_deref(),
+            cfg.chain,
             Some(&mut probe),
         )?;
         sidecar_version = sidecar.version().map(str::to_string).or(sidecar_version);
