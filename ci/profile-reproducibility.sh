@@ -6,20 +6,31 @@
 # fits, and each run's wall time and load.
 #
 #   sudo ci/profile-reproducibility.sh [N=5] [profile options, default: --sidecar builtin --quick]
+#   ci/profile-reproducibility.sh --refit DIR    # the same figures for DIR/p1.json ... pN.json,
+#                                                # fitted again by this build (no root)
 #
 # Needs root (the eBPF probe). Run it on a quiet machine: other load shows up as noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-5}
-shift || true
-args=("$@")
-[ ${#args[@]} -gt 0 ] || args=(--sidecar builtin --quick)
 cargo build --release --locked -q
-out=$(mktemp -d)
-for i in $(seq 1 "$n"); do
-  target/release/cargo-meshinsight profile -q "${args[@]}" -o "$out/p$i.json" --format json >/dev/null
-  echo "run $i: $(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['settings']['elapsed_s'],1))" "$out/p$i.json") s"
-done
+if [ "${1:-}" = "--refit" ]; then
+  src=${2:?usage: ci/profile-reproducibility.sh --refit DIR}
+  n=$(ls "$src"/p*.json | wc -l)
+  out=$(mktemp -d)
+  for i in $(seq 1 "$n"); do
+    target/release/cargo-meshinsight profile -q --refit "$src/p$i.json" -o "$out/p$i.json" --format json >/dev/null
+  done
+else
+  n=${1:-5}
+  shift || true
+  args=("$@")
+  [ ${#args[@]} -gt 0 ] || args=(--sidecar builtin --quick)
+  out=$(mktemp -d)
+  for i in $(seq 1 "$n"); do
+    target/release/cargo-meshinsight profile -q "${args[@]}" -o "$out/p$i.json" --format json >/dev/null
+    echo "run $i: $(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['settings']['elapsed_s'],1))" "$out/p$i.json") s"
+  done
+fi
 python3 - "$out" "$n" <<'PY'
 import json, statistics, sys
 out, n = sys.argv[1], int(sys.argv[2])
@@ -59,7 +70,10 @@ plain = [plain_totals(p) for p in profiles]
 print(f"platform: {profiles[0]['platform']['id']}")
 print(f"{'mode':6} {'coefficient':24} {'mean':>10} {'sd':>10} {'CV %':>7} {'CV % unscreened':>16}")
 for mode in profiles[0]["modes"]:
-    for metric in ("latency", "cpu"):
+    # cpu_unloaded: the closed-loop CPU fit (profiles since it was fitted; --refit adds it).
+    for metric in ("latency", "cpu", "cpu_unloaded"):
+        if not all(metric in c for p in profiles for c in p["modes"][mode]["components"].values()):
+            continue
         for coef in ("base_us", "per_byte_us"):
             vals = [sum(c[metric][coef] for c in p["modes"][mode]["components"].values()) for p in profiles]
             mean, sd, c = cv(vals)
