@@ -36,8 +36,7 @@ fn flagged(v: MetricVerdict) -> bool {
 /// [`MetricVerdict::Unconfirmed`]. Every metric either flagged carries the first
 /// measurement's figures.
 pub fn combine(first: &[MetricResult], second: Vec<MetricResult>) -> Vec<MetricResult> {
-    let first: HashMap<&str, &MetricResult> =
-        first.iter().map(|f| (f.key.as_str(), f)).collect();
+    let first: HashMap<&str, &MetricResult> = first.iter().map(|f| (f.key.as_str(), f)).collect();
     second
         .into_iter()
         .map(|mut m| {

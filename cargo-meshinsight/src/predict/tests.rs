@@ -614,3 +614,45 @@ fn negative_slopes_are_not_extrapolated_past_the_profiled_sizes() {
     let v = profile.traversal_cost(&config, 3_000.0);
     close(v.latency_us[ipc], 4.0 - 3.0);
 }
+
+#[test]
+fn cpu_is_priced_loaded_or_unloaded_as_the_set_says() {
+    // http notify costs 2 µs of CPU under load and 9 µs with one request in flight.
+    let mut p = toy_profile();
+    p.modes
+        .get_mut(&Mode::Http)
+        .unwrap()
+        .components
+        .get_mut(&Component::Notify)
+        .unwrap()
+        .cpu_unloaded = Some(LinearModel::new(9.0, 0.0));
+    let e = ecg(CHAIN);
+    let loaded = predict(&e, &ProfileSet::new(vec![p.clone()]), None).unwrap();
+    let unloaded = predict(
+        &e,
+        &ProfileSet::new(vec![p]).with_cpu_price(crate::profile::CpuPrice::Unloaded),
+        None,
+    )
+    .unwrap();
+    assert_eq!(loaded.cpu_price, crate::profile::CpuPrice::Loaded);
+    assert_eq!(unloaded.cpu_price, crate::profile::CpuPrice::Unloaded);
+    // 5 traversals x 7 µs more at 1000 rps; latency is not CPU.
+    close(
+        unloaded.figures.cpu_overhead_cores - loaded.figures.cpu_overhead_cores,
+        5.0 * 7.0 * 1000.0 / 1e6,
+    );
+    close(
+        unloaded.figures.latency_overhead_us,
+        loaded.figures.latency_overhead_us,
+    );
+    // Components without an unloaded fit (all but notify) price the same both ways.
+    close(
+        unloaded.figures.components["ipc"].cpu_cores,
+        loaded.figures.components["ipc"].cpu_cores,
+    );
+    // Older predictions have no field: loaded.
+    let mut json = serde_json::to_value(&loaded).unwrap();
+    json.as_object_mut().unwrap().remove("cpu_price");
+    let back: Prediction = serde_json::from_value(json).unwrap();
+    assert_eq!(back.cpu_price, crate::profile::CpuPrice::Loaded);
+}

@@ -377,7 +377,10 @@ fn closed_loop_cpu_is_fitted_beside_the_open_loop_cpu() {
     close(notify.cpu.base_us, 8.0);
     assert_eq!(notify.cpu_unloaded, None);
     assert!(
-        checks.warnings.iter().any(|w| w.contains("no open-loop runs")),
+        checks
+            .warnings
+            .iter()
+            .any(|w| w.contains("no open-loop runs")),
         "{:?}",
         checks.warnings
     );

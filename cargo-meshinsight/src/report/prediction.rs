@@ -126,7 +126,9 @@ fn tables(predictions: &[Prediction], preset: TableStyle, markdown: bool) -> Str
             "**Predicted sidecar overhead** (profile `{profile}`{price})\n\n"
         ));
     } else {
-        out.push_str(&format!("Predicted sidecar overhead (profile {profile}{price})\n"));
+        out.push_str(&format!(
+            "Predicted sidecar overhead (profile {profile}{price})\n"
+        ));
     }
     out.push_str(&main.to_string());
     out.push_str("\n\n");
