@@ -38,11 +38,12 @@ fn privileged_validate_measures_a_two_hop_chain_and_compares_with_the_prediction
     assert!(o.status.success(), "validate failed:\n{stderr}");
     assert!(stderr.contains("Profiling"), "{stderr}");
     assert!(profile.exists(), "the measured profile was not saved");
-    // The quick profile measures an outbound sidecar into an inbound one, as a call deploys
-    // them, and fits the closed-loop CPU that prices this closed-loop deployment.
+    // The quick profile measures as many sidecars in series as a request of the fixture
+    // passes (a's inbound, a's outbound, b's inbound), and fits the closed-loop CPU that
+    // prices this closed-loop deployment.
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
-    assert_eq!(saved["settings"]["chain"], 2, "{}", saved["settings"]);
+    assert_eq!(saved["settings"]["chain"], 3, "{}", saved["settings"]);
     let ipc = &saved["modes"]["tcp"]["components"]["ipc"];
     assert!(ipc["cpu_unloaded"]["base_us"].is_f64(), "{ipc}");
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -75,7 +76,10 @@ fn privileged_validate_measures_a_two_hop_chain_and_compares_with_the_prediction
     let predicted = case["predicted_us"].as_f64().unwrap();
     assert!(measured > 0.0 && predicted > 0.0, "{case}");
     assert!(case["measured_cpu_us"].as_f64().unwrap() > 0.0, "{case}");
-    assert!(case["measured_sidecar_cpu_us"].as_f64().unwrap() > 0.0, "{case}");
+    assert!(
+        case["measured_sidecar_cpu_us"].as_f64().unwrap() > 0.0,
+        "{case}"
+    );
     // A sanity bound (same order of magnitude: catches a lost unit, a missing sidecar, a zero
     // model), not the accuracy target: a debug build, a quick profile and a noisy 2-core
     // machine give errors of ±100% here (docs/validation.md).

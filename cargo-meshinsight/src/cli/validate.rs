@@ -8,8 +8,8 @@ use crate::error::{Error, exit};
 use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
 use crate::output::Output;
 use crate::predict::ProfileSet;
+use crate::profile::measure::{MAX_CHAIN, MeasureConfig, measure};
 use crate::profile::{CpuPrice, Profile};
-use crate::profile::measure::{MeasureConfig, measure};
 use crate::report::Format;
 use crate::validate::{self, ValidateConfig};
 use crate::vocab::Mode;
@@ -89,11 +89,13 @@ fn fixtures(given: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
-/// A quick profile of the modes and filters the fixtures use.
+/// A quick profile of the modes and filters the fixtures use, with `in_series` sidecars in
+/// series (the most a request of the fixtures goes through, [`Ecg::sidecars_in_series`]).
 fn quick_profile(
     args: &ValidateArgs,
     sidecar: &Sidecar,
     paths: &[PathBuf],
+    in_series: usize,
     launch: &Launch,
     out: &mut Output,
 ) -> Result<Profile, Error> {
@@ -101,9 +103,17 @@ fn quick_profile(
     if modes.is_empty() {
         modes.push(Mode::Http);
     }
-    // A call of the deployment goes through an outbound sidecar into an inbound one: profile
-    // that pair (docs/validation.md); `--chain` measures plain modes only.
-    let chain = if filters.is_empty() { 2 } else { 1 };
+    // On this kind of machine a sidecar costs more the more sidecars a request passes through
+    // (they share two cores): profile as many in series as the deployment has, up to
+    // MAX_CHAIN (docs/validation.md, "How many sidecars in series"). `--chain` measures plain
+    // modes only, so filters are profiled with one.
+    let chain = if filters.is_empty() {
+        u32::try_from(in_series)
+            .unwrap_or(MAX_CHAIN)
+            .clamp(1, MAX_CHAIN)
+    } else {
+        1
+    };
     let cfg = MeasureConfig {
         modes,
         filters,
@@ -124,7 +134,11 @@ fn quick_profile(
             sidecar.name(),
             cfg.modes,
             cfg.filters,
-            if chain == 1 { "one sidecar" } else { "two sidecars" }
+            if chain == 1 {
+                "one sidecar".to_string()
+            } else {
+                format!("{chain} sidecars")
+            }
         ),
     );
     Ok(measure(&cfg, launch, &mut |_| {})?)
@@ -149,8 +163,10 @@ fn save(path: &Path, profile: &Profile) -> Result<(), Error> {
 pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     let paths = fixtures(&args.ecg)?;
     // Bad fixtures fail before anything is started.
+    let mut in_series = 0;
     for p in &paths {
         let ecg = Ecg::load(p)?;
+        in_series = in_series.max(ecg.sidecars_in_series());
         validate::deploy::check_deployable(&ecg).map_err(|message| {
             validate::ValidateError::Fixture {
                 path: p.clone(),
@@ -172,7 +188,7 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     let profile = match &args.profile {
         Some(p) => Profile::load(p)?,
         None => {
-            let p = quick_profile(&args, &cfg.sidecar, &paths, &launch, out)?;
+            let p = quick_profile(&args, &cfg.sidecar, &paths, in_series, &launch, out)?;
             if let Some(path) = &args.save_profile {
                 save(path, &p)?;
             }

@@ -294,6 +294,25 @@ impl Ecg {
         ca.start_us < ck.start_us && ca.end_us() <= ck.start_us + tolerance
     }
 
+    /// The most sidecar traversals one request makes down a single line of calls, root to
+    /// leaf: a call from u to d goes through u's outbound and d's inbound sidecar (the pricing
+    /// rule of `predict`; the entry call has no caller, a `sidecar = false` service none).
+    pub fn sidecars_in_series(&self) -> usize {
+        let has = |s: usize| usize::from(self.services[s].sidecar.is_some());
+        let own = |k: usize| self.calls[k].from.map_or(0, has) + has(self.calls[k].to);
+        (0..self.calls.len())
+            .map(|k| {
+                let (mut n, mut at) = (own(k), self.calls[k].parent);
+                while let Some(p) = at {
+                    n += own(p);
+                    at = self.calls[p].parent;
+                }
+                n
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The predecessors of call `k` among its siblings, in start order: its `after` list when
     /// given, else every sibling that [`Ecg::precedes`] it.
     pub fn predecessors(&self, k: usize) -> Vec<usize> {

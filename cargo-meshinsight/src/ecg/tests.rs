@@ -183,3 +183,26 @@ fn the_shipped_fixtures_load() {
         Ecg::load(&f).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn sidecars_in_series_count_the_longest_line_of_calls() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/validate");
+    let count = |name: &str| Ecg::load(&root.join(name)).unwrap().sidecars_in_series();
+    // Entry: a's inbound; each further hop: the caller's outbound and the callee's inbound.
+    assert_eq!(count("ci-chain-tcp.toml"), 3);
+    assert_eq!(count("chain-3hop.toml"), 5);
+    // frontend -> product -> reviews -> ratings, beside the shorter details branch.
+    assert_eq!(count("bookinfo.toml"), 7);
+    // edge -> orders -> audit; edge -> orders -> db is one shorter: db has no sidecar.
+    assert_eq!(count("mixed-modes.toml"), 5);
+    let no_db = std::fs::read_to_string(root.join("mixed-modes.toml"))
+        .unwrap()
+        .replace("to = \"audit\"", "to = \"db\"");
+    let doc = EcgDoc::parse(&no_db, Path::new("m.toml")).unwrap();
+    assert_eq!(
+        Ecg::resolve(doc, Path::new("m.toml"))
+            .unwrap()
+            .sidecars_in_series(),
+        4
+    );
+}

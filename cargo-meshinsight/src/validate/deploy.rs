@@ -317,6 +317,20 @@ mod tests {
     }
 
     #[test]
+    fn every_checked_in_validation_fixture_loads_and_deploys() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut seen = 0;
+        for dir in ["validate", "validate-filters", "validate-hops"] {
+            for path in crate::ecg::find_fixtures(&root.join("fixtures").join(dir)).unwrap() {
+                let ecg = Ecg::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                check_deployable(&ecg).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 23, "only {seen} fixtures found");
+    }
+
+    #[test]
     fn plans_keep_offsets_gaps_and_tails() {
         let e = ecg(r#"
 name = "t"
