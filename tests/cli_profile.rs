@@ -62,6 +62,17 @@ fn refit_fits_the_kept_runs_again_and_is_stable() {
     assert!(table.contains("A1 additivity"), "{table}");
     assert!(table.contains("split, tcp: none up to 4000 B"), "{table}");
     assert!(table.contains("in blocks of 250"), "{table}");
+    // The closed-loop CPU is fitted beside the open-loop one, and the report shows both.
+    for mp in refit.modes.values() {
+        assert!(
+            mp.components.values().all(|c| c.cpu_unloaded.is_some()),
+            "{mp:?}"
+        );
+    }
+    assert!(
+        table.contains("under load / one request in flight"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -136,6 +136,7 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
     right(&mut t2, 1);
     out.push_str(&t2.to_string());
     out.push('\n');
+    out.push_str(&cpu_prices(profile, &modes, size));
 
     // Table 3.
     let filters: Vec<_> = profile
@@ -364,4 +365,28 @@ fn share(part: f64, total: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// One line comparing the two CPU prices per mode (docs/prediction.md, "CPU price"), when the
+/// profile fitted the closed-loop CPU.
+fn cpu_prices(profile: &Profile, modes: &[Mode], size: f64) -> String {
+    let parts: Vec<String> = modes
+        .iter()
+        .filter_map(|m| {
+            let components = &profile.modes[m].components;
+            let unloaded: Option<f64> = components
+                .values()
+                .map(|x| x.cpu_unloaded.map(|u| u.at(size)))
+                .sum();
+            let loaded: f64 = components.values().map(|x| x.cpu.at(size)).sum();
+            unloaded.map(|u| format!("{m} {} / {} µs", us(loaded), us(u)))
+        })
+        .collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!(
+        "CPU per request at {size:.0} B, under load / one request in flight (`predict --cpu-price`): {}\n",
+        parts.join(", ")
+    )
 }
