@@ -115,3 +115,32 @@ fn validate_refuses_a_fixture_it_cannot_deploy_in_one_line() {
     assert!(first.contains("service `a` calls itself"), "{stderr}");
     assert!(stderr.contains("docs/validation.md"), "{stderr}");
 }
+
+#[test]
+fn validate_refuses_profiles_of_two_platforms_in_one_line() {
+    let o = meshinsight()
+        .args([
+            "validate",
+            "--ecg",
+            "fixtures/validate/ci-chain-tcp.toml",
+            "--profile",
+            "fixtures/profiles/socc23-envoy-1.21.json",
+            "--profile",
+            "fixtures/profiles/builtin-quick-measured.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(101));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let first = stderr.lines().next().unwrap();
+    assert!(
+        first.contains("builtin-quick-measured.json is a profile of `builtin-"),
+        "{stderr}"
+    );
+    assert!(
+        first.contains("socc23-envoy-1.21.json of `socc23"),
+        "{stderr}"
+    );
+    // Nothing was deployed or measured.
+    assert!(!stderr.contains("Validating"), "{stderr}");
+}

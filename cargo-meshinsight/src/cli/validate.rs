@@ -27,9 +27,11 @@ pub struct ValidateArgs {
     /// ECG fixtures (files or directories) [default: fixtures/validate]
     #[arg(long = "ecg", value_name = "FILE", num_args = 1..)]
     ecg: Vec<PathBuf>,
-    /// Profile of this sidecar on this machine [default: measure one first, quickly]
+    /// Profile of this sidecar on this machine; repeat it with profiles of different
+    /// `--chain`: each fixture is priced by the one closest to its sidecars in series
+    /// [default: measure one first, quickly]
     #[arg(long, value_name = "FILE")]
-    profile: Option<PathBuf>,
+    profile: Vec<PathBuf>,
     /// Write the profile measured first to this file
     #[arg(long, value_name = "FILE", conflicts_with = "profile")]
     save_profile: Option<PathBuf>,
@@ -185,23 +187,51 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     install_interrupt_cleanup();
     let launch = Launch::current()?;
     let load = validate::load_average();
-    let profile = match &args.profile {
-        Some(p) => Profile::load(p)?,
-        None => {
-            let p = quick_profile(&args, &cfg.sidecar, &paths, in_series, &launch, out)?;
-            if let Some(path) = &args.save_profile {
-                save(path, &p)?;
-            }
-            p
+    let profiles: Vec<Profile> = if args.profile.is_empty() {
+        let p = quick_profile(&args, &cfg.sidecar, &paths, in_series, &launch, out)?;
+        if let Some(path) = &args.save_profile {
+            save(path, &p)?;
         }
+        vec![p]
+    } else {
+        args.profile
+            .iter()
+            .map(|p| Profile::load(p))
+            .collect::<Result<_, _>>()?
     };
-    let profiles = ProfileSet::new(vec![profile]).with_cpu_price(args.cpu_price);
+    if let Some(other) = profiles
+        .iter()
+        .zip(&args.profile)
+        .find(|(p, _)| p.platform.id != profiles[0].platform.id)
+    {
+        return Err(Error::Other {
+            message: format!(
+                "{} is a profile of `{}`, {} of `{}`: validate prices one sidecar on one machine",
+                other.1.display(),
+                other.0.platform.id,
+                args.profile[0].display(),
+                profiles[0].platform.id
+            ),
+            hint: Some("pass profiles of the same sidecar and machine (different --chain)".into()),
+        });
+    }
     let mut cases = Vec::new();
     for p in &paths {
-        out.status("Validating", p.display());
-        cases.push(validate::validate_case(&cfg, p, &profiles, &launch)?);
+        let profile = validate::pick_profile(&profiles, &Ecg::load(p)?);
+        let chain = validate::profile_chain(profile);
+        out.status(
+            "Validating",
+            format!(
+                "{} (profile of {chain} sidecar{} in series)",
+                p.display(),
+                if chain == 1 { "" } else { "s" }
+            ),
+        );
+        let set = ProfileSet::new(vec![profile.clone()]).with_cpu_price(args.cpu_price);
+        cases.push(validate::validate_case(&cfg, p, &set, &launch)?);
     }
-    let report = validate::report(&cfg, &profiles, load, cases);
+    let first = ProfileSet::new(vec![profiles[0].clone()]).with_cpu_price(args.cpu_price);
+    let report = validate::report(&cfg, &first, load, cases);
     write(out, &validate::render(&report, args.format), "the report")?;
     if let Some(path) = &args.svg {
         std::fs::write(path, validate::plot::svg(&report)).map_err(|source| Error::Write {

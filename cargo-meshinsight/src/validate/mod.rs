@@ -25,7 +25,7 @@ use crate::harness::client::{Client, Expect};
 use crate::harness::wire;
 use crate::harness::{HarnessError, Launch, Sidecar};
 use crate::predict::{PredictError, ProfileSet, call_costs, predict};
-use crate::profile::CpuPrice;
+use crate::profile::{CpuPrice, Profile};
 use crate::report::{Format, us};
 
 /// Version of the serialized [`ValidateReport`].
@@ -92,6 +92,9 @@ pub struct CaseResult {
     pub calls: usize,
     /// Sidecar processes deployed with the mesh.
     pub sidecars: usize,
+    /// How many sidecars in series the profile that priced it was measured with.
+    #[serde(default = "one")]
+    pub profile_chain: u32,
     /// Runs without the mesh.
     pub without: Vec<Sample>,
     /// Runs with the mesh.
@@ -145,6 +148,10 @@ pub struct ValidateReport {
     pub median_abs_error_pct: Option<f64>,
     /// Largest absolute latency error, %.
     pub max_abs_error_pct: Option<f64>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The 1-minute load average.
@@ -279,6 +286,35 @@ fn pct(pred: f64, meas: f64) -> f64 {
     }
 }
 
+/// How many sidecars in series `profile` was measured with (`profile --chain`; 1 when not
+/// recorded).
+pub fn profile_chain(profile: &Profile) -> u32 {
+    profile.settings.as_ref().and_then(|s| s.chain).unwrap_or(1)
+}
+
+/// The profile to price `ecg` with, among several of one sidecar: one that can price every
+/// sidecar of it, measured with the number of sidecars in series closest to the most a
+/// request of `ecg` passes through (capped at `--chain`'s 4); the first given on a tie. The
+/// first profile when none can price it all (the prediction then says what is missing).
+///
+/// Why: on a small machine a sidecar costs more the more sidecars share the path
+/// (docs/validation.md, "How many sidecars in series").
+pub fn pick_profile<'a>(profiles: &'a [Profile], ecg: &Ecg) -> &'a Profile {
+    let want = i64::try_from(ecg.sidecars_in_series())
+        .unwrap_or(i64::MAX)
+        .clamp(1, i64::from(crate::profile::measure::MAX_CHAIN));
+    profiles
+        .iter()
+        .filter(|p| {
+            ecg.services
+                .iter()
+                .filter_map(|s| s.sidecar.as_ref())
+                .all(|c| p.supports(c).is_ok())
+        })
+        .min_by_key(|p| (i64::from(profile_chain(p)) - want).abs())
+        .unwrap_or(&profiles[0])
+}
+
 /// Validates one fixture: deploys it with and without the mesh, measures, predicts.
 pub fn validate_case(
     cfg: &ValidateConfig,
@@ -316,6 +352,7 @@ pub fn validate_case(
         file: path.display().to_string(),
         calls: ecg.calls.len(),
         sidecars: mesh.sidecar_count(),
+        profile_chain: profile_chain(profiles.primary()),
         measured_range_us: (
             overheads.iter().copied().fold(f64::INFINITY, f64::min),
             overheads.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -441,7 +478,6 @@ fn table(report: &ValidateReport, preset: TableStyle) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Profile;
 
     fn case(name: &str, measured: f64, predicted: f64) -> CaseResult {
         let error_pct = pct(predicted, measured);
@@ -450,6 +486,7 @@ mod tests {
             file: format!("{name}.toml"),
             calls: 3,
             sidecars: 5,
+            profile_chain: 4,
             without: vec![Sample {
                 mean_us: 1000.0,
                 p50_us: 990.0,
@@ -523,6 +560,45 @@ mod tests {
         assert!(md.contains("| case"), "{md}");
         let json: ValidateReport = serde_json::from_str(&render(&r, Format::Json)).unwrap();
         assert_eq!(json, r);
+    }
+
+    #[test]
+    fn each_fixture_is_priced_by_the_profile_of_its_sidecars_in_series() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let settings = Profile::load(&root.join("fixtures/profiles/builtin-quick-measured.json"))
+            .unwrap()
+            .settings;
+        let with_chain = |chain: Option<u32>, drop_filters: bool| {
+            let mut p = Profile::paper();
+            p.settings = settings.clone().map(|mut s| {
+                s.chain = chain;
+                s
+            });
+            if drop_filters {
+                p.modes.values_mut().for_each(|m| m.filters.clear());
+            }
+            p
+        };
+        // One sidecar with filters; four and two in series without.
+        let profiles = [
+            with_chain(None, false),
+            with_chain(Some(4), true),
+            with_chain(Some(2), true),
+        ];
+        let chain_of = |fixture: &str| {
+            let ecg = Ecg::load(&root.join("fixtures").join(fixture)).unwrap();
+            profile_chain(pick_profile(&profiles, &ecg))
+        };
+        // 5 and 7 in series: the most measured. 3: 2 and 4 are as close; the first given.
+        assert_eq!(chain_of("validate/chain-3hop.toml"), 4);
+        assert_eq!(chain_of("validate/bookinfo.toml"), 4);
+        assert_eq!(chain_of("validate/ci-chain-tcp.toml"), 4);
+        // One sidecar with filters: only the first profile has them.
+        assert_eq!(chain_of("validate-filters/filters-all.toml"), 1);
+        // Without filters, one in series: the profile of one.
+        assert_eq!(chain_of("validate-hops/http-1hop-d20.toml"), 1);
+        // A profile without the chain recorded counts as one sidecar.
+        assert_eq!(profile_chain(&Profile::paper()), 1);
     }
 
     #[test]
