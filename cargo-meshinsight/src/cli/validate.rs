@@ -8,7 +8,7 @@ use crate::error::{Error, exit};
 use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
 use crate::output::Output;
 use crate::predict::ProfileSet;
-use crate::profile::measure::{MAX_CHAIN, MeasureConfig, measure};
+use crate::profile::measure::{MeasureConfig, measure};
 use crate::profile::{CpuPrice, Profile};
 use crate::report::Format;
 use crate::validate::{self, ValidateConfig};
@@ -105,14 +105,10 @@ fn quick_profile(
     if modes.is_empty() {
         modes.push(Mode::Http);
     }
-    // On this kind of machine a sidecar costs more the more sidecars a request passes through
-    // (they share two cores): profile as many in series as the deployment has, up to
-    // MAX_CHAIN (docs/validation.md, "How many sidecars in series"). `--chain` measures plain
-    // modes only, so filters are profiled with one.
+    // As many in series as the deployment has (`chain_for`); `--chain` measures plain modes
+    // only, so filters are profiled with one.
     let chain = if filters.is_empty() {
-        u32::try_from(in_series)
-            .unwrap_or(MAX_CHAIN)
-            .clamp(1, MAX_CHAIN)
+        validate::chain_for(in_series)
     } else {
         1
     };
@@ -165,16 +161,16 @@ fn save(path: &Path, profile: &Profile) -> Result<(), Error> {
 pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     let paths = fixtures(&args.ecg)?;
     // Bad fixtures fail before anything is started.
-    let mut in_series = 0;
+    let mut ecgs = Vec::with_capacity(paths.len());
     for p in &paths {
         let ecg = Ecg::load(p)?;
-        in_series = in_series.max(ecg.sidecars_in_series());
         validate::deploy::check_deployable(&ecg).map_err(|message| {
             validate::ValidateError::Fixture {
                 path: p.clone(),
                 message,
             }
         })?;
+        ecgs.push(ecg);
     }
     let cfg = ValidateConfig {
         sidecar: Sidecar::parse(&args.sidecar),
@@ -188,6 +184,7 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     let launch = Launch::current()?;
     let load = validate::load_average();
     let profiles: Vec<Profile> = if args.profile.is_empty() {
+        let in_series = ecgs.iter().map(Ecg::sidecars_in_series).max().unwrap_or(0);
         let p = quick_profile(&args, &cfg.sidecar, &paths, in_series, &launch, out)?;
         if let Some(path) = &args.save_profile {
             save(path, &p)?;
@@ -215,10 +212,14 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
             hint: Some("pass profiles of the same sidecar and machine (different --chain)".into()),
         });
     }
+    let sets: Vec<ProfileSet> = profiles
+        .into_iter()
+        .map(|p| ProfileSet::new(vec![p]).with_cpu_price(args.cpu_price))
+        .collect();
     let mut cases = Vec::new();
-    for p in &paths {
-        let profile = validate::pick_profile(&profiles, &Ecg::load(p)?);
-        let chain = validate::profile_chain(profile);
+    for (p, ecg) in paths.iter().zip(&ecgs) {
+        let set = &sets[validate::pick_profile(sets.iter().map(ProfileSet::primary), ecg)];
+        let chain = validate::profile_chain(set.primary());
         out.status(
             "Validating",
             format!(
@@ -227,11 +228,9 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
                 if chain == 1 { "" } else { "s" }
             ),
         );
-        let set = ProfileSet::new(vec![profile.clone()]).with_cpu_price(args.cpu_price);
-        cases.push(validate::validate_case(&cfg, p, &set, &launch)?);
+        cases.push(validate::validate_case(&cfg, p, set, &launch)?);
     }
-    let first = ProfileSet::new(vec![profiles[0].clone()]).with_cpu_price(args.cpu_price);
-    let report = validate::report(&cfg, &first, load, cases);
+    let report = validate::report(&cfg, sets[0].primary(), args.cpu_price, load, cases);
     write(out, &validate::render(&report, args.format), "the report")?;
     if let Some(path) = &args.svg {
         std::fs::write(path, validate::plot::svg(&report)).map_err(|source| Error::Write {

@@ -586,8 +586,7 @@ pub fn load_baseline(
 
 /// `check`: predict, load the baseline, compare.
 ///
-/// The head profile is read or measured as `config.profile` says; [`check_profile`] takes one
-/// obtained any other way.
+/// The head profile is read or measured as `config.profile` says.
 pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
     let settings = Settings::load(config.manifest_path.as_deref())?;
     if let Some(base) = &config.paired {
@@ -708,18 +707,6 @@ fn judge_profile(
         correction: settings.correction,
     };
     Ok(judge(&head, loaded, &compare))
-}
-
-/// `check` on a given head profile, with the project's `settings`.
-pub fn check_profile(
-    config: &CheckConfig,
-    settings: Settings,
-    profile: Profile,
-    out: &mut Output,
-) -> Result<Verdict, Error> {
-    let settings = with_overrides(config, settings);
-    let loaded = baseline_for_check(config, &settings, &profile.platform.id, out)?;
-    judge_profile(&settings, profile, loaded.as_ref(), out)
 }
 
 /// `check --paired`: measure the base and the head interleaved, predict the fixtures under

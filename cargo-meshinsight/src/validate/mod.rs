@@ -25,6 +25,7 @@ use crate::harness::client::{Client, Expect};
 use crate::harness::wire;
 use crate::harness::{HarnessError, Launch, Sidecar};
 use crate::predict::{PredictError, ProfileSet, call_costs, predict};
+use crate::profile::measure::MAX_CHAIN;
 use crate::profile::{CpuPrice, Profile};
 use crate::report::{Format, us};
 
@@ -292,27 +293,35 @@ pub fn profile_chain(profile: &Profile) -> u32 {
     profile.settings.as_ref().and_then(|s| s.chain).unwrap_or(1)
 }
 
-/// The profile to price `ecg` with, among several of one sidecar: one that can price every
-/// sidecar of it, measured with the number of sidecars in series closest to the most a
-/// request of `ecg` passes through (capped at `--chain`'s 4); the first given on a tie. The
-/// first profile when none can price it all (the prediction then says what is missing).
+/// How many sidecars in series to profile for call graphs whose requests pass through at most
+/// `in_series` ([`Ecg::sidecars_in_series`]): as many, from 1 up to `--chain`'s
+/// [`MAX_CHAIN`].
 ///
 /// Why: on a small machine a sidecar costs more the more sidecars share the path
 /// (docs/validation.md, "How many sidecars in series").
-pub fn pick_profile<'a>(profiles: &'a [Profile], ecg: &Ecg) -> &'a Profile {
-    let want = i64::try_from(ecg.sidecars_in_series())
-        .unwrap_or(i64::MAX)
-        .clamp(1, i64::from(crate::profile::measure::MAX_CHAIN));
+pub fn chain_for(in_series: usize) -> u32 {
+    u32::try_from(in_series)
+        .unwrap_or(MAX_CHAIN)
+        .clamp(1, MAX_CHAIN)
+}
+
+/// The index of the profile to price `ecg` with, among several of one sidecar: one that can
+/// price every sidecar of it, measured with the [`chain_for`] of `ecg` or the closest to it;
+/// the first given on a tie. The first profile when none can price it all (the prediction
+/// then says what is missing).
+pub fn pick_profile<'a>(profiles: impl IntoIterator<Item = &'a Profile>, ecg: &Ecg) -> usize {
+    let want = chain_for(ecg.sidecars_in_series());
     profiles
-        .iter()
-        .filter(|p| {
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| {
             ecg.services
                 .iter()
                 .filter_map(|s| s.sidecar.as_ref())
                 .all(|c| p.supports(c).is_ok())
         })
-        .min_by_key(|p| (i64::from(profile_chain(p)) - want).abs())
-        .unwrap_or(&profiles[0])
+        .min_by_key(|(_, p)| profile_chain(p).abs_diff(want))
+        .map_or(0, |(i, _)| i)
 }
 
 /// Validates one fixture: deploys it with and without the mesh, measures, predicts.
@@ -374,7 +383,8 @@ pub fn validate_case(
 /// Summarises the cases into a report.
 pub fn report(
     cfg: &ValidateConfig,
-    profiles: &ProfileSet,
+    profile: &Profile,
+    cpu_price: CpuPrice,
     load: Option<f64>,
     cases: Vec<CaseResult>,
 ) -> ValidateReport {
@@ -395,10 +405,10 @@ pub fn report(
     ValidateReport {
         format_version: FORMAT_VERSION,
         sidecar: cfg.sidecar.name().to_string(),
-        profile: profiles.primary().platform.id.clone(),
+        profile: profile.platform.id.clone(),
         load_average: load,
         tolerance_pct: cfg.tolerance_pct,
-        cpu_price: profiles.cpu_price(),
+        cpu_price,
         max_abs_error_pct: errs.last().copied(),
         median_abs_error_pct: median,
         cases,
@@ -548,8 +558,7 @@ mod tests {
             "/../fixtures/profiles/socc23-envoy-1.21.json"
         )))
         .unwrap();
-        let profiles = ProfileSet::new(vec![profile]).with_cpu_price(CpuPrice::Unloaded);
-        let r = report(&cfg, &profiles, Some(0.3), cases);
+        let r = report(&cfg, &profile, CpuPrice::Unloaded, Some(0.3), cases);
         assert_eq!(r.median_abs_error_pct, Some(17.5));
         assert_eq!(r.max_abs_error_pct, Some(40.0));
         let text = render(&r, Format::Table);
@@ -587,7 +596,7 @@ mod tests {
         ];
         let chain_of = |fixture: &str| {
             let ecg = Ecg::load(&root.join("fixtures").join(fixture)).unwrap();
-            profile_chain(pick_profile(&profiles, &ecg))
+            profile_chain(&profiles[pick_profile(&profiles, &ecg)])
         };
         // 5 and 7 in series: the most measured. 3: 2 and 4 are as close; the first given.
         assert_eq!(chain_of("validate/chain-3hop.toml"), 4);
