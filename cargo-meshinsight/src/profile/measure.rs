@@ -149,6 +149,26 @@ impl MeasureConfig {
             .collect()
     }
 
+    /// Every run point of one configuration in the order they are measured: repeat by repeat,
+    /// every size within each repeat (the first size rotating from one repeat to the next),
+    /// and every load slot of that size. Sizes are interleaved in time rather than measured one
+    /// after another, because this VM's speed changes in steps that last tens of seconds
+    /// (docs/results.md): measured one size after another, a step that falls between two
+    /// sizes bends the size means, and the per-byte fits with them.
+    pub(super) fn schedule(&self, loads: &[Load]) -> Vec<(u64, Load, u32)> {
+        let n = self.sizes.len().max(1);
+        (0..self.repeat)
+            .flat_map(|repeat| {
+                (0..self.sizes.len()).flat_map(move |i| {
+                    let size = self.sizes[(i + repeat as usize) % n];
+                    self.slots(loads, repeat)
+                        .into_iter()
+                        .map(move |(load, slot)| (size, load, slot))
+                })
+            })
+            .collect()
+    }
+
     /// Number of load runs of a paired measurement: three per plain-mode point (no sidecar,
     /// base, head), four per filter point (base and head, each with and without the filter).
     pub(super) fn planned_paired_runs(&self) -> u64 {
@@ -748,27 +768,23 @@ pub fn measure(
             (true, sidecar.listen().clone()),
         ];
         let mut flip = false;
-        for &size in &cfg.sizes {
-            for repeat in 0..cfg.repeat {
-                for (load, slot) in cfg.slots(&loads, repeat) {
-                    flip = !flip;
-                    let order: Vec<_> = if flip {
-                        targets.iter().collect()
-                    } else {
-                        targets.iter().rev().collect()
-                    };
-                    for (through, target) in order {
-                        let r = block.run_once(mode, target, size, load)?;
-                        if *through {
-                            sidecar.check_running()?;
-                        }
-                        runs.push(Run {
-                            sidecars: if *through { cfg.chain.max(1) } else { 1 },
-                            ..record(&plain, *through, size, load, slot, r)
-                        });
-                        progress(Progress::Run);
-                    }
+        for (size, load, slot) in cfg.schedule(&loads) {
+            flip = !flip;
+            let order: Vec<_> = if flip {
+                targets.iter().collect()
+            } else {
+                targets.iter().rev().collect()
+            };
+            for (through, target) in order {
+                let r = block.run_once(mode, target, size, load)?;
+                if *through {
+                    sidecar.check_running()?;
                 }
+                runs.push(Run {
+                    sidecars: if *through { cfg.chain.max(1) } else { 1 },
+                    ..record(&plain, *through, size, load, slot, r)
+                });
+                progress(Progress::Run);
             }
         }
 
@@ -802,31 +818,27 @@ pub fn measure(
                 } else {
                     loads.clone()
                 };
-                for &size in &cfg.sizes {
-                    for repeat in 0..cfg.repeat {
-                        for (load, slot) in cfg.slots(&loads, repeat) {
-                            flip = !flip;
-                            let pair = [
-                                (&plain, sidecar.listen().clone()),
-                                (&config, filtered.listen().clone()),
-                            ];
-                            let order: Vec<_> = if flip {
-                                pair.iter().collect()
-                            } else {
-                                pair.iter().rev().collect()
-                            };
-                            for (c, target) in order {
-                                let r = block.run_once(mode, target, size, load)?;
-                                filtered.check_running()?;
-                                sidecar.check_running()?;
-                                let mut run = record(c, true, size, load, slot, r);
-                                if c.filters.is_empty() {
-                                    run.reference_for = Some(config.clone());
-                                }
-                                runs.push(run);
-                                progress(Progress::Run);
-                            }
+                for (size, load, slot) in cfg.schedule(&loads) {
+                    flip = !flip;
+                    let pair = [
+                        (&plain, sidecar.listen().clone()),
+                        (&config, filtered.listen().clone()),
+                    ];
+                    let order: Vec<_> = if flip {
+                        pair.iter().collect()
+                    } else {
+                        pair.iter().rev().collect()
+                    };
+                    for (c, target) in order {
+                        let r = block.run_once(mode, target, size, load)?;
+                        filtered.check_running()?;
+                        sidecar.check_running()?;
+                        let mut run = record(c, true, size, load, slot, r);
+                        if c.filters.is_empty() {
+                            run.reference_for = Some(config.clone());
                         }
+                        runs.push(run);
+                        progress(Progress::Run);
                     }
                 }
             }
@@ -978,6 +990,27 @@ mod tests {
             .collect();
         assert_eq!(closed, (6..12).collect::<Vec<_>>());
         assert_eq!(slots.last().unwrap().1, 1);
+        // Sizes interleave in time: each repeat measures every size, the first rotating.
+        let schedule = cfg.schedule(&loads);
+        assert_eq!(schedule.len(), 4 * 3 * (6 + 1));
+        let firsts: Vec<u64> = schedule.iter().step_by(3 * 7).map(|p| p.0).collect();
+        assert_eq!(firsts, [100, 2000, 4000, 100]);
+        let repeat1: Vec<(u64, u32)> = schedule[21..42]
+            .iter()
+            .filter(|p| p.1 == Load::Closed)
+            .map(|p| (p.0, p.2))
+            .collect();
+        let sizes: Vec<u64> = repeat1.iter().step_by(6).map(|p| p.0).collect();
+        assert_eq!(sizes, [2000, 4000, 100]);
+        assert!(repeat1.iter().all(|p| (6..12).contains(&p.1)));
+        // Every (size, load, slot) point once.
+        let mut points: Vec<_> = schedule
+            .iter()
+            .map(|p| (p.0, p.2, p.1 == Load::Closed))
+            .collect();
+        points.sort();
+        points.dedup();
+        assert_eq!(points.len(), schedule.len());
         // 2 modes × 3 sizes × 4 repeats × (6 blocks + 2 rates) × (with, without).
         assert_eq!(cfg.planned_runs(), 2 * 3 * 4 * 8 * 2);
         let zero = MeasureConfig {

@@ -129,28 +129,24 @@ pub fn measure_paired(
             base_sc.listen().clone(),
             head.listen().clone(),
         ];
-        for &size in &cfg.sizes {
-            for repeat in 0..cfg.repeat {
-                for (load, slot) in cfg.slots(&loads, repeat) {
-                    for which in order::<3>(point) {
-                        let r = block.run_once(mode, &targets[which], size, load)?;
-                        let run = record(&plain, which != 0, size, load, slot, r);
-                        match which {
-                            0 => direct.push(run),
-                            1 => {
-                                base_sc.check_running()?;
-                                base_runs.push(run);
-                            }
-                            _ => {
-                                head.check_running()?;
-                                head_runs.push(run);
-                            }
-                        }
-                        progress(Progress::Run);
+        for (size, load, slot) in cfg.schedule(&loads) {
+            for which in order::<3>(point) {
+                let r = block.run_once(mode, &targets[which], size, load)?;
+                let run = record(&plain, which != 0, size, load, slot, r);
+                match which {
+                    0 => direct.push(run),
+                    1 => {
+                        base_sc.check_running()?;
+                        base_runs.push(run);
                     }
-                    point += 1;
+                    _ => {
+                        head.check_running()?;
+                        head_runs.push(run);
+                    }
                 }
+                progress(Progress::Run);
             }
+            point += 1;
         }
 
         if cfg.filter_mode() == Some(mode) {
@@ -182,32 +178,28 @@ pub fn measure_paired(
                     base_f.listen().clone(),
                     head_f.listen().clone(),
                 ];
-                for &size in &cfg.sizes {
-                    for repeat in 0..cfg.repeat {
-                        for (load, slot) in cfg.slots(&loads, repeat) {
-                            for which in order::<4>(point) {
-                                let r = block.run_once(mode, &targets[which], size, load)?;
-                                for s in [&mut base_sc, &mut head, &mut base_f, &mut head_f] {
-                                    s.check_running()?;
-                                }
-                                let run = if which >= 2 {
-                                    record(&config, true, size, load, slot, r)
-                                } else {
-                                    Run {
-                                        reference_for: Some(config.clone()),
-                                        ..record(&plain, true, size, load, slot, r)
-                                    }
-                                };
-                                if which % 2 == 0 {
-                                    base_runs.push(run);
-                                } else {
-                                    head_runs.push(run);
-                                }
-                                progress(Progress::Run);
-                            }
-                            point += 1;
+                for (size, load, slot) in cfg.schedule(&loads) {
+                    for which in order::<4>(point) {
+                        let r = block.run_once(mode, &targets[which], size, load)?;
+                        for s in [&mut base_sc, &mut head, &mut base_f, &mut head_f] {
+                            s.check_running()?;
                         }
+                        let run = if which >= 2 {
+                            record(&config, true, size, load, slot, r)
+                        } else {
+                            Run {
+                                reference_for: Some(config.clone()),
+                                ..record(&plain, true, size, load, slot, r)
+                            }
+                        };
+                        if which % 2 == 0 {
+                            base_runs.push(run);
+                        } else {
+                            head_runs.push(run);
+                        }
+                        progress(Progress::Run);
                     }
+                    point += 1;
                 }
             }
         }
