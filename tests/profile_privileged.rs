@@ -7,6 +7,7 @@ mod common;
 
 use cargo_meshinsight::probe::ProbeComponent;
 use cargo_meshinsight::profile::Profile;
+use cargo_meshinsight::profile::assemble::PER_BYTE_R2;
 use cargo_meshinsight::profile::runs::Load;
 use cargo_meshinsight::vocab::{Component, Mode};
 use common::root;
@@ -34,6 +35,10 @@ fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
             "--sidecar",
             sidecar,
             "--quick",
+            // Up to 60 KB (below the 64 KiB split) the copy cost stands out of the run-to-run
+            // noise, so the per-byte read and write fits can be judged (docs/results.md).
+            "--sizes",
+            "100,30000,60000",
             "--rates",
             "50",
             "--requests",
@@ -95,6 +100,32 @@ fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
         "median unexplained residual {median:.1}%: {:#?}",
         checks.additivity
     );
+    // A2 of the per-byte costs: the read and write size means lie on their lines (R² of the
+    // size means over 0.8), and each line rises with size.
+    let copy: Vec<_> = checks.copy_fits().collect();
+    assert_eq!(copy.len(), 2 * 2 * 2, "{copy:#?}");
+    for l in &copy {
+        let r2 = l.r2_sizes.expect("three sizes were measured");
+        assert!(
+            r2 > PER_BYTE_R2,
+            "{} {} {}: R² of the size means {r2:.2}\n{:#?}",
+            l.config,
+            l.component,
+            l.metric,
+            checks.linearity
+        );
+    }
+    for mode in [Mode::Tcp, Mode::Http] {
+        for c in [Component::Read, Component::Write] {
+            let m = &profile.modes[&mode].components[&c];
+            for (what, model) in [("latency", &m.latency), ("cpu", &m.cpu)] {
+                assert!(
+                    model.per_byte_us > 0.0,
+                    "{mode} {c} {what} falls with size: {model:?}"
+                );
+            }
+        }
+    }
     // 2 modes × 3 sizes × 4 repeats × (4 closed-loop blocks of 200 + one rate) × (with, without).
     assert_eq!(profile.runs.len(), 2 * 3 * 4 * (4 + 1) * 2);
     let settings = profile.settings.as_ref().unwrap();

@@ -59,8 +59,12 @@ pub struct Linearity {
     pub component: Component,
     /// `latency` or `cpu`.
     pub metric: String,
-    /// R² of the fit.
+    /// R² of the fit over its points (runs): low when the runs are noisy.
     pub r2: Option<f64>,
+    /// R² of the fit over the size means ([`fit::r2_of_means`]): whether the line describes
+    /// how the cost grows with size. Needs three sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r2_sizes: Option<f64>,
     /// Lack-of-fit F test (needs three sizes and repeats).
     pub lack_of_fit: Option<Check>,
 }
@@ -99,6 +103,20 @@ pub struct Checks {
     /// Things a reader should know (missing pairs, lost events, CPU fitted from closed loops).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// The R² of the size means a per-byte read or write fit must reach for its copy cost to count
+/// as measured (issue 5; the paper's A2).
+pub const PER_BYTE_R2: f64 = 0.8;
+
+impl Checks {
+    /// A2 of the per-byte costs: the read and write fits, latency and CPU, of the plain modes
+    /// (the components whose cost is the copy of the message).
+    pub fn copy_fits(&self) -> impl Iterator<Item = &Linearity> {
+        self.linearity.iter().filter(|l| {
+            matches!(l.component, Component::Read | Component::Write) && !l.config.contains('+')
+        })
+    }
 }
 
 type Key = (SidecarConfig, bool, u64, LoadKey, u32);
@@ -235,6 +253,7 @@ fn fit_all(
                 component: *c,
                 metric: metric.to_string(),
                 r2: model.r2,
+                r2_sizes: fit::r2_of_means(pts),
                 lack_of_fit: fit::lack_of_fit(pts),
             });
         }

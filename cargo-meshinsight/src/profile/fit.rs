@@ -152,6 +152,31 @@ pub fn lack_of_fit(points: &[(f64, f64)]) -> Option<Check> {
     })
 }
 
+/// R² of the straight line through `points` judged on the means of each distinct x (weighted
+/// by how many points each mean has): how much of the variation of the size means the line
+/// explains. Unlike the R² of the points, run-to-run noise that averages out does not lower
+/// it, so it says whether the line describes how the cost grows with size (A2), not how noisy
+/// the runs were. `None` without three distinct x values or when the means do not vary.
+pub fn r2_of_means(points: &[(f64, f64)]) -> Option<f64> {
+    let model = ols(points).ok()?;
+    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    if xs.len() < 3 {
+        return None;
+    }
+    let my = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
+    let (mut ss_means, mut ss_off_line) = (0.0, 0.0);
+    for &x in &xs {
+        let ys: Vec<f64> = points.iter().filter(|p| p.0 == x).map(|p| p.1).collect();
+        let n = ys.len() as f64;
+        let mean = ys.iter().sum::<f64>() / n;
+        ss_means += n * (mean - my).powi(2);
+        ss_off_line += n * (mean - model.at(x)).powi(2);
+    }
+    (ss_means > 0.0).then(|| (1.0 - ss_off_line / ss_means).clamp(0.0, 1.0))
+}
+
 /// t test that the slope of a fit is zero (A3: per-request CPU does not depend on rate).
 pub fn slope_is_zero(model: &LinearModel) -> Option<Check> {
     let se = model.per_byte_se_us.filter(|s| *s > 0.0)?;
@@ -221,6 +246,28 @@ mod tests {
         let c = lack_of_fit(&curve).unwrap();
         assert!(!c.holds && c.p_value < 1e-6, "{c:?}");
         assert_eq!(lack_of_fit(&line[..3]), None);
+    }
+
+    #[test]
+    fn r2_of_means_judges_the_line_not_the_noise() {
+        // Means 2, 5, 8 on a line, each with ±3 of scatter: the runs' R² is low, the means'
+        // is exactly 1.
+        let mut noisy = Vec::new();
+        for (x, mean) in [(0.0, 2.0), (1.0, 5.0), (2.0, 8.0)] {
+            for e in [-3.0, 3.0] {
+                noisy.push((x, mean + e));
+            }
+        }
+        assert!(ols(&noisy).unwrap().r2.unwrap() < 0.6);
+        assert!((r2_of_means(&noisy).unwrap() - 1.0).abs() < 1e-12);
+        // Means 0, 3, 0 (weights 1, 1, 1): the line is flat at 1; SS of means = 6, off the
+        // line = 1 + 4 + 1 = 6, so the line explains none of it.
+        let bent = [(0.0, 0.0), (1.0, 3.0), (2.0, 0.0)];
+        assert!(r2_of_means(&bent).unwrap().abs() < 1e-12);
+        // Two sizes: a line always goes through two means, so nothing is tested.
+        assert_eq!(r2_of_means(&noisy[..4]), None);
+        // Means that do not vary: nothing to explain.
+        assert_eq!(r2_of_means(&[(0.0, 1.0), (1.0, 1.0), (2.0, 1.0)]), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table, TableStyle};
 
 use super::{cores, us};
+use crate::profile::assemble::{Checks, Linearity, PER_BYTE_R2};
 use crate::profile::{LinearModel, Profile};
 use crate::vocab::{Component, Mode, SidecarConfig};
 
@@ -289,6 +290,7 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
                 format!(" (failing: {})", failing.join(", "))
             }
         ));
+        out.push_str(&copy_fits_line(checks));
         for r in &checks.rate {
             out.push_str(&format!(
                 "A3 CPU per request vs rate, {}: {:+.1}% across the measured rates (p = {}): {}\n",
@@ -389,4 +391,90 @@ fn cpu_prices(profile: &Profile, modes: &[Mode], size: f64) -> String {
         "CPU per request at {size:.0} B, under load / one request in flight (`predict --cpu-price`): {}\n",
         parts.join(", ")
     )
+}
+
+/// A2 of the per-byte read and write costs: how many of their fits have size means on the line
+/// ([`PER_BYTE_R2`]), and what to do when they do not.
+fn copy_fits_line(checks: &Checks) -> String {
+    let fits: Vec<&Linearity> = checks.copy_fits().collect();
+    if fits.is_empty() {
+        return String::new();
+    }
+    let judged: Vec<(&Linearity, f64)> = fits
+        .iter()
+        .filter_map(|l| l.r2_sizes.map(|r| (*l, r)))
+        .collect();
+    if judged.is_empty() {
+        return "A2 per-byte read and write costs: not tested (needs three sizes)\n".to_string();
+    }
+    let lowest = judged.iter().map(|j| j.1).fold(f64::INFINITY, f64::min);
+    let runs: Vec<f64> = fits.iter().filter_map(|l| l.r2).collect();
+    let (lo, hi) = runs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| {
+            (a.min(*r), b.max(*r))
+        });
+    let below: Vec<String> = judged
+        .iter()
+        .filter(|j| j.1 <= PER_BYTE_R2)
+        .map(|(l, r)| format!("{} {} {} {r:.2}", l.config, l.component, l.metric))
+        .collect();
+    let mut line = format!(
+        "A2 per-byte read and write costs: R² of the size means over {PER_BYTE_R2} in {} of {} fits (lowest {lowest:.2}; R² of the runs {lo:.2}–{hi:.2})",
+        judged.len() - below.len(),
+        judged.len(),
+    );
+    if !below.is_empty() {
+        line.push_str(&format!(
+            "; not measured: {}. At these sizes the copy cost is within the run-to-run noise; \
+             profile larger messages to measure it (e.g. --sizes 100,30000,60000)",
+            below.join(", ")
+        ));
+    }
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fit(config: &str, component: Component, r2_sizes: Option<f64>) -> Linearity {
+        Linearity {
+            config: config.into(),
+            component,
+            metric: "latency".into(),
+            r2: Some(0.4),
+            r2_sizes,
+            lack_of_fit: None,
+        }
+    }
+
+    #[test]
+    fn copy_fits_line_names_the_fits_below_the_bar_and_what_to_do() {
+        let mut checks = Checks {
+            linearity: vec![
+                fit("tcp", Component::Read, Some(0.97)),
+                fit("tcp", Component::Write, Some(0.35)),
+                fit("tcp", Component::Notify, Some(0.1)),
+                fit("http+lua", Component::Read, Some(0.1)),
+            ],
+            ..Checks::default()
+        };
+        let line = copy_fits_line(&checks);
+        assert!(
+            line.starts_with("A2 per-byte read and write costs: R² of the size means over 0.8 in 1 of 2 fits (lowest 0.35; R² of the runs 0.40–0.40); not measured: tcp write latency 0.35."),
+            "{line}"
+        );
+        assert!(line.contains("--sizes 100,30000,60000"), "{line}");
+        checks.linearity[1].r2_sizes = Some(0.9);
+        assert!(!copy_fits_line(&checks).contains("not measured"));
+        for l in &mut checks.linearity {
+            l.r2_sizes = None;
+        }
+        assert_eq!(
+            copy_fits_line(&checks),
+            "A2 per-byte read and write costs: not tested (needs three sizes)\n"
+        );
+    }
 }
