@@ -101,24 +101,25 @@ fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
         checks.additivity
     );
     // A2 of the per-byte costs: the read and write size means lie on their lines (R² of the
-    // size means over 0.8), and each line rises with size.
+    // size means over 0.8), and each line rises with size. These are the closed-loop fits;
+    // under load, wake-ups coalesce differently at each size (`Checks::copy_fits`).
     let copy: Vec<_> = checks.copy_fits().collect();
-    assert_eq!(copy.len(), 2 * 2 * 2, "{copy:#?}");
+    assert_eq!(copy.len(), 2 * 2, "{copy:#?}");
     for l in &copy {
         let r2 = l.r2_sizes.expect("three sizes were measured");
         assert!(
             r2 > PER_BYTE_R2,
-            "{} {} {}: R² of the size means {r2:.2}\n{:#?}",
+            "{} {}: R² of the size means {r2:.2}\n{:#?}",
             l.config,
             l.component,
-            l.metric,
             checks.linearity
         );
     }
     for mode in [Mode::Tcp, Mode::Http] {
         for c in [Component::Read, Component::Write] {
             let m = &profile.modes[&mode].components[&c];
-            for (what, model) in [("latency", &m.latency), ("cpu", &m.cpu)] {
+            let unloaded = m.cpu_unloaded.as_ref().expect("closed-loop CPU is fitted");
+            for (what, model) in [("latency", &m.latency), ("cpu_unloaded", unloaded)] {
                 assert!(
                     model.per_byte_us > 0.0,
                     "{mode} {c} {what} falls with size: {model:?}"

@@ -405,7 +405,7 @@ fn copy_fits_line(checks: &Checks) -> String {
         .filter_map(|l| l.r2_sizes.map(|r| (*l, r)))
         .collect();
     if judged.is_empty() {
-        return "A2 per-byte read and write costs: not tested (needs three sizes)\n".to_string();
+        return "A2 per-byte read and write costs (one request in flight): not tested (needs three sizes)\n".to_string();
     }
     let lowest = judged.iter().map(|j| j.1).fold(f64::INFINITY, f64::min);
     let runs: Vec<f64> = fits.iter().filter_map(|l| l.r2).collect();
@@ -417,10 +417,10 @@ fn copy_fits_line(checks: &Checks) -> String {
     let below: Vec<String> = judged
         .iter()
         .filter(|j| j.1 <= PER_BYTE_R2)
-        .map(|(l, r)| format!("{} {} {} {r:.2}", l.config, l.component, l.metric))
+        .map(|(l, r)| format!("{} {} {r:.2}", l.config, l.component))
         .collect();
     let mut line = format!(
-        "A2 per-byte read and write costs: R² of the size means over {PER_BYTE_R2} in {} of {} fits (lowest {lowest:.2}; R² of the runs {lo:.2}–{hi:.2})",
+        "A2 per-byte read and write costs (one request in flight): R² of the size means over {PER_BYTE_R2} in {} of {} fits (lowest {lowest:.2}; R² of the runs {lo:.2}–{hi:.2})",
         judged.len() - below.len(),
         judged.len(),
     );
@@ -458,12 +458,16 @@ mod tests {
                 fit("tcp", Component::Write, Some(0.35)),
                 fit("tcp", Component::Notify, Some(0.1)),
                 fit("http+lua", Component::Read, Some(0.1)),
+                Linearity {
+                    metric: "cpu".into(),
+                    ..fit("tcp", Component::Read, Some(0.1))
+                },
             ],
             ..Checks::default()
         };
         let line = copy_fits_line(&checks);
         assert!(
-            line.starts_with("A2 per-byte read and write costs: R² of the size means over 0.8 in 1 of 2 fits (lowest 0.35; R² of the runs 0.40–0.40); not measured: tcp write latency 0.35."),
+            line.starts_with("A2 per-byte read and write costs (one request in flight): R² of the size means over 0.8 in 1 of 2 fits (lowest 0.35; R² of the runs 0.40–0.40); not measured: tcp write 0.35."),
             "{line}"
         );
         assert!(line.contains("--sizes 100,30000,60000"), "{line}");
@@ -474,7 +478,7 @@ mod tests {
         }
         assert_eq!(
             copy_fits_line(&checks),
-            "A2 per-byte read and write costs: not tested (needs three sizes)\n"
+            "A2 per-byte read and write costs (one request in flight): not tested (needs three sizes)\n"
         );
     }
 }
