@@ -418,6 +418,17 @@ fn privileged_paired_extra_user_work_is_a_regression_of_other() {
     }
     let summary = v["summary"].as_str().unwrap();
     assert!(summary.contains("mostly other"), "{summary}");
+    // A paired regression is measured once more and must repeat.
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with("measured twice")),
+        "{notes:?}"
+    );
 }
 
 #[test]

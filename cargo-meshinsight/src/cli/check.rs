@@ -63,9 +63,9 @@ pub struct CheckArgs {
     /// Significance level after the multiple-testing correction [default: config, 0.05]
     #[arg(long, value_name = "ALPHA")]
     alpha: Option<f64>,
-    /// When profiling now and a regression is found against the baseline: do not measure
+    /// When profiling now (also with --paired) and a regression is found: do not measure
     /// once more to confirm it (by default a regression must repeat in a second measurement)
-    #[arg(long, conflicts_with_all = ["profile", "paired"])]
+    #[arg(long, conflicts_with = "profile")]
     no_confirm: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
