@@ -152,9 +152,10 @@ impl MeasureConfig {
     /// Every run point of one configuration in the order they are measured: repeat by repeat,
     /// every size within each repeat (the first size rotating from one repeat to the next),
     /// and every load slot of that size. Sizes are interleaved in time rather than measured one
-    /// after another, because this VM's speed changes in steps that last tens of seconds
-    /// (docs/results.md): measured one size after another, a step that falls between two
-    /// sizes bends the size means, and the per-byte fits with them.
+    /// after another, because on this VM the cost of the same work through a sidecar changes
+    /// in steps that last seconds to tens of seconds (docs/results.md): measured one size
+    /// after another, a step that falls between two sizes bends the size means, and the
+    /// per-byte fits with them.
     pub(super) fn schedule(&self, loads: &[Load]) -> Vec<(u64, Load, u32)> {
         let n = self.sizes.len().max(1);
         (0..self.repeat)
