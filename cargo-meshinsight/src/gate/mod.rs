@@ -588,37 +588,50 @@ pub fn load_baseline(
 ///
 /// The head profile is read or measured as `config.profile` says.
 pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
-    let settings = Settings::load(config.manifest_path.as_deref())?;
+    let settings = with_overrides(config, Settings::load(config.manifest_path.as_deref())?);
     if let Some(base) = &config.paired {
         return check_paired(config, settings, base, out);
     }
-    let settings = with_overrides(config, settings);
     let profile = config.profile.obtain(&settings, out)?;
-    let id = profile.platform.id.clone();
-    let loaded = baseline_for_check(config, &settings, &id, out)?;
+    let loaded = baseline_for_check(config, &settings, &profile.platform.id, out)?;
     let first = judge_profile(&settings, profile, loaded.as_ref(), out)?;
-    if first.verdict != Outcome::Regression
-        || config.no_confirm
-        || !matches!(config.profile, ProfileSource::Measure { .. })
-    {
+    if !matches!(config.profile, ProfileSource::Measure { .. }) {
+        return Ok(first);
+    }
+    confirm_by_measuring_again(config, first, "the head", out, |out| {
+        let profile = config.profile.obtain(&settings, out)?;
+        judge_profile(&settings, profile, loaded.as_ref(), out)
+    })
+}
+
+/// A `first` verdict that found a regression, measured once more with `again` and judged by
+/// both measurements ([`confirm`]); `first` itself when it found none or `--no-confirm` says
+/// so. `what` names what is measured again.
+fn confirm_by_measuring_again(
+    config: &CheckConfig,
+    first: Verdict,
+    what: &str,
+    out: &mut Output,
+    again: impl FnOnce(&mut Output) -> Result<Verdict, Error>,
+) -> Result<Verdict, Error> {
+    if first.verdict != Outcome::Regression || config.no_confirm {
         return Ok(first);
     }
     out.status(
         "Confirming",
         format!(
-            "{}: measuring once more (a regression must repeat; --no-confirm skips this)",
+            "{}: measuring {what} once more (a regression must repeat; --no-confirm skips this)",
             first.summary
         ),
     );
-    let profile = config.profile.obtain(&settings, out)?;
-    if profile.platform.id != id {
+    let second = again(out)?;
+    if second.platform.id != first.platform.id {
         return Err(GateError::PlatformChanged {
-            first: id,
-            second: profile.platform.id,
+            first: first.platform.id.clone(),
+            second: second.platform.id,
         }
         .into());
     }
-    let second = judge_profile(&settings, profile, loaded.as_ref(), out)?;
     Ok(confirmed(&first, second))
 }
 
@@ -693,6 +706,15 @@ fn baseline_for_check(
     Ok(loaded)
 }
 
+/// The comparison settings of the project's `settings`.
+fn compare_settings(settings: &Settings) -> CompareSettings {
+    CompareSettings {
+        threshold_pct: settings.threshold_pct,
+        alpha: settings.alpha,
+        correction: settings.correction,
+    }
+}
+
 /// Predicts the fixtures under `profile` and compares with `loaded`.
 fn judge_profile(
     settings: &Settings,
@@ -702,28 +724,19 @@ fn judge_profile(
 ) -> Result<Verdict, Error> {
     out.status("Predicting", "the fixtures under the profile");
     let head = snapshot(settings, profile)?;
-    let compare = CompareSettings {
-        threshold_pct: settings.threshold_pct,
-        alpha: settings.alpha,
-        correction: settings.correction,
-    };
-    Ok(judge(&head, loaded, &compare))
+    Ok(judge(&head, loaded, &compare_settings(settings)))
 }
 
 /// `check --paired`: measure the base and the head interleaved, predict the fixtures under
 /// both, and judge the per-point differences with a paired test.
+///
+/// `settings` are the project's with the command line's overrides ([`check`]).
 pub fn check_paired(
     config: &CheckConfig,
-    mut settings: Settings,
+    settings: Settings,
     base: &PairedBase,
     out: &mut Output,
 ) -> Result<Verdict, Error> {
-    if let Some(t) = config.threshold_pct {
-        settings.threshold_pct = t;
-    }
-    if let Some(a) = config.alpha {
-        settings.alpha = a;
-    }
     let (quick, head_spec) = paired::measure_options(&config.profile)?;
     let head = match &head_spec {
         Some(spec) => source::Resolved::preset(source::parse_spec(spec)),
@@ -734,11 +747,7 @@ pub fn check_paired(
     crate::harness::install_interrupt_cleanup();
     let launch = crate::harness::Launch::current()?;
     let (base_label, head_label) = (base.resolved.label(), head.label());
-    let compare = CompareSettings {
-        threshold_pct: settings.threshold_pct,
-        alpha: settings.alpha,
-        correction: settings.correction,
-    };
+    let compare = compare_settings(&settings);
     let measure_and_judge = |out: &mut Output| -> Result<Verdict, Error> {
         let mut measured = crate::profile::paired::measure_paired_reporting(
             &cfg,
@@ -774,26 +783,7 @@ pub fn check_paired(
     // slows one of the two processes for seconds: an A/A paired check (builtin against
     // builtin) flagged 4 regressions in 1 of 8 runs that way (docs/gate.md). Such a phase
     // mostly does not repeat; a change of the sidecar does.
-    if first.verdict != Outcome::Regression || config.no_confirm {
-        return Ok(first);
-    }
-    out.status(
-        "Confirming",
-        format!(
-            "{}: measuring base and head once more (a regression must repeat; --no-confirm \
-             skips this)",
-            first.summary
-        ),
-    );
-    let second = measure_and_judge(out)?;
-    if second.platform.id != first.platform.id {
-        return Err(GateError::PlatformChanged {
-            first: first.platform.id.clone(),
-            second: second.platform.id,
-        }
-        .into());
-    }
-    Ok(confirmed(&first, second))
+    confirm_by_measuring_again(config, first, "base and head", out, measure_and_judge)
 }
 
 /// What `baseline update` does.
