@@ -103,6 +103,35 @@ pub struct Check {
     pub holds: bool,
 }
 
+/// The points of one distinct x: how many, their mean and their scatter around it.
+struct SizeMean {
+    x: f64,
+    n: f64,
+    mean: f64,
+    /// Σ (y − mean)².
+    ss_within: f64,
+}
+
+/// The points grouped by distinct x, in increasing x.
+fn size_means(points: &[(f64, f64)]) -> Vec<SizeMean> {
+    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    xs.into_iter()
+        .map(|x| {
+            let ys: Vec<f64> = points.iter().filter(|p| p.0 == x).map(|p| p.1).collect();
+            let n = ys.len() as f64;
+            let mean = ys.iter().sum::<f64>() / n;
+            SizeMean {
+                x,
+                n,
+                mean,
+                ss_within: ys.iter().map(|y| (y - mean).powi(2)).sum(),
+            }
+        })
+        .collect()
+}
+
 /// Lack-of-fit F test of a straight line, for points with repeated x values (A2).
 ///
 /// Splits the residual sum of squares into pure error (scatter around each x's mean) and lack of
@@ -110,22 +139,17 @@ pub struct Check {
 /// and some replication.
 pub fn lack_of_fit(points: &[(f64, f64)]) -> Option<Check> {
     let model = ols(points).ok()?;
-    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
-    xs.sort_by(f64::total_cmp);
-    xs.dedup();
-    let c = xs.len();
+    let groups = size_means(points);
+    let c = groups.len();
     let n = points.len();
     if c < 3 || n <= c {
         return None;
     }
-    let mut ss_pe = 0.0;
-    let mut ss_lof = 0.0;
-    for &x in &xs {
-        let ys: Vec<f64> = points.iter().filter(|p| p.0 == x).map(|p| p.1).collect();
-        let mean = ys.iter().sum::<f64>() / ys.len() as f64;
-        ss_pe += ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>();
-        ss_lof += ys.len() as f64 * (mean - model.at(x)).powi(2);
-    }
+    let ss_pe: f64 = groups.iter().map(|g| g.ss_within).sum();
+    let ss_lof: f64 = groups
+        .iter()
+        .map(|g| g.n * (g.mean - model.at(g.x)).powi(2))
+        .sum();
     let (d1, d2) = ((c - 2) as f64, (n - c) as f64);
     // Rounding leaves sums of squares of exact data slightly above zero.
     let my = points.iter().map(|p| p.1).sum::<f64>() / n as f64;
@@ -159,21 +183,16 @@ pub fn lack_of_fit(points: &[(f64, f64)]) -> Option<Check> {
 /// the runs were. `None` without three distinct x values or when the means do not vary.
 pub fn r2_of_means(points: &[(f64, f64)]) -> Option<f64> {
     let model = ols(points).ok()?;
-    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
-    xs.sort_by(f64::total_cmp);
-    xs.dedup();
-    if xs.len() < 3 {
+    let groups = size_means(points);
+    if groups.len() < 3 {
         return None;
     }
     let my = points.iter().map(|p| p.1).sum::<f64>() / points.len() as f64;
-    let (mut ss_means, mut ss_off_line) = (0.0, 0.0);
-    for &x in &xs {
-        let ys: Vec<f64> = points.iter().filter(|p| p.0 == x).map(|p| p.1).collect();
-        let n = ys.len() as f64;
-        let mean = ys.iter().sum::<f64>() / n;
-        ss_means += n * (mean - my).powi(2);
-        ss_off_line += n * (mean - model.at(x)).powi(2);
-    }
+    let ss_means: f64 = groups.iter().map(|g| g.n * (g.mean - my).powi(2)).sum();
+    let ss_off_line: f64 = groups
+        .iter()
+        .map(|g| g.n * (g.mean - model.at(g.x)).powi(2))
+        .sum();
     (ss_means > 0.0).then(|| (1.0 - ss_off_line / ss_means).clamp(0.0, 1.0))
 }
 

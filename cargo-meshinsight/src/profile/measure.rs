@@ -157,11 +157,10 @@ impl MeasureConfig {
     /// after another, a step that falls between two sizes bends the size means, and the
     /// per-byte fits with them.
     pub(super) fn schedule(&self, loads: &[Load]) -> Vec<(u64, Load, u32)> {
-        let n = self.sizes.len().max(1);
         (0..self.repeat)
             .flat_map(|repeat| {
                 (0..self.sizes.len()).flat_map(move |i| {
-                    let size = self.sizes[(i + repeat as usize) % n];
+                    let size = self.sizes[(i + repeat as usize) % self.sizes.len()];
                     self.slots(loads, repeat)
                         .into_iter()
                         .map(move |(load, slot)| (size, load, slot))
