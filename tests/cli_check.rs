@@ -8,7 +8,7 @@ mod support {
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cargo_meshinsight::profile::Profile;
+use cargo_meshinsight::model::Profile;
 use cargo_meshinsight::vocab::{Component, Mode};
 use git2::Repository;
 use support::fake_github::FakeGithub;

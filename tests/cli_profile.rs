@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use cargo_meshinsight::profile::Profile;
+use cargo_meshinsight::model::Profile;
 use common::{root, run};
 
 const MEASURED: &str = "fixtures/profiles/builtin-quick-measured.json";

@@ -13,7 +13,7 @@ fn main() -> std::process::ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     cargo_meshinsight::libtest::GateTests::new(
         root.join("Cargo.toml"),
-        root.join(cargo_meshinsight::profile::PAPER_PROFILE_PATH),
+        root.join(cargo_meshinsight::model::PAPER_PROFILE_PATH),
     )
     .baseline_rev("HEAD")
     .run()

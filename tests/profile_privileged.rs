@@ -5,10 +5,10 @@ use std::process::Command;
 
 mod common;
 
+use cargo_meshinsight::model::Profile;
+use cargo_meshinsight::model::assemble::PER_BYTE_R2;
+use cargo_meshinsight::model::runs::Load;
 use cargo_meshinsight::probe::ProbeComponent;
-use cargo_meshinsight::profile::Profile;
-use cargo_meshinsight::profile::assemble::PER_BYTE_R2;
-use cargo_meshinsight::profile::runs::Load;
 use cargo_meshinsight::vocab::{Component, Mode};
 use common::root;
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use cargo_meshinsight::ecg::Ecg;
 use cargo_meshinsight::harness::Sidecar;
+use cargo_meshinsight::model::Profile;
 use cargo_meshinsight::predict::{ProfileSet, predict};
-use cargo_meshinsight::profile::Profile;
 use cargo_meshinsight::validate::{CaseResult, ValidateConfig, validate_case};
 
 mod common;
@@ -18,7 +18,7 @@ use common::{launch, root};
 
 fn run(fixture: &Path) -> CaseResult {
     let cfg = ValidateConfig {
-        sidecar: Sidecar::parse("builtin"),
+        sidecar: Sidecar::builtin(),
         fixtures: vec![fixture.to_path_buf()],
         requests: 150,
         warmup: 10,

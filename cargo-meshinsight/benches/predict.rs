@@ -7,8 +7,8 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use cargo_meshinsight::ecg::{Ecg, synthetic::synthetic};
+use cargo_meshinsight::model::Profile;
 use cargo_meshinsight::predict::{ProfileSet, predict};
-use cargo_meshinsight::profile::Profile;
 
 fn bench(c: &mut Criterion) {
     let profiles = ProfileSet::new(vec![Profile::paper()]);

@@ -198,6 +198,54 @@ impl FromStr for Filter {
     }
 }
 
+/// What the probe attributes a thread's time to (docs/probe.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeComponent {
+    /// read/readv/recv* returning data, less nested softirqs.
+    Read,
+    /// write/writev/send* that sent data, less nested softirqs and loopback transmit.
+    Write,
+    /// NET_RX/NET_TX softirqs and loopback transmit.
+    Ipc,
+    /// On-CPU time in epoll/poll/select plus wake-up delay.
+    Notify,
+    /// On-CPU time outside syscalls and softirqs.
+    User,
+    /// Every other syscall (and failed reads/writes) and other softirqs.
+    OtherKernel,
+}
+
+impl ProbeComponent {
+    /// In the order of the `COMP_*` indexes of the probe's C header.
+    pub const ALL: [ProbeComponent; 6] = [
+        ProbeComponent::Read,
+        ProbeComponent::Write,
+        ProbeComponent::Ipc,
+        ProbeComponent::Notify,
+        ProbeComponent::User,
+        ProbeComponent::OtherKernel,
+    ];
+
+    /// The name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeComponent::Read => "read",
+            ProbeComponent::Write => "write",
+            ProbeComponent::Ipc => "ipc",
+            ProbeComponent::Notify => "notify",
+            ProbeComponent::User => "user",
+            ProbeComponent::OtherKernel => "other_kernel",
+        }
+    }
+}
+
+impl fmt::Display for ProbeComponent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What one sidecar does to the traffic that crosses it: a mode and a set of filters.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SidecarConfig {

@@ -419,8 +419,8 @@ fn ctrl_c_during_bench_kills_the_echo_and_sidecar_processes() {
 
 #[test]
 fn bench_help_is_stable() {
-    let (mut out, captured) = cargo_meshinsight::output::Output::captured();
-    let code = cargo_meshinsight::cli::run(["cargo", "meshinsight", "bench", "--help"], &mut out);
+    let (mut out, captured) = cargo_meshinsight::Output::captured();
+    let code = cargo_meshinsight::run(["cargo", "meshinsight", "bench", "--help"], &mut out);
     assert_eq!(code, 0);
     insta::assert_snapshot!(captured.stdout());
 }

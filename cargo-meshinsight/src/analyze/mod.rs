@@ -9,49 +9,21 @@
 //! ([`crate::predict::rebuild`]); its CPU is `rate × Σ cpu` with every call made once per
 //! request of the graph at `--rate` requests per second.
 
-pub mod plot;
-pub mod render;
 pub mod stats;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::ecg::{Call, Ecg, Service};
-use crate::error::Error;
-use crate::output::Output;
-use crate::predict::{Speedup, load_profiles, rebuild};
-use crate::profile::{CostVector, Profile, ProfileError};
-use crate::traces::stream::{StreamConfig, StreamProgress, for_each_graph};
-use crate::traces::{Graph, Problems, TraceError, TraceFormat, spans};
+use crate::model::{CostVector, Profile};
+use crate::predict::rebuild;
+use crate::traces::{Graph, Problems};
 use crate::vocab::SidecarConfig;
 use stats::{Dist, Summary};
 
 /// The version of the analysis output format.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// What to analyze, with what.
-#[derive(Clone, Debug)]
-pub struct AnalyzeConfig {
-    /// Trace files or directories of them.
-    pub traces: Vec<PathBuf>,
-    /// Profile files (the first one is used); empty: the paper's.
-    pub profiles: Vec<PathBuf>,
-    /// Sidecar configurations to compare.
-    pub configs: Vec<SidecarConfig>,
-    /// Message size for calls the trace gives none, bytes.
-    pub size_bytes: f64,
-    /// Requests per second each graph is served at, for CPU.
-    pub rate: f64,
-    /// A speedup profile: each configuration also after it.
-    pub speedup: Option<PathBuf>,
-    /// How to stream.
-    pub stream: StreamConfig,
-}
 
 /// One column of the comparison: a configuration, optionally after a speedup.
 #[derive(Clone, Debug)]
@@ -67,11 +39,11 @@ pub struct Variant {
 }
 
 impl Variant {
-    fn new(profile: &Profile, config: SidecarConfig, speedup: Option<String>) -> Variant {
+    pub fn new(profile: &Profile, config: SidecarConfig, speedup: Option<String>) -> Variant {
         let base = profile.traversal_cost(&config, 0.0);
         let at1 = profile.traversal_cost(&config, 1.0);
         let mut slope = CostVector::default();
-        for i in 0..crate::profile::COST_SLOTS {
+        for i in 0..crate::model::COST_SLOTS {
             slope.latency_us[i] = at1.latency_us[i] - base.latency_us[i];
             slope.cpu_us[i] = at1.cpu_us[i] - base.cpu_us[i];
         }
@@ -125,21 +97,26 @@ impl VariantDists {
 
 /// One worker's state.
 #[derive(Clone, Debug)]
-struct Acc {
+pub struct Acc {
     base_latency_us: Dist,
     calls: Dist,
     variants: Vec<VariantDists>,
 }
 
 impl Acc {
-    fn new(variants: usize) -> Acc {
+    /// Call graphs collected.
+    pub fn graphs(&self) -> u64 {
+        self.calls.count()
+    }
+
+    pub fn new(variants: usize) -> Acc {
         Acc {
             base_latency_us: Dist::new(1000.0),
             calls: Dist::new(1.0),
             variants: (0..variants).map(|_| VariantDists::new()).collect(),
         }
     }
-    fn merge(&mut self, o: &Acc) {
+    pub fn merge(&mut self, o: &Acc) {
         self.base_latency_us.merge(&o.base_latency_us);
         self.calls.merge(&o.calls);
         for (a, b) in self.variants.iter_mut().zip(&o.variants) {
@@ -204,32 +181,6 @@ pub struct Analysis {
     pub variants: Vec<VariantReport>,
 }
 
-/// Expands directories into the trace files under them (`.csv`, `.json`, `.jsonl`).
-pub fn trace_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, TraceError> {
-    let mut out = Vec::new();
-    for p in given {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|source| TraceError::Read {
-                    path: p.clone(),
-                    source,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| matches!(e, "csv" | "json" | "jsonl"))
-                })
-                .collect();
-            found.sort();
-            out.extend(found);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
-}
-
 /// A lean ECG for the rebuild: no names, one anonymous service, children sorted by start.
 fn lean_ecg(g: &Graph) -> Ecg {
     let calls: Vec<Call> = g
@@ -264,7 +215,7 @@ fn lean_ecg(g: &Graph) -> Ecg {
 }
 
 /// Predicts one graph under every variant and records the figures.
-fn analyze_graph(g: &Graph, variants: &[Variant], size: f64, rate: f64, acc: &mut Acc) -> u64 {
+pub fn analyze_graph(g: &Graph, variants: &[Variant], size: f64, rate: f64, acc: &mut Acc) -> u64 {
     let ecg = lean_ecg(g);
     let base = g.calls[Graph::ROOT].duration_us;
     acc.base_latency_us.record(base);
@@ -297,177 +248,18 @@ fn analyze_graph(g: &Graph, variants: &[Variant], size: f64, rate: f64, acc: &mu
     g.defaulted_sizes() as u64
 }
 
-/// Runs the analysis.
-/// A progress bar on standard error (hidden with --quiet or when it is not a terminal).
-fn progress_bar(out: &Output) -> ProgressBar {
-    if out.is_quiet() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>12.green.bold} [{bar:30}] {percent:>3}% {msg}, {eta} left",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix("Analyzing");
-    bar
-}
-
-/// Updates `bar` from the stream's counters until `done`: the first pass (reading and
-/// partitioning) is the first half of the bar, the second (building and predicting
-/// graphs) the second half.
-fn watch(bar: &ProgressBar, p: &StreamProgress, done: &AtomicBool) {
-    bar.set_length(1000);
-    while !done.load(Ordering::Relaxed) {
-        let read = p.bytes_read.load(Ordering::Relaxed) as f64;
-        let total = p.bytes_total.load(Ordering::Relaxed).max(1) as f64;
-        let parts = p.partitions_done.load(Ordering::Relaxed) as f64;
-        let parts_total = p.partitions_total.load(Ordering::Relaxed).max(1) as f64;
-        let (pos, msg) = if parts > 0.0 {
-            (
-                500.0 + 500.0 * parts / parts_total,
-                "building and predicting call graphs",
-            )
-        } else {
-            (
-                500.0 * (read / total).min(1.0),
-                "reading and partitioning by trace",
-            )
-        };
-        bar.set_position(pos as u64);
-        bar.set_message(msg);
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
-pub fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, Error> {
-    let paths = trace_paths(&config.traces)?;
-    if paths.is_empty() {
-        return Err(Error::Other {
-            message: "no trace files given (or none under the directories given)".into(),
-            hint: Some("pass Alibaba CSV, Jaeger or OTLP JSON files with --traces".into()),
-        });
-    }
-    let profiles = load_profiles(&config.profiles, out)?;
-    let profile = profiles.primary().clone();
-    let profile_path = config
-        .profiles
-        .first()
-        .cloned()
-        .unwrap_or_else(|| PathBuf::from(crate::profile::PAPER_PROFILE_PATH));
-    for c in &config.configs {
-        profile.supports(c).map_err(|what| ProfileError::Missing {
-            path: profile_path.clone(),
-            what,
-        })?;
-    }
-    let speedup = config.speedup.as_deref().map(Speedup::load).transpose()?;
-    let faster = speedup.as_ref().map(|s| s.apply(&profile)).transpose()?;
-    let mut variants: Vec<Variant> = config
-        .configs
-        .iter()
-        .map(|c| Variant::new(&profile, c.clone(), None))
-        .collect();
-    if let (Some(s), Some(fp)) = (&speedup, &faster) {
-        for c in &config.configs {
-            variants.push(Variant::new(fp, c.clone(), Some(s.name.clone())));
-        }
-    }
-
-    let mut csv = Vec::new();
-    let mut json = Vec::new();
-    for p in paths {
-        match TraceFormat::detect(&p)? {
-            TraceFormat::Alibaba => csv.push(p),
-            _ => json.push(p),
-        }
-    }
-    let started = std::time::Instant::now();
-    let mut acc = Acc::new(variants.len());
-    let mut problems = Problems::default();
-    let mut defaulted = 0u64;
-    let (size, rate) = (config.size_bytes, config.rate);
-    if !csv.is_empty() {
-        out.status(
-            "Analyzing",
-            format!(
-                "{} Alibaba CSV file{} ({} configuration{}), {} worker threads",
-                csv.len(),
-                plural(csv.len()),
-                variants.len(),
-                plural(variants.len()),
-                config.stream.threads_or_cores()
-            ),
-        );
-        let progress = Arc::new(StreamProgress::default());
-        let stream = StreamConfig {
-            progress: Some(progress.clone()),
-            ..config.stream.clone()
-        };
-        let bar = progress_bar(out);
-        let done = AtomicBool::new(false);
-        let result = std::thread::scope(|scope| {
-            scope.spawn(|| watch(&bar, &progress, &done));
-            let r = for_each_graph(
-                &csv,
-                &stream,
-                || (Acc::new(variants.len()), 0u64),
-                |(a, d), g| *d += analyze_graph(&g, &variants, size, rate, a),
-            );
-            done.store(true, Ordering::Relaxed);
-            r
-        });
-        bar.finish_and_clear();
-        let (states, summary) = result?;
-        for (a, d) in &states {
-            acc.merge(a);
-            defaulted += d;
-        }
-        problems.merge(&summary.problems);
-        out.status(
-            "Read",
-            format!(
-                "{} rows, {} call graph{}; {} partitions written in {:.1} s, analysed in {:.1} s",
-                summary.rows,
-                summary.graphs,
-                plural(summary.graphs as usize),
-                summary.partitions,
-                summary.partition_secs,
-                summary.graph_secs
-            ),
-        );
-    }
-    if !json.is_empty() {
-        let (graphs, p) = spans::read_graphs(&json)?;
-        problems.merge(&p);
-        for g in &graphs {
-            defaulted += analyze_graph(g, &variants, size, rate, &mut acc);
-        }
-    }
-    let graphs = acc.calls.count();
-    let secs = started.elapsed().as_secs_f64();
-    out.status(
-        "Finished",
-        format!(
-            "{graphs} call graph{} in {secs:.1} s ({:.0} graphs/s)",
-            plural(graphs as usize),
-            graphs as f64 / secs.max(1e-9)
-        ),
-    );
-    if !problems.is_empty() {
-        out.warn(format!("problems in the traces: {}", problems.summary()));
-    }
-    if graphs == 0 {
-        return Err(Error::Other {
-            message: "the traces hold no usable call graph".into(),
-            hint: Some("see the problem counts above; docs/traces.md says what is read".into()),
-        });
-    }
-    Ok(Analysis {
+/// The analysis of what `acc` collected over `variants`.
+pub fn analysis(
+    profile: &Profile,
+    variants: &[Variant],
+    acc: &Acc,
+    (size, rate): (f64, f64),
+    defaulted: u64,
+    problems: Problems,
+) -> Analysis {
+    Analysis {
         format_version: FORMAT_VERSION,
-        graphs,
+        graphs: acc.calls.count(),
         profile: profile.platform.id.clone(),
         size_bytes: size,
         rate_rps: rate,
@@ -488,21 +280,5 @@ pub fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, Error> 
                 cpu_cdf: d.cpu_cores.cdf(200),
             })
             .collect(),
-    })
+    }
 }
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
-/// Writes the CDF plot of `analysis` to `path` (SVG), through a temporary file.
-pub fn write_plot(analysis: &Analysis, path: &Path) -> Result<(), Error> {
-    let svg = plot::svg(analysis);
-    crate::traces::write_atomic(path, svg.as_bytes()).map_err(|source| Error::Write {
-        what: format!("the plot {}", path.display()),
-        source,
-    })
-}
-
-#[cfg(test)]
-mod tests;

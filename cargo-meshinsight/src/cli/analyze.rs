@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
-use crate::analyze::{self, AnalyzeConfig, render};
-use crate::error::{Error, exit};
-use crate::output::Output;
+use crate::app::analyze::{self, AnalyzeConfig};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::exit;
 use crate::report::Format;
+use crate::report::analyze::render;
 use crate::traces::stream::StreamConfig;
 use crate::vocab::SidecarConfig;
 
@@ -70,14 +72,12 @@ pub(super) fn run(args: AnalyzeArgs, out: &mut Output) -> Result<u8, Error> {
             hint: None,
         });
     }
-    // Partition files are removed on Ctrl-C too.
-    crate::harness::install_interrupt_cleanup();
     let analysis = analyze::run(&AnalyzeConfig::from(&args), out)?;
     if let Some(path) = &args.plot {
         analyze::write_plot(&analysis, path)?;
         out.status("Wrote", format!("the CDF plot to {}", path.display()));
     }
-    let text = render::render(&analysis, args.format);
+    let text = render(&analysis, args.format);
     out.out()
         .write_all(text.as_bytes())
         .map_err(|source| Error::Write {

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, exit};
-use crate::gate::{self, UpdateConfig};
-use crate::output::Output;
+use crate::app::baseline::{self, UpdateConfig};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::exit;
 
 use super::profile_source::ProfileSourceArgs;
 
@@ -46,7 +47,7 @@ impl From<&UpdateArgs> for UpdateConfig {
 pub(super) fn run(args: BaselineArgs, out: &mut Output) -> Result<u8, Error> {
     match args.command {
         BaselineCommand::Update(a) => {
-            gate::update(&UpdateConfig::from(&a), out)?;
+            baseline::update(&UpdateConfig::from(&a), out)?;
             Ok(exit::OK)
         }
     }

@@ -7,10 +7,11 @@ use clap::ValueEnum;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::error::{Error, exit};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::exit;
 use crate::harness::bench::{BenchConfig, BenchProgress, BenchResult, run_bench};
-use crate::harness::{HarnessError, Launch, Sidecar, Upstream, install_interrupt_cleanup};
-use crate::output::Output;
+use crate::harness::{HarnessError, Launch, Sidecar, Upstream};
 use crate::vocab::{Filter, Mode, SidecarConfig};
 
 /// Result format.
@@ -77,7 +78,7 @@ impl BuiltinVariant {
 pub struct BenchArgs {
     /// `envoy`, `builtin`, or a command line with {listen}, {upstream}, {mode}, {filters}.
     #[arg(long, default_value = "builtin")]
-    sidecar: String,
+    sidecar: Sidecar,
     /// Traffic mode: tcp, http or grpc.
     #[arg(long, default_value = "http")]
     mode: Mode,
@@ -125,7 +126,7 @@ impl TryFrom<&BenchArgs> for BenchConfig {
     type Error = HarnessError;
     fn try_from(a: &BenchArgs) -> Result<Self, HarnessError> {
         let config = SidecarConfig::new(a.mode, a.filters.clone()).map_err(HarnessError::Config)?;
-        let mut sidecar = Sidecar::parse(&a.sidecar);
+        let mut sidecar = a.sidecar.clone();
         if let Sidecar::Envoy { path, concurrency } = &mut sidecar {
             path.clone_from(&a.envoy);
             *concurrency = a.concurrency;
@@ -152,7 +153,6 @@ impl TryFrom<&BenchArgs> for BenchConfig {
 
 pub(crate) fn run(args: BenchArgs, out: &mut Output) -> Result<u8, Error> {
     let cfg = BenchConfig::try_from(&args)?;
-    install_interrupt_cleanup();
     let launch = Launch::current()?;
     let what = format!("{} ({}, {} B)", cfg.sidecar.name(), cfg.config, cfg.size);
     out.status("Starting", &what);

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
-use crate::error::Error;
-use crate::gate::{self, BaselineChoice, BaselineSource, CheckConfig, PairedBase};
-use crate::output::Output;
+use crate::app::check::{self, BaselineChoice, CheckConfig};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::app::paired_base::PairedBase;
+use crate::gate::BaselineSource;
 use crate::report::{Format, verdict};
 
 use super::comment::{CommentArgs, post_verdict, write_step_summary};
@@ -30,7 +32,7 @@ pub struct CheckArgs {
         requires = "paired",
         conflicts_with = "base_rev"
     )]
-    base_sidecar: Option<String>,
+    base_sidecar: Option<crate::harness::Sidecar>,
     /// The base of --paired: the sidecar configured (and for `bin`, built) at this revision
     #[arg(long, value_name = "REV", requires = "paired")]
     base_rev: Option<String>,
@@ -124,9 +126,9 @@ pub(super) fn run(args: CheckArgs, out: &mut Output) -> Result<u8, Error> {
             }
         }
     }
-    let mut v = gate::check(&CheckConfig::from(&args), out)?;
+    let mut v = check::check(&CheckConfig::from(&args), out)?;
     let env = |k: &str| std::env::var(k).ok();
-    if let Ok(Some(pr)) = crate::github::PrContext::from_env(env, args.comment.pr) {
+    if let Ok(Some(pr)) = crate::project::github::PrContext::from_env(env, args.comment.pr) {
         v.pull_request = Some(pr.number);
     }
     out.out()
@@ -138,7 +140,7 @@ pub(super) fn run(args: CheckArgs, out: &mut Output) -> Result<u8, Error> {
     if let Some(path) = &args.report {
         let mut json = serde_json::to_string_pretty(&v).expect("a verdict serializes");
         json.push('\n');
-        gate::baseline::write_atomic(path, &json)?;
+        crate::project::fs::write_atomic(path, json.as_bytes())?;
         out.status("Wrote", path.display());
     }
     write_step_summary(&v, out);

@@ -3,10 +3,11 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use crate::error::{Error, exit};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::exit;
 use crate::gate::{GateError, Verdict};
-use crate::github::{self, GithubError, PostConfig, PrContext, Retry, Token};
-use crate::output::Output;
+use crate::project::github::{self, GithubError, PostConfig, PrContext, Retry, Token};
 use crate::report::verdict;
 
 /// Options of the pull-request comment.

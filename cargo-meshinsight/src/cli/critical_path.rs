@@ -6,11 +6,13 @@ use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table};
 use serde::Serialize;
 
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::app::predict::load_profiles;
 use crate::ecg::{Defaults, Ecg};
-use crate::error::{Error, exit};
-use crate::output::Output;
-use crate::predict::{ProfileSet, call_costs, load_profiles, rebuild};
-use crate::profile::CostVector;
+use crate::exit;
+use crate::model::CostVector;
+use crate::predict::{ProfileSet, call_costs, rebuild};
 use crate::report::{Format, us};
 use crate::traces::crisp::{PathStep, critical_path, steps};
 use crate::traces::{Problems, load_graphs};

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, exit};
-use crate::output::Output;
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::exit;
 use crate::traces::generator::{GenConfig, Schema, generate};
 
 /// Write synthetic Alibaba-format call-graph CSV (realistic shape and data problems).

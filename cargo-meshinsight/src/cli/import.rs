@@ -2,10 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::app::error::Error;
+use crate::app::output::Output;
 use crate::ecg::{Defaults, Ecg};
-use crate::error::{Error, exit};
-use crate::output::Output;
-use crate::traces::{TraceFormat, load_graphs, write_atomic};
+use crate::exit;
+use crate::project::fs::write_atomic;
+use crate::traces::{TraceFormat, load_graphs};
 use crate::vocab::{Filter, Mode};
 
 /// Turn traces into ECG fixtures, one file per trace.
@@ -92,10 +94,7 @@ pub(super) fn run(args: ImportArgs, out: &mut Output) -> Result<u8, Error> {
         docs.push((path, doc));
     }
     for (path, doc) in &docs {
-        write_atomic(path, doc.to_toml().as_bytes()).map_err(|source| Error::Write {
-            what: format!("the fixture {}", path.display()),
-            source,
-        })?;
+        write_atomic(path, doc.to_toml().as_bytes())?;
         written += 1;
     }
     if !problems.is_empty() {

@@ -1,10 +1,11 @@
 //! Hidden subcommands: the harness's own server processes (`__echo`, `__sidecar`).
 
-use crate::error::{Error, exit};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::exit;
 use crate::harness::Endpoint;
 use crate::harness::sidecar::builtin::{self, BuiltinOptions};
 use crate::harness::sidecar::filters::FilterSettings;
-use crate::output::Output;
 use crate::vocab::{Filter, Mode};
 
 /// `__echo`: the echo application.

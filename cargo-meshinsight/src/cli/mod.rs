@@ -23,8 +23,10 @@ use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::{Error, exit};
-use crate::output::Output;
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::app::signals::{self, OnSignal};
+use crate::exit;
 
 pub mod probe;
 mod probe_overhead;
@@ -125,6 +127,15 @@ where
 }
 
 fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
+    // The commands a user runs stop their child processes and remove their temporary files
+    // on Ctrl-C; `probe` stops measuring and reports instead. The hidden helper processes
+    // are stopped by the command that started them.
+    match command {
+        Command::Echo(_) | Command::Sidecar(_) | Command::Service(_) => {}
+        Command::ProbeWorkload(_) | Command::ProbeOverhead(_) => {}
+        Command::Probe(_) => signals::install(OnSignal::Stop),
+        _ => signals::install(OnSignal::Exit),
+    }
     match command {
         Command::Predict(args) => predict::run(args, out),
         Command::Profile(args) => profile::run(args, out),

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, exit};
-use crate::output::Output;
-use crate::predict::{self, PredictConfig};
-use crate::profile::CpuPrice;
-use crate::report::{Format, prediction};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::app::predict::PredictConfig;
+use crate::model::CpuPrice;
+use crate::report::Format;
 
 /// Predict the end-to-end overhead of the mesh for call graphs (ECG fixtures).
 #[derive(Debug, clap::Args)]
@@ -41,13 +41,5 @@ impl From<&PredictArgs> for PredictConfig {
 }
 
 pub(super) fn run(args: PredictArgs, out: &mut Output) -> Result<u8, Error> {
-    let predictions = predict::run(&PredictConfig::from(&args), out)?;
-    let text = prediction::render(&predictions, args.format);
-    out.out()
-        .write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            what: "the prediction".into(),
-            source,
-        })?;
-    Ok(exit::OK)
+    crate::app::predict::run(&PredictConfig::from(&args), args.format, out)
 }

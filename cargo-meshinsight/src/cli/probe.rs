@@ -1,12 +1,10 @@
 //! `cargo meshinsight probe`: attach to running processes and print per-component costs.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
-use crate::output::Output;
-use crate::probe::{self, Pid, Probe, ProbeOptions, Role};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::probe::{Pid, Probe, ProbeOptions, Role};
 
 /// Attach the eBPF probe to running processes and print what each component costs.
 #[derive(Debug, clap::Args)]
@@ -127,12 +125,6 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
         });
     }
     let config = ProbeConfig::from(args);
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // Only one handler per process; a second `run` in the same process keeps the first.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
     let probe = Probe::attach(&config.targets, &config.options)?;
     if let Some(reason) = probe.fallback_reason() {
         out.warn(format!(
@@ -148,7 +140,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
         ),
     );
     let start = Instant::now();
-    while start.elapsed() < config.duration && !stop.load(Ordering::SeqCst) {
+    while start.elapsed() < config.duration && !crate::app::signals::interrupted() {
         std::thread::sleep(
             Duration::from_millis(20).min(config.duration.saturating_sub(start.elapsed())),
         );
@@ -159,7 +151,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
     let report = probe.snapshot()?;
     drop(probe);
     let text = match config.format {
-        Format::Table => probe::render::table(&report),
+        Format::Table => crate::report::probe::table(&report),
         Format::Json => {
             let mut json = serde_json::to_string_pretty(&report).map_err(|e| Error::Other {
                 message: format!("serialize the report: {e}"),
@@ -181,7 +173,7 @@ pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
             report.drops.lost()
         ));
     }
-    Ok(crate::error::exit::OK)
+    Ok(crate::exit::OK)
 }
 
 #[cfg(test)]

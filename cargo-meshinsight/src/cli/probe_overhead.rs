@@ -1,7 +1,7 @@
 //! `cargo-meshinsight __probe-overhead`: what the probe adds to a loopback round trip.
 
-use crate::error::Error;
-use crate::output::Output;
+use crate::app::error::Error;
+use crate::app::output::Output;
 use crate::probe::overhead::{self, OverheadConfig};
 
 /// Measure the probe's own cost (docs/probe.md).

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::error::Error;
-use crate::output::Output;
+use crate::app::error::Error;
+use crate::app::output::Output;
 use crate::probe::workload::{self, PairConfig, Side};
 
 /// The processes the probe tests and benchmark measure (not for users).

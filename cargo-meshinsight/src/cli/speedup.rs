@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use super::profile::write_atomically;
-use crate::error::{Error, exit};
-use crate::output::Output;
+use crate::app::error::Error;
+use crate::app::output::Output;
+use crate::exit;
+use crate::model::Profile;
 use crate::predict::whatif::speedup_between;
-use crate::profile::Profile;
 
 /// Turn two measured profiles (without and with a change) into a speedup profile.
 #[derive(Debug, clap::Args)]

@@ -3,13 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::app::error::Error;
+use crate::app::output::Output;
 use crate::ecg::{Ecg, find_fixtures};
-use crate::error::{Error, exit};
-use crate::harness::{Launch, Sidecar, install_interrupt_cleanup};
-use crate::output::Output;
+use crate::exit;
+use crate::harness::{Launch, Sidecar};
+use crate::measure::{MeasureConfig, measure};
+use crate::model::{CpuPrice, Profile};
 use crate::predict::ProfileSet;
-use crate::profile::measure::{MeasureConfig, measure};
-use crate::profile::{CpuPrice, Profile};
 use crate::report::Format;
 use crate::validate::{self, ValidateConfig};
 use crate::vocab::Mode;
@@ -23,7 +24,7 @@ const VALIDATE_DIR: &str = "fixtures/validate";
 pub struct ValidateArgs {
     /// `builtin`, `envoy`, or a command with {listen} {upstream} {mode}
     #[arg(long, default_value = "builtin")]
-    sidecar: String,
+    sidecar: Sidecar,
     /// ECG fixtures (files or directories) [default: fixtures/validate]
     #[arg(long = "ecg", value_name = "FILE", num_args = 1..)]
     ecg: Vec<PathBuf>,
@@ -173,14 +174,13 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
         ecgs.push(ecg);
     }
     let cfg = ValidateConfig {
-        sidecar: Sidecar::parse(&args.sidecar),
+        sidecar: args.sidecar.clone(),
         fixtures: paths.clone(),
         requests: args.requests.max(1),
         warmup: args.warmup,
         repeat: args.repeat.max(1),
         tolerance_pct: args.tolerance,
     };
-    install_interrupt_cleanup();
     let launch = Launch::current()?;
     let load = validate::load_average();
     let profiles: Vec<Profile> = if args.profile.is_empty() {
@@ -231,11 +231,17 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
         cases.push(validate::validate_case(&cfg, p, set, &launch)?);
     }
     let report = validate::report(&cfg, sets[0].primary(), args.cpu_price, load, cases);
-    write(out, &validate::render(&report, args.format), "the report")?;
+    write(
+        out,
+        &crate::report::validate::render(&report, args.format),
+        "the report",
+    )?;
     if let Some(path) = &args.svg {
-        std::fs::write(path, validate::plot::svg(&report)).map_err(|source| Error::Write {
-            what: format!("the plot to {}", path.display()),
-            source,
+        std::fs::write(path, crate::report::validate_plot::svg(&report)).map_err(|source| {
+            Error::Write {
+                what: format!("the plot to {}", path.display()),
+                source,
+            }
         })?;
     }
     Ok(exit::OK)

@@ -3,7 +3,6 @@
 //! Schema: docs/gate.md.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
@@ -132,12 +131,10 @@ impl Loaded {
     }
 }
 
-fn git_err(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GateError {
+/// Maps a git2 error to [`GateError::Git`], saying what was being done.
+pub(crate) fn git_err(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GateError {
     let what = what.into();
-    move |e| GateError::Git {
-        what,
-        message: e.message().to_string(),
-    }
+    move |source| GateError::Git { what, source }
 }
 
 /// The repository that holds `root`, and the path of `file` relative to its working tree.
@@ -148,14 +145,13 @@ pub fn open_repo(root: &Path, file: &Path) -> Result<(Repository, PathBuf), Gate
     )))?;
     let workdir = repo
         .workdir()
-        .ok_or_else(|| GateError::Git {
-            what: format!("use the repository at {}", root.display()),
-            message: "it is bare".into(),
+        .ok_or_else(|| GateError::BareRepository {
+            path: root.to_path_buf(),
         })?
         .canonicalize()
-        .map_err(|e| GateError::Git {
-            what: "resolve the repository's working tree".into(),
-            message: e.to_string(),
+        .map_err(|source| GateError::Read {
+            path: root.to_path_buf(),
+            source,
         })?;
     // The file (and its directory) may not exist yet: resolve the nearest existing ancestor.
     let mut abs = file.to_path_buf();
@@ -167,9 +163,9 @@ pub fn open_repo(root: &Path, file: &Path) -> Result<(Repository, PathBuf), Gate
     }
     let rel = abs
         .strip_prefix(&workdir)
-        .map_err(|_| GateError::Git {
-            what: format!("locate {} in the repository", file.display()),
-            message: format!("it is outside {}", workdir.display()),
+        .map_err(|_| GateError::OutsideRepository {
+            path: file.to_path_buf(),
+            workdir: workdir.clone(),
         })?
         .to_path_buf();
     Ok((repo, rel))
@@ -336,33 +332,6 @@ pub fn load_at(
         commit: Some(at.to_string()),
         history: versions.into_iter().map(|(_, b)| b).collect(),
     }))
-}
-
-/// Writes `text` to `path` atomically: a temporary file in the same directory, synced, then
-/// renamed over the target. On failure nothing is left behind.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), GateError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let err = |source| GateError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err(e));
-    }
-    Ok(())
 }
 
 /// Commits `file` (already written) on `HEAD`, leaving everything else in the index and the

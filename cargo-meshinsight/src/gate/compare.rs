@@ -13,7 +13,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::snapshot::{Metric, MetricId, Metrics, Quantity, Snapshot};
-use crate::config::Correction;
+
+/// Which multiple-testing correction the comparison applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Correction {
+    /// Holm's step-down method: controls the family-wise error rate.
+    #[default]
+    Holm,
+    /// Benjamini–Hochberg: controls the false discovery rate.
+    Bh,
+}
 
 /// How one metric was judged. The strings are stable (scripts match on them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ecg::Ecg;
+use crate::model::{ComponentModel, LinearModel, Profile};
 use crate::predict::{ComponentFigure, PredictError, Prediction, ProfileSet, predict};
-use crate::profile::{ComponentModel, LinearModel, Profile};
 use crate::vocab::{Component, Filter, Mode};
 
 /// Message size at which a per-byte coefficient's practical significance is judged: a slope

@@ -1,72 +1,15 @@
 //! Tests of the gate: the comparison on perturbed profiles, the baseline format, and the git
 //! side on real temporary repositories.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use git2::Repository;
-
-use super::baseline::{self, Baseline, BaselineSource};
+use super::baseline::{self, Baseline};
 use super::compare::{CompareSettings, Spread, compare};
+use super::verdict::confirmed;
 use super::*;
-use crate::config::Correction;
-use crate::profile::Profile;
+use crate::model::Profile;
+use crate::test_support::{Project, component_mut, ecgs, fitted, ipc_of, scaled, snap, version};
 use crate::vocab::{Component, Mode};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn ecgs() -> Vec<Ecg> {
-    ["chain-3hop.toml", "bookinfo.toml", "mixed-modes.toml"]
-        .iter()
-        .map(|f| Ecg::load(&repo_root().join("fixtures/ecg").join(f)).unwrap())
-        .collect()
-}
-
-/// The paper profile with fit statistics: every coefficient gets a standard error of
-/// `rel_se` of its value (slopes get 1e-4 µs/B), as if fitted from repeated runs.
-fn fitted(rel_se: f64) -> Profile {
-    let mut p = Profile::paper();
-    p.platform.id = "test-box".into();
-    for mp in p.modes.values_mut() {
-        let sets = std::iter::once(&mut mp.components)
-            .chain(mp.filters.values_mut().map(|f| &mut f.components));
-        for cs in sets {
-            for m in cs.values_mut() {
-                for lm in [&mut m.latency, &mut m.cpu] {
-                    lm.base_se_us = Some(rel_se * lm.base_us.abs());
-                    lm.per_byte_se_us = Some(1e-4);
-                    lm.cov = Some(0.0);
-                    lm.n = Some(40);
-                }
-            }
-        }
-    }
-    p
-}
-
-/// One component model of `p`: of `mode`, or of `filter` on it.
-fn component_mut(
-    p: &mut Profile,
-    mode: Mode,
-    filter: Option<crate::vocab::Filter>,
-    c: Component,
-) -> &mut crate::profile::ComponentModel {
-    let mp = p.modes.get_mut(&mode).unwrap();
-    let components = match filter {
-        None => &mut mp.components,
-        Some(f) => &mut mp.filters.get_mut(&f).unwrap().components,
-    };
-    components.get_mut(&c).unwrap()
-}
-
-/// `p` with one component's latency and CPU intercepts scaled by `factor`.
-fn scaled(mut p: Profile, mode: Mode, c: Component, factor: f64) -> Profile {
-    let m = component_mut(&mut p, mode, None, c);
-    m.latency.base_us *= factor;
-    m.cpu.base_us *= factor;
-    p
-}
 
 fn settings() -> CompareSettings {
     CompareSettings {
@@ -74,10 +17,6 @@ fn settings() -> CompareSettings {
         alpha: 0.05,
         correction: Correction::Holm,
     }
-}
-
-fn snap(p: Profile) -> Snapshot {
-    Snapshot::new(p, &ecgs()).unwrap()
 }
 
 fn find<'a>(rs: &'a [MetricResult], key: &str) -> &'a MetricResult {
@@ -133,7 +72,7 @@ fn a_slower_parsing_component_is_a_regression_attributed_to_parsing() {
     );
     let v = judge(&head, Some(&loaded(base)), &settings());
     assert_eq!(v.verdict, Outcome::Regression);
-    assert_eq!(v.verdict.exit_code(), crate::error::exit::REGRESSION);
+    assert_eq!(v.verdict.exit_code(), crate::exit::REGRESSION);
     assert!(v.summary.contains("mostly parsing"), "{}", v.summary);
     assert!(v.moved().any(|m| m.key == "coef/http/parsing/latency/base"));
 }
@@ -370,96 +309,6 @@ fn spread_stored_at_update_comes_from_earlier_versions() {
 
 // ---- git ----
 
-struct Project {
-    dir: tempfile::TempDir,
-    repo: Repository,
-}
-
-impl Project {
-    fn new() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Repository::init(dir.path()).unwrap();
-        let mut cfg = repo.config().unwrap();
-        cfg.set_str("user.name", "Test").unwrap();
-        cfg.set_str("user.email", "test@example.com").unwrap();
-        let p = Project { dir, repo };
-        p.write("README", "demo\n");
-        p.commit("initial");
-        // Name the first branch `main` whatever init.defaultBranch says.
-        {
-            let head = p.repo.head().unwrap().peel_to_commit().unwrap();
-            p.repo.branch("main", &head, true).unwrap();
-        }
-        p.repo.set_head("refs/heads/main").unwrap();
-        p
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.root().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    fn commit(&self, msg: &str) -> git2::Oid {
-        let mut index = self.repo.index().unwrap();
-        index
-            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-            .unwrap();
-        index.write().unwrap();
-        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
-        let sig = self.repo.signature().unwrap();
-        let parents: Vec<git2::Commit<'_>> = self
-            .repo
-            .head()
-            .ok()
-            .and_then(|h| h.peel_to_commit().ok())
-            .into_iter()
-            .collect();
-        let parents: Vec<&git2::Commit<'_>> = parents.iter().collect();
-        self.repo
-            .commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)
-            .unwrap()
-    }
-
-    fn checkout_new_branch(&self, name: &str) {
-        let head = self.repo.head().unwrap().peel_to_commit().unwrap();
-        self.repo.branch(name, &head, false).unwrap();
-        self.repo.set_head(&format!("refs/heads/{name}")).unwrap();
-    }
-
-    fn switch(&self, name: &str) {
-        self.repo.set_head(&format!("refs/heads/{name}")).unwrap();
-        self.repo
-            .checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
-            .unwrap();
-    }
-
-    fn baseline_file(&self) -> PathBuf {
-        self.root().join("baselines/test-box.json")
-    }
-
-    fn settings(&self) -> crate::config::Settings {
-        crate::config::Settings::with_defaults(self.root())
-    }
-}
-
-fn version(ipc_factor: f64) -> Baseline {
-    Baseline::new(
-        snap(scaled(fitted(0.01), Mode::Http, Component::Ipc, ipc_factor)),
-        &[],
-    )
-}
-
-fn ipc_of(b: &Baseline) -> f64 {
-    b.snapshot.profile.modes[&Mode::Http].components[&Component::Ipc]
-        .latency
-        .base_us
-}
-
 #[test]
 fn history_reads_distinct_versions_on_the_first_parent_line_oldest_first() {
     let p = Project::new();
@@ -510,116 +359,6 @@ fn history_reads_distinct_versions_on_the_first_parent_line_oldest_first() {
 }
 
 #[test]
-fn merge_base_baseline_ignores_the_branch_and_the_dirty_working_tree() {
-    let p = Project::new();
-    p.write("baselines/test-box.json", &version(1.0).to_json());
-    p.commit("baseline v1 on main");
-    p.checkout_new_branch("feature");
-    // The branch commits its own baseline, and leaves another one uncommitted.
-    p.write("baselines/test-box.json", &version(2.0).to_json());
-    p.commit("feature changes its baseline");
-    p.write("baselines/test-box.json", &version(3.0).to_json());
-    // Main moves on after the branch point.
-    p.switch("main");
-    p.write("baselines/test-box.json", &version(1.5).to_json());
-    p.commit("baseline v2 on main");
-    p.switch("feature");
-    p.write("baselines/test-box.json", &version(3.0).to_json());
-
-    let s = p.settings();
-    let (l, origin) =
-        super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, None).unwrap();
-    let l = l.unwrap();
-    // The merge base is main's first baseline commit: neither the branch's own commit, nor
-    // main's later one, nor the working tree.
-    assert!((ipc_of(&l.baseline) - 12.73).abs() < 1e-9, "{}", l.origin);
-    assert!(origin.contains("merge base with main"), "{origin}");
-    assert!(l.origin.contains("merge base with main"), "{}", l.origin);
-
-    // An explicit revision reads that commit.
-    let (l, _) = super::load_baseline(
-        &s,
-        "test-box",
-        &BaselineChoice::Source(BaselineSource::GitRev("main".into())),
-        None,
-    )
-    .unwrap();
-    assert!((ipc_of(&l.unwrap().baseline) - 12.73 * 1.5).abs() < 1e-9);
-    // HEAD is the branch's commit, not the dirty file.
-    let (l, _) = super::load_baseline(
-        &s,
-        "test-box",
-        &BaselineChoice::Source(BaselineSource::GitRev("HEAD".into())),
-        None,
-    )
-    .unwrap();
-    assert!((ipc_of(&l.unwrap().baseline) - 12.73 * 2.0).abs() < 1e-9);
-    // A path source does read the working tree.
-    let (l, _) = super::load_baseline(
-        &s,
-        "test-box",
-        &BaselineChoice::Source(BaselineSource::Path(p.baseline_file())),
-        None,
-    )
-    .unwrap();
-    assert!((ipc_of(&l.unwrap().baseline) - 12.73 * 3.0).abs() < 1e-9);
-}
-
-#[test]
-fn remote_tracking_target_is_preferred_and_a_missing_one_is_a_clear_error() {
-    let p = Project::new();
-    p.write("baselines/test-box.json", &version(1.0).to_json());
-    let first = p.commit("v1");
-    p.write("baselines/test-box.json", &version(1.2).to_json());
-    p.commit("v2");
-    // origin/main lags behind local main.
-    p.repo
-        .reference("refs/remotes/origin/main", first, true, "test")
-        .unwrap();
-    let s = p.settings();
-    let (l, _) = super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, None).unwrap();
-    let l = l.unwrap();
-    assert!((ipc_of(&l.baseline) - 12.73).abs() < 1e-9);
-    assert!(l.origin.contains("origin/main"), "{}", l.origin);
-
-    let e = super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, Some("develop"))
-        .unwrap_err();
-    assert!(matches!(e, GateError::NoTargetBranch { .. }), "{e}");
-    assert!(e.to_string().contains("`develop`"), "{e}");
-    assert!(e.hint().unwrap().contains("--baseline-rev"));
-}
-
-#[test]
-fn no_baseline_at_the_revision_is_none_and_a_bad_one_names_file_and_commit() {
-    let p = Project::new();
-    let s = p.settings();
-    let (l, _) = super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, None).unwrap();
-    assert!(l.is_none());
-
-    p.write("baselines/test-box.json", "{\"format_version\": 1}");
-    let c = p.commit("bad baseline");
-    let e = super::load_baseline(&s, "test-box", &BaselineChoice::MergeBase, None).unwrap_err();
-    let text = e.to_string();
-    assert!(text.contains("baselines/test-box.json"), "{text}");
-    assert!(text.contains(&baseline::short(c)), "{text}");
-    assert!(!text.contains('\n'), "{text}");
-
-    // A file whose content is for another platform is refused.
-    p.write("baselines/test-box.json", &version(1.0).to_json());
-    p.commit("fixed");
-    let e = super::load_baseline(&s, "other-box", &BaselineChoice::MergeBase, None);
-    assert!(matches!(e, Ok((None, _))), "a missing file is no baseline");
-    std::fs::copy(p.baseline_file(), p.root().join("baselines/other-box.json")).unwrap();
-    p.commit("copied");
-    let e = super::load_baseline(&s, "other-box", &BaselineChoice::MergeBase, None).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("it is for platform `test-box`, not `other-box`"),
-        "{e}"
-    );
-}
-
-#[test]
 fn commit_file_commits_only_the_baseline_and_skips_an_identical_one() {
     let p = Project::new();
     // Something else is modified and staged: it must stay out of the baseline commit.
@@ -664,32 +403,6 @@ fn platform_ids_that_cannot_name_a_file_are_refused() {
         let e = baseline::file_name(bad).unwrap_err();
         assert!(matches!(e, GateError::BadPlatformId { .. }), "{bad}: {e}");
     }
-}
-
-#[test]
-fn write_atomic_leaves_no_temporary_file_and_fails_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b/x.json");
-    baseline::write_atomic(&path, "one").unwrap();
-    baseline::write_atomic(&path, "two").unwrap();
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
-    let names: Vec<_> = std::fs::read_dir(dir.path().join("b"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("x.json")]);
-    // The target is a directory: the rename fails, the directory and no temp file remain.
-    let as_dir = dir.path().join("b/d.json");
-    std::fs::create_dir(&as_dir).unwrap();
-    std::fs::write(as_dir.join("keep"), "").unwrap();
-    let e = baseline::write_atomic(&as_dir, "x").unwrap_err();
-    assert!(e.to_string().contains("d.json"), "{e}");
-    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("b"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["d.json", "x.json"]);
 }
 
 #[test]
@@ -865,64 +578,6 @@ fn paired_identical_sides_pass_and_too_few_points_are_never_significant() {
     );
     assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
     assert!(v.notes.iter().any(|n| n.contains("too few matched points")));
-}
-
-#[test]
-fn the_base_tree_is_exported_from_git_without_touching_the_working_tree() {
-    let p = Project::new();
-    p.write("src/main.rs", "fn main() {}\n");
-    p.write("run.sh", "#!/bin/sh\n");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            p.root().join("run.sh"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-    }
-    let at = p.commit("base");
-    // A later, dirty working tree: none of it may show in the export.
-    p.write("src/main.rs", "fn main() { dirty() }\n");
-    p.write("untracked.txt", "x");
-    let dest = tempfile::tempdir().unwrap();
-    paired::export_tree(&p.repo, at, dest.path()).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(dest.path().join("src/main.rs")).unwrap(),
-        "fn main() {}\n"
-    );
-    assert!(!dest.path().join("untracked.txt").exists());
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dest.path().join("run.sh"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o111, 0o111, "{mode:o}");
-    // The working tree is as it was.
-    assert_eq!(
-        std::fs::read_to_string(p.root().join("src/main.rs")).unwrap(),
-        "fn main() { dirty() }\n"
-    );
-}
-
-/// Without `modes` and `filters` keys, the profiler measures what the fixtures use: this
-/// repository's own fixtures need all three modes and, for `mixed-modes.toml`, the fault and
-/// ratelimit filters (which the builtin sidecar has); configured keys win.
-#[test]
-fn measure_config_follows_the_fixtures_unless_configured() {
-    use crate::vocab::Filter;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let mut s = crate::config::Settings::with_defaults(root);
-    s.fixtures = vec!["fixtures/ecg/*.toml".into()];
-    let builtin = crate::harness::Sidecar::parse("builtin");
-    let cfg = source::measure_config(&s, true, builtin.clone()).unwrap();
-    assert_eq!(cfg.modes, vec![Mode::Tcp, Mode::Http, Mode::Grpc]);
-    assert_eq!(cfg.filters, vec![Filter::Fault, Filter::Ratelimit]);
-    cfg.validate().unwrap();
-    s.filters = vec![Filter::Lua];
-    let cfg = source::measure_config(&s, true, builtin).unwrap();
-    assert_eq!(cfg.filters, vec![Filter::Lua]);
-    let err = cfg.validate().unwrap_err().to_string();
-    assert!(err.contains("has no lua filter"), "{err}");
 }
 
 /// The A/A false alarm of docs/gate.md: one measurement's tcp IPC is up, the next one's

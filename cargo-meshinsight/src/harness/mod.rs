@@ -23,7 +23,7 @@
 //! let launch = Launch::current()?;
 //! let config: SidecarConfig = "http+lua".parse().expect("valid config");
 //! let echo = EchoServer::start(&launch, config.mode, None, None)?;
-//! let mut envoy = Sidecar::parse("envoy").start(&launch, &config, &echo, None)?;
+//! let mut envoy = Sidecar::envoy().start(&launch, &config, &echo, None)?;
 //! let pids = (echo.pid(), envoy.pids()); // for the probe's pid filter
 //! for size in [100, 1000, 2000, 3000, 4000] {
 //!     let run = run_closed_loop(&ClosedLoop {
@@ -67,7 +67,7 @@ pub use loadgen::{
     ClosedLoop, LoadResult, MaxRate, MaxRateSearch, OpenLoop, Stop, find_max_rate, run_closed_loop,
     run_open_loop,
 };
-pub use process::{Launch, install_interrupt_cleanup};
+pub use process::Launch;
 pub use sidecar::{RunningSidecar, Sidecar, Upstream};
 
 /// Version of the serialized harness results ([`LoadResult`], [`MaxRate`], [`BenchResult`]).

@@ -1,7 +1,7 @@
 //! Process lifecycle: spawn in a process group of its own, standard error to a file (for the
 //! tail in error messages), readiness by a `listening on` line or by connecting, optional CPU
-//! pinning, and cleanup: the whole group is killed on drop (so on panic too), and on Ctrl-C
-//! once [`install_interrupt_cleanup`] ran.
+//! pinning, and cleanup: the whole group is killed on drop (so on panic too), and by
+//! [`clean_up_after_interrupt`], which the application's signal handler calls.
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -53,7 +53,7 @@ fn unregister_temp(path: &Path) {
     }
 }
 
-/// A temporary directory that is also removed on Ctrl-C (with [`install_interrupt_cleanup`]).
+/// A temporary directory that is also removed by [`clean_up_after_interrupt`].
 #[derive(Debug)]
 pub struct TempDir(tempfile::TempDir);
 
@@ -105,22 +105,14 @@ impl Drop for TempDir {
     }
 }
 
-/// Kill every child process group and remove the temporary files on Ctrl-C, SIGTERM or
-/// SIGHUP, then exit with 130.
-///
-/// Call once from a binary; the library never installs signal handlers by itself.
-pub fn install_interrupt_cleanup() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            kill_all_groups();
-            let paths = LIVE_TEMP.lock().map(|p| p.clone()).unwrap_or_default();
-            for path in paths {
-                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
-            }
-            std::process::exit(130);
-        });
-    });
+/// Kills every child process group and removes the temporary files: what the application's
+/// signal handler does before it exits (`exit` skips destructors).
+pub fn clean_up_after_interrupt() {
+    kill_all_groups();
+    let paths = LIVE_TEMP.lock().map(|p| p.clone()).unwrap_or_default();
+    for path in paths {
+        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+    }
 }
 
 fn kill_all_groups() {

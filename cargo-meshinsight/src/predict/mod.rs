@@ -1,9 +1,7 @@
 //! Prediction (DESIGN §6): from an ECG and a profile to the end-to-end latency and CPU
 //! overhead of the mesh, with the critical path and the share of each component.
 
-mod job;
 pub mod speedup;
-pub mod split;
 pub mod timeline;
 pub mod whatif;
 
@@ -13,9 +11,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::ecg::{Ecg, Service};
-use crate::profile::{CostPart, CostVector, CpuPrice, Profile};
+use crate::model::{CostPart, CostVector, CpuPrice, Profile};
 use crate::vocab::{Component, SidecarConfig};
-pub use job::{PredictConfig, fixture_paths, load_profiles, run};
 pub use speedup::Speedup;
 pub use timeline::{Timeline, rebuild};
 
@@ -220,8 +217,8 @@ pub fn call_costs(ecg: &Ecg, profiles: &ProfileSet) -> Result<Vec<CostVector>, P
         .collect::<Result<_, _>>()?;
     // Each service's split model (from a profile with event counts; none for most), found
     // once per distinct profile and configuration.
-    let mut found: Vec<(&Profile, &SidecarConfig, Option<split::Split>)> = Vec::new();
-    let splits: Vec<Option<split::Split>> = ecg
+    let mut found: Vec<(&Profile, &SidecarConfig, Option<crate::model::split::Split>)> = Vec::new();
+    let splits: Vec<Option<crate::model::split::Split>> = ecg
         .services
         .iter()
         .zip(&priced)
@@ -233,7 +230,7 @@ pub fn call_costs(ecg: &Ecg, profiles: &ProfileSet) -> Result<Vec<CostVector>, P
                 match known {
                     Some((_, _, split)) => split.clone(),
                     None => {
-                        let split = split::detect(&p.runs, config);
+                        let split = crate::model::split::detect(&p.runs, config);
                         found.push((p, config, split.clone()));
                         split
                     }
@@ -282,7 +279,7 @@ fn figures(ecg: &Ecg, profiles: &ProfileSet, base: &Timeline) -> Result<Figures,
     for &k in &timeline.critical_path {
         on_path.add(&costs[k]);
     }
-    let mut cpu = [0.0f64; crate::profile::COST_SLOTS];
+    let mut cpu = [0.0f64; crate::model::COST_SLOTS];
     for (call, cost) in ecg.calls.iter().zip(&costs) {
         for (slot, c) in cpu.iter_mut().enumerate() {
             *c += call.rate * cost.cpu_us[slot] / 1e6;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::{ComponentModel, FilterProfile, LinearModel, Profile};
+use crate::model::{ComponentModel, FilterProfile, LinearModel, Profile};
 use crate::vocab::{Component, Filter, Mode};
 
 /// A speedup file could not be used.

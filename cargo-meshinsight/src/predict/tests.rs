@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::*;
 use crate::ecg::EcgDoc;
-use crate::profile::{
+use crate::model::{
     ComponentModel, FilterProfile, LinearModel, ModeProfile, Platform, SidecarInfo,
 };
 use crate::vocab::{Component, Filter, Mode};
@@ -52,7 +52,7 @@ pub(crate) fn toy_profile() -> Profile {
         )]),
     };
     let p = Profile {
-        format_version: crate::profile::FORMAT_VERSION,
+        format_version: crate::model::FORMAT_VERSION,
         source: Some("toy".into()),
         notes: vec![],
         platform: Platform {
@@ -556,14 +556,14 @@ fn a_profile_whose_runs_show_a_split_prices_the_extra_reads_and_writes() {
     let e = ecg(&big);
     let linear = toy_profile();
     let mut stepped = toy_profile();
-    stepped.runs = super::split::stepped_runs(&http, &[100, 4000, 8000, 16000]);
+    stepped.runs = crate::model::split::stepped_runs(&http, &[100, 4000, 8000, 16000]);
     let p0 = predict(&e, &ProfileSet::new(vec![linear]), None).unwrap();
     let p1 = predict(&e, &ProfileSet::new(vec![stepped]), None).unwrap();
     // 64000 B is 16 units of 4000 B (the detected split): 64 reads and writes per traversal
     // against 53.9 on the least-squares line of the runs' counts, at 1.5 µs each: 15.2 µs per
     // traversal, on 5 traversals.
-    let split = super::split::detect(
-        &super::split::stepped_runs(&http, &[100, 4000, 8000, 16000]),
+    let split = crate::model::split::detect(
+        &crate::model::split::stepped_runs(&http, &[100, 4000, 8000, 16000]),
         &http,
     )
     .unwrap();
@@ -595,7 +595,7 @@ fn negative_slopes_are_not_extrapolated_past_the_profiled_sizes() {
     let v = profile.traversal_cost(&config, 16_000.0);
     close(v.latency_us[ipc], 4.0 - 16.0);
     close(v.latency_us[write], 3.0 + 16.0);
-    profile.settings = Some(crate::profile::measure::Settings {
+    profile.settings = Some(crate::model::settings::Settings {
         sizes: vec![100, 2000, 4000],
         rates_pct: vec![],
         repeat: 1,
@@ -630,12 +630,12 @@ fn cpu_is_priced_loaded_or_unloaded_as_the_set_says() {
     let loaded = predict(&e, &ProfileSet::new(vec![p.clone()]), None).unwrap();
     let unloaded = predict(
         &e,
-        &ProfileSet::new(vec![p]).with_cpu_price(crate::profile::CpuPrice::Unloaded),
+        &ProfileSet::new(vec![p]).with_cpu_price(crate::model::CpuPrice::Unloaded),
         None,
     )
     .unwrap();
-    assert_eq!(loaded.cpu_price, crate::profile::CpuPrice::Loaded);
-    assert_eq!(unloaded.cpu_price, crate::profile::CpuPrice::Unloaded);
+    assert_eq!(loaded.cpu_price, crate::model::CpuPrice::Loaded);
+    assert_eq!(unloaded.cpu_price, crate::model::CpuPrice::Unloaded);
     // 5 traversals x 7 µs more at 1000 rps; latency is not CPU.
     close(
         unloaded.figures.cpu_overhead_cores - loaded.figures.cpu_overhead_cores,
@@ -654,5 +654,5 @@ fn cpu_is_priced_loaded_or_unloaded_as_the_set_says() {
     let mut json = serde_json::to_value(&loaded).unwrap();
     json.as_object_mut().unwrap().remove("cpu_price");
     let back: Prediction = serde_json::from_value(json).unwrap();
-    assert_eq!(back.cpu_price, crate::profile::CpuPrice::Loaded);
+    assert_eq!(back.cpu_price, crate::model::CpuPrice::Loaded);
 }

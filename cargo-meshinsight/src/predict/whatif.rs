@@ -6,7 +6,7 @@
 //! to a whole trace.
 
 use super::speedup::{Change, Speedup};
-use crate::profile::{LinearModel, Profile};
+use crate::model::{LinearModel, Profile};
 
 /// A component whose base cost at the reference size is this close to zero (µs) has no
 /// meaningful relative change (noise around zero) and is left unchanged.

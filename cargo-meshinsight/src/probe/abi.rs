@@ -99,3 +99,4 @@ unsafe impl aya::Pod for ProbeKey {}
 unsafe impl aya::Pod for ProbeStats {}
 // SAFETY: as above (u32, u32, then 8-byte fields: no padding).
 unsafe impl aya::Pod for ThreadState {}
+const _: () = assert!(crate::vocab::ProbeComponent::ALL.len() == COMP_COUNT);

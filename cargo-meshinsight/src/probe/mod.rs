@@ -11,7 +11,6 @@ pub mod abi;
 pub mod capability;
 mod loader;
 pub mod overhead;
-pub mod render;
 pub mod report;
 pub mod syscalls;
 pub mod workload;

@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{Probe, ProbeComponent, ProbeError, ProbeOptions, ProbeSet, Role, capability};
+use crate::util::stats::quantile;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -75,17 +76,6 @@ pub enum OverheadError {
     /// The probe failed.
     #[error(transparent)]
     Probe(#[from] ProbeError),
-}
-
-fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return 0.0;
-    }
-    let pos = q * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
 struct Echo {
@@ -252,10 +242,4 @@ pub fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn quantile_interpolates() {
-        assert_eq!(super::quantile(&[3.0, 1.0, 2.0, 4.0], 0.5), 2.5);
-        assert_eq!(super::quantile(&[5.0], 0.25), 5.0);
-    }
-}
+mod tests {}

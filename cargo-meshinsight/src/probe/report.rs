@@ -9,61 +9,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::abi::{self, ProbeStats};
+pub use crate::vocab::ProbeComponent;
 
 /// Version of the serialized [`ProbeReport`].
 pub const FORMAT_VERSION: u32 = 1;
-
-/// What the probe attributes a thread's time to (docs/probe.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeComponent {
-    /// read/readv/recv* returning data, less nested softirqs.
-    Read,
-    /// write/writev/send* that sent data, less nested softirqs and loopback transmit.
-    Write,
-    /// NET_RX/NET_TX softirqs and loopback transmit.
-    Ipc,
-    /// On-CPU time in epoll/poll/select plus wake-up delay.
-    Notify,
-    /// On-CPU time outside syscalls and softirqs.
-    User,
-    /// Every other syscall (and failed reads/writes) and other softirqs.
-    OtherKernel,
-}
-
-impl ProbeComponent {
-    /// In the order of the `COMP_*` indexes of `bpf/probe.h`.
-    pub const ALL: [ProbeComponent; abi::COMP_COUNT] = [
-        ProbeComponent::Read,
-        ProbeComponent::Write,
-        ProbeComponent::Ipc,
-        ProbeComponent::Notify,
-        ProbeComponent::User,
-        ProbeComponent::OtherKernel,
-    ];
-
-    /// The name used in JSON and tables.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeComponent::Read => "read",
-            ProbeComponent::Write => "write",
-            ProbeComponent::Ipc => "ipc",
-            ProbeComponent::Notify => "notify",
-            ProbeComponent::User => "user",
-            ProbeComponent::OtherKernel => "other_kernel",
-        }
-    }
-
-    fn from_index(index: u32) -> Option<Self> {
-        Self::ALL.get(index as usize).copied()
-    }
-}
-
-impl fmt::Display for ProbeComponent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What a traced process is in the measured setup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -339,7 +288,7 @@ impl ProbeReport {
         let mut processes: BTreeMap<u32, ProcessReport> = BTreeMap::new();
         let mut softirq_daemon = empty_components();
         for (&(tgid, comp), stats) in &raw.stats {
-            let Some(comp) = ProbeComponent::from_index(comp) else {
+            let Some(comp) = ProbeComponent::ALL.get(comp as usize).copied() else {
                 continue;
             };
             let stats = ComponentStats::from_raw(stats);

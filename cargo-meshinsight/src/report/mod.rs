@@ -1,7 +1,13 @@
-//! Rendering of results for people (terminal tables, markdown) and machines (JSON).
+//! Every renderer: results for people (terminal tables, markdown, SVG plots) and machines
+//! (JSON). Pure functions from a stage's output to text.
 
+pub mod analyze;
+pub mod analyze_plot;
 pub mod prediction;
+pub mod probe;
 pub mod profile;
+pub mod validate;
+pub mod validate_plot;
 pub mod verdict;
 
 use std::str::FromStr;

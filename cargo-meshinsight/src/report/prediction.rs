@@ -4,8 +4,8 @@ use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table, TableStyle};
 
 use super::{Format, cores, us};
+use crate::model::{CostPart, CpuPrice};
 use crate::predict::{Figures, Prediction};
-use crate::profile::{CostPart, CpuPrice};
 
 /// Renders predictions in `format`; JSON is an array with one object per fixture.
 pub fn render(predictions: &[Prediction], format: Format) -> String {

@@ -5,8 +5,8 @@ use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table, TableStyle};
 
 use super::{cores, us};
-use crate::profile::assemble::{Checks, Linearity, PER_BYTE_R2};
-use crate::profile::{LinearModel, Profile};
+use crate::model::assemble::{Checks, Linearity, PER_BYTE_R2};
+use crate::model::{LinearModel, Profile};
 use crate::vocab::{Component, Mode, SidecarConfig};
 
 fn table(style: TableStyle, header: Vec<String>) -> Table {
@@ -320,7 +320,7 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
                 .map(|r| r.size)
                 .max()
                 .unwrap_or(0);
-            match crate::predict::split::detect(&profile.runs, &plain) {
+            match crate::model::split::detect(&profile.runs, &plain) {
                 Some(split) => out.push_str(&format!(
                     "split, {mode}: a message takes one more read and write per {:.0} B (about {} µs each); predictions add it beyond the profiled sizes\n",
                     split.split_bytes,

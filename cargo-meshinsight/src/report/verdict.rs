@@ -147,8 +147,8 @@ fn paired_line(p: &crate::gate::PairedInfo) -> String {
 
 fn settings_line(v: &Verdict) -> String {
     let correction = match v.settings.correction {
-        crate::config::Correction::Holm => "Holm",
-        crate::config::Correction::Bh => "Benjamini–Hochberg",
+        crate::gate::Correction::Holm => "Holm",
+        crate::gate::Correction::Bh => "Benjamini–Hochberg",
     };
     format!(
         "threshold {}%, α {} ({correction})",

@@ -305,21 +305,6 @@ pub(crate) fn clip_to_parents(
     out
 }
 
-/// Writes `text` to `path` through a temporary file in the same directory and a rename, so
-/// that a failure leaves no half-written file.
-pub fn write_atomic(path: &Path, text: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text)?;
-    tmp.flush()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 /// Reads every trace of `paths` into call graphs: all in `format`, or each file's own
 /// format when `None`. Alibaba files are streamed through partitions; Jaeger and OTLP files
 /// are read whole. Graphs come sorted by trace id.

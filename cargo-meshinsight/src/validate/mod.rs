@@ -9,25 +9,21 @@
 //! client ([`crate::harness::client`]), with per-call request and response sizes.
 
 pub mod deploy;
-pub mod plot;
 pub mod service;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
-use comfy_table::{CellAlignment, Table, TableStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::ecg::Ecg;
 use crate::harness::client::{Client, Expect};
 use crate::harness::wire;
 use crate::harness::{HarnessError, Launch, Sidecar};
+use crate::measure::MAX_CHAIN;
+use crate::model::{CpuPrice, Profile};
 use crate::predict::{PredictError, ProfileSet, call_costs, predict};
-use crate::profile::measure::MAX_CHAIN;
-use crate::profile::{CpuPrice, Profile};
-use crate::report::{Format, us};
 
 /// Version of the serialized [`ValidateReport`].
 pub const FORMAT_VERSION: u32 = 1;
@@ -49,6 +45,9 @@ pub enum ValidateError {
     /// The prediction for a fixture failed.
     #[error(transparent)]
     Predict(#[from] PredictError),
+    /// The fixture could not be read.
+    #[error(transparent)]
+    Ecg(#[from] crate::ecg::EcgError),
 }
 
 /// What to validate.
@@ -274,7 +273,7 @@ fn run_once(
     }
 }
 
-fn mean(v: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn mean(v: impl Iterator<Item = f64>) -> f64 {
     let v: Vec<f64> = v.collect();
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
@@ -330,7 +329,7 @@ pub fn validate_case(
     path: &Path,
     profiles: &ProfileSet,
     launch: &Launch,
-) -> Result<CaseResult, crate::Error> {
+) -> Result<CaseResult, ValidateError> {
     let ecg = Ecg::load(path)?;
     let prediction = predict(&ecg, profiles, None)?;
     let predicted_cpu_us: f64 = call_costs(&ecg, profiles)?
@@ -388,20 +387,12 @@ pub fn report(
     load: Option<f64>,
     cases: Vec<CaseResult>,
 ) -> ValidateReport {
-    let mut errs: Vec<f64> = cases
+    let errs: Vec<f64> = cases
         .iter()
         .map(|c| c.error_pct.abs())
         .filter(|e| e.is_finite())
         .collect();
-    errs.sort_by(f64::total_cmp);
-    let median = (!errs.is_empty()).then(|| {
-        let n = errs.len();
-        if n % 2 == 1 {
-            errs[n / 2]
-        } else {
-            (errs[n / 2 - 1] + errs[n / 2]) / 2.0
-        }
-    });
+    let median = crate::util::stats::median(&errs);
     ValidateReport {
         format_version: FORMAT_VERSION,
         sidecar: cfg.sidecar.name().to_string(),
@@ -413,76 +404,6 @@ pub fn report(
         median_abs_error_pct: median,
         cases,
     }
-}
-
-/// Renders a report.
-pub fn render(report: &ValidateReport, format: Format) -> String {
-    match format {
-        Format::Json => serde_json::to_string_pretty(report).expect("a report serializes") + "\n",
-        Format::Table => table(report, UTF8_BORDERS_ONLY),
-        Format::Markdown => table(report, ASCII_MARKDOWN),
-    }
-}
-
-fn table(report: &ValidateReport, preset: TableStyle) -> String {
-    let mut t = Table::new();
-    t.load_style(preset).set_header(vec![
-        "case",
-        "calls",
-        "without µs",
-        "with µs",
-        "measured µs",
-        "range µs",
-        "predicted µs",
-        "error %",
-        "CPU meas. µs",
-        "in sidecars µs",
-        "CPU pred. µs",
-        "CPU error %",
-        "vs sidecars %",
-        "verdict",
-    ]);
-    for c in &report.cases {
-        t.add_row(vec![
-            c.name.clone(),
-            c.calls.to_string(),
-            us(mean(c.without.iter().map(|s| s.mean_us))),
-            us(mean(c.with.iter().map(|s| s.mean_us))),
-            us(c.measured_us),
-            format!(
-                "{}..{}",
-                us(c.measured_range_us.0),
-                us(c.measured_range_us.1)
-            ),
-            us(c.predicted_us),
-            format!("{:+.1}", c.error_pct),
-            us(c.measured_cpu_us),
-            us(c.measured_sidecar_cpu_us),
-            us(c.predicted_cpu_us),
-            format!("{:+.1}", c.cpu_error_pct),
-            format!("{:+.1}", c.sidecar_cpu_error_pct),
-            if c.pass { "ok" } else { "MISS" }.to_string(),
-        ]);
-    }
-    for i in 1..13 {
-        if let Some(col) = t.column_mut(i) {
-            col.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    let mut s = t.to_string();
-    s.push('\n');
-    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}%"));
-    s.push_str(&format!(
-        "sidecar {}, profile {} (CPU priced {}), load average {}, tolerance ±{:.0}%: median |error| {}, max |error| {}\n",
-        report.sidecar,
-        report.profile,
-        report.cpu_price.as_str(),
-        report.load_average.map_or("-".to_string(), |l| format!("{l:.2}")),
-        report.tolerance_pct,
-        f(report.median_abs_error_pct),
-        f(report.max_abs_error_pct),
-    ));
-    s
 }
 
 #[cfg(test)]
@@ -546,7 +467,7 @@ mod tests {
         ];
         assert!((cases[1].error_pct + 25.0).abs() < 1e-9);
         let cfg = ValidateConfig {
-            sidecar: Sidecar::parse("builtin"),
+            sidecar: Sidecar::builtin(),
             fixtures: vec![],
             requests: 1,
             warmup: 0,
@@ -561,13 +482,17 @@ mod tests {
         let r = report(&cfg, &profile, CpuPrice::Unloaded, Some(0.3), cases);
         assert_eq!(r.median_abs_error_pct, Some(17.5));
         assert_eq!(r.max_abs_error_pct, Some(40.0));
-        let text = render(&r, Format::Table);
+        let text = crate::report::validate::render(&r, crate::report::Format::Table);
         assert!(text.contains("MISS"), "{text}");
         assert!(text.contains("median |error| 17.5%"), "{text}");
         assert!(text.contains("(CPU priced unloaded)"), "{text}");
-        let md = render(&r, Format::Markdown);
+        let md = crate::report::validate::render(&r, crate::report::Format::Markdown);
         assert!(md.contains("| case"), "{md}");
-        let json: ValidateReport = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        let json: ValidateReport = serde_json::from_str(&crate::report::validate::render(
+            &r,
+            crate::report::Format::Json,
+        ))
+        .unwrap();
         assert_eq!(json, r);
     }
 
@@ -613,7 +538,7 @@ mod tests {
     #[test]
     fn the_plot_has_every_case() {
         let r = report_of(vec![case("chain", 100.0, 110.0), case("fan", 80.0, 60.0)]);
-        let svg = plot::svg(&r);
+        let svg = crate::report::validate_plot::svg(&r);
         assert!(svg.starts_with("<svg"), "{}", &svg[..50]);
         assert!(svg.contains("chain") && svg.contains("fan"));
     }

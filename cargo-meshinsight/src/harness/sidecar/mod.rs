@@ -5,8 +5,10 @@ pub mod builtin;
 pub mod envoy;
 pub mod filters;
 
+use std::fmt;
 use std::path::PathBuf;
 use std::process::Command;
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -59,21 +61,20 @@ pub enum Sidecar {
 }
 
 impl Sidecar {
-    /// `envoy` (one worker), `builtin` (TCP upstream), or else a command template.
-    pub fn parse(s: &str) -> Sidecar {
-        match s.trim() {
-            "envoy" => Sidecar::Envoy {
-                path: None,
-                concurrency: 1,
-            },
-            "builtin" => Sidecar::Builtin {
-                upstream: Upstream::Tcp,
-                zerocopy: false,
-                extra_work_us: 0,
-            },
-            other => Sidecar::Command {
-                template: other.to_string(),
-            },
+    /// Real Envoy from `PATH`, one worker.
+    pub fn envoy() -> Sidecar {
+        Sidecar::Envoy {
+            path: None,
+            concurrency: 1,
+        }
+    }
+
+    /// The built-in reference sidecar, TCP upstream, no injected work.
+    pub fn builtin() -> Sidecar {
+        Sidecar::Builtin {
+            upstream: Upstream::Tcp,
+            zerocopy: false,
+            extra_work_us: 0,
         }
     }
 
@@ -191,6 +192,111 @@ impl Sidecar {
                 })
             }
             Sidecar::Command { template } => start_command(template, config, &upstream, cpus),
+        }
+    }
+}
+
+/// A sidecar spec that names no known sidecar.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown sidecar `{spec}`: {reason}; expected `envoy`, `builtin` (options: --extra-work-us N, \
+     --upstream tcp|uds, --zerocopy), or a command with a {{listen}} placeholder, e.g. \
+     'my-proxy --listen {{listen}} --upstream {{upstream}} --mode {{mode}}'"
+)]
+pub struct SpecError {
+    /// The spec as given.
+    pub spec: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The one grammar of a sidecar spec (`--sidecar`, `--base-sidecar`): `envoy`, `builtin` with
+/// its options, or a command template, which must have a `{listen}` placeholder. Anything else
+/// is an error: a typo is never run as a shell command.
+impl FromStr for Sidecar {
+    type Err = SpecError;
+    fn from_str(spec: &str) -> Result<Self, SpecError> {
+        let spec = spec.trim();
+        let bad = |reason: &str| SpecError {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
+        if spec.contains("{listen}") {
+            return Ok(Sidecar::Command {
+                template: spec.to_string(),
+            });
+        }
+        let words: Vec<&str> = spec.split_whitespace().collect();
+        match words.split_first() {
+            Some((&"envoy", [])) => Ok(Sidecar::envoy()),
+            Some((&"envoy", _)) => Err(bad("`envoy` takes no options here")),
+            Some((&"builtin", options)) => builtin_with(options).map_err(|r| bad(&r)),
+            Some(_) => Err(bad(
+                "not a preset, and not a command (no {listen} placeholder)",
+            )),
+            None => Err(bad("it is empty")),
+        }
+    }
+}
+
+/// `builtin` with `options` (`--extra-work-us N`, `--upstream tcp|uds`, `--zerocopy`).
+fn builtin_with(options: &[&str]) -> Result<Sidecar, String> {
+    let mut sidecar = Sidecar::builtin();
+    let Sidecar::Builtin {
+        upstream,
+        zerocopy,
+        extra_work_us,
+    } = &mut sidecar
+    else {
+        unreachable!("Sidecar::builtin() is builtin")
+    };
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        match *option {
+            "--zerocopy" => *zerocopy = true,
+            "--extra-work-us" => {
+                *extra_work_us = rest
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--extra-work-us takes a whole number of microseconds")?;
+            }
+            "--upstream" => {
+                *upstream = match rest.next() {
+                    Some(&"tcp") => Upstream::Tcp,
+                    Some(&"uds") => Upstream::Uds,
+                    _ => return Err("--upstream takes tcp or uds".into()),
+                };
+            }
+            other => return Err(format!("`builtin` has no option `{other}`")),
+        }
+    }
+    Ok(sidecar)
+}
+
+/// The spec that parses back to the same sidecar (Envoy's binary and workers aside, which
+/// are not part of the grammar).
+impl fmt::Display for Sidecar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sidecar::Envoy { .. } => f.write_str("envoy"),
+            Sidecar::Command { template } => f.write_str(template),
+            Sidecar::Builtin {
+                upstream,
+                zerocopy,
+                extra_work_us,
+            } => {
+                f.write_str("builtin")?;
+                if *extra_work_us > 0 {
+                    write!(f, " --extra-work-us {extra_work_us}")?;
+                }
+                if *upstream == Upstream::Uds {
+                    f.write_str(" --upstream uds")?;
+                }
+                if *zerocopy {
+                    f.write_str(" --zerocopy")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -379,10 +485,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_parse_to_presets_and_anything_else_to_a_command() {
-        assert_eq!(Sidecar::parse("envoy").name(), "envoy");
-        assert_eq!(Sidecar::parse("builtin").upstream(), Upstream::Tcp);
-        assert_eq!(Sidecar::parse("my-proxy -l {listen}").name(), "command");
+    fn specs_parse_to_presets_and_commands_and_print_back() {
+        assert_eq!("envoy".parse::<Sidecar>().unwrap(), Sidecar::envoy());
+        assert_eq!(" builtin ".parse::<Sidecar>().unwrap(), Sidecar::builtin());
+        let cmd: Sidecar = "my-proxy -l {listen}".parse().unwrap();
+        assert_eq!(cmd.name(), "command");
+        for spec in [
+            "builtin --extra-work-us 5",
+            "builtin --upstream uds --zerocopy",
+            "envoy",
+            "my-proxy -l {listen}",
+        ] {
+            let s: Sidecar = spec.parse().unwrap();
+            assert_eq!(s.to_string(), spec);
+            assert_eq!(s.to_string().parse::<Sidecar>().unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn a_typo_is_an_error_naming_the_known_sidecars_not_a_shell_command() {
+        let e = "enovy".parse::<Sidecar>().unwrap_err().to_string();
+        assert!(e.contains("unknown sidecar `enovy`"), "{e}");
+        assert!(e.contains("`envoy`, `builtin`"), "{e}");
+        assert!(e.contains("{listen} placeholder"), "{e}");
+        for bad in [
+            "",
+            "builtin --extra-work-us",
+            "builtin --turbo",
+            "envoy --x",
+        ] {
+            assert!(bad.parse::<Sidecar>().is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -409,12 +542,14 @@ mod tests {
         let upstream: Endpoint = "127.0.0.1:9".parse().unwrap();
         let fault: SidecarConfig = "http+fault".parse().unwrap();
         let lua: SidecarConfig = "http+lua".parse().unwrap();
-        let err = Sidecar::parse("my-proxy --listen {listen} --to {upstream}")
+        let err = "my-proxy --listen {listen} --to {upstream}"
+            .parse::<Sidecar>()
+            .unwrap()
             .start_to(&launch, &fault, &upstream, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("no {filters} placeholder"), "{err}");
-        let err = Sidecar::parse("builtin")
+        let err = Sidecar::builtin()
             .start_to(&launch, &lua, &upstream, None)
             .unwrap_err()
             .to_string();

@@ -1,0 +1,286 @@
+//! `cargo meshinsight check`: measure (or read) the head, compare with the base measured side
+//! by side or with the stored baseline, confirm a regression by measuring again, and report.
+
+use std::path::PathBuf;
+
+use super::error::Error;
+use super::head_profile::{self, ProfileSource};
+use super::output::Output;
+use super::paired_base::{self, PairedBase};
+use crate::ecg::Ecg;
+use crate::gate::baseline::{self, BaselineSource, Loaded};
+use crate::gate::paired::{self, PairedInfo};
+use crate::gate::{CompareSettings, GateError, Outcome, Snapshot, Verdict, judge, judge_paired};
+use crate::model::Profile;
+use crate::project::config::Settings;
+
+/// Loads the fixtures of `settings` and predicts them under `profile`.
+pub fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error> {
+    let paths = settings.fixture_paths()?;
+    let mut ecgs = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let mut ecg = Ecg::load(p)?;
+        if let Ok(rel) = p.strip_prefix(&settings.root) {
+            ecg.origin = rel.to_path_buf();
+        }
+        ecgs.push(ecg);
+    }
+    Ok(Snapshot::new(profile, &ecgs)?)
+}
+
+/// Which baseline `check` compares against.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum BaselineChoice {
+    /// The baseline file at the merge base of `HEAD` and the target branch.
+    #[default]
+    MergeBase,
+    /// An explicit source.
+    Source(BaselineSource),
+}
+
+/// What `check` does.
+#[derive(Clone, Debug, Default)]
+pub struct CheckConfig {
+    /// The manifest of the project (`--manifest-path`).
+    pub manifest_path: Option<PathBuf>,
+    /// The profile of the head: a file, or measured now.
+    pub profile: ProfileSource,
+    /// The baseline.
+    pub baseline: BaselineChoice,
+    /// Fail (exit 101) instead of passing when there is no baseline.
+    pub require_baseline: bool,
+    /// Overrides the configured target branch (e.g. from `GITHUB_BASE_REF`).
+    pub target_branch: Option<String>,
+    /// Overrides the configured threshold, percent.
+    pub threshold_pct: Option<f64>,
+    /// Overrides the configured α.
+    pub alpha: Option<f64>,
+    /// Paired mode: measure this base interleaved with the head instead of reading a
+    /// baseline.
+    pub paired: Option<PairedBase>,
+    /// Do not measure again to confirm a regression found against a baseline or by a paired
+    /// check (`--no-confirm`; [`confirm`]).
+    pub no_confirm: bool,
+}
+
+/// Loads the baseline `check` compares against.
+pub fn load_baseline(
+    settings: &Settings,
+    platform_id: &str,
+    choice: &BaselineChoice,
+    target_branch: Option<&str>,
+) -> Result<(Option<Loaded>, String), GateError> {
+    let name = baseline::file_name(platform_id)?;
+    let file = settings.baseline_dir_abs().join(&name);
+    let shown = settings.baseline_dir.join(&name).display().to_string();
+    let loaded = match choice {
+        BaselineChoice::MergeBase => {
+            let branch = target_branch.unwrap_or(&settings.target_branch);
+            let (repo, rel) = baseline::open_repo(&settings.root, &file)?;
+            let (at, name) = baseline::merge_base(&repo, branch)?;
+            let label = format!("merge base with {name}");
+            let where_ = format!("{shown} at {} ({label})", baseline::short(at));
+            (
+                baseline::load_at(&repo, at, &rel, &label, settings.history_depth)?,
+                where_,
+            )
+        }
+        BaselineChoice::Source(source) => {
+            let where_ = match source {
+                BaselineSource::GitRev(rev) => format!("{shown} at {rev}"),
+                BaselineSource::Path(p) => p.display().to_string(),
+                BaselineSource::None => "nowhere (--no-baseline)".into(),
+            };
+            (
+                baseline::load(source, &settings.root, &file, settings.history_depth)?,
+                where_,
+            )
+        }
+    };
+    if let (Some(l), _) = &loaded
+        && l.baseline.platform_id != platform_id
+    {
+        return Err(GateError::InvalidBaseline {
+            origin: l.origin.clone(),
+            message: format!(
+                "it is for platform `{}`, not `{platform_id}`",
+                l.baseline.platform_id
+            ),
+        });
+    }
+    Ok(loaded)
+}
+
+/// `check`: predict, load the baseline, compare.
+///
+/// The head profile is read or measured as `config.profile` says.
+pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
+    let settings = with_overrides(config, Settings::load(config.manifest_path.as_deref())?);
+    if let Some(base) = &config.paired {
+        return check_paired(config, settings, base, out);
+    }
+    let profile = config.profile.obtain(&settings, out)?;
+    let loaded = baseline_for_check(config, &settings, &profile.platform.id, out)?;
+    let first = judge_profile(&settings, profile, loaded.as_ref(), out)?;
+    if !matches!(config.profile, ProfileSource::Measure { .. }) {
+        return Ok(first);
+    }
+    confirm_by_measuring_again(config, first, "the head", out, |out| {
+        let profile = config.profile.obtain(&settings, out)?;
+        judge_profile(&settings, profile, loaded.as_ref(), out)
+    })
+}
+
+/// A `first` verdict that found a regression, measured once more with `again` and judged by
+/// both measurements ([`confirm`]); `first` itself when it found none or `--no-confirm` says
+/// so. `what` names what is measured again.
+fn confirm_by_measuring_again(
+    config: &CheckConfig,
+    first: Verdict,
+    what: &str,
+    out: &mut Output,
+    again: impl FnOnce(&mut Output) -> Result<Verdict, Error>,
+) -> Result<Verdict, Error> {
+    if first.verdict != Outcome::Regression || config.no_confirm {
+        return Ok(first);
+    }
+    out.status(
+        "Confirming",
+        format!(
+            "{}: measuring {what} once more (a regression must repeat; --no-confirm skips this)",
+            first.summary
+        ),
+    );
+    let second = again(out)?;
+    if second.platform.id != first.platform.id {
+        return Err(GateError::PlatformChanged {
+            first: first.platform.id.clone(),
+            second: second.platform.id,
+        }
+        .into());
+    }
+    Ok(crate::gate::verdict::confirmed(&first, second))
+}
+
+/// The project's settings with the command line's threshold and α.
+fn with_overrides(config: &CheckConfig, mut settings: Settings) -> Settings {
+    if let Some(t) = config.threshold_pct {
+        settings.threshold_pct = t;
+    }
+    if let Some(a) = config.alpha {
+        settings.alpha = a;
+    }
+    settings
+}
+
+/// The baseline of platform `id` that `check` compares against; `None` (with a warning) when
+/// there is none and one is not required.
+fn baseline_for_check(
+    config: &CheckConfig,
+    settings: &Settings,
+    id: &str,
+    out: &mut Output,
+) -> Result<Option<Loaded>, Error> {
+    let (loaded, origin) = load_baseline(
+        settings,
+        id,
+        &config.baseline,
+        config.target_branch.as_deref(),
+    )?;
+    match &loaded {
+        Some(l) => out.status("Comparing", format!("against {}", l.origin)),
+        None if config.require_baseline => {
+            return Err(GateError::NoBaseline {
+                platform: id.to_string(),
+                origin,
+            }
+            .into());
+        }
+        None => out.warn(format!(
+            "no baseline for platform `{id}` at {origin}: nothing to compare, passing"
+        )),
+    }
+    Ok(loaded)
+}
+
+/// The comparison settings of the project's `settings`.
+fn compare_settings(settings: &Settings) -> CompareSettings {
+    CompareSettings {
+        threshold_pct: settings.threshold_pct,
+        alpha: settings.alpha,
+        correction: settings.correction,
+    }
+}
+
+/// Predicts the fixtures under `profile` and compares with `loaded`.
+fn judge_profile(
+    settings: &Settings,
+    profile: Profile,
+    loaded: Option<&Loaded>,
+    out: &mut Output,
+) -> Result<Verdict, Error> {
+    out.status("Predicting", "the fixtures under the profile");
+    let head = snapshot(settings, profile)?;
+    Ok(judge(&head, loaded, &compare_settings(settings)))
+}
+
+/// `check --paired`: measure the base and the head interleaved, predict the fixtures under
+/// both, and judge the per-point differences with a paired test.
+///
+/// `settings` are the project's with the command line's overrides ([`check`]).
+pub fn check_paired(
+    config: &CheckConfig,
+    settings: Settings,
+    base: &PairedBase,
+    out: &mut Output,
+) -> Result<Verdict, Error> {
+    let (quick, head_spec) = paired_base::measure_options(&config.profile)?;
+    let head = match &head_spec {
+        Some(sidecar) => head_profile::Resolved::preset(sidecar.clone()),
+        None => head_profile::resolve_sidecar(&settings.sidecar, &settings.manifest, None, out)?,
+    };
+    let base = paired_base::prepare_base(&settings, base, config.target_branch.as_deref(), out)?;
+    let cfg = head_profile::measure_config(&settings, quick, head.sidecar.clone())?;
+    let launch = crate::harness::Launch::current()?;
+    let (base_label, head_label) = (base.resolved.label(), head.label());
+    let compare = compare_settings(&settings);
+    let measure_and_judge = |out: &mut Output| -> Result<Verdict, Error> {
+        let mut measured = super::measuring::measure_paired(
+            &cfg,
+            &base.resolved.sidecar,
+            &base_label,
+            &head_label,
+            &launch,
+            out,
+        )?;
+        head.relabel(&mut measured.head);
+        head.relabel(&mut measured.difference);
+        base.resolved.relabel(&mut measured.base);
+        out.status("Predicting", "the fixtures under both profiles");
+        let errors = snapshot(
+            &settings,
+            paired::with_difference_errors(&measured.head, &measured.difference),
+        )?;
+        let head_snap = snapshot(&settings, measured.head)?;
+        let base_snap = snapshot(&settings, measured.base)?;
+        let info = PairedInfo {
+            base: base_label.clone(),
+            head: head_label.clone(),
+            base_commit: base.commit.clone(),
+            points: measured.points,
+            test: "paired t-test on the per-point differences head − base (OLS on size)".into(),
+        };
+        Ok(judge_paired(
+            &head_snap, &base_snap, &errors, info, &compare,
+        ))
+    };
+    let first = measure_and_judge(out)?;
+    // Interleaving cancels what the machine does to both sidecars alike, not a phase that
+    // slows one of the two processes for seconds: an A/A paired check (builtin against
+    // builtin) flagged 4 regressions in 1 of 8 runs that way (docs/gate.md). Such a phase
+    // mostly does not repeat; a change of the sidecar does.
+    confirm_by_measuring_again(config, first, "base and head", out, measure_and_judge)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! The top-level error, its exit code and its hint (documented in docs/exit-codes.md). Only
+//! the application layer sees it: stages return their own errors, wrapped here.
+
+use crate::ecg::EcgError;
+use crate::exit;
+use crate::gate::GateError;
+use crate::harness::HarnessError;
+use crate::harness::sidecar::SpecError;
+use crate::measure::MeasureError;
+use crate::model::ProfileError;
+use crate::predict::PredictError;
+use crate::predict::speedup::SpeedupError;
+use crate::probe::ProbeError;
+use crate::project::build::BuildError;
+use crate::project::config::ConfigError;
+use crate::project::export::ExportError;
+use crate::project::fs::WriteError;
+use crate::project::github::GithubError;
+use crate::traces::TraceError;
+use crate::validate::ValidateError;
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An ECG fixture or trace could not be used.
+    #[error(transparent)]
+    Ecg(#[from] EcgError),
+    /// A speedup profile could not be used.
+    #[error(transparent)]
+    Speedup(#[from] SpeedupError),
+    /// A prediction could not be made.
+    #[error(transparent)]
+    Predict(#[from] PredictError),
+    /// A profile could not be used.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// Profiling stopped.
+    #[error("failed to profile the sidecar")]
+    Measure(#[source] MeasureError),
+    /// The project's gate configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A baseline or report could not be used.
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    /// The pull-request comment could not be posted.
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    /// The eBPF probe could not measure.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// The load harness could not run.
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    /// A trace file could not be used.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// A validation case could not run.
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
+    /// A sidecar spec names no known sidecar.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// A `bin` sidecar could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The base tree of a paired check could not be exported.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// A file could not be written.
+    #[error(transparent)]
+    WriteFile(#[from] WriteError),
+    /// The base revision of a paired check has no manifest where the head has it.
+    #[error(
+        "failed to prepare the base of the paired check: {manifest} does not exist at {commit}"
+    )]
+    NoBaseManifest {
+        /// The manifest, relative to the repository.
+        manifest: std::path::PathBuf,
+        /// The base commit.
+        commit: String,
+    },
+    /// A paired check was given a profile file instead of measuring.
+    #[error("--paired measures base and head now; it cannot use --profile")]
+    PairedNeedsMeasuring,
+    /// A system call or file operation failed.
+    #[error("failed to {what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing a result failed.
+    #[error("failed to write {what}")]
+    Write {
+        /// What was being written.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else that has no variant of its own yet.
+    #[error("{message}")]
+    Other {
+        /// What went wrong.
+        message: String,
+        /// What the user can do about it.
+        hint: Option<String>,
+    },
+}
+
+impl From<MeasureError> for Error {
+    fn from(e: MeasureError) -> Self {
+        Error::Measure(e)
+    }
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Probe(e) if e.is_capability() => exit::MISSING_PRIVILEGE,
+            Error::Measure(MeasureError::Probe(e)) if e.is_capability() => exit::MISSING_PRIVILEGE,
+            _ => exit::COULD_NOT_RUN,
+        }
+    }
+
+    /// A line saying what to do next, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Ecg(_) => {
+                Some("the ECG fixture format is described in docs/ecg-format.md".to_string())
+            }
+            Error::Speedup(_) => {
+                Some("the speedup format is described in docs/speedup-format.md".to_string())
+            }
+            Error::Predict(PredictError::Unsupported { .. }) => Some(
+                "measure that configuration with `cargo meshinsight profile`, or pass a --profile that has it"
+                    .to_string(),
+            ),
+            Error::Predict(PredictError::NoProfileForPlatform { .. }) => Some(
+                "pass the profile of that platform with another --profile".to_string(),
+            ),
+            Error::Profile(ProfileError::Missing { .. }) => Some(
+                "measure the missing configuration with `cargo meshinsight profile`, or pass another --profile"
+                    .to_string(),
+            ),
+            Error::Profile(_) => {
+                Some("the profile format is described in docs/profile-format.md".to_string())
+            }
+            Error::Config(_) => Some(
+                "the `metadata.meshinsight` keys are described in docs/gate.md".to_string(),
+            ),
+            Error::Gate(e) => e.hint(),
+            Error::Github(e) => e.hint(),
+            Error::Probe(e) => e.hint(),
+            Error::Measure(MeasureError::Probe(e)) => e.hint(),
+            Error::Measure(MeasureError::Harness(e)) => e.hint(),
+            Error::Measure(MeasureError::Settings(_)) => {
+                Some("see `cargo meshinsight profile --help`".to_string())
+            }
+            Error::Harness(e) => e.hint(),
+            Error::Trace(TraceError::Temp { .. }) => Some(
+                "partition files go to the system's temporary directory; pass --temp-dir to put them elsewhere"
+                    .to_string(),
+            ),
+            Error::Trace(_) => {
+                Some("the trace formats read are described in docs/traces.md".to_string())
+            }
+            Error::Validate(ValidateError::Harness(e)) => e.hint(),
+            Error::Validate(ValidateError::Ecg(_)) => {
+                Some("the ECG fixture format is described in docs/ecg-format.md".to_string())
+            }
+            Error::Validate(ValidateError::Predict(_)) => Some(
+                "pass a --profile that has every mode and filter the fixture uses".to_string(),
+            ),
+            Error::Validate(ValidateError::Fixture { .. }) => Some(
+                "what validate can deploy is described in docs/validation.md".to_string(),
+            ),
+            Error::Build(e) => Some(format!(
+                "cargo's messages are above; `cargo build --release --bin {}` reproduces the build",
+                e.name
+            )),
+            Error::Export(_) | Error::NoBaseManifest { .. } => Some(
+                "pass the base as a sidecar with --base-sidecar, or another revision with --base-rev"
+                    .into(),
+            ),
+            Error::PairedNeedsMeasuring => Some("drop --profile (paired mode needs root)".into()),
+            Error::Spec(_) => Some("see docs/harness.md for the sidecars and their options".into()),
+            Error::Write { .. } | Error::WriteFile(_) | Error::Io { .. } => None,
+            Error::Other { hint, .. } => hint.clone(),
+        }
+    }
+}
+
+/// The causes of `error`, outermost first (not the error itself).
+pub(crate) fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(error.source(), |e| e.source())
+}

@@ -1,0 +1,232 @@
+//! Where the gate's head profile comes from: a profile file, or a measurement made now with
+//! the profiler, configured by the project's `[*.metadata.meshinsight]` table; and the
+//! configured sidecar made ready to run (a `bin` target built with cargo first).
+
+use std::path::{Path, PathBuf};
+
+use super::error::Error;
+use super::measuring::measure_profile;
+use super::output::Output;
+use crate::harness::{Launch, Sidecar};
+use crate::measure::MeasureConfig;
+use crate::model::Profile;
+use crate::project::build::{BuildOutput, build_bin, shell_quote};
+use crate::project::config::{DEFAULT_BIN_ARGS, Settings, Sidecar as ConfigSidecar};
+use crate::util::hash::{sha256_file, slug};
+
+/// The head profile of `check` (and the profile `baseline update` records).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProfileSource {
+    /// A profile file, e.g. written by `cargo meshinsight profile`.
+    File(PathBuf),
+    /// Profile the configured sidecar now (root); `quick` for `profile --quick` settings.
+    Measure {
+        /// The `--quick` settings of `profile`.
+        quick: bool,
+        /// Measure this sidecar instead of the configured one (`--sidecar`).
+        sidecar: Option<Sidecar>,
+    },
+}
+
+impl Default for ProfileSource {
+    /// What `check` does without `--profile`: measure now with the full settings.
+    fn default() -> Self {
+        ProfileSource::Measure {
+            quick: false,
+            sidecar: None,
+        }
+    }
+}
+
+impl ProfileSource {
+    /// Loads or measures the profile.
+    pub fn obtain(&self, settings: &Settings, out: &mut Output) -> Result<Profile, Error> {
+        match self {
+            ProfileSource::File(path) => Ok(Profile::load(path)?),
+            ProfileSource::Measure { quick, sidecar } => {
+                let resolved = match sidecar {
+                    Some(sidecar) => Resolved::preset(sidecar.clone()),
+                    None => resolve_sidecar(&settings.sidecar, &settings.manifest, None, out)?,
+                };
+                let cfg = measure_config(settings, *quick, resolved.sidecar.clone())?;
+                let launch = Launch::current()?;
+                let mut profile = measure_profile(&cfg, &launch, out)?;
+                resolved.relabel(&mut profile);
+                Ok(profile)
+            }
+        }
+    }
+}
+
+fn invalid(settings: &Settings, message: String) -> Error {
+    Error::Other {
+        message: format!(
+            "cannot profile for the gate ({}): {message}",
+            settings.manifest.display()
+        ),
+        hint: Some("the `metadata.meshinsight` keys are described in docs/gate.md".into()),
+    }
+}
+
+/// A sidecar ready to run, and for a `bin` sidecar the binary it was built into.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// What the harness starts.
+    pub sidecar: Sidecar,
+    /// The `bin` target and its executable, for a `bin` sidecar.
+    pub bin: Option<(String, PathBuf)>,
+    /// The `args` of a `bin` sidecar, when configured.
+    pub args: Option<String>,
+}
+
+impl Resolved {
+    /// A preset or command: nothing to build.
+    pub fn preset(sidecar: Sidecar) -> Resolved {
+        Resolved {
+            sidecar,
+            bin: None,
+            args: None,
+        }
+    }
+
+    /// How reports name it: `builtin`, `bin my-proxy`, or the command.
+    pub fn label(&self) -> String {
+        match (&self.bin, &self.sidecar) {
+            (Some((name, _)), _) => match &self.args {
+                Some(args) => format!("bin {name} {args}"),
+                None => format!("bin {name}"),
+            },
+            (None, s) => s.to_string(),
+        }
+    }
+
+    /// A `bin` sidecar runs as a command; its profile is named after the target (platform id
+    /// `<name>-<cpu>-<cores>c-linux-<kernel>`) and records the binary's hash.
+    pub fn relabel(&self, profile: &mut Profile) {
+        let Some((name, path)) = &self.bin else {
+            return;
+        };
+        let platform = &mut profile.platform;
+        if let Some(rest) = platform.id.strip_prefix("command-") {
+            platform.id = format!("{}-{rest}", slug(name));
+        }
+        platform.sidecar.name = format!("bin {name}");
+        platform.sidecar.binary_sha256 = sha256_file(path);
+    }
+}
+
+/// The configured sidecar, ready to run: a `bin` target is built first with cargo in the
+/// project of `manifest` (into `target_dir` when given).
+pub fn resolve_sidecar(
+    configured: &ConfigSidecar,
+    manifest: &Path,
+    target_dir: Option<&Path>,
+    out: &mut Output,
+) -> Result<Resolved, Error> {
+    Ok(match configured {
+        ConfigSidecar::Builtin => Resolved::preset(Sidecar::builtin()),
+        ConfigSidecar::Envoy => Resolved::preset(Sidecar::envoy()),
+        ConfigSidecar::Command(template) => Resolved::preset(Sidecar::Command {
+            template: template.clone(),
+        }),
+        ConfigSidecar::Bin { name, args } => {
+            out.status(
+                "Building",
+                format!("sidecar `{name}` (cargo build --release --bin {name})"),
+            );
+            let (color, quiet) = (out.color(), out.is_quiet());
+            let err = out.err();
+            let mut line = |l: &str| {
+                if !quiet {
+                    let _ = writeln!(err, "{l}");
+                }
+            };
+            let path = build_bin(
+                manifest,
+                name,
+                target_dir,
+                BuildOutput {
+                    color,
+                    line: &mut line,
+                },
+            )?;
+            out.status("Built", path.display());
+            let template = format!(
+                "exec {} {}",
+                shell_quote(&path.to_string_lossy()),
+                args.as_deref().unwrap_or(DEFAULT_BIN_ARGS)
+            );
+            Resolved {
+                sidecar: Sidecar::Command { template },
+                bin: Some((name.clone(), path)),
+                args: args.clone(),
+            }
+        }
+    })
+}
+
+/// The profiler's settings for a project: `sidecar`, the modes its fixtures use (or the
+/// configured ones), its filters, and `profile = { sizes, rates, repeat, requests }`.
+pub fn measure_config(
+    settings: &Settings,
+    quick: bool,
+    sidecar: Sidecar,
+) -> Result<MeasureConfig, Error> {
+    let mut cfg = if quick {
+        MeasureConfig::quick(sidecar)
+    } else {
+        MeasureConfig::full(sidecar)
+    };
+    // What the fixtures use, for the keys not configured (filters: profiled on their mode).
+    let (used_modes, used_filters) = if settings.modes.is_empty() || settings.filters.is_empty() {
+        crate::ecg::sidecar_needs(&settings.fixture_paths()?)?
+    } else {
+        Default::default()
+    };
+    cfg.modes = if settings.modes.is_empty() {
+        used_modes
+    } else {
+        settings.modes.clone()
+    };
+    cfg.filters = if settings.filters.is_empty() {
+        used_filters
+    } else {
+        settings.filters.clone()
+    };
+    if let Some(table) = &settings.profile {
+        let obj = table
+            .as_object()
+            .ok_or_else(|| invalid(settings, "`profile` must be a table".into()))?;
+        for (key, value) in obj {
+            let bad = |what: &str| invalid(settings, format!("`profile.{key}` must be {what}"));
+            match key.as_str() {
+                "sizes" => {
+                    cfg.sizes = serde_json::from_value(value.clone())
+                        .map_err(|_| bad("a list of byte counts"))?
+                }
+                "rates" => {
+                    let pct: Vec<f64> = serde_json::from_value(value.clone())
+                        .map_err(|_| bad("a list of percentages"))?;
+                    cfg.rate_fractions = pct.iter().map(|p| p / 100.0).collect();
+                }
+                "repeat" => {
+                    cfg.repeat =
+                        serde_json::from_value(value.clone()).map_err(|_| bad("a count"))?
+                }
+                "requests" => {
+                    cfg.requests =
+                        serde_json::from_value(value.clone()).map_err(|_| bad("a count"))?
+                }
+                other => {
+                    return Err(invalid(
+                        settings,
+                        format!(
+                            "unknown key `profile.{other}` (expected sizes, rates, repeat, requests)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(cfg)
+}

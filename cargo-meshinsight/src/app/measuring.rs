@@ -1,0 +1,87 @@
+//! Measuring with progress: a profile or a paired measurement, with a bar (runs done, time
+//! left) and status lines.
+
+use super::error::Error;
+use super::output::Output;
+use super::progress;
+use crate::harness::{Launch, Sidecar};
+use crate::measure::paired::PairedProfiles;
+use crate::measure::{MeasureConfig, Progress};
+use crate::model::Profile;
+
+const RUNS: &str = "{pos}/{len} runs, {eta} left: {msg}";
+
+/// [`crate::measure::measure`] with a progress bar (time left) and status lines on `out`.
+pub(crate) fn measure_profile(
+    cfg: &MeasureConfig,
+    launch: &Launch,
+    out: &mut Output,
+) -> Result<Profile, Error> {
+    let planned = cfg.planned_runs();
+    out.status(
+        "Profiling",
+        format!(
+            "{} ({} modes, {} filters, sizes {:?}, {} runs)",
+            cfg.sidecar.name(),
+            cfg.modes_in_order().len(),
+            cfg.filters.len(),
+            cfg.sizes,
+            planned
+        ),
+    );
+    let bar = progress::bar(out, "Measuring", Some(planned), RUNS);
+    let result = crate::measure::measure(cfg, launch, &mut |p| match p {
+        Progress::Phase(what) => bar.set_message(what),
+        Progress::Run => bar.inc(1),
+    });
+    bar.finish_and_clear();
+    let profile = result?;
+    let elapsed = profile
+        .settings
+        .as_ref()
+        .map(|s| s.elapsed_s)
+        .unwrap_or(0.0);
+    out.status(
+        "Profiled",
+        format!("{} in {elapsed:.0} s", profile.platform.id),
+    );
+    Ok(profile)
+}
+
+/// [`crate::measure::paired::measure_paired`] with a progress bar and status lines on `out`.
+pub(crate) fn measure_paired(
+    cfg: &MeasureConfig,
+    base: &Sidecar,
+    base_label: &str,
+    head_label: &str,
+    launch: &Launch,
+    out: &mut Output,
+) -> Result<PairedProfiles, Error> {
+    let planned = cfg.planned_paired_runs();
+    out.status(
+        "Profiling",
+        format!(
+            "paired: base `{base_label}` and head `{head_label}` interleaved ({} modes, sizes {:?}, {planned} runs)",
+            cfg.modes_in_order().len(),
+            cfg.sizes,
+        ),
+    );
+    let bar = progress::bar(out, "Measuring", Some(planned), RUNS);
+    let result = crate::measure::paired::measure_paired(cfg, base, launch, &mut |p| match p {
+        Progress::Phase(what) => bar.set_message(what),
+        Progress::Run => bar.inc(1),
+    });
+    bar.finish_and_clear();
+    let paired = result?;
+    let elapsed = paired
+        .head
+        .settings
+        .as_ref()
+        .map(|s| s.elapsed_s)
+        .unwrap_or(0.0);
+    out.status(
+        "Profiled",
+        format!("{} points, base and head, in {elapsed:.0} s", paired.points),
+    );
+    Ok(paired)
+}

@@ -1,0 +1,17 @@
+//! The application layer: one module per command. The only layer that reads and writes the
+//! project's files, prints (through [`output::Output`]), installs the signal handler and
+//! returns the top-level [`error::Error`]; it measures, fits, predicts and compares through
+//! the stages below it.
+
+pub(crate) mod analyze;
+pub(crate) mod baseline;
+pub(crate) mod check;
+pub(crate) mod error;
+pub(crate) mod head_profile;
+pub mod libtest;
+pub(crate) mod measuring;
+pub mod output;
+pub(crate) mod paired_base;
+pub(crate) mod predict;
+pub(crate) mod progress;
+pub(crate) mod signals;

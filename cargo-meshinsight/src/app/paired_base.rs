@@ -1,0 +1,104 @@
+//! The base of a paired check: a sidecar given on the command line, or the sidecar the base
+//! revision configures. Its tree is exported from git (no checkout, the working tree is not
+//! touched), its `[*.metadata.meshinsight]` read there, and a `bin` sidecar built there.
+
+use super::error::Error;
+use super::head_profile::{ProfileSource, Resolved, resolve_sidecar};
+use super::output::Output;
+use crate::gate::baseline::{self, git_err, short};
+use crate::harness::Sidecar;
+use crate::project::config::Settings;
+use crate::project::export::{export_tree, target_dir};
+
+/// Where the base of a paired check comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PairedBase {
+    /// A sidecar given on the command line (`--base-sidecar`).
+    Sidecar(Sidecar),
+    /// The sidecar configured at a revision (`--base-rev`; `None`: the merge base with the
+    /// target branch).
+    Rev(Option<String>),
+}
+
+/// The base sidecar, ready to run, and what it came from.
+#[derive(Debug)]
+pub struct PreparedBase {
+    /// The sidecar.
+    pub resolved: Resolved,
+    /// The commit it came from.
+    pub commit: Option<String>,
+    /// The exported tree (kept until the run ends).
+    _tree: Option<tempfile::TempDir>,
+}
+
+/// Resolves the base sidecar of a paired check.
+pub fn prepare_base(
+    settings: &Settings,
+    base: &PairedBase,
+    target_branch: Option<&str>,
+    out: &mut Output,
+) -> Result<PreparedBase, Error> {
+    let rev = match base {
+        PairedBase::Sidecar(sidecar) => {
+            return Ok(PreparedBase {
+                resolved: Resolved::preset(sidecar.clone()),
+                commit: None,
+                _tree: None,
+            });
+        }
+        PairedBase::Rev(rev) => rev,
+    };
+    let (repo, rel_manifest) = baseline::open_repo(&settings.root, &settings.manifest)?;
+    let (at, label) = match rev {
+        Some(r) => {
+            let c = repo
+                .revparse_single(r)
+                .and_then(|o| o.peel_to_commit())
+                .map_err(git_err(format!("resolve revision `{r}`")))?;
+            (c.id(), r.clone())
+        }
+        None => {
+            let branch = target_branch.unwrap_or(&settings.target_branch);
+            let (at, name) = baseline::merge_base(&repo, branch)?;
+            (at, format!("merge base with {name}"))
+        }
+    };
+    out.status(
+        "Exporting",
+        format!("the base tree at {} ({label})", short(at)),
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("meshinsight-base-")
+        .tempdir()
+        .map_err(|source| Error::Io {
+            what: "make a temporary directory for the base tree".into(),
+            source,
+        })?;
+    export_tree(&repo, at, dir.path())?;
+    let manifest = dir.path().join(&rel_manifest);
+    if !manifest.is_file() {
+        return Err(Error::NoBaseManifest {
+            manifest: rel_manifest,
+            commit: short(at),
+        });
+    }
+    let base_settings = Settings::load(Some(&manifest))?;
+    // Beside the head's target directory (not over it: the names are the same), kept between
+    // runs so that the base builds incrementally.
+    let target = target_dir(&settings.manifest)?.join("meshinsight-base");
+    let resolved = resolve_sidecar(&base_settings.sidecar, &manifest, Some(&target), out)?;
+    Ok(PreparedBase {
+        resolved,
+        commit: Some(at.to_string()),
+        _tree: Some(dir),
+    })
+}
+
+/// `check --paired` needs a measurement: the head's `--sidecar` and `--quick` come from the
+/// profile source.
+pub fn measure_options(source: &ProfileSource) -> Result<(bool, Option<Sidecar>), Error> {
+    match source {
+        ProfileSource::Measure { quick, sidecar } => Ok((*quick, sidecar.clone())),
+        ProfileSource::File(_) => Err(Error::PairedNeedsMeasuring),
+    }
+}

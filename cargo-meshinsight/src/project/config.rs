@@ -1,0 +1,512 @@
+//! The gate's configuration: `[workspace.metadata.meshinsight]` and
+//! `[package.metadata.meshinsight]` of the project, read with `cargo metadata`
+//! (DESIGN §7, docs/gate.md). The package table overrides the workspace table key by key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::gate::Correction;
+use crate::vocab::{Filter, Mode};
+
+/// The configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `cargo metadata` failed.
+    #[error("failed to read the cargo metadata of {manifest}: {message}")]
+    Metadata {
+        /// The manifest asked for (or `Cargo.toml` of the current directory).
+        manifest: PathBuf,
+        /// Cargo's own message, first line.
+        message: String,
+    },
+    /// A `metadata.meshinsight` table is malformed.
+    #[error("invalid [{table}] in {manifest}: {message}")]
+    Invalid {
+        /// The manifest holding the table.
+        manifest: PathBuf,
+        /// `workspace.metadata.meshinsight` or `package.metadata.meshinsight`.
+        table: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A fixture glob matches no file.
+    #[error("fixture pattern `{pattern}` of {manifest} matches no file")]
+    NoFixtures {
+        /// The manifest holding the pattern.
+        manifest: PathBuf,
+        /// The glob, relative to the workspace root.
+        pattern: String,
+    },
+}
+
+/// Which sidecar the gate measures (used by the profiler; recorded in reports).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sidecar {
+    /// The project's own reference proxy.
+    Builtin,
+    /// Real Envoy, configuration generated per mode and filter set.
+    Envoy,
+    /// A command template with `{listen}`, `{upstream}`, `{mode}` placeholders.
+    Command(String),
+    /// A binary target of the workspace, built with cargo (`cargo build --release --bin`)
+    /// and run with `args` (a template with the `command` placeholders).
+    Bin {
+        /// The binary target's name.
+        name: String,
+        /// Its arguments; `None`: [`DEFAULT_BIN_ARGS`].
+        args: Option<String>,
+    },
+}
+
+/// The arguments a `bin` sidecar gets without an `args` key: the `__sidecar` convention of the
+/// builtin sidecar.
+pub const DEFAULT_BIN_ARGS: &str = "--listen {listen} --upstream {upstream} --mode {mode}";
+
+/// The resolved gate settings of a project.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The workspace root; relative paths below are resolved against it.
+    pub root: PathBuf,
+    /// The manifest whose tables were read (named in errors).
+    pub manifest: PathBuf,
+    /// The sidecar under test.
+    pub sidecar: Sidecar,
+    /// Modes to profile (empty: every mode the fixtures use).
+    pub modes: Vec<Mode>,
+    /// Filters to profile.
+    pub filters: Vec<Filter>,
+    /// Fixture globs, relative to the root.
+    pub fixtures: Vec<String>,
+    /// Directory of `<platform-id>.json` baselines, relative to the root.
+    pub baseline_dir: PathBuf,
+    /// Practical threshold: relative change in percent that counts as a change.
+    pub threshold_pct: f64,
+    /// Significance level after the multiple-testing correction.
+    pub alpha: f64,
+    /// The multiple-testing correction.
+    pub correction: Correction,
+    /// The branch baselines are kept on; `check` compares against its merge base.
+    pub target_branch: String,
+    /// How many earlier versions of the baseline file to read for the run-to-run spread.
+    pub history_depth: usize,
+    /// Profiler settings, passed through to `cargo meshinsight profile` (issue 5).
+    pub profile: Option<serde_json::Value>,
+}
+
+/// Defaults of the settings.
+pub mod defaults {
+    /// Relative change that counts, percent.
+    pub const THRESHOLD_PCT: f64 = 5.0;
+    /// Significance level.
+    pub const ALPHA: f64 = 0.05;
+    /// Baseline directory.
+    pub const BASELINE_DIR: &str = "baselines";
+    /// Fixture glob.
+    pub const FIXTURES: &str = "fixtures/ecg/*.toml";
+    /// Target branch.
+    pub const TARGET_BRANCH: &str = "main";
+    /// Baseline history versions read.
+    pub const HISTORY_DEPTH: usize = 20;
+}
+
+/// One `metadata.meshinsight` table as written; every key optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Table {
+    sidecar: Option<SidecarToml>,
+    modes: Option<Vec<Mode>>,
+    filters: Option<Vec<Filter>>,
+    fixtures: Option<Vec<String>>,
+    baseline_dir: Option<PathBuf>,
+    threshold_pct: Option<f64>,
+    alpha: Option<f64>,
+    correction: Option<Correction>,
+    target_branch: Option<String>,
+    history_depth: Option<usize>,
+    profile: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum SidecarToml {
+    Name(String),
+    Table {
+        command: Option<String>,
+        bin: Option<String>,
+        args: Option<String>,
+    },
+}
+
+impl SidecarToml {
+    fn resolve(self) -> Result<Sidecar, String> {
+        match self {
+            SidecarToml::Name(n) if n == "builtin" => Ok(Sidecar::Builtin),
+            SidecarToml::Name(n) if n == "envoy" => Ok(Sidecar::Envoy),
+            SidecarToml::Name(n) => Err(format!(
+                "unknown sidecar `{n}` (expected \"builtin\", \"envoy\", {{ command = \"...\" }} or {{ bin = \"...\" }})"
+            )),
+            SidecarToml::Table {
+                command: Some(c),
+                bin: None,
+                args: None,
+            } => Ok(Sidecar::Command(c)),
+            SidecarToml::Table {
+                command: Some(_),
+                args: Some(_),
+                ..
+            } => Err("`args` goes with `bin`; put a command's arguments in `command`".into()),
+            SidecarToml::Table {
+                command: None,
+                bin: Some(name),
+                args,
+            } => {
+                if let Some(a) = &args
+                    && !a.contains("{listen}")
+                {
+                    return Err(format!(
+                        "`args` of bin `{name}` has no {{listen}} placeholder"
+                    ));
+                }
+                Ok(Sidecar::Bin { name, args })
+            }
+            SidecarToml::Table { .. } => {
+                Err("sidecar table needs exactly one of `command` and `bin`".into())
+            }
+        }
+    }
+}
+
+impl Table {
+    fn parse(value: &serde_json::Value) -> Result<Option<Table>, String> {
+        match value.get("meshinsight") {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
+                match e.path().to_string().as_str() {
+                    "." => e.inner().to_string(),
+                    path => format!("at `{path}`: {}", e.inner()),
+                }
+            }),
+        }
+    }
+
+    /// Keys of `over` replace those of `self`.
+    fn overlay(self, over: Table) -> Table {
+        Table {
+            sidecar: over.sidecar.or(self.sidecar),
+            modes: over.modes.or(self.modes),
+            filters: over.filters.or(self.filters),
+            fixtures: over.fixtures.or(self.fixtures),
+            baseline_dir: over.baseline_dir.or(self.baseline_dir),
+            threshold_pct: over.threshold_pct.or(self.threshold_pct),
+            alpha: over.alpha.or(self.alpha),
+            correction: over.correction.or(self.correction),
+            target_branch: over.target_branch.or(self.target_branch),
+            history_depth: over.history_depth.or(self.history_depth),
+            profile: over.profile.or(self.profile),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings of the project of `manifest_path` (or of the current directory).
+    pub fn load(manifest_path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut cmd = cargo_metadata::MetadataCommand::new();
+        cmd.no_deps();
+        if let Some(p) = manifest_path {
+            cmd.manifest_path(p);
+        }
+        let shown = manifest_path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("Cargo.toml"));
+        let meta = cmd.exec().map_err(|e| ConfigError::Metadata {
+            manifest: shown,
+            message: metadata_message(&e),
+        })?;
+        let root = meta.workspace_root.clone().into_std_path_buf();
+        let ws_manifest = root.join("Cargo.toml");
+        let ws =
+            Table::parse(&meta.workspace_metadata).map_err(|message| ConfigError::Invalid {
+                manifest: ws_manifest.clone(),
+                table: "workspace.metadata.meshinsight",
+                message,
+            })?;
+        let mut manifest = ws_manifest;
+        let mut table = ws.unwrap_or_default();
+        if let Some(pkg) = meta.root_package() {
+            let pkg_manifest = pkg.manifest_path.clone().into_std_path_buf();
+            let parsed = Table::parse(&pkg.metadata).map_err(|message| ConfigError::Invalid {
+                manifest: pkg_manifest.clone(),
+                table: "package.metadata.meshinsight",
+                message,
+            })?;
+            if let Some(t) = parsed {
+                table = table.overlay(t);
+                manifest = pkg_manifest;
+            }
+        }
+        let settings = Settings::from_table(root, manifest, table)?;
+        if let Sidecar::Bin { name, .. } = &settings.sidecar {
+            let bins: Vec<&str> = meta
+                .workspace_packages()
+                .iter()
+                .flat_map(|p| p.targets.iter())
+                .filter(|t| t.is_bin())
+                .map(|t| t.name.as_str())
+                .collect();
+            if !bins.contains(&name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    manifest: settings.manifest.clone(),
+                    table: "metadata.meshinsight",
+                    message: format!(
+                        "at `sidecar`: no binary target `{name}` in the workspace (binaries: {})",
+                        if bins.is_empty() {
+                            "none".to_string()
+                        } else {
+                            bins.join(", ")
+                        }
+                    ),
+                });
+            }
+        }
+        Ok(settings)
+    }
+
+    fn from_table(root: PathBuf, manifest: PathBuf, t: Table) -> Result<Settings, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            manifest: manifest.clone(),
+            table: "metadata.meshinsight",
+            message,
+        };
+        let sidecar = match t.sidecar {
+            Some(s) => s
+                .resolve()
+                .map_err(|m| invalid(format!("at `sidecar`: {m}")))?,
+            None => Sidecar::Builtin,
+        };
+        let threshold_pct = t.threshold_pct.unwrap_or(defaults::THRESHOLD_PCT);
+        if !(threshold_pct.is_finite() && threshold_pct >= 0.0) {
+            return Err(invalid(format!(
+                "at `threshold-pct`: must be a percentage >= 0, found {threshold_pct}"
+            )));
+        }
+        let alpha = t.alpha.unwrap_or(defaults::ALPHA);
+        if !(alpha > 0.0 && alpha < 1.0) {
+            return Err(invalid(format!(
+                "at `alpha`: must lie strictly between 0 and 1, found {alpha}"
+            )));
+        }
+        let history_depth = t.history_depth.unwrap_or(defaults::HISTORY_DEPTH);
+        let fixtures = t
+            .fixtures
+            .unwrap_or_else(|| vec![defaults::FIXTURES.to_string()]);
+        if fixtures.is_empty() {
+            return Err(invalid("at `fixtures`: the list is empty".into()));
+        }
+        Ok(Settings {
+            sidecar,
+            modes: t.modes.unwrap_or_default(),
+            filters: t.filters.unwrap_or_default(),
+            fixtures,
+            baseline_dir: t
+                .baseline_dir
+                .unwrap_or_else(|| PathBuf::from(defaults::BASELINE_DIR)),
+            threshold_pct,
+            alpha,
+            correction: t.correction.unwrap_or_default(),
+            target_branch: t
+                .target_branch
+                .unwrap_or_else(|| defaults::TARGET_BRANCH.to_string()),
+            history_depth,
+            profile: t.profile,
+            root,
+            manifest,
+        })
+    }
+
+    /// Settings with every default, for a project at `root`.
+    #[cfg(test)]
+    pub(crate) fn with_defaults(root: &Path) -> Settings {
+        Settings::from_table(
+            root.to_path_buf(),
+            root.join("Cargo.toml"),
+            Table::default(),
+        )
+        .expect("the defaults are valid")
+    }
+
+    /// The fixture files the globs select, sorted and deduplicated.
+    pub fn fixture_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
+        let mut out = Vec::new();
+        for pattern in &self.fixtures {
+            let full = format!(
+                "{}/{}",
+                glob::Pattern::escape(&self.root.to_string_lossy()),
+                pattern
+            );
+            let paths = glob::glob(&full).map_err(|e| ConfigError::Invalid {
+                manifest: self.manifest.clone(),
+                table: "metadata.meshinsight",
+                message: format!("at `fixtures`: bad pattern `{pattern}`: {e}"),
+            })?;
+            let before = out.len();
+            out.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
+            if out.len() == before {
+                return Err(ConfigError::NoFixtures {
+                    manifest: self.manifest.clone(),
+                    pattern: pattern.clone(),
+                });
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The baseline directory, absolute.
+    pub fn baseline_dir_abs(&self) -> PathBuf {
+        self.root.join(&self.baseline_dir)
+    }
+}
+
+fn metadata_message(e: &cargo_metadata::Error) -> String {
+    let text = match e {
+        cargo_metadata::Error::CargoMetadata { stderr } => stderr.clone(),
+        other => other.to_string(),
+    };
+    text.lines()
+        .map(|l| l.trim().trim_start_matches("error: "))
+        .find(|l| !l.is_empty())
+        .unwrap_or("cargo metadata failed")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(ws: &str, pkg: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\npath = \"lib.rs\"\n\n[workspace]\n\n[workspace.metadata.meshinsight]\n{ws}\n\n[package.metadata.meshinsight]\n{pkg}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("lib.rs"), "").unwrap();
+        dir
+    }
+
+    #[test]
+    fn package_table_overrides_workspace_table_key_by_key() {
+        let dir = project(
+            "threshold-pct = 7.5\nmodes = [\"http\"]\nsidecar = \"envoy\"",
+            "threshold-pct = 2.0\ncorrection = \"bh\"",
+        );
+        let s = Settings::load(Some(&dir.path().join("Cargo.toml"))).unwrap();
+        assert_eq!(s.threshold_pct, 2.0);
+        assert_eq!(s.correction, Correction::Bh);
+        assert_eq!(s.modes, vec![Mode::Http]);
+        assert_eq!(s.sidecar, Sidecar::Envoy);
+        assert_eq!(s.alpha, defaults::ALPHA);
+        assert_eq!(s.baseline_dir, PathBuf::from("baselines"));
+        assert_eq!(
+            s.root.canonicalize().unwrap(),
+            dir.path().canonicalize().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_malformed_table_names_the_manifest_and_the_key() {
+        let dir = project("threshold-pct = \"five\"", "");
+        let e = Settings::load(Some(&dir.path().join("Cargo.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("workspace.metadata.meshinsight"), "{e}");
+        assert!(e.contains("Cargo.toml"), "{e}");
+        assert!(e.contains("threshold-pct"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+
+        let dir = project("", "thresold-pct = 5.0");
+        let e = Settings::load(Some(&dir.path().join("Cargo.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("package.metadata.meshinsight"), "{e}");
+        assert!(e.contains("thresold-pct"), "{e}");
+
+        let dir = project("alpha = 1.5", "");
+        let e = Settings::load(Some(&dir.path().join("Cargo.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("alpha"), "{e}");
+    }
+
+    #[test]
+    fn sidecar_forms_and_fixture_globs_resolve() {
+        let dir = project(
+            "sidecar = { bin = \"my-proxy\" }\nfixtures = [\"f/*.toml\"]",
+            "",
+        );
+        let e = Settings::load(Some(&dir.path().join("Cargo.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no binary target `my-proxy` in the workspace (binaries: none)"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("main.rs"), "fn main() {}").unwrap();
+        let manifest = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            manifest.replace(
+                "[workspace]\n",
+                "[[bin]]\nname = \"my-proxy\"\npath = \"main.rs\"\n\n[workspace]\n",
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("f")).unwrap();
+        std::fs::write(dir.path().join("f/b.toml"), "").unwrap();
+        std::fs::write(dir.path().join("f/a.toml"), "").unwrap();
+        let s = Settings::load(Some(&dir.path().join("Cargo.toml"))).unwrap();
+        assert_eq!(
+            s.sidecar,
+            Sidecar::Bin {
+                name: "my-proxy".into(),
+                args: None
+            }
+        );
+        let names: Vec<_> = s
+            .fixture_paths()
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.toml", "b.toml"]);
+
+        let dir = project("fixtures = [\"none/*.toml\"]", "");
+        let s = Settings::load(Some(&dir.path().join("Cargo.toml"))).unwrap();
+        let e = s.fixture_paths().unwrap_err().to_string();
+        assert!(
+            e.contains("none/*.toml") && e.contains("matches no file"),
+            "{e}"
+        );
+
+        let dir = project("sidecar = \"nginx\"", "");
+        let e = Settings::load(Some(&dir.path().join("Cargo.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown sidecar `nginx`"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_manifest_is_a_one_line_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Settings::load(Some(&dir.path().join("Cargo.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("failed to read the cargo metadata of"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}

@@ -1,0 +1,9 @@
+//! What the application layer needs of the user's project: its configuration
+//! (`[*.metadata.meshinsight]`, read with cargo_metadata), cargo builds of a `bin` sidecar, the
+//! export of a base tree from git, the GitHub client, and atomic files.
+
+pub(crate) mod build;
+pub(crate) mod config;
+pub(crate) mod export;
+pub(crate) mod fs;
+pub(crate) mod github;
