@@ -6,7 +6,6 @@ mod common;
 
 use std::path::Path;
 
-use cargo_meshinsight::model::Profile;
 use common::{root, run};
 
 const MEASURED: &str = "fixtures/profiles/builtin-quick-measured.json";
@@ -27,8 +26,8 @@ fn refit_fits_the_kept_runs_again_and_is_stable() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
     assert!(stderr.contains("Refitted"), "{stderr}");
-    let saved = Profile::load(&root().join(MEASURED)).unwrap();
-    let refit = Profile::load(&first).unwrap();
+    let saved = common::load_profile(&root().join(MEASURED));
+    let refit = common::load_profile(&first);
     assert_eq!(refit.runs, saved.runs);
     assert_eq!(refit.platform, saved.platform);
     assert!(refit.source.as_deref().unwrap().contains("refitted"));
@@ -56,7 +55,7 @@ fn refit_fits_the_kept_runs_again_and_is_stable() {
         second.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(Profile::load(&second).unwrap().modes, refit.modes);
+    assert_eq!(common::load_profile(&second).modes, refit.modes);
     // The table report names the screening.
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("A1 additivity"), "{table}");

@@ -5,7 +5,6 @@ use std::process::Command;
 
 mod common;
 
-use cargo_meshinsight::model::Profile;
 use cargo_meshinsight::model::assemble::PER_BYTE_R2;
 use cargo_meshinsight::model::runs::Load;
 use cargo_meshinsight::probe::ProbeComponent;
@@ -53,7 +52,7 @@ fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "profile failed:\n{stderr}");
-    let profile = Profile::load(&file).unwrap();
+    let profile = common::load_profile(&file);
     let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(printed["platform"]["id"], profile.platform.id.as_str());
     assert!(
@@ -225,7 +224,7 @@ fn privileged_uds_upstream_profile_makes_a_speedup_that_predict_takes() {
     };
     let base = profile("tcp.json", &[]);
     let uds = profile("uds.json", &["--upstream", "uds"]);
-    let measured = Profile::load(&uds).unwrap();
+    let measured = common::load_profile(&uds);
     assert!(
         measured
             .notes
@@ -275,7 +274,7 @@ fn privileged_chain_profile_measures_two_sidecars_and_prices_one() {
         "chain.json",
         &["--repeat", "2", "--requests", "500", "--chain", "2"],
     );
-    let profile = Profile::load(&file).unwrap();
+    let profile = common::load_profile(&file);
     assert_eq!(profile.settings.as_ref().unwrap().chain, Some(2));
     assert!(
         profile.notes.iter().any(|n| n.contains("in series")),

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use cargo_meshinsight::ecg::Ecg;
 use cargo_meshinsight::harness::Sidecar;
 use cargo_meshinsight::model::Profile;
 use cargo_meshinsight::predict::{ProfileSet, predict};
@@ -26,11 +25,11 @@ fn run(fixture: &Path) -> CaseResult {
         tolerance_pct: 25.0,
     };
     let profiles = ProfileSet::new(vec![Profile::paper()]);
-    let case = validate_case(&cfg, fixture, &profiles, &launch())
+    let ecg = common::load_ecg(fixture);
+    let case = validate_case(&cfg, &ecg, fixture, &profiles, &launch())
         .unwrap_or_else(|e| panic!("{}: {e:?}", fixture.display()));
     // Every repetition ran on both deployments, and the prediction is `predict`'s.
     assert_eq!((case.with.len(), case.without.len()), (2, 2));
-    let ecg = Ecg::load(fixture).unwrap();
     let predicted = predict(&ecg, &profiles, None).unwrap();
     assert_eq!(case.predicted_us, predicted.figures.latency_overhead_us);
     // The sidecars' CPU is a part of the deployment's, and there is none without the mesh.

@@ -17,7 +17,7 @@ pub(crate) fn repo_root() -> PathBuf {
 pub(crate) fn ecgs() -> Vec<Ecg> {
     ["chain-3hop.toml", "bookinfo.toml", "mixed-modes.toml"]
         .iter()
-        .map(|f| Ecg::load(&repo_root().join("fixtures/ecg").join(f)).unwrap())
+        .map(|f| load_ecg(&repo_root().join("fixtures/ecg").join(f)))
         .collect()
 }
 
@@ -154,4 +154,16 @@ pub(crate) fn ipc_of(b: &Baseline) -> f64 {
     b.snapshot.profile.modes[&Mode::Http].components[&Component::Ipc]
         .latency
         .base_us
+}
+
+/// The ECG fixture at `path`; panics when it is not valid.
+pub(crate) fn load_ecg(path: &Path) -> Ecg {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Ecg::parse(&text, path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The profile at `path`; panics when it is not valid.
+pub(crate) fn load_profile(path: &Path) -> Profile {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Profile::from_json(&text, path).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -7,11 +7,25 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use cargo_meshinsight::ecg::Ecg;
 use cargo_meshinsight::harness::Launch;
+use cargo_meshinsight::model::Profile;
 
 /// The repository root (fixtures, baselines, docs).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The profile at `path`; panics when it is not valid.
+pub fn load_profile(path: &Path) -> Profile {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Profile::from_json(&text, path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The ECG fixture at `path`; panics when it is not valid.
+pub fn load_ecg(path: &Path) -> Ecg {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Ecg::parse(&text, path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Launches services and sidecars from the binary under test.

@@ -58,6 +58,9 @@ pub enum Error {
     /// A validation case could not run.
     #[error(transparent)]
     Validate(#[from] ValidateError),
+    /// An input file could not be read.
+    #[error(transparent)]
+    Input(#[from] super::input::InputError),
     /// A sidecar spec names no known sidecar.
     #[error(transparent)]
     Spec(#[from] SpecError),
@@ -170,9 +173,6 @@ impl Error {
                 Some("the trace formats read are described in docs/traces.md".to_string())
             }
             Error::Validate(ValidateError::Harness(e)) => e.hint(),
-            Error::Validate(ValidateError::Ecg(_)) => {
-                Some("the ECG fixture format is described in docs/ecg-format.md".to_string())
-            }
             Error::Validate(ValidateError::Predict(_)) => Some(
                 "pass a --profile that has every mode and filter the fixture uses".to_string(),
             ),
@@ -188,6 +188,11 @@ impl Error {
                     .into(),
             ),
             Error::PairedNeedsMeasuring => Some("drop --profile (paired mode needs root)".into()),
+            Error::Input(super::input::InputError::NoFixtures { .. }) => Some(
+                "pass --ecg FILE, or run in a project with fixtures/ecg/ (docs/ecg-format.md)"
+                    .into(),
+            ),
+            Error::Input(_) => None,
             Error::Spec(_) => Some("see docs/harness.md for the sidecars and their options".into()),
             Error::Write { .. } | Error::WriteFile(_) | Error::Io { .. } => None,
             Error::Other { hint, .. } => hint.clone(),

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::Error;
+use super::input::{load_ecg, load_profile};
 use super::measuring::measure_profile;
 use super::output::Output;
 use crate::harness::{Launch, Sidecar};
@@ -42,7 +43,7 @@ impl ProfileSource {
     /// Loads or measures the profile.
     pub fn obtain(&self, settings: &Settings, out: &mut Output) -> Result<Profile, Error> {
         match self {
-            ProfileSource::File(path) => Ok(Profile::load(path)?),
+            ProfileSource::File(path) => load_profile(path),
             ProfileSource::Measure { quick, sidecar } => {
                 let resolved = match sidecar {
                     Some(sidecar) => Resolved::preset(sidecar.clone()),
@@ -179,7 +180,12 @@ pub fn measure_config(
     };
     // What the fixtures use, for the keys not configured (filters: profiled on their mode).
     let (used_modes, used_filters) = if settings.modes.is_empty() || settings.filters.is_empty() {
-        crate::ecg::sidecar_needs(&settings.fixture_paths()?)?
+        let ecgs = settings
+            .fixture_paths()?
+            .iter()
+            .map(|p| load_ecg(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::ecg::sidecar_needs(&ecgs)
     } else {
         Default::default()
     };

@@ -174,7 +174,7 @@ impl GateTests {
 
 fn profile_or_none(c: &CheckConfig) -> Option<crate::model::Profile> {
     match &c.profile {
-        ProfileSource::File(path) => crate::model::Profile::load(path).ok(),
+        ProfileSource::File(path) => super::input::load_profile(path).ok(),
         ProfileSource::Measure { .. } => None,
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod baseline;
 pub(crate) mod check;
 pub(crate) mod error;
 pub(crate) mod head_profile;
+pub(crate) mod input;
 pub mod libtest;
 pub(crate) mod measuring;
 pub mod output;

@@ -4,11 +4,14 @@
 use std::path::PathBuf;
 
 use super::error::Error;
+use super::input::{
+    FIXTURE_DIR, InputError, default_fixture_dir, find_fixtures, load_ecg, load_profile,
+    load_speedup,
+};
 use super::output::Output;
-use crate::ecg::{self, Ecg, EcgError};
 use crate::exit;
 use crate::model::{CpuPrice, PAPER_PROFILE_PATH, Profile};
-use crate::predict::{Prediction, ProfileSet, Speedup, predict};
+use crate::predict::{Prediction, ProfileSet, predict};
 use crate::report::{Format, prediction};
 
 /// What to predict, with what.
@@ -25,17 +28,17 @@ pub struct PredictConfig {
 }
 
 /// Expands directories into the fixture files below them; keeps files as given.
-pub fn fixture_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, EcgError> {
+pub fn fixture_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     if given.is_empty() {
-        let dir = ecg::default_fixture_dir().ok_or_else(|| EcgError::NoneFound {
-            dir: PathBuf::from(ecg::FIXTURE_DIR),
+        let dir = default_fixture_dir().ok_or_else(|| InputError::NoFixtures {
+            dir: PathBuf::from(FIXTURE_DIR),
         })?;
-        return ecg::find_fixtures(&dir);
+        return find_fixtures(&dir);
     }
     let mut out = Vec::new();
     for p in given {
         if p.is_dir() {
-            out.extend(ecg::find_fixtures(p)?);
+            out.extend(find_fixtures(p)?);
         } else {
             out.push(p.clone());
         }
@@ -57,7 +60,7 @@ pub fn load_profiles(paths: &[PathBuf], out: &mut Output) -> Result<ProfileSet, 
     }
     let profiles = paths
         .iter()
-        .map(|p| Profile::load(p))
+        .map(|p| load_profile(p))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ProfileSet::new(profiles))
 }
@@ -66,7 +69,7 @@ pub fn load_profiles(paths: &[PathBuf], out: &mut Output) -> Result<ProfileSet, 
 pub fn predictions(config: &PredictConfig, out: &mut Output) -> Result<Vec<Prediction>, Error> {
     let paths = fixture_paths(&config.ecg)?;
     let profiles = load_profiles(&config.profiles, out)?.with_cpu_price(config.cpu_price);
-    let speedup = config.speedup.as_deref().map(Speedup::load).transpose()?;
+    let speedup = config.speedup.as_deref().map(load_speedup).transpose()?;
     let faster = speedup
         .as_ref()
         .map(|s| profiles.with_speedup(s))
@@ -81,7 +84,7 @@ pub fn predictions(config: &PredictConfig, out: &mut Output) -> Result<Vec<Predi
     );
     let mut predictions = Vec::with_capacity(paths.len());
     for path in &paths {
-        let ecg = Ecg::load(path)?;
+        let ecg = load_ecg(path)?;
         let pair = speedup.as_ref().zip(faster.as_ref());
         predictions.push(predict(&ecg, &profiles, pair)?);
     }

@@ -170,7 +170,7 @@ pub(crate) fn write_atomically(path: &Path, text: &str, what: &str) -> Result<()
 }
 
 fn refit(path: &Path, out: &mut Output) -> Result<crate::model::Profile, Error> {
-    let saved = crate::model::Profile::load(path)?;
+    let saved = crate::app::input::load_profile(path)?;
     let profile = saved.refit().map_err(|message| Error::Other {
         message: format!("cannot refit {}: {message}", path.display()),
         hint: Some("--refit takes a profile written by `cargo meshinsight profile`".into()),

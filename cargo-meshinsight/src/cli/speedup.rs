@@ -7,7 +7,6 @@ use super::profile::write_atomically;
 use crate::app::error::Error;
 use crate::app::output::Output;
 use crate::exit;
-use crate::model::Profile;
 use crate::predict::whatif::speedup_between;
 
 /// Turn two measured profiles (without and with a change) into a speedup profile.
@@ -40,8 +39,8 @@ pub(crate) fn run(args: SpeedupArgs, out: &mut Output) -> Result<u8, Error> {
             hint: None,
         });
     }
-    let base = Profile::load(&args.base)?;
-    let variant = Profile::load(&args.variant)?;
+    let base = crate::app::input::load_profile(&args.base)?;
+    let variant = crate::app::input::load_profile(&args.variant)?;
     if base.platform.id != variant.platform.id {
         out.warn(format!(
             "the profiles are of different platforms ({} and {}): the speedup mixes the change \

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::app::error::Error;
+use crate::app::input::{find_fixtures, load_ecg, load_profile};
 use crate::app::output::Output;
-use crate::ecg::{Ecg, find_fixtures};
+use crate::ecg::Ecg;
 use crate::exit;
 use crate::harness::{Launch, Sidecar};
 use crate::measure::{MeasureConfig, measure};
@@ -97,12 +98,12 @@ fn fixtures(given: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 fn quick_profile(
     args: &ValidateArgs,
     sidecar: &Sidecar,
-    paths: &[PathBuf],
+    ecgs: &[Ecg],
     in_series: usize,
     launch: &Launch,
     out: &mut Output,
 ) -> Result<Profile, Error> {
-    let (mut modes, filters) = crate::ecg::sidecar_needs(paths)?;
+    let (mut modes, filters) = crate::ecg::sidecar_needs(ecgs);
     if modes.is_empty() {
         modes.push(Mode::Http);
     }
@@ -164,7 +165,7 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     // Bad fixtures fail before anything is started.
     let mut ecgs = Vec::with_capacity(paths.len());
     for p in &paths {
-        let ecg = Ecg::load(p)?;
+        let ecg = load_ecg(p)?;
         validate::deploy::check_deployable(&ecg).map_err(|message| {
             validate::ValidateError::Fixture {
                 path: p.clone(),
@@ -185,7 +186,7 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     let load = validate::load_average();
     let profiles: Vec<Profile> = if args.profile.is_empty() {
         let in_series = ecgs.iter().map(Ecg::sidecars_in_series).max().unwrap_or(0);
-        let p = quick_profile(&args, &cfg.sidecar, &paths, in_series, &launch, out)?;
+        let p = quick_profile(&args, &cfg.sidecar, &ecgs, in_series, &launch, out)?;
         if let Some(path) = &args.save_profile {
             save(path, &p)?;
         }
@@ -193,7 +194,7 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     } else {
         args.profile
             .iter()
-            .map(|p| Profile::load(p))
+            .map(|p| load_profile(p))
             .collect::<Result<_, _>>()?
     };
     if let Some(other) = profiles
@@ -228,7 +229,7 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
                 if chain == 1 { "" } else { "s" }
             ),
         );
-        cases.push(validate::validate_case(&cfg, p, set, &launch)?);
+        cases.push(validate::validate_case(&cfg, ecg, p, set, &launch)?);
     }
     let report = validate::report(&cfg, sets[0].primary(), args.cpu_price, load, cases);
     write(

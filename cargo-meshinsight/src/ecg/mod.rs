@@ -1,7 +1,6 @@
 //! Extended call graphs (DESIGN §6): the fixture format, its validation, and the resolved
 //! graph that prediction walks. Format: docs/ecg-format.md.
 
-mod discover;
 mod resolve;
 pub mod synthetic;
 
@@ -11,8 +10,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::vocab::{Filter, Mode, SidecarConfig};
-
-pub use discover::{FIXTURE_DIR, default_fixture_dir, find_fixtures};
 
 /// The largest message size accepted, in bytes (1 GiB): anything larger is a typo.
 pub const MAX_BYTES: u64 = 1 << 30;
@@ -24,15 +21,6 @@ pub const CLOCK_TOLERANCE: f64 = 0.01;
 /// An ECG file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum EcgError {
-    /// The file could not be read.
-    #[error("failed to read ECG fixture {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
     /// The file is not a valid ECG, with where and why.
     #[error("invalid ECG fixture {path}: {message}")]
     Invalid {
@@ -40,12 +28,6 @@ pub enum EcgError {
         path: PathBuf,
         /// What is wrong and where (line, call or service).
         message: String,
-    },
-    /// No fixture was found where fixtures were looked for.
-    #[error("no ECG fixtures found under {dir}")]
-    NoneFound {
-        /// The directory searched.
-        dir: PathBuf,
     },
 }
 
@@ -236,12 +218,11 @@ pub struct Ecg {
     pub children: Vec<Vec<usize>>,
 }
 
-/// The modes and the filters the sidecars of the fixtures at `paths` use, sorted, each once
-/// (what a profile must have to predict them).
-pub fn sidecar_needs(paths: &[PathBuf]) -> Result<(Vec<Mode>, Vec<Filter>), EcgError> {
+/// The modes and the filters the sidecars of `ecgs` use, sorted, each once (what a profile
+/// must have to predict them).
+pub fn sidecar_needs(ecgs: &[Ecg]) -> (Vec<Mode>, Vec<Filter>) {
     let (mut modes, mut filters) = (Vec::new(), Vec::new());
-    for path in paths {
-        let ecg = Ecg::load(path)?;
+    for ecg in ecgs {
         for config in ecg.services.iter().filter_map(|s| s.sidecar.as_ref()) {
             modes.push(config.mode);
             filters.extend(config.filters.iter().copied());
@@ -251,18 +232,14 @@ pub fn sidecar_needs(paths: &[PathBuf]) -> Result<(Vec<Mode>, Vec<Filter>), EcgE
     modes.dedup();
     filters.sort();
     filters.dedup();
-    Ok((modes, filters))
+    (modes, filters)
 }
 
 impl Ecg {
-    /// Reads, parses and validates a fixture (TOML, or JSON by extension `.json`).
-    pub fn load(path: &Path) -> Result<Ecg, EcgError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EcgError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let doc = EcgDoc::parse(&text, path)?;
-        Ecg::resolve(doc, path)
+    /// Parses and validates a fixture's text (TOML, or JSON when `origin` ends in `.json`);
+    /// `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Ecg, EcgError> {
+        Ecg::resolve(EcgDoc::parse(text, origin)?, origin)
     }
 
     /// Validates a parsed document; `origin` names it in errors.

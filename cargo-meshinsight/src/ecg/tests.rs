@@ -177,17 +177,17 @@ fn after_must_name_an_earlier_sibling() {
 #[test]
 fn the_shipped_fixtures_load() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/ecg");
-    let files = find_fixtures(&dir).unwrap();
+    let files = crate::app::input::find_fixtures(&dir).unwrap();
     assert!(files.len() >= 10, "{files:?}");
     for f in files {
-        Ecg::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        crate::test_support::load_ecg(&f);
     }
 }
 
 #[test]
 fn sidecars_in_series_count_the_longest_line_of_calls() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/validate");
-    let count = |name: &str| Ecg::load(&root.join(name)).unwrap().sidecars_in_series();
+    let count = |name: &str| crate::test_support::load_ecg(&root.join(name)).sidecars_in_series();
     // Entry: a's inbound; each further hop: the caller's outbound and the callee's inbound.
     assert_eq!(count("ci-chain-tcp.toml"), 3);
     assert_eq!(count("chain-3hop.toml"), 5);

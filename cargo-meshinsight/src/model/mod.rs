@@ -33,15 +33,6 @@ pub const PAPER_PROFILE_PATH: &str = "fixtures/profiles/socc23-envoy-1.21.json";
 /// A profile file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    /// The file could not be read.
-    #[error("failed to read profile {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
     /// The file is not a valid profile document.
     #[error("invalid profile {path}: {message}")]
     Invalid {
@@ -361,15 +352,6 @@ impl Profile {
             crate::versioned::from_json(text, FORMAT_VERSION).map_err(invalid)?;
         profile.validate().map_err(invalid)?;
         Ok(profile)
-    }
-
-    /// Reads and validates a profile file.
-    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Profile::from_json(&text, path)
     }
 
     /// The embedded paper profile.

@@ -11,15 +11,6 @@ use crate::vocab::{Component, Filter, Mode};
 /// A speedup file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SpeedupError {
-    /// The file could not be read.
-    #[error("failed to read speedup profile {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
     /// The file is not a valid speedup profile.
     #[error("invalid speedup profile {path}: {message}")]
     Invalid {
@@ -163,15 +154,6 @@ impl Change {
 }
 
 impl Speedup {
-    /// Reads and validates a speedup profile (TOML).
-    pub fn load(path: &Path) -> Result<Speedup, SpeedupError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpeedupError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Speedup::parse(&text, path)
-    }
-
     /// Parses and validates a speedup profile; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Speedup, SpeedupError> {
         let invalid = |message: String| SpeedupError::Invalid {

@@ -321,8 +321,9 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut seen = 0;
         for dir in ["validate", "validate-filters", "validate-hops"] {
-            for path in crate::ecg::find_fixtures(&root.join("fixtures").join(dir)).unwrap() {
-                let ecg = Ecg::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for path in crate::app::input::find_fixtures(&root.join("fixtures").join(dir)).unwrap()
+            {
+                let ecg = crate::test_support::load_ecg(&path);
                 check_deployable(&ecg).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 seen += 1;
             }
@@ -410,7 +411,7 @@ duration_us = 10
             env!("CARGO_MANIFEST_DIR"),
             "/../fixtures/validate/fan-in.toml"
         ));
-        Ecg::load(path).unwrap()
+        crate::test_support::load_ecg(path)
     }
 
     #[test]

@@ -45,9 +45,6 @@ pub enum ValidateError {
     /// The prediction for a fixture failed.
     #[error(transparent)]
     Predict(#[from] PredictError),
-    /// The fixture could not be read.
-    #[error(transparent)]
-    Ecg(#[from] crate::ecg::EcgError),
 }
 
 /// What to validate.
@@ -323,21 +320,22 @@ pub fn pick_profile<'a>(profiles: impl IntoIterator<Item = &'a Profile>, ecg: &E
         .map_or(0, |(i, _)| i)
 }
 
-/// Validates one fixture: deploys it with and without the mesh, measures, predicts.
+/// Validates one fixture, `ecg` read from `path`: deploys it with and without the mesh,
+/// measures, predicts.
 pub fn validate_case(
     cfg: &ValidateConfig,
+    ecg: &Ecg,
     path: &Path,
     profiles: &ProfileSet,
     launch: &Launch,
 ) -> Result<CaseResult, ValidateError> {
-    let ecg = Ecg::load(path)?;
-    let prediction = predict(&ecg, profiles, None)?;
-    let predicted_cpu_us: f64 = call_costs(&ecg, profiles)?
+    let prediction = predict(ecg, profiles, None)?;
+    let predicted_cpu_us: f64 = call_costs(ecg, profiles)?
         .iter()
         .map(|c| c.cpu_total())
         .sum();
-    let mut plain = deploy::deploy(&ecg, None, launch, path)?;
-    let mut mesh = deploy::deploy(&ecg, Some(&cfg.sidecar), launch, path)?;
+    let mut plain = deploy::deploy(ecg, None, launch, path)?;
+    let mut mesh = deploy::deploy(ecg, Some(&cfg.sidecar), launch, path)?;
     let mut without = Vec::new();
     let mut with = Vec::new();
     for _ in 0..cfg.repeat {
@@ -474,11 +472,10 @@ mod tests {
             repeat: 1,
             tolerance_pct: 25.0,
         };
-        let profile: Profile = Profile::load(Path::new(concat!(
+        let profile: Profile = crate::test_support::load_profile(Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../fixtures/profiles/socc23-envoy-1.21.json"
-        )))
-        .unwrap();
+        )));
         let r = report(&cfg, &profile, CpuPrice::Unloaded, Some(0.3), cases);
         assert_eq!(r.median_abs_error_pct, Some(17.5));
         assert_eq!(r.max_abs_error_pct, Some(40.0));
@@ -499,9 +496,10 @@ mod tests {
     #[test]
     fn each_fixture_is_priced_by_the_profile_of_its_sidecars_in_series() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let settings = Profile::load(&root.join("fixtures/profiles/builtin-quick-measured.json"))
-            .unwrap()
-            .settings;
+        let settings = crate::test_support::load_profile(
+            &root.join("fixtures/profiles/builtin-quick-measured.json"),
+        )
+        .settings;
         let with_chain = |chain: Option<u32>, drop_filters: bool| {
             let mut p = Profile::paper();
             p.settings = settings.clone().map(|mut s| {
@@ -520,7 +518,7 @@ mod tests {
             with_chain(Some(2), true),
         ];
         let chain_of = |fixture: &str| {
-            let ecg = Ecg::load(&root.join("fixtures").join(fixture)).unwrap();
+            let ecg = crate::test_support::load_ecg(&root.join("fixtures").join(fixture));
             profile_chain(&profiles[pick_profile(&profiles, &ecg)])
         };
         // 5 and 7 in series: the most measured. 3: 2 and 4 are as close; the first given.

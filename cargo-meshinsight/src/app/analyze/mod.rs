@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use indicatif::ProgressBar;
 
 use super::error::Error;
+use super::input::load_speedup;
 use super::output::Output;
 use super::predict::load_profiles;
 use super::progress;
 use crate::analyze::{Acc, Analysis, Variant, analysis, analyze_graph};
 use crate::model::ProfileError;
-use crate::predict::Speedup;
 use crate::project::fs::write_atomic;
 use crate::report::analyze_plot;
 use crate::traces::stream::{StreamConfig, StreamProgress, for_each_graph};
@@ -119,7 +119,7 @@ pub(crate) fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, 
             what,
         })?;
     }
-    let speedup = config.speedup.as_deref().map(Speedup::load).transpose()?;
+    let speedup = config.speedup.as_deref().map(load_speedup).transpose()?;
     let faster = speedup.as_ref().map(|s| s.apply(&profile)).transpose()?;
     let mut variants: Vec<Variant> = config
         .configs

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use super::error::Error;
 use super::head_profile::{self, ProfileSource};
+use super::input::load_ecg;
 use super::output::Output;
 use super::paired_base::{self, PairedBase};
-use crate::ecg::Ecg;
 use crate::gate::baseline::{self, BaselineSource, Loaded};
 use crate::gate::paired::{self, PairedInfo};
 use crate::gate::{CompareSettings, GateError, Outcome, Snapshot, Verdict, judge, judge_paired};
@@ -19,7 +19,7 @@ pub fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error
     let paths = settings.fixture_paths()?;
     let mut ecgs = Vec::with_capacity(paths.len());
     for p in &paths {
-        let mut ecg = Ecg::load(p)?;
+        let mut ecg = load_ecg(p)?;
         if let Ok(rel) = p.strip_prefix(&settings.root) {
             ecg.origin = rel.to_path_buf();
         }

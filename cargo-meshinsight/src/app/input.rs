@@ -1,0 +1,160 @@
+//! The files commands read: ECG fixtures, profiles, speedup profiles. Each is a regular file
+//! of bounded size, read whole and handed to its stage's parser; a FIFO or a device is
+//! refused rather than read (it could block forever or never end).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::error::Error;
+use crate::ecg::Ecg;
+use crate::model::Profile;
+use crate::predict::Speedup;
+
+/// The largest input file read whole.
+pub(crate) const MAX_INPUT_BYTES: u64 = 256 << 20;
+
+/// Where fixtures live in a project, relative to its root.
+pub(crate) const FIXTURE_DIR: &str = "fixtures/ecg";
+
+/// An input file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InputError {
+    /// The file could not be opened or read.
+    #[error("failed to read {what} {path}")]
+    Read {
+        /// What the file was to be.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is a directory, a FIFO, a socket or a device.
+    #[error("{what} {path} is not a regular file")]
+    NotAFile {
+        /// What the file was to be.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is larger than [`MAX_INPUT_BYTES`].
+    #[error("{what} {path} is larger than {max} bytes")]
+    TooLarge {
+        /// What the file was to be.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        max: u64,
+    },
+    /// No fixture was found where fixtures were looked for.
+    #[error("no ECG fixtures found under {dir}")]
+    NoFixtures {
+        /// The directory searched.
+        dir: PathBuf,
+    },
+}
+
+/// The text of the regular file at `path`; `what` names it in errors.
+pub(crate) fn read_text(path: &Path, what: &'static str) -> Result<String, InputError> {
+    let read = |source| InputError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read)?;
+    if !meta.is_file() {
+        return Err(InputError::NotAFile {
+            what,
+            path: path.to_path_buf(),
+        });
+    }
+    let too_large = || InputError::TooLarge {
+        what,
+        path: path.to_path_buf(),
+        max: MAX_INPUT_BYTES,
+    };
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(read)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read)?;
+    if text.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_large());
+    }
+    Ok(text)
+}
+
+/// Reads and validates an ECG fixture (TOML, or JSON by extension `.json`).
+pub(crate) fn load_ecg(path: &Path) -> Result<Ecg, Error> {
+    Ok(Ecg::parse(&read_text(path, "ECG fixture")?, path)?)
+}
+
+/// Reads and validates a profile.
+pub(crate) fn load_profile(path: &Path) -> Result<Profile, Error> {
+    Ok(Profile::from_json(&read_text(path, "profile")?, path)?)
+}
+
+/// Reads and validates a speedup profile.
+pub(crate) fn load_speedup(path: &Path) -> Result<Speedup, Error> {
+    Ok(Speedup::parse(&read_text(path, "speedup profile")?, path)?)
+}
+
+/// `fixtures/ecg` in the current directory or the nearest ancestor that has one.
+pub(crate) fn default_fixture_dir() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .map(|dir| dir.join(FIXTURE_DIR))
+        .find(|dir| dir.is_dir())
+}
+
+/// Every `.toml` and `.json` file under `dir`, recursively, sorted.
+pub(crate) fn find_fixtures(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let mut found = Vec::new();
+    for ext in ["toml", "json"] {
+        let pattern = format!(
+            "{}/**/*.{ext}",
+            glob::Pattern::escape(&dir.to_string_lossy())
+        );
+        let paths = glob::glob(&pattern).expect("an escaped directory makes a valid pattern");
+        for path in paths {
+            found.push(path.map_err(|e| InputError::Read {
+                what: "fixture directory",
+                path: e.path().to_path_buf(),
+                source: e.into(),
+            })?);
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        return Err(InputError::NoFixtures {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_regular_files_are_refused_without_blocking() {
+        let e = read_text(Path::new("/dev/null"), "profile").unwrap_err();
+        assert!(matches!(e, InputError::NotAFile { .. }), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let e = read_text(dir.path(), "profile").unwrap_err();
+        assert!(e.to_string().contains("is not a regular file"), "{e}");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_text(&fifo, "ECG fixture").unwrap_err();
+        assert!(matches!(e, InputError::NotAFile { .. }), "{e}");
+    }
+}
