@@ -37,20 +37,37 @@ impl fmt::Display for Mode {
     }
 }
 
+/// A name that is not a mode, component or filter, or filters on tcp.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VocabError {
+    /// Not tcp, http or grpc.
+    #[error("unknown mode `{0}` (expected tcp, http or grpc)")]
+    UnknownMode(String),
+    /// Not a component name.
+    #[error("unknown component `{0}` (expected ipc, read, write, notify, parsing or other)")]
+    UnknownComponent(String),
+    /// Not a filter name.
+    #[error("unknown filter `{0}` (expected fault, ratelimit, tap, lua or wasm)")]
+    UnknownFilter(String),
+    /// Filters asked of the tcp mode.
+    #[error("filters ({0}) need the http or grpc mode, not tcp")]
+    FiltersOnTcp(String),
+}
+
 impl TryFrom<String> for Mode {
-    type Error = String;
+    type Error = VocabError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
     }
 }
 
 impl FromStr for Mode {
-    type Err = String;
+    type Err = VocabError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Mode::ALL
             .into_iter()
             .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("unknown mode `{s}` (expected tcp, http or grpc)"))
+            .ok_or_else(|| VocabError::UnknownMode(s.to_string()))
     }
 }
 
@@ -115,23 +132,19 @@ impl fmt::Display for Component {
 }
 
 impl TryFrom<String> for Component {
-    type Error = String;
+    type Error = VocabError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
     }
 }
 
 impl FromStr for Component {
-    type Err = String;
+    type Err = VocabError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Component::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown component `{s}` (expected ipc, read, write, notify, parsing or other)"
-                )
-            })
+            .ok_or_else(|| VocabError::UnknownComponent(s.to_string()))
     }
 }
 
@@ -180,21 +193,19 @@ impl fmt::Display for Filter {
 }
 
 impl TryFrom<String> for Filter {
-    type Error = String;
+    type Error = VocabError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
     }
 }
 
 impl FromStr for Filter {
-    type Err = String;
+    type Err = VocabError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Filter::ALL
             .into_iter()
             .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown filter `{s}` (expected fault, ratelimit, tap, lua or wasm)")
-            })
+            .ok_or_else(|| VocabError::UnknownFilter(s.to_string()))
     }
 }
 
@@ -258,20 +269,22 @@ pub struct SidecarConfig {
 
 impl SidecarConfig {
     /// A configuration; the filters are sorted and deduplicated.
-    pub fn new(mode: Mode, mut filters: Vec<Filter>) -> Result<Self, String> {
+    pub fn new(mode: Mode, mut filters: Vec<Filter>) -> Result<Self, VocabError> {
         filters.sort();
         filters.dedup();
         if mode == Mode::Tcp && !filters.is_empty() {
-            return Err(format!(
-                "filters ({}) need the http or grpc mode, not tcp",
-                filters
-                    .iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ));
+            let names: Vec<&str> = filters.iter().map(|f| f.as_str()).collect();
+            return Err(VocabError::FiltersOnTcp(names.join(",")));
         }
         Ok(SidecarConfig { mode, filters })
+    }
+
+    /// `mode` without filters.
+    pub fn plain(mode: Mode) -> Self {
+        SidecarConfig {
+            mode,
+            filters: Vec::new(),
+        }
     }
 }
 
@@ -287,7 +300,7 @@ impl fmt::Display for SidecarConfig {
 }
 
 impl FromStr for SidecarConfig {
-    type Err = String;
+    type Err = VocabError;
     /// `http`, `http+lua`, `grpc+fault,ratelimit`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (mode, filters) = match s.split_once('+') {
@@ -324,18 +337,21 @@ mod tests {
             "tcp+lua"
                 .parse::<SidecarConfig>()
                 .unwrap_err()
+                .to_string()
                 .contains("http or grpc")
         );
         assert!(
             "quic"
                 .parse::<SidecarConfig>()
                 .unwrap_err()
+                .to_string()
                 .contains("unknown mode `quic`")
         );
         assert!(
             "http+x"
                 .parse::<SidecarConfig>()
                 .unwrap_err()
+                .to_string()
                 .contains("unknown filter `x`")
         );
     }

@@ -125,7 +125,8 @@ pub struct BenchArgs {
 impl TryFrom<&BenchArgs> for BenchConfig {
     type Error = HarnessError;
     fn try_from(a: &BenchArgs) -> Result<Self, HarnessError> {
-        let config = SidecarConfig::new(a.mode, a.filters.clone()).map_err(HarnessError::Config)?;
+        let config = SidecarConfig::new(a.mode, a.filters.clone())
+            .map_err(|e| HarnessError::Config(e.to_string()))?;
         let mut sidecar = a.sidecar.clone();
         if let Sidecar::Envoy { path, concurrency } = &mut sidecar {
             path.clone_from(&a.envoy);

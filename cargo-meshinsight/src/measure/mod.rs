@@ -40,6 +40,9 @@ pub enum MeasureError {
     /// The settings cannot be measured.
     #[error("cannot profile: {0}")]
     Settings(String),
+    /// A mode and filters that do not go together.
+    #[error(transparent)]
+    Config(#[from] crate::vocab::VocabError),
 }
 
 /// What to measure.
@@ -655,7 +658,7 @@ pub fn measure(
         for mode in cfg.modes_in_order() {
             progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
             let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
-            let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
+            let plain = SidecarConfig::plain(mode);
             let mut sidecar = start_chain(
                 cfg,
                 launch,
@@ -689,7 +692,7 @@ pub fn measure(
         )));
         let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
         probe.add_target(echo.pid(), Role::App)?;
-        let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
+        let plain = SidecarConfig::plain(mode);
         let mut sidecar = start_chain(
             cfg,
             launch,
@@ -746,13 +749,9 @@ pub fn measure(
                 .filters
                 .iter()
                 .map(|f| SidecarConfig::new(mode, vec![*f]))
-                .collect::<Result<_, _>>()
-                .map_err(MeasureError::Settings)?;
+                .collect::<Result<_, _>>()?;
             if cfg.filters.len() >= 2 {
-                configs.push(
-                    SidecarConfig::new(mode, cfg.filters.clone())
-                        .map_err(MeasureError::Settings)?,
-                );
+                configs.push(SidecarConfig::new(mode, cfg.filters.clone())?);
             }
             for config in configs {
                 progress(Progress::Phase(format!(

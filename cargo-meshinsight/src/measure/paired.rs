@@ -85,7 +85,7 @@ pub fn measure_paired(
         )));
         let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
         probe.add_target(echo.pid(), Role::App)?;
-        let plain = SidecarConfig::new(mode, vec![]).map_err(MeasureError::Settings)?;
+        let plain = SidecarConfig::plain(mode);
         let mut head = start_sidecar(cfg, launch, &plain, &echo, cpus.2.as_deref(), &mut probe)?;
         let mut base_sc = start_sidecar(
             &base_cfg,
@@ -151,8 +151,7 @@ pub fn measure_paired(
 
         if cfg.filter_mode() == Some(mode) {
             for &filter in &cfg.filters {
-                let config =
-                    SidecarConfig::new(mode, vec![filter]).map_err(MeasureError::Settings)?;
+                let config = SidecarConfig::new(mode, vec![filter])?;
                 progress(Progress::Phase(format!(
                     "{config}: measuring base and head against plain {mode}"
                 )));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ComponentModel, FilterProfile, LinearModel, Profile};
-use crate::vocab::{Component, Filter, Mode};
+use crate::vocab::{Component, Filter, Mode, VocabError};
 
 /// A speedup file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +108,7 @@ impl Change {
             Some(f) => f.parse().map(Target::Filter),
             None => self.component.parse().map(Target::Component),
         }
+        .map_err(|e: VocabError| e.to_string())
     }
 
     fn effects(&self) -> Result<(Effect, Effect), String> {
