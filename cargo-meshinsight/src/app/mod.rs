@@ -7,6 +7,7 @@ pub(crate) mod analyze;
 pub(crate) mod baseline;
 pub(crate) mod check;
 pub(crate) mod error;
+pub(crate) mod generate;
 pub(crate) mod head_profile;
 pub(crate) mod input;
 pub mod libtest;
