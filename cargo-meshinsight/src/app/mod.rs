@@ -9,6 +9,7 @@ pub(crate) mod check;
 pub(crate) mod error;
 pub(crate) mod generate;
 pub(crate) mod head_profile;
+pub(crate) mod import;
 pub(crate) mod input;
 pub mod libtest;
 pub(crate) mod measuring;
