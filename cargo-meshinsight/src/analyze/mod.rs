@@ -9,6 +9,7 @@
 //! ([`crate::predict::rebuild`]); its CPU is `rate × Σ cpu` with every call made once per
 //! request of the graph at `--rate` requests per second.
 
+pub(crate) mod critical_path;
 pub(crate) mod stats;
 
 use std::path::PathBuf;

@@ -6,6 +6,7 @@
 pub(crate) mod analyze;
 pub(crate) mod baseline;
 pub(crate) mod check;
+pub(crate) mod critical_path;
 pub(crate) mod error;
 pub(crate) mod generate;
 pub(crate) mod head_profile;
