@@ -10,12 +10,6 @@
 //! their parent by a millisecond, rows out of order and traces split across files.
 
 use std::io::Write;
-#[cfg(test)]
-use std::{
-    fs::File,
-    io::BufWriter,
-    path::{Path, PathBuf},
-};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -389,14 +383,14 @@ fn trace_rows(
 #[cfg(test)]
 pub(crate) fn write_files(
     config: &GenConfig,
-    dir: &Path,
-) -> std::io::Result<(Vec<PathBuf>, GenSummary)> {
-    let paths: Vec<PathBuf> = (0..config.file_count())
+    dir: &std::path::Path,
+) -> std::io::Result<(Vec<std::path::PathBuf>, GenSummary)> {
+    let paths: Vec<_> = (0..config.file_count())
         .map(|f| dir.join(file_name(f)))
         .collect();
     let mut outs = paths
         .iter()
-        .map(|p| File::create(p).map(BufWriter::new))
+        .map(|p| std::fs::File::create(p).map(std::io::BufWriter::new))
         .collect::<std::io::Result<Vec<_>>>()?;
     let summary = write(config, &mut outs)?;
     Ok((paths, summary))
