@@ -1,15 +1,16 @@
-//! Fleet-scale analysis (issue 7; the paper's Fig. 12 and 13): predict the mesh's overhead
-//! for every call graph of a trace and report its distribution, per sidecar configuration
-//! and before and after a speedup.
+//! Fleet-scale analysis: predict the mesh's overhead for every call graph of a trace and
+//! report its distribution, per sidecar configuration and before and after a speedup (the
+//! figures of the paper's fleet study, Fig. 12 and 13).
 //!
 //! Every service gets the same sidecar (`--config`); a call costs one traversal of the
 //! callee's inbound sidecar, plus one of the caller's outbound sidecar except for the entry
 //! call; a traversal is priced at the trace's sizes where it has them, else at `--size`. The
-//! latency overhead of a graph comes from the fork/join rebuild of DESIGN §6
+//! latency overhead of a graph comes from the fork/join rebuild of its timeline
 //! ([`crate::predict::rebuild`]); its CPU is `rate × Σ cpu` with every call made once per
 //! request of the graph at `--rate` requests per second.
 
-pub mod stats;
+pub(crate) mod critical_path;
+pub(crate) mod stats;
 
 use std::path::PathBuf;
 
@@ -23,15 +24,15 @@ use crate::vocab::SidecarConfig;
 use stats::{Dist, Summary};
 
 /// The version of the analysis output format.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// One column of the comparison: a configuration, optionally after a speedup.
 #[derive(Clone, Debug)]
-pub struct Variant {
+pub(crate) struct Variant {
     /// The sidecar configuration.
-    pub config: SidecarConfig,
+    pub(crate) config: SidecarConfig,
     /// The speedup's name, when applied.
-    pub speedup: Option<String>,
+    pub(crate) speedup: Option<String>,
     /// One traversal at size 0.
     base: CostVector,
     /// One traversal, per byte.
@@ -39,7 +40,12 @@ pub struct Variant {
 }
 
 impl Variant {
-    pub fn new(profile: &Profile, config: SidecarConfig, speedup: Option<String>) -> Variant {
+    /// The figures of one traversal of `profile`'s `config`, after the speedup named.
+    pub(crate) fn new(
+        profile: &Profile,
+        config: SidecarConfig,
+        speedup: Option<String>,
+    ) -> Variant {
         let base = profile.traversal_cost(&config, 0.0);
         let at1 = profile.traversal_cost(&config, 1.0);
         let mut slope = CostVector::default();
@@ -61,14 +67,6 @@ impl Variant {
             self.base.latency_total() + s * self.slope.latency_total(),
             self.base.cpu_total() + s * self.slope.cpu_total(),
         )
-    }
-
-    /// `http`, `http after uds-ipc`.
-    pub fn label(&self) -> String {
-        match &self.speedup {
-            Some(s) => format!("{} after {s}", self.config),
-            None => self.config.to_string(),
-        }
     }
 }
 
@@ -97,7 +95,7 @@ impl VariantDists {
 
 /// One worker's state.
 #[derive(Clone, Debug)]
-pub struct Acc {
+pub(crate) struct Acc {
     base_latency_us: Dist,
     calls: Dist,
     variants: Vec<VariantDists>,
@@ -105,18 +103,20 @@ pub struct Acc {
 
 impl Acc {
     /// Call graphs collected.
-    pub fn graphs(&self) -> u64 {
+    pub(crate) fn graphs(&self) -> u64 {
         self.calls.count()
     }
 
-    pub fn new(variants: usize) -> Acc {
+    /// An empty state for `variants` variants.
+    pub(crate) fn new(variants: usize) -> Acc {
         Acc {
             base_latency_us: Dist::new(1000.0),
             calls: Dist::new(1.0),
             variants: (0..variants).map(|_| VariantDists::new()).collect(),
         }
     }
-    pub fn merge(&mut self, o: &Acc) {
+    /// Adds everything `o` collected.
+    pub(crate) fn merge(&mut self, o: &Acc) {
         self.base_latency_us.merge(&o.base_latency_us);
         self.calls.merge(&o.calls);
         for (a, b) in self.variants.iter_mut().zip(&o.variants) {
@@ -127,28 +127,28 @@ impl Acc {
 
 /// The figures of one variant in the report.
 #[derive(Clone, Debug, Serialize)]
-pub struct VariantReport {
+pub(crate) struct VariantReport {
     /// The sidecar configuration.
-    pub config: String,
+    pub(crate) config: String,
     /// The speedup applied, if any.
-    pub speedup: Option<String>,
+    pub(crate) speedup: Option<String>,
     /// Latency overhead per graph, µs.
-    pub latency_overhead_us: Summary,
+    pub(crate) latency_overhead_us: Summary,
     /// Latency overhead per graph, % of its latency without the mesh.
-    pub latency_overhead_pct: Summary,
+    pub(crate) latency_overhead_pct: Summary,
     /// CPU overhead per graph at `rate_rps`, cores.
-    pub cpu_overhead_cores: Summary,
+    pub(crate) cpu_overhead_cores: Summary,
     /// CDF points of the latency overhead (µs, fraction), for plots.
     #[serde(skip)]
-    pub latency_cdf: Vec<(f64, f64)>,
+    pub(crate) latency_cdf: Vec<(f64, f64)>,
     /// CDF points of the CPU overhead (cores, fraction), for plots.
     #[serde(skip)]
-    pub cpu_cdf: Vec<(f64, f64)>,
+    pub(crate) cpu_cdf: Vec<(f64, f64)>,
 }
 
 impl VariantReport {
     /// `http`, `http after uds-ipc`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match &self.speedup {
             Some(s) => format!("{} after {s}", self.config),
             None => self.config.clone(),
@@ -158,27 +158,27 @@ impl VariantReport {
 
 /// The result of an analysis.
 #[derive(Clone, Debug, Serialize)]
-pub struct Analysis {
+pub(crate) struct Analysis {
     /// Always [`FORMAT_VERSION`].
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     /// Number of call graphs analysed.
-    pub graphs: u64,
+    pub(crate) graphs: u64,
     /// Platform id of the profile used.
-    pub profile: String,
+    pub(crate) profile: String,
     /// Size of calls the trace gave none, bytes.
-    pub size_bytes: f64,
+    pub(crate) size_bytes: f64,
     /// Requests per second each graph is served at.
-    pub rate_rps: f64,
+    pub(crate) rate_rps: f64,
     /// Calls per graph.
-    pub calls_per_graph: Summary,
+    pub(crate) calls_per_graph: Summary,
     /// End-to-end latency without the mesh, µs.
-    pub base_latency_us: Summary,
+    pub(crate) base_latency_us: Summary,
     /// Calls whose size came from `size_bytes`.
-    pub calls_with_default_size: u64,
+    pub(crate) calls_with_default_size: u64,
     /// Problems met in the traces, by kind.
-    pub problems: Problems,
+    pub(crate) problems: Problems,
     /// One entry per configuration (and per configuration after the speedup).
-    pub variants: Vec<VariantReport>,
+    pub(crate) variants: Vec<VariantReport>,
 }
 
 /// A lean ECG for the rebuild: no names, one anonymous service, children sorted by start.
@@ -215,7 +215,13 @@ fn lean_ecg(g: &Graph) -> Ecg {
 }
 
 /// Predicts one graph under every variant and records the figures.
-pub fn analyze_graph(g: &Graph, variants: &[Variant], size: f64, rate: f64, acc: &mut Acc) -> u64 {
+pub(crate) fn analyze_graph(
+    g: &Graph,
+    variants: &[Variant],
+    size: f64,
+    rate: f64,
+    acc: &mut Acc,
+) -> u64 {
     let ecg = lean_ecg(g);
     let base = g.calls[Graph::ROOT].duration_us;
     acc.base_latency_us.record(base);
@@ -249,7 +255,7 @@ pub fn analyze_graph(g: &Graph, variants: &[Variant], size: f64, rate: f64, acc:
 }
 
 /// The analysis of what `acc` collected over `variants`.
-pub fn analysis(
+pub(crate) fn analysis(
     profile: &Profile,
     variants: &[Variant],
     acc: &Acc,

@@ -5,20 +5,11 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// Values kept exactly; past this many, quantiles come from the histogram.
-pub const EXACT_LIMIT: usize = 100_000;
-
-/// The quantiles reported.
-pub const QUANTILES: [(&str, f64); 5] = [
-    ("p25", 0.25),
-    ("p50", 0.50),
-    ("p75", 0.75),
-    ("p90", 0.90),
-    ("p99", 0.99),
-];
+pub(crate) const EXACT_LIMIT: usize = 100_000;
 
 /// One distribution being collected.
 #[derive(Clone, Debug)]
-pub struct Dist {
+pub(crate) struct Dist {
     /// Units of the histogram per unit of the value (values are stored as integers).
     scale: f64,
     exact: Option<Vec<f64>>,
@@ -31,7 +22,7 @@ pub struct Dist {
 
 impl Dist {
     /// A distribution of non-negative values resolved to `1 / scale`.
-    pub fn new(scale: f64) -> Dist {
+    pub(crate) fn new(scale: f64) -> Dist {
         Dist {
             scale,
             exact: Some(Vec::new()),
@@ -44,7 +35,7 @@ impl Dist {
     }
 
     /// Records one value (negative values count as 0).
-    pub fn record(&mut self, v: f64) {
+    pub(crate) fn record(&mut self, v: f64) {
         let v = if v.is_finite() { v.max(0.0) } else { 0.0 };
         self.count += 1;
         self.sum += v;
@@ -63,7 +54,7 @@ impl Dist {
     }
 
     /// Adds every value of `other`.
-    pub fn merge(&mut self, other: &Dist) {
+    pub(crate) fn merge(&mut self, other: &Dist) {
         self.count += other.count;
         self.sum += other.sum;
         self.max = self.max.max(other.max);
@@ -81,27 +72,17 @@ impl Dist {
     }
 
     /// Number of values.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count
     }
 
-    /// The `q` quantile (nearest rank), exact while few values were recorded.
-    pub fn quantile(&self, q: f64) -> f64 {
-        if self.count == 0 {
-            return 0.0;
-        }
-        match &self.exact {
-            Some(e) => {
-                let mut v = e.clone();
-                v.sort_by(f64::total_cmp);
-                nearest_rank(&v, q)
-            }
-            None => (self.hist.value_at_quantile(q) as f64 / self.scale).min(self.max),
-        }
+    /// The `q` quantile from the histogram (within 0.1%), never above the largest value.
+    fn histogram_quantile(&self, q: f64) -> f64 {
+        (self.hist.value_at_quantile(q) as f64 / self.scale).min(self.max)
     }
 
     /// The summary reported.
-    pub fn summary(&self) -> Summary {
+    pub(crate) fn summary(&self) -> Summary {
         let mut sorted = self.exact.clone();
         if let Some(v) = &mut sorted {
             v.sort_by(f64::total_cmp);
@@ -109,7 +90,7 @@ impl Dist {
         let q = |q: f64| match &sorted {
             _ if self.count == 0 => 0.0,
             Some(v) => nearest_rank(v, q),
-            None => (self.hist.value_at_quantile(q) as f64 / self.scale).min(self.max),
+            None => self.histogram_quantile(q),
         };
         Summary {
             count: self.count,
@@ -129,7 +110,7 @@ impl Dist {
     }
 
     /// Points of the CDF: `(value, fraction at or below it)`, at most `n + 1` of them.
-    pub fn cdf(&self, n: usize) -> Vec<(f64, f64)> {
+    pub(crate) fn cdf(&self, n: usize) -> Vec<(f64, f64)> {
         if self.count == 0 {
             return Vec::new();
         }
@@ -142,7 +123,7 @@ impl Dist {
                 let q = i as f64 / n as f64;
                 let x = match &sorted {
                     Some(v) => nearest_rank(v, q),
-                    None => (self.hist.value_at_quantile(q) as f64 / self.scale).min(self.max),
+                    None => self.histogram_quantile(q),
                 };
                 (x, q)
             })
@@ -158,25 +139,25 @@ fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
 
 /// count, mean, p25/p50/p75/p90/p99, max.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Number of graphs.
-    pub count: u64,
+    pub(crate) count: u64,
     /// Mean.
-    pub mean: f64,
+    pub(crate) mean: f64,
     /// 25th percentile.
-    pub p25: f64,
+    pub(crate) p25: f64,
     /// Median.
-    pub p50: f64,
+    pub(crate) p50: f64,
     /// 75th percentile.
-    pub p75: f64,
+    pub(crate) p75: f64,
     /// 90th percentile.
-    pub p90: f64,
+    pub(crate) p90: f64,
     /// 99th percentile.
-    pub p99: f64,
+    pub(crate) p99: f64,
     /// Largest value.
-    pub max: f64,
+    pub(crate) max: f64,
     /// Whether the percentiles are exact (else within 0.1% from the histogram).
-    pub exact: bool,
+    pub(crate) exact: bool,
 }
 
 #[cfg(test)]

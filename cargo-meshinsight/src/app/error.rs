@@ -86,6 +86,22 @@ pub enum Error {
     /// A paired check was given a profile file instead of measuring.
     #[error("--paired measures base and head now; it cannot use --profile")]
     PairedNeedsMeasuring,
+    /// A command-line value is outside what the command accepts.
+    #[error("{flag} must be {expected}, found {found}")]
+    InvalidValue {
+        /// The flag.
+        flag: &'static str,
+        /// What it must be.
+        expected: &'static str,
+        /// What was given.
+        found: String,
+    },
+    /// No trace file was given, or none was found under the directories given.
+    #[error("no trace files given (or none under the directories given)")]
+    NoTraceFiles,
+    /// The traces hold no call graph that could be analysed.
+    #[error("the traces hold no usable call graph")]
+    NoUsableGraphs,
     /// A system call or file operation failed.
     #[error("failed to {what}")]
     Io {
@@ -188,6 +204,13 @@ impl Error {
                     .into(),
             ),
             Error::PairedNeedsMeasuring => Some("drop --profile (paired mode needs root)".into()),
+            Error::InvalidValue { .. } => None,
+            Error::NoTraceFiles => {
+                Some("pass Alibaba CSV, Jaeger or OTLP JSON files with --traces".into())
+            }
+            Error::NoUsableGraphs => {
+                Some("see the problem counts above; docs/traces.md says what is read".into())
+            }
             Error::Input(super::input::InputError::NoFixtures { .. }) => Some(
                 "pass --ecg FILE, or run in a project with fixtures/ecg/ (docs/ecg-format.md)"
                     .into(),

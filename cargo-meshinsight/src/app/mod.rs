@@ -6,8 +6,11 @@
 pub(crate) mod analyze;
 pub(crate) mod baseline;
 pub(crate) mod check;
+pub(crate) mod critical_path;
 pub(crate) mod error;
+pub(crate) mod generate;
 pub(crate) mod head_profile;
+pub(crate) mod import;
 pub(crate) mod input;
 pub mod libtest;
 pub(crate) mod measuring;

@@ -5,15 +5,13 @@ use std::path::PathBuf;
 use crate::app::analyze::{self, AnalyzeConfig};
 use crate::app::error::Error;
 use crate::app::output::Output;
-use crate::exit;
 use crate::report::Format;
-use crate::report::analyze::render;
 use crate::traces::stream::StreamConfig;
 use crate::vocab::SidecarConfig;
 
 /// Predict the mesh's overhead for every call graph of a trace and report its distribution.
 #[derive(Debug, clap::Args)]
-pub struct AnalyzeArgs {
+pub(crate) struct AnalyzeArgs {
     /// Trace files or directories: Alibaba CallGraph CSV, Jaeger or OTLP JSON
     #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
     traces: Vec<PathBuf>,
@@ -46,9 +44,19 @@ pub struct AnalyzeArgs {
     temp_dir: Option<PathBuf>,
 }
 
-impl From<&AnalyzeArgs> for AnalyzeConfig {
-    fn from(a: &AnalyzeArgs) -> Self {
-        AnalyzeConfig {
+impl TryFrom<&AnalyzeArgs> for AnalyzeConfig {
+    type Error = Error;
+
+    /// Refuses a negative or non-finite `--rate`.
+    fn try_from(a: &AnalyzeArgs) -> Result<Self, Error> {
+        if !(a.rate.is_finite() && a.rate >= 0.0) {
+            return Err(Error::InvalidValue {
+                flag: "--rate",
+                expected: "a non-negative number",
+                found: a.rate.to_string(),
+            });
+        }
+        Ok(AnalyzeConfig {
             traces: a.traces.clone(),
             profiles: a.profile.iter().cloned().collect(),
             configs: a.config.clone(),
@@ -61,28 +69,12 @@ impl From<&AnalyzeArgs> for AnalyzeConfig {
                 progress: None,
                 lean: true,
             },
-        }
+            format: a.format,
+            plot: a.plot.clone(),
+        })
     }
 }
 
 pub(super) fn run(args: AnalyzeArgs, out: &mut Output) -> Result<u8, Error> {
-    if !(args.rate.is_finite() && args.rate >= 0.0) {
-        return Err(Error::Other {
-            message: format!("--rate must be a non-negative number, found {}", args.rate),
-            hint: None,
-        });
-    }
-    let analysis = analyze::run(&AnalyzeConfig::from(&args), out)?;
-    if let Some(path) = &args.plot {
-        analyze::write_plot(&analysis, path)?;
-        out.status("Wrote", format!("the CDF plot to {}", path.display()));
-    }
-    let text = render(&analysis, args.format);
-    out.out()
-        .write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            what: "the analysis".into(),
-            source,
-        })?;
-    Ok(exit::OK)
+    analyze::run(&AnalyzeConfig::try_from(&args)?, out)
 }

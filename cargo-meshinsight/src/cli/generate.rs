@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 use crate::app::error::Error;
+use crate::app::generate::{self, GenerateConfig};
 use crate::app::output::Output;
-use crate::exit;
-use crate::traces::generator::{GenConfig, Schema, generate};
+use crate::traces::generator::{GenConfig, Schema};
 
 /// Write synthetic Alibaba-format call-graph CSV (realistic shape and data problems).
 #[derive(Debug, clap::Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Number of call graphs
     #[arg(long, value_name = "N", default_value_t = 1000)]
     graphs: u64,
@@ -30,28 +30,21 @@ pub struct GenerateArgs {
     out: PathBuf,
 }
 
+impl From<&GenerateArgs> for GenerateConfig {
+    fn from(a: &GenerateArgs) -> Self {
+        GenerateConfig {
+            traces: GenConfig {
+                graphs: a.graphs,
+                files: a.files,
+                seed: a.seed,
+                schema: a.schema,
+                problems: !a.clean,
+            },
+            dir: a.out.clone(),
+        }
+    }
+}
+
 pub(super) fn run(args: GenerateArgs, out: &mut Output) -> Result<u8, Error> {
-    let config = GenConfig {
-        graphs: args.graphs,
-        files: args.files,
-        seed: args.seed,
-        schema: args.schema,
-        problems: !args.clean,
-    };
-    let summary = generate(&config, &args.out).map_err(|source| Error::Write {
-        what: format!("synthetic traces under {}", args.out.display()),
-        source,
-    })?;
-    out.status(
-        "Generated",
-        format!(
-            "{} call graphs, {} calls, {} rows in {} files under {}",
-            args.graphs,
-            summary.calls,
-            summary.rows,
-            summary.files.len(),
-            args.out.display()
-        ),
-    );
-    Ok(exit::OK)
+    generate::run(&GenerateConfig::from(&args), out)
 }

@@ -8,7 +8,7 @@ use crate::analyze::stats::Summary;
 use crate::analyze::{Analysis, VariantReport};
 
 /// Renders `analysis` in `format`.
-pub fn render(analysis: &Analysis, format: Format) -> String {
+pub(crate) fn render(analysis: &Analysis, format: Format) -> String {
     match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(analysis).expect("an analysis serializes");

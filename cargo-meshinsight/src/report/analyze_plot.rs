@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use crate::analyze::{Analysis, VariantReport};
 
 /// The plot as SVG text.
-pub fn svg(a: &Analysis) -> String {
+pub(crate) fn svg(a: &Analysis) -> String {
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, (1100, 420)).into_drawing_area();

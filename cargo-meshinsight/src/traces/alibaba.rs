@@ -11,15 +11,16 @@
 //! missing parent call is rebuilt from its children (callee = their `um`, window = theirs);
 //! duplicated rows are dropped; rows are taken in any order.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use super::{Graph, GraphCall, Problems, clip_to_parents};
+use super::{Graph, GraphCall, Problems, breadth_first, clip_to_parents, positions};
 
 /// Column positions of one CSV file, found from its header.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Columns {
+pub(crate) struct Columns {
     /// Number of fields in a row.
-    pub len: usize,
+    pub(crate) len: usize,
     traceid: usize,
     timestamp: usize,
     rpcid: usize,
@@ -30,23 +31,29 @@ pub struct Columns {
     rt: usize,
 }
 
+/// A header row that is not an Alibaba CallGraph header.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeaderError {
+    /// A column every schema has is missing.
+    #[error(
+        "not an Alibaba CallGraph header: no `{column}` column (expected v2021 \
+         `traceid,timestamp,rpcid,um,rpctype,dm,interface,rt` or v2022 \
+         `timestamp,traceid,service,rpc_id,rpctype,um,uminstanceid,interface,dm,dminstanceid,rt`)"
+    )]
+    MissingColumn {
+        /// The column's first name.
+        column: &'static str,
+    },
+}
+
 impl Columns {
     /// Reads the header row; the error says which column is missing.
-    pub fn from_header(fields: &[&str]) -> Result<Columns, String> {
-        let find = |names: &[&str]| {
+    pub(crate) fn from_header(fields: &[&str]) -> Result<Columns, HeaderError> {
+        let need = |names: &[&'static str]| {
             fields
                 .iter()
                 .position(|f| names.iter().any(|n| f.trim().eq_ignore_ascii_case(n)))
-        };
-        let need = |names: &[&str]| {
-            find(names).ok_or_else(|| {
-                format!(
-                    "not an Alibaba CallGraph header: no `{}` column (expected v2021 \
-                     `traceid,timestamp,rpcid,um,rpctype,dm,interface,rt` or v2022 \
-                     `timestamp,traceid,service,rpc_id,rpctype,um,uminstanceid,interface,dm,dminstanceid,rt`)",
-                    names[0]
-                )
-            })
+                .ok_or(HeaderError::MissingColumn { column: names[0] })
         };
         Ok(Columns {
             len: fields.len(),
@@ -63,7 +70,7 @@ impl Columns {
 }
 
 /// Whether a name field means "unknown".
-pub fn missing_name(s: &str) -> bool {
+pub(crate) fn missing_name(s: &str) -> bool {
     let s = s.trim();
     s.is_empty() || s == "(?)" || s.eq_ignore_ascii_case("nan") || s.eq_ignore_ascii_case("null")
 }
@@ -75,28 +82,28 @@ fn clean(s: &str) -> &str {
 
 /// One row, checked and normalized, ready to be written to a partition file.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Record<'a> {
+pub(crate) struct Record<'a> {
     /// Trace id.
-    pub traceid: &'a str,
+    pub(crate) traceid: &'a str,
     /// rpcid as a string.
-    pub rpcid: &'a str,
+    pub(crate) rpcid: &'a str,
     /// rpc, http, mc, db, mq, ...
-    pub rpctype: &'a str,
+    pub(crate) rpctype: &'a str,
     /// Caller service, empty when unknown.
-    pub um: &'a str,
+    pub(crate) um: &'a str,
     /// Callee service, empty when unknown.
-    pub dm: &'a str,
+    pub(crate) dm: &'a str,
     /// Interface, empty when unknown.
-    pub interface: &'a str,
+    pub(crate) interface: &'a str,
     /// Timestamp, ms.
-    pub timestamp_ms: f64,
+    pub(crate) timestamp_ms: f64,
     /// Response time, ms (negative on the callee's row); `None` when unusable.
-    pub rt_ms: Option<f64>,
+    pub(crate) rt_ms: Option<f64>,
 }
 
 /// What to do with a row that is not a record.
 #[derive(Clone, Debug, PartialEq)]
-pub enum RowError {
+pub(crate) enum RowError {
     /// The row cannot be used, and says nothing wrong with the file: drop and count it.
     Drop(&'static str),
     /// The file is malformed here.
@@ -105,7 +112,7 @@ pub enum RowError {
 
 impl Columns {
     /// Checks and normalizes one row (`fields` of a CSV record).
-    pub fn record<'a>(&self, fields: &[&'a str]) -> Result<Record<'a>, RowError> {
+    pub(crate) fn record<'a>(&self, fields: &[&'a str]) -> Result<Record<'a>, RowError> {
         if fields.len() != self.len {
             return Err(RowError::Fatal(format!(
                 "expected {} fields as in the header, found {}",
@@ -164,7 +171,7 @@ fn valid_rpcid(s: &str) -> bool {
 
 impl Record<'_> {
     /// Appends the record as one tab-separated line (the partition file format).
-    pub fn write_line(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_line(&self, out: &mut Vec<u8>) {
         fn field(out: &mut Vec<u8>, s: &str) {
             for &b in s.as_bytes() {
                 out.push(if b == b'\t' || b == b'\n' || b == b'\r' {
@@ -191,7 +198,7 @@ impl Record<'_> {
     }
 
     /// Parses a line written by [`Record::write_line`] (without its newline).
-    pub fn read_line(line: &str) -> Option<Record<'_>> {
+    pub(crate) fn read_line(line: &str) -> Option<Record<'_>> {
         let mut it = line.split('\t');
         let traceid = it.next()?;
         let rpcid = it.next()?;
@@ -220,7 +227,7 @@ impl Record<'_> {
 }
 
 /// The parent rpcid: the rpcid without its last segment.
-pub fn parent_rpcid(rpcid: &str) -> Option<&str> {
+pub(crate) fn parent_rpcid(rpcid: &str) -> Option<&str> {
     rpcid.rfind('.').map(|i| &rpcid[..i])
 }
 
@@ -230,7 +237,7 @@ fn recorded_twice(rpctype: &str) -> bool {
 
 /// A call being assembled from its rows.
 struct Pending<'a> {
-    rpcid: std::borrow::Cow<'a, str>,
+    rpcid: Cow<'a, str>,
     service: &'a str,
     operation: &'a str,
     um: &'a str,
@@ -239,7 +246,7 @@ struct Pending<'a> {
 }
 
 /// Orders rows by rpcid, then the caller's row (rt >= 0) before the callee's.
-pub fn row_order(a: &Record<'_>, b: &Record<'_>) -> Ordering {
+pub(crate) fn row_order(a: &Record<'_>, b: &Record<'_>) -> Ordering {
     let side = |r: &Record<'_>| r.rt_ms.is_some_and(|v| v.is_sign_negative());
     a.rpcid
         .cmp(b.rpcid)
@@ -249,14 +256,11 @@ pub fn row_order(a: &Record<'_>, b: &Record<'_>) -> Ordering {
 }
 
 /// Builds the call graph of one trace from its rows (sorted with [`row_order`]), repairing
-/// what can be repaired and counting every problem. `None` when nothing usable is left.
-pub fn build_graph(trace_id: &str, rows: &[Record<'_>], problems: &mut Problems) -> Option<Graph> {
-    build_graph_with(trace_id, rows, problems, true)
-}
-
-/// [`build_graph`]; without `names`, call ids, services and operations are left empty
-/// (all an analysis needs is the shape and the times, and names cost allocations).
-pub fn build_graph_with(
+/// what can be repaired and counting every problem; the graph keeps its own problems. `None`
+/// when nothing usable is left. Without `names`, call ids, services and operations are left
+/// empty and the graph keeps no problems (all an analysis needs is the shape and the times,
+/// and names cost allocations).
+pub(crate) fn build_graph(
     trace_id: &str,
     rows: &[Record<'_>],
     problems: &mut Problems,
@@ -281,83 +285,111 @@ fn build(
         rows.windows(2)
             .all(|w| row_order(&w[0], &w[1]) != Ordering::Greater)
     );
-    let mut calls: Vec<Pending<'_>> = Vec::with_capacity(rows.len());
-    let mut no_rt = 0;
-    let mut duplicates = 0;
-    let mut once = 0;
-    let mut from_other_row = 0;
-    let mut i = 0;
-    while i < rows.len() {
-        let id = rows[i].rpcid;
-        let mut j = i;
-        while j < rows.len() && rows[j].rpcid == id {
-            j += 1;
-        }
-        let group = &rows[i..j];
-        i = j;
-        let mut usable = 0usize;
-        let (mut first, mut caller, mut callee) = (None, None, None);
-        for r in group {
-            match r.rt_ms {
-                None => no_rt += 1,
-                Some(v) => {
-                    usable += 1;
-                    first.get_or_insert(r);
-                    // The callee's row has a negative rt (also `-0`).
-                    if v.is_sign_negative() {
-                        callee.get_or_insert(r);
-                    } else {
-                        caller.get_or_insert(r);
-                    }
-                }
-            }
-        }
-        let Some(first) = first else {
-            continue;
-        };
-        let twice = recorded_twice(first.rpctype);
-        let expected = if twice {
-            usize::from(caller.is_some()) + usize::from(callee.is_some())
-        } else {
-            1
-        };
-        duplicates += usable - expected;
-        if twice && expected == 1 {
-            once += 1;
-        }
-        let main = caller.or(callee).unwrap_or(first);
-        let sides = || [caller, callee].into_iter().flatten();
-        let service = sides().map(|r| r.dm).find(|s| !s.is_empty()).unwrap_or("");
-        if sides().next().is_some_and(|r| r.dm.is_empty()) && !service.is_empty() {
-            from_other_row += 1;
-        }
-        let operation = sides()
-            .map(|r| r.interface)
-            .find(|s| !s.is_empty())
-            .unwrap_or("");
-        let um = sides().map(|r| r.um).find(|s| !s.is_empty()).unwrap_or("");
-        let rt = main.rt_ms.unwrap_or(0.0).abs();
-        calls.push(Pending {
-            rpcid: std::borrow::Cow::Borrowed(id),
-            service,
-            operation,
-            um,
-            window: Some((main.timestamp_ms, main.timestamp_ms + rt)),
-            parent: None,
-        });
-    }
-    problems.add("rows without a response time (dropped)", no_rt);
-    problems.add("duplicated rows (dropped)", duplicates as u64);
-    problems.add("rpc/http calls with only one of their two rows", once);
-    problems.add("missing service names (repaired)", from_other_row);
+    let mut calls = calls_of_rows(rows, problems);
     if calls.is_empty() {
         problems.add("traces with no usable row (dropped)", 1);
         return None;
     }
+    link_parents(&mut calls, problems);
+    let children = children_of(&calls);
+    repair_rebuilt(&mut calls, &children, problems);
+    let root = entry_call(&calls, problems);
+    let order = breadth_first(root, &children);
+    let calls = clip_to_parents(graph_calls(&calls, &order, names), problems);
+    Some(Graph {
+        trace_id: trace_id.to_string(),
+        calls,
+        problems: Problems::default(),
+    })
+}
 
-    // Parents: look each one up (calls are sorted by rpcid); rebuild the missing ones.
+/// What merging a trace's rows into calls dropped or repaired.
+#[derive(Default)]
+struct RowCounts {
+    no_rt: u64,
+    duplicates: u64,
+    once: u64,
+    from_other_row: u64,
+}
+
+/// One call per rpcid, from the rows (sorted with [`row_order`]); rpcids without a usable row
+/// are left out.
+fn calls_of_rows<'a>(rows: &[Record<'a>], problems: &mut Problems) -> Vec<Pending<'a>> {
+    let mut counts = RowCounts::default();
+    let calls: Vec<Pending<'a>> = rows
+        .chunk_by(|a, b| a.rpcid == b.rpcid)
+        .filter_map(|group| call_of_rows(group, &mut counts))
+        .collect();
+    problems.add("rows without a response time (dropped)", counts.no_rt);
+    problems.add("duplicated rows (dropped)", counts.duplicates);
+    problems.add(
+        "rpc/http calls with only one of their two rows",
+        counts.once,
+    );
+    problems.add("missing service names (repaired)", counts.from_other_row);
+    calls
+}
+
+/// The call of one rpcid's rows: the caller's row gives the window (else the callee's), either
+/// row the names. `None` when no row has a response time.
+fn call_of_rows<'a>(group: &[Record<'a>], counts: &mut RowCounts) -> Option<Pending<'a>> {
+    let mut usable = 0u64;
+    let (mut first, mut caller, mut callee) = (None, None, None);
+    for r in group {
+        match r.rt_ms {
+            None => counts.no_rt += 1,
+            Some(v) => {
+                usable += 1;
+                first.get_or_insert(r);
+                // The callee's row has a negative rt (also `-0`).
+                if v.is_sign_negative() {
+                    callee.get_or_insert(r);
+                } else {
+                    caller.get_or_insert(r);
+                }
+            }
+        }
+    }
+    let first = first?;
+    let twice = recorded_twice(first.rpctype);
+    let expected = if twice {
+        u64::from(caller.is_some()) + u64::from(callee.is_some())
+    } else {
+        1
+    };
+    counts.duplicates += usable - expected;
+    if twice && expected == 1 {
+        counts.once += 1;
+    }
+    let main = caller.or(callee).unwrap_or(first);
+    let sides = || [caller, callee].into_iter().flatten();
+    let service = sides().map(|r| r.dm).find(|s| !s.is_empty()).unwrap_or("");
+    if sides().next().is_some_and(|r| r.dm.is_empty()) && !service.is_empty() {
+        counts.from_other_row += 1;
+    }
+    let operation = sides()
+        .map(|r| r.interface)
+        .find(|s| !s.is_empty())
+        .unwrap_or("");
+    let um = sides().map(|r| r.um).find(|s| !s.is_empty()).unwrap_or("");
+    let rt = main.rt_ms.unwrap_or(0.0).abs();
+    Some(Pending {
+        rpcid: Cow::Borrowed(main.rpcid),
+        service,
+        operation,
+        um,
+        window: Some((main.timestamp_ms, main.timestamp_ms + rt)),
+        parent: None,
+    })
+}
+
+/// Links every call to its parent (calls are sorted by rpcid, so each is found by binary
+/// search); a missing parent is rebuilt, appended after the sorted calls, with its children's
+/// `um` as its service and no window yet.
+fn link_parents(calls: &mut Vec<Pending<'_>>, problems: &mut Problems) {
     let mut synthesized = 0;
     let sorted = calls.len();
+    // Rebuilt parents are linked too, as the loop reaches them.
     let mut k = 0;
     while k < calls.len() {
         if let Some(pid) = parent_rpcid(&calls[k].rpcid).map(str::to_string) {
@@ -365,7 +397,6 @@ fn build(
                 .binary_search_by(|c| c.rpcid.as_ref().cmp(pid.as_str()))
                 .ok()
                 .or_else(|| {
-                    // Rebuilt parents are appended after the sorted ones.
                     calls[sorted..]
                         .iter()
                         .position(|c| c.rpcid == pid.as_str())
@@ -376,7 +407,7 @@ fn build(
                 None => {
                     synthesized += 1;
                     calls.push(Pending {
-                        rpcid: std::borrow::Cow::Owned(pid),
+                        rpcid: Cow::Owned(pid),
                         service: calls[k].um,
                         operation: "",
                         um: "",
@@ -394,27 +425,34 @@ fn build(
         "missing parent calls (rebuilt from their children)",
         synthesized,
     );
+}
 
-    // Children, and the windows and names of rebuilt parents (deepest first).
+/// The children of each call, in call order.
+fn children_of(calls: &[Pending<'_>]) -> Vec<Vec<usize>> {
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); calls.len()];
     for (c, call) in calls.iter().enumerate() {
         if let Some(p) = call.parent {
             children[p].push(c);
         }
     }
+    children
+}
+
+/// Gives rebuilt parents the window their children span, and calls without a service name
+/// their children's `um`, deepest first so rebuilt grandparents see their rebuilt children.
+fn repair_rebuilt(calls: &mut [Pending<'_>], children: &[Vec<usize>], problems: &mut Problems) {
     let depth = |id: &str| id.bytes().filter(|&b| b == b'.').count();
     let mut by_depth: Vec<usize> = (0..calls.len()).collect();
     by_depth.sort_by_key(|&c| std::cmp::Reverse(depth(&calls[c].rpcid)));
     let (mut repaired, mut unknown) = (0, 0);
     for &c in &by_depth {
         if calls[c].window.is_none() {
-            let w = children[c].iter().filter_map(|&k| calls[k].window).fold(
+            calls[c].window = children[c].iter().filter_map(|&k| calls[k].window).fold(
                 None,
                 |acc: Option<(f64, f64)>, (s, e)| {
                     Some(acc.map_or((s, e), |(a, b)| (a.min(s), b.max(e))))
                 },
             );
-            calls[c].window = w;
         }
         if calls[c].service.is_empty() {
             let from_children = children[c]
@@ -432,8 +470,11 @@ fn build(
     }
     problems.add("missing service names (repaired)", repaired);
     problems.add("missing service names (left as `(unknown)`)", unknown);
+}
 
-    // The entry call: the top-level rpcid; others at the top are dropped with their calls.
+/// The entry call: the top-level call with the lowest rpcid; other top-level calls are
+/// dropped with their calls.
+fn entry_call(calls: &[Pending<'_>], problems: &mut Problems) -> usize {
     let tops: Vec<usize> = (0..calls.len())
         .filter(|&c| calls[c].parent.is_none())
         .collect();
@@ -441,60 +482,39 @@ fn build(
         .iter()
         .min_by(|&&a, &&b| calls[a].rpcid.cmp(&calls[b].rpcid))
         .expect("a non-empty forest has a top");
-    let dropped_tops = tops.len() - 1;
     problems.add(
         "extra entry calls (dropped with their calls)",
-        dropped_tops as u64,
+        (tops.len() - 1) as u64,
     );
+    root
+}
 
-    // Breadth first from the root: parents before children.
-    let mut order = vec![root];
-    let mut new_index = vec![usize::MAX; calls.len()];
-    new_index[root] = 0;
-    let mut at = 0;
-    while at < order.len() {
-        let c = order[at];
-        at += 1;
-        for &k in &children[c] {
-            new_index[k] = order.len();
-            order.push(k);
-        }
-    }
-    let graph_calls: Vec<GraphCall> = order
+/// The calls in `order` (parents first) as graph calls, ms turned into µs; without `names`,
+/// ids, services and operations are left empty.
+fn graph_calls(calls: &[Pending<'_>], order: &[usize], names: bool) -> Vec<GraphCall> {
+    let new_index = positions(order, calls.len());
+    let name = |s: &str| if names { s.to_string() } else { String::new() };
+    order
         .iter()
         .map(|&c| {
             let p = &calls[c];
             let (s, e) = p.window.unwrap_or((0.0, 0.0));
             GraphCall {
-                id: if names {
-                    p.rpcid.to_string()
-                } else {
-                    String::new()
-                },
+                id: name(&p.rpcid),
                 parent: p.parent.map(|q| new_index[q]),
-                service: match (names, p.service.is_empty()) {
-                    (false, _) => String::new(),
-                    (true, true) => "(unknown)".to_string(),
-                    (true, false) => p.service.to_string(),
-                },
-                operation: if names {
-                    p.operation.to_string()
+                service: name(if p.service.is_empty() {
+                    "(unknown)"
                 } else {
-                    String::new()
-                },
+                    p.service
+                }),
+                operation: name(p.operation),
                 start_us: s * 1000.0,
                 duration_us: (e - s) * 1000.0,
                 request_bytes: None,
                 response_bytes: None,
             }
         })
-        .collect();
-    let calls = clip_to_parents(graph_calls, problems);
-    Some(Graph {
-        trace_id: trace_id.to_string(),
-        calls,
-        problems: Problems::default(),
-    })
+        .collect()
 }
 
 #[cfg(test)]
@@ -525,7 +545,7 @@ mod tests {
         let mut rows: Vec<Record<'_>> = lines.iter().map(|l| rec(l)).collect();
         rows.sort_by(row_order);
         let mut p = Problems::default();
-        let g = build_graph("T", &rows, &mut p).unwrap();
+        let g = build_graph("T", &rows, &mut p, true).unwrap();
         (g, p)
     }
 
@@ -538,7 +558,7 @@ mod tests {
         let bare = "traceid,timestamp,rpcid,um,rpctype,dm,interface,rt";
         let c = Columns::from_header(&bare.split(',').collect::<Vec<_>>()).unwrap();
         assert_eq!((c.len, c.traceid, c.rt), (8, 0, 7));
-        let err = Columns::from_header(&["a", "b"]).unwrap_err();
+        let err = Columns::from_header(&["a", "b"]).unwrap_err().to_string();
         assert!(err.contains("no `traceid` column"), "{err}");
     }
 

@@ -14,19 +14,19 @@ use crate::ecg::{CLOCK_TOLERANCE, Ecg};
 
 /// One call on a critical path.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PathStep {
+pub(crate) struct PathStep {
     /// The call (span) id.
-    pub id: String,
+    pub(crate) id: String,
     /// The callee service.
-    pub service: String,
+    pub(crate) service: String,
     /// What it does.
-    pub operation: String,
+    pub(crate) operation: String,
     /// Time on the path not covered by a child on the path, µs.
-    pub exclusive_us: f64,
+    pub(crate) exclusive_us: f64,
 }
 
 /// The critical path of `ecg`'s original timeline: call indices, root first.
-pub fn critical_path(ecg: &Ecg) -> Vec<usize> {
+pub(crate) fn critical_path(ecg: &Ecg) -> Vec<usize> {
     let starts: Vec<f64> = ecg.calls.iter().map(|c| c.start_us).collect();
     let durations: Vec<f64> = ecg.calls.iter().map(|c| c.duration_us).collect();
     path_on(ecg, &starts, &durations)
@@ -72,7 +72,7 @@ fn path_on(ecg: &Ecg, start: &[f64], dur: &[f64]) -> Vec<usize> {
 }
 
 /// The steps of a path with their exclusive time, given each call's start and duration.
-pub fn steps(ecg: &Ecg, path: &[usize], start: &[f64], dur: &[f64]) -> Vec<PathStep> {
+pub(crate) fn steps(ecg: &Ecg, path: &[usize], start: &[f64], dur: &[f64]) -> Vec<PathStep> {
     let on_path: std::collections::HashSet<usize> = path.iter().copied().collect();
     path.iter()
         .map(|&k| {

@@ -9,9 +9,7 @@
 //! empty), duplicated rows, missing parent and root calls, unusable rt, children overhanging
 //! their parent by a millisecond, rows out of order and traces split across files.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -19,7 +17,7 @@ use rand::{RngExt, SeedableRng};
 
 /// The CSV schema to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Schema {
+pub(crate) enum Schema {
     /// `,traceid,timestamp,rpcid,um,rpctype,dm,interface,rt` (with the index column).
     V2021,
     /// `timestamp,traceid,service,rpc_id,rpctype,um,uminstanceid,interface,dm,dminstanceid,rt`.
@@ -28,28 +26,26 @@ pub enum Schema {
 
 /// What to generate.
 #[derive(Clone, Debug)]
-pub struct GenConfig {
+pub(crate) struct GenConfig {
     /// Number of call graphs (traces).
-    pub graphs: u64,
+    pub(crate) graphs: u64,
     /// Number of files the rows are spread over (by time, as the real trace is).
-    pub files: usize,
+    pub(crate) files: usize,
     /// Random seed: the same seed gives the same files.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Schema.
-    pub schema: Schema,
+    pub(crate) schema: Schema,
     /// Put the real trace's data problems in.
-    pub problems: bool,
+    pub(crate) problems: bool,
 }
 
 /// What was generated.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GenSummary {
-    /// The files written.
-    pub files: Vec<PathBuf>,
+pub(crate) struct GenSummary {
     /// Rows written.
-    pub rows: u64,
+    pub(crate) rows: u64,
     /// Calls generated (before any problem was put in).
-    pub calls: u64,
+    pub(crate) calls: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,15 +226,23 @@ fn write_row(out: &mut impl Write, schema: Schema, index: u64, r: &Row) -> std::
     }
 }
 
-/// Writes `config.files` CSV files `alibaba-N.csv` into `dir`.
-pub fn generate(config: &GenConfig, dir: &Path) -> std::io::Result<GenSummary> {
-    let files = config.files.max(1);
-    std::fs::create_dir_all(dir)?;
-    let mut summary = GenSummary::default();
-    let mut writers = Vec::with_capacity(files);
-    for f in 0..files {
-        let path = dir.join(format!("alibaba-{f}.csv"));
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+impl GenConfig {
+    /// The number of files written: `files`, at least one.
+    pub(crate) fn file_count(&self) -> usize {
+        self.files.max(1)
+    }
+}
+
+/// The name of file `f` of a generated set.
+pub(crate) fn file_name(f: usize) -> String {
+    format!("alibaba-{f}.csv")
+}
+
+/// Writes the CSV of `config` to `outs`, one file each (its header first, then the rows that
+/// fall in its time range), and flushes them.
+pub(crate) fn write<W: Write>(config: &GenConfig, outs: &mut [W]) -> std::io::Result<GenSummary> {
+    let files = outs.len();
+    for w in outs.iter_mut() {
         match config.schema {
             Schema::V2021 => writeln!(w, ",traceid,timestamp,rpcid,um,rpctype,dm,interface,rt")?,
             Schema::V2022 => writeln!(
@@ -246,88 +250,23 @@ pub fn generate(config: &GenConfig, dir: &Path) -> std::io::Result<GenSummary> {
                 "timestamp,traceid,service,rpc_id,rpctype,um,uminstanceid,interface,dm,dminstanceid,rt"
             )?,
         }
-        writers.push(w);
-        summary.files.push(path);
     }
+    let mut summary = GenSummary::default();
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut index = vec![0u64; files];
     let mut batch: Vec<Row> = Vec::new();
     let trace_salt: u64 = rng.random();
-    let p = |rng: &mut StdRng, prob: f64| config.problems && rng.random_bool(prob);
     for t in 0..config.graphs {
         let file = ((t as u128 * files as u128) / config.graphs.max(1) as u128) as usize;
         let base_ms = (t * 10_800_000 / config.graphs.max(1)) as i64;
         let calls = make_graph(&mut rng, base_ms);
         summary.calls += calls.len() as u64;
         let trace = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ trace_salt;
-        let split = files > 1 && file + 1 < files && p(&mut rng, 0.03);
-        // Calls whose rows go missing: an inner one (its children lose their parent) or the root.
-        let mut missing = usize::MAX;
-        if p(&mut rng, 0.01) {
-            missing = (1..calls.len())
-                .find(|&i| !calls[i].children.is_empty())
-                .unwrap_or(usize::MAX);
-        }
-        if p(&mut rng, 0.005) && calls.len() > 1 {
-            missing = 0;
-        }
-        let start_row = batch.len();
-        for (i, c) in calls.iter().enumerate() {
-            if i == missing {
-                continue;
-            }
-            let um = match c.parent {
-                None => "USER".to_string(),
-                Some(q) => service_name(calls[q].kind, calls[q].service),
-            };
-            let dm = service_name(c.kind, c.service);
-            let mut rt = c.rt;
-            if c.parent.is_some() && p(&mut rng, 0.02) {
-                rt += 1; // overhangs its parent after rounding
-            }
-            let f = if split && c.rpcid.matches('.').count() >= 2 {
-                file + 1
-            } else {
-                file
-            };
-            let row = |ts: i64, rt: String, dm: String| Row {
-                trace,
-                ts,
-                rpcid: c.rpcid.clone(),
-                um: um.clone(),
-                kind: c.kind,
-                dm,
-                interface: c.interface,
-                rt,
-                file: f,
-            };
-            let caller_dm = if p(&mut rng, 0.02) {
-                ["(?)", "NaN", ""][rng.random_range(0..3)].to_string()
-            } else {
-                dm.clone()
-            };
-            batch.push(row(c.start, rt.to_string(), caller_dm));
-            if c.kind.stateless() {
-                let lag = rng.random_range(0..=1).min(rt);
-                let callee_rt = if p(&mut rng, 0.005) {
-                    "NaN".to_string()
-                } else {
-                    format!("-{}", rt - lag)
-                };
-                batch.push(row(c.start + lag, callee_rt, dm));
-            }
-        }
-        if p(&mut rng, 0.01) && batch.len() > start_row {
-            let k = rng.random_range(start_row..batch.len());
-            let dup = Row {
-                rpcid: batch[k].rpcid.clone(),
-                um: batch[k].um.clone(),
-                dm: batch[k].dm.clone(),
-                rt: batch[k].rt.clone(),
-                ..batch[k]
-            };
-            batch.push(dup);
-        }
+        let mut faults = Faults {
+            on: config.problems,
+            rng: &mut rng,
+        };
+        trace_rows(&mut faults, &calls, trace, (file, files), &mut batch);
         if batch.len() >= 4096 || t + 1 == config.graphs {
             if config.problems {
                 batch.shuffle(&mut rng);
@@ -335,16 +274,126 @@ pub fn generate(config: &GenConfig, dir: &Path) -> std::io::Result<GenSummary> {
                 batch.sort_by_key(|r| r.ts);
             }
             for r in batch.drain(..) {
-                write_row(&mut writers[r.file], config.schema, index[r.file], &r)?;
+                write_row(&mut outs[r.file], config.schema, index[r.file], &r)?;
                 index[r.file] += 1;
                 summary.rows += 1;
             }
         }
     }
-    for mut w in writers {
+    for w in outs.iter_mut() {
         w.flush()?;
     }
     Ok(summary)
+}
+
+/// The random source of the data problems, silent when they are off.
+struct Faults<'r> {
+    on: bool,
+    rng: &'r mut StdRng,
+}
+
+impl Faults<'_> {
+    /// Whether to put in a problem that happens with probability `prob`.
+    fn hit(&mut self, prob: f64) -> bool {
+        self.on && self.rng.random_bool(prob)
+    }
+}
+
+/// Appends the rows of one trace to `batch`: one per mc/db/mq call, two per rpc/http call,
+/// with the data problems when they are on. `file` is the trace's file of `files`.
+fn trace_rows(
+    f: &mut Faults<'_>,
+    calls: &[GenCall],
+    trace: u64,
+    (file, files): (usize, usize),
+    batch: &mut Vec<Row>,
+) {
+    let split = files > 1 && file + 1 < files && f.hit(0.03);
+    // Calls whose rows go missing: an inner one (its children lose their parent) or the root.
+    let mut missing = usize::MAX;
+    if f.hit(0.01) {
+        missing = (1..calls.len())
+            .find(|&i| !calls[i].children.is_empty())
+            .unwrap_or(usize::MAX);
+    }
+    if f.hit(0.005) && calls.len() > 1 {
+        missing = 0;
+    }
+    let start_row = batch.len();
+    for (i, c) in calls.iter().enumerate() {
+        if i == missing {
+            continue;
+        }
+        let um = match c.parent {
+            None => "USER".to_string(),
+            Some(q) => service_name(calls[q].kind, calls[q].service),
+        };
+        let dm = service_name(c.kind, c.service);
+        let mut rt = c.rt;
+        if c.parent.is_some() && f.hit(0.02) {
+            rt += 1; // overhangs its parent after rounding
+        }
+        let file = if split && c.rpcid.matches('.').count() >= 2 {
+            file + 1
+        } else {
+            file
+        };
+        let row = |ts: i64, rt: String, dm: String| Row {
+            trace,
+            ts,
+            rpcid: c.rpcid.clone(),
+            um: um.clone(),
+            kind: c.kind,
+            dm,
+            interface: c.interface,
+            rt,
+            file,
+        };
+        let caller_dm = if f.hit(0.02) {
+            ["(?)", "NaN", ""][f.rng.random_range(0..3)].to_string()
+        } else {
+            dm.clone()
+        };
+        batch.push(row(c.start, rt.to_string(), caller_dm));
+        if c.kind.stateless() {
+            let lag = f.rng.random_range(0..=1).min(rt);
+            let callee_rt = if f.hit(0.005) {
+                "NaN".to_string()
+            } else {
+                format!("-{}", rt - lag)
+            };
+            batch.push(row(c.start + lag, callee_rt, dm));
+        }
+    }
+    if f.hit(0.01) && batch.len() > start_row {
+        let k = f.rng.random_range(start_row..batch.len());
+        let dup = Row {
+            rpcid: batch[k].rpcid.clone(),
+            um: batch[k].um.clone(),
+            dm: batch[k].dm.clone(),
+            rt: batch[k].rt.clone(),
+            ..batch[k]
+        };
+        batch.push(dup);
+    }
+}
+
+/// Writes the files of `config` into `dir` (for tests; the `generate` command opens them
+/// itself).
+#[cfg(test)]
+pub(crate) fn write_files(
+    config: &GenConfig,
+    dir: &std::path::Path,
+) -> std::io::Result<(Vec<std::path::PathBuf>, GenSummary)> {
+    let paths: Vec<_> = (0..config.file_count())
+        .map(|f| dir.join(file_name(f)))
+        .collect();
+    let mut outs = paths
+        .iter()
+        .map(|p| std::fs::File::create(p).map(std::io::BufWriter::new))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let summary = write(config, &mut outs)?;
+    Ok((paths, summary))
 }
 
 #[cfg(test)]
@@ -362,9 +411,9 @@ mod tests {
             schema: Schema::V2021,
             problems: true,
         };
-        let s = generate(&config, dir.path()).unwrap();
-        assert_eq!(s.files.len(), 3);
-        let (graphs, summary) = read_all(&s.files, &StreamConfig::default()).unwrap();
+        let (files, s) = write_files(&config, dir.path()).unwrap();
+        assert_eq!(files.len(), 3);
+        let (graphs, summary) = read_all(&files, &StreamConfig::default()).unwrap();
         assert_eq!(summary.rows, s.rows);
         // Every trace comes back whole, even those split across files.
         assert_eq!(graphs.len(), 3000);
@@ -397,8 +446,8 @@ mod tests {
             schema: Schema::V2022,
             problems: false,
         };
-        let s = generate(&config, dir.path()).unwrap();
-        let (graphs, summary) = read_all(&s.files, &StreamConfig::default()).unwrap();
+        let (files, s) = write_files(&config, dir.path()).unwrap();
+        let (graphs, summary) = read_all(&files, &StreamConfig::default()).unwrap();
         assert_eq!(graphs.len(), 500);
         let calls: u64 = graphs.iter().map(|g| g.calls.len() as u64).sum();
         assert_eq!(calls, s.calls, "{}", summary.problems.summary());

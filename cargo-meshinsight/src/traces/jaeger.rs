@@ -83,7 +83,7 @@ fn us_to_ns(us: f64) -> i128 {
 }
 
 /// Reads one Jaeger JSON file.
-pub fn read(path: &Path) -> Result<Vec<RawTrace>, TraceError> {
+pub(crate) fn read(path: &Path) -> Result<Vec<RawTrace>, TraceError> {
     let body = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
         path: path.to_path_buf(),
         source,
@@ -92,7 +92,7 @@ pub fn read(path: &Path) -> Result<Vec<RawTrace>, TraceError> {
 }
 
 /// Parses Jaeger JSON; `path` names it in errors.
-pub fn parse(body: &str, path: &Path) -> Result<Vec<RawTrace>, TraceError> {
+pub(crate) fn parse(body: &str, path: &Path) -> Result<Vec<RawTrace>, TraceError> {
     let doc: Doc = parse_json(body, path)?;
     Ok(doc
         .data

@@ -1,5 +1,5 @@
-//! Trace import (DESIGN §6, issue 7): Jaeger JSON, OTLP JSON and Alibaba call-graph CSV
-//! turned into call graphs ([`Graph`]), then into ECG fixtures or straight into prediction.
+//! Trace import: Jaeger JSON, OTLP JSON and Alibaba call-graph CSV turned into call graphs
+//! ([`Graph`]), then into ECG fixtures or straight into prediction.
 //! Format notes and repair rules: docs/traces.md.
 //!
 //! Every reader ends in the same [`Graph`]: one node per call (a client span and its server
@@ -7,13 +7,13 @@
 //! child clipped to its parent's window as CRISP does, and the problems met on the way counted
 //! in [`Problems`].
 
-pub mod alibaba;
-pub mod crisp;
-pub mod generator;
-pub mod jaeger;
-pub mod otlp;
-pub mod spans;
-pub mod stream;
+pub(crate) mod alibaba;
+pub(crate) mod crisp;
+pub(crate) mod generator;
+pub(crate) mod jaeger;
+pub(crate) mod otlp;
+pub(crate) mod spans;
+pub(crate) mod stream;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ use crate::ecg::{CallSpec, Defaults, EcgDoc};
 
 /// A trace file could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum TraceError {
+pub(crate) enum TraceError {
     /// The file could not be read (or a temporary file written).
     #[error("failed to read trace file {path}")]
     Read {
@@ -66,7 +66,7 @@ pub enum TraceError {
 /// The formats this module reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TraceFormat {
+pub(crate) enum TraceFormat {
     /// Jaeger query-API JSON (`{"data":[{traceID, spans, processes}]}`).
     Jaeger,
     /// OTLP JSON (one `{"resourceSpans":[..]}` per file, or JSON Lines).
@@ -77,7 +77,7 @@ pub enum TraceFormat {
 
 impl TraceFormat {
     /// `jaeger`, `otlp`, `alibaba`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TraceFormat::Jaeger => "jaeger",
             TraceFormat::Otlp => "otlp",
@@ -86,7 +86,7 @@ impl TraceFormat {
     }
 
     /// Guesses the format from the extension and the first bytes of the file.
-    pub fn detect(path: &Path) -> Result<TraceFormat, TraceError> {
+    pub(crate) fn detect(path: &Path) -> Result<TraceFormat, TraceError> {
         if path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
@@ -123,49 +123,49 @@ impl TraceFormat {
 
 /// One call of an imported trace.
 #[derive(Clone, Debug, PartialEq)]
-pub struct GraphCall {
+pub(crate) struct GraphCall {
     /// Its id (span id or Alibaba rpcid), unique in the trace.
-    pub id: String,
+    pub(crate) id: String,
     /// The calling call, `None` for the entry call.
-    pub parent: Option<usize>,
+    pub(crate) parent: Option<usize>,
     /// The callee service.
-    pub service: String,
+    pub(crate) service: String,
     /// What the callee does.
-    pub operation: String,
+    pub(crate) operation: String,
     /// Start, µs, as the caller saw it.
-    pub start_us: f64,
+    pub(crate) start_us: f64,
     /// Duration, µs, clipped to the parent's window.
-    pub duration_us: f64,
+    pub(crate) duration_us: f64,
     /// Request size from the trace, when it says.
-    pub request_bytes: Option<u64>,
+    pub(crate) request_bytes: Option<u64>,
     /// Response size from the trace, when it says.
-    pub response_bytes: Option<u64>,
+    pub(crate) response_bytes: Option<u64>,
 }
 
 impl GraphCall {
     /// End, µs.
-    pub fn end_us(&self) -> f64 {
+    pub(crate) fn end_us(&self) -> f64 {
         self.start_us + self.duration_us
     }
 }
 
 /// One imported trace: a tree of calls, every child inside its parent's window.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Graph {
+pub(crate) struct Graph {
     /// The trace id.
-    pub trace_id: String,
+    pub(crate) trace_id: String,
     /// The calls, parents before children.
-    pub calls: Vec<GraphCall>,
+    pub(crate) calls: Vec<GraphCall>,
     /// What was repaired or left off in this trace (empty in lean graphs).
-    pub problems: Problems,
+    pub(crate) problems: Problems,
 }
 
 impl Graph {
     /// The entry call (always index 0).
-    pub const ROOT: usize = 0;
+    pub(crate) const ROOT: usize = 0;
 
     /// Children of each call, sorted by start (ties keep index order).
-    pub fn children(&self) -> Vec<Vec<usize>> {
+    pub(crate) fn children(&self) -> Vec<Vec<usize>> {
         let mut kids = vec![Vec::new(); self.calls.len()];
         for (i, c) in self.calls.iter().enumerate() {
             if let Some(p) = c.parent {
@@ -184,7 +184,7 @@ impl Graph {
     }
 
     /// Number of calls whose request or response size came from the defaults.
-    pub fn defaulted_sizes(&self) -> usize {
+    pub(crate) fn defaulted_sizes(&self) -> usize {
         self.calls
             .iter()
             .filter(|c| c.request_bytes.is_none() || c.response_bytes.is_none())
@@ -192,7 +192,7 @@ impl Graph {
     }
 
     /// The graph as an ECG fixture document.
-    pub fn to_ecg_doc(&self, defaults: &Defaults, provenance: &str) -> EcgDoc {
+    pub(crate) fn to_ecg_doc(&self, defaults: &Defaults, provenance: &str) -> EcgDoc {
         let calls = self
             .calls
             .iter()
@@ -223,31 +223,32 @@ impl Graph {
 /// Counts of every kind of problem met while importing, by name (docs/traces.md lists them).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Problems(pub BTreeMap<&'static str, u64>);
+pub(crate) struct Problems(pub BTreeMap<&'static str, u64>);
 
 impl Problems {
     /// Adds `n` to the counter `kind`.
-    pub fn add(&mut self, kind: &'static str, n: u64) {
+    pub(crate) fn add(&mut self, kind: &'static str, n: u64) {
         if n > 0 {
             *self.0.entry(kind).or_default() += n;
         }
     }
     /// Adds every counter of `other`.
-    pub fn merge(&mut self, other: &Problems) {
+    pub(crate) fn merge(&mut self, other: &Problems) {
         for (k, v) in &other.0 {
             self.add(k, *v);
         }
     }
     /// The counter `kind`.
-    pub fn get(&self, kind: &str) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn get(&self, kind: &str) -> u64 {
         self.0.get(kind).copied().unwrap_or(0)
     }
     /// Whether nothing was counted.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
     /// `name: n, name: n`.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         self.0
             .iter()
             .map(|(k, v)| format!("{k}: {v}"))
@@ -287,6 +288,28 @@ pub(crate) fn clip_mask(calls: &mut [GraphCall], problems: &mut Problems) -> Vec
     keep
 }
 
+/// The calls reachable from `root`, breadth first: `root`, then each call's `children` in
+/// their order, so parents come before children.
+pub(crate) fn breadth_first(root: usize, children: &[Vec<usize>]) -> Vec<usize> {
+    let mut order = vec![root];
+    let mut at = 0;
+    while at < order.len() {
+        let c = order[at];
+        at += 1;
+        order.extend(children[c].iter().copied());
+    }
+    order
+}
+
+/// The position of each of `len` calls in `order`; `usize::MAX` for those not in it.
+pub(crate) fn positions(order: &[usize], len: usize) -> Vec<usize> {
+    let mut pos = vec![usize::MAX; len];
+    for (n, &i) in order.iter().enumerate() {
+        pos[i] = n;
+    }
+    pos
+}
+
 /// [`clip_mask`], then the kept calls, re-indexed.
 pub(crate) fn clip_to_parents(
     mut calls: Vec<GraphCall>,
@@ -308,7 +331,7 @@ pub(crate) fn clip_to_parents(
 /// Reads every trace of `paths` into call graphs: all in `format`, or each file's own
 /// format when `None`. Alibaba files are streamed through partitions; Jaeger and OTLP files
 /// are read whole. Graphs come sorted by trace id.
-pub fn load_graphs(
+pub(crate) fn load_graphs(
     format: Option<TraceFormat>,
     paths: &[PathBuf],
 ) -> Result<(Vec<Graph>, Problems), TraceError> {

@@ -71,15 +71,20 @@ enum Nanos {
     Number(u64),
 }
 
+/// A time that is not a number of nanoseconds.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a number of nanoseconds")]
+struct NotNanos(String);
+
 impl Nanos {
-    fn value(&self) -> Result<i128, String> {
+    fn value(&self) -> Result<i128, NotNanos> {
         match self {
             Nanos::Number(n) => Ok(i128::from(*n)),
             Nanos::Text(s) => s
                 .trim()
                 .parse::<u64>()
                 .map(i128::from)
-                .map_err(|_| format!("`{s}` is not a number of nanoseconds")),
+                .map_err(|_| NotNanos(s.clone())),
         }
     }
 }
@@ -126,7 +131,7 @@ fn kind(v: &serde_json::Value) -> Kind {
 }
 
 /// Reads one OTLP JSON or JSON Lines file.
-pub fn read(path: &Path) -> Result<Vec<RawTrace>, TraceError> {
+pub(crate) fn read(path: &Path) -> Result<Vec<RawTrace>, TraceError> {
     let body = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
         path: path.to_path_buf(),
         source,
@@ -135,7 +140,7 @@ pub fn read(path: &Path) -> Result<Vec<RawTrace>, TraceError> {
 }
 
 /// Parses OTLP JSON (one document or several, one per line); `path` names it in errors.
-pub fn parse(body: &str, path: &Path) -> Result<Vec<RawTrace>, TraceError> {
+pub(crate) fn parse(body: &str, path: &Path) -> Result<Vec<RawTrace>, TraceError> {
     let invalid = |line: usize, message: String| TraceError::Invalid {
         path: path.to_path_buf(),
         line: line as u64,

@@ -12,11 +12,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use super::{Graph, GraphCall, Problems, TraceError, TraceFormat, clip_mask};
+use super::{
+    Graph, GraphCall, Problems, TraceError, TraceFormat, breadth_first, clip_mask, positions,
+};
 
 /// The kind of a span (OpenTelemetry's, which Jaeger's `span.kind` tag also uses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Not said.
     Unspecified,
     /// Local work.
@@ -33,7 +35,7 @@ pub enum Kind {
 
 impl Kind {
     /// From Jaeger's `span.kind` values or OTLP's names.
-    pub fn parse(s: &str) -> Kind {
+    pub(crate) fn parse(s: &str) -> Kind {
         match s
             .trim()
             .trim_start_matches("SPAN_KIND_")
@@ -58,42 +60,42 @@ impl Kind {
 
 /// A span as read, before it becomes part of a call.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RawSpan {
+pub(crate) struct RawSpan {
     /// Span id.
-    pub span_id: String,
+    pub(crate) span_id: String,
     /// The CHILD_OF parent's span id.
-    pub parent: Option<String>,
+    pub(crate) parent: Option<String>,
     /// A FOLLOWS_FROM reference (or OTLP link), used when there is no CHILD_OF parent.
-    pub follows_from: Option<String>,
+    pub(crate) follows_from: Option<String>,
     /// The service, `None` when the span's process is missing.
-    pub service: Option<String>,
+    pub(crate) service: Option<String>,
     /// Operation name.
-    pub operation: String,
+    pub(crate) operation: String,
     /// Kind.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Start, ns, any origin shared by the trace.
-    pub start_ns: i128,
+    pub(crate) start_ns: i128,
     /// Duration, ns.
-    pub duration_ns: i128,
+    pub(crate) duration_ns: i128,
     /// Request size from the span's attributes.
-    pub request_bytes: Option<u64>,
+    pub(crate) request_bytes: Option<u64>,
     /// Response size from the span's attributes.
-    pub response_bytes: Option<u64>,
+    pub(crate) response_bytes: Option<u64>,
     /// The remote peer from the span's attributes (`peer.service`, `server.address`, ...).
-    pub peer: Option<String>,
+    pub(crate) peer: Option<String>,
 }
 
 /// The spans of one trace.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RawTrace {
+pub(crate) struct RawTrace {
     /// Trace id.
-    pub trace_id: String,
+    pub(crate) trace_id: String,
     /// Spans in file order.
-    pub spans: Vec<RawSpan>,
+    pub(crate) spans: Vec<RawSpan>,
 }
 
 /// Attribute keys that give the request size, in order of preference.
-pub const REQUEST_SIZE_KEYS: [&str; 6] = [
+pub(crate) const REQUEST_SIZE_KEYS: [&str; 6] = [
     "http.request.body.size",
     "http.request_content_length",
     "request_size",
@@ -102,7 +104,7 @@ pub const REQUEST_SIZE_KEYS: [&str; 6] = [
     "rpc.message.uncompressed_size",
 ];
 /// Attribute keys that give the response size, in order of preference.
-pub const RESPONSE_SIZE_KEYS: [&str; 5] = [
+pub(crate) const RESPONSE_SIZE_KEYS: [&str; 5] = [
     "http.response.body.size",
     "http.response_content_length",
     "response_size",
@@ -110,7 +112,7 @@ pub const RESPONSE_SIZE_KEYS: [&str; 5] = [
     "rpc.message.uncompressed_size",
 ];
 /// Attribute keys that name the remote peer of a client span, in order of preference.
-pub const PEER_KEYS: [&str; 6] = [
+pub(crate) const PEER_KEYS: [&str; 6] = [
     "peer.service",
     "server.address",
     "net.peer.name",
@@ -120,7 +122,7 @@ pub const PEER_KEYS: [&str; 6] = [
 ];
 
 /// Fills sizes and the peer from a span's attributes (`get` looks one up as text).
-pub fn attributes_into(span: &mut RawSpan, get: impl Fn(&str) -> Option<String>) {
+pub(crate) fn attributes_into(span: &mut RawSpan, get: impl Fn(&str) -> Option<String>) {
     let size = |keys: &[&str]| {
         keys.iter()
             .find_map(|k| get(k).and_then(|v| v.trim().parse::<f64>().ok()))
@@ -155,7 +157,7 @@ impl Role {
 
 /// Turns the spans of one trace into its call graph; `None` when it has no usable root.
 /// The trace's problems are added to `problems` and kept in the graph.
-pub fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
+pub(crate) fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
     let mut own = Problems::default();
     let graph = to_graph_counting(trace, &mut own);
     problems.merge(&own);
@@ -164,36 +166,73 @@ pub fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
 
 fn to_graph_counting(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
     let spans = &trace.spans;
+    let links = link_spans(spans, problems);
+    let root = pick_root(spans, &links.roots, problems)?;
+    let order = breadth_first(root, &links.children);
+    let left_off = links.left_off + links.roots.len() - 1;
+    problems.add(
+        "spans under spans left off (left off)",
+        (links.kept - order.len()).saturating_sub(left_off) as u64,
+    );
+    let mut windows = windows(spans, &order, &links.parent, problems);
+    let keep = clip_mask(&mut windows, problems);
+    let calls = fold_into_calls(spans, &order, &windows, &keep, problems);
+    Some(Graph {
+        trace_id: trace.trace_id.clone(),
+        calls,
+        problems: Problems::default(),
+    })
+}
+
+/// The tree the CHILD_OF references of a trace's spans make.
+struct Links {
+    /// Spans kept: the first of each span id.
+    kept: usize,
+    /// Each span's parent.
+    parent: Vec<Option<usize>>,
+    /// Each span's children, in file order.
+    children: Vec<Vec<usize>>,
+    /// Spans without any reference.
+    roots: Vec<usize>,
+    /// FOLLOWS_FROM-only and orphan spans (left off with their subtrees).
+    left_off: usize,
+}
+
+/// Links each span to its CHILD_OF parent; later spans with an id already seen are dropped,
+/// FOLLOWS_FROM-only spans and orphans are counted and left unlinked.
+fn link_spans(spans: &[RawSpan], problems: &mut Problems) -> Links {
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(spans.len());
-    let mut dup = 0;
     let mut kept = Vec::with_capacity(spans.len());
     for (i, s) in spans.iter().enumerate() {
-        if index.contains_key(s.span_id.as_str()) {
-            dup += 1;
-        } else {
+        if !index.contains_key(s.span_id.as_str()) {
             index.insert(&s.span_id, i);
             kept.push(i);
         }
     }
-    problems.add("duplicated span ids (dropped)", dup);
-
-    // Parents; roots; spans left off the path.
-    let mut parent: Vec<Option<usize>> = vec![None; spans.len()];
-    let mut roots = Vec::new();
+    problems.add(
+        "duplicated span ids (dropped)",
+        (spans.len() - kept.len()) as u64,
+    );
+    let mut links = Links {
+        kept: kept.len(),
+        parent: vec![None; spans.len()],
+        children: vec![Vec::new(); spans.len()],
+        roots: Vec::new(),
+        left_off: 0,
+    };
     let (mut follows, mut orphans) = (0u64, 0u64);
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
     for &i in &kept {
         let s = &spans[i];
         match (&s.parent, &s.follows_from) {
             (Some(p), _) => match index.get(p.as_str()) {
                 Some(&pi) if pi != i => {
-                    parent[i] = Some(pi);
-                    children[pi].push(i);
+                    links.parent[i] = Some(pi);
+                    links.children[pi].push(i);
                 }
                 _ => orphans += 1,
             },
             (None, Some(_)) => follows += 1,
-            (None, None) => roots.push(i),
+            (None, None) => links.roots.push(i),
         }
     }
     problems.add(
@@ -204,6 +243,13 @@ fn to_graph_counting(trace: &RawTrace, problems: &mut Problems) -> Option<Graph>
         "orphan spans: parent not in the trace (left off, with their subtrees)",
         orphans,
     );
+    links.left_off = (follows + orphans) as usize;
+    links
+}
+
+/// The root: the earliest root span, the longest of those that start together; `None` (and
+/// the trace counted as dropped) when there is no root span.
+fn pick_root(spans: &[RawSpan], roots: &[usize], problems: &mut Problems) -> Option<usize> {
     let Some(&root) = roots.iter().min_by(|&&a, &&b| {
         spans[a]
             .start_ns
@@ -218,29 +264,22 @@ fn to_graph_counting(trace: &RawTrace, problems: &mut Problems) -> Option<Graph>
         "extra root spans (left off, with their subtrees)",
         roots.len() as u64 - 1,
     );
+    Some(root)
+}
 
-    // Breadth first from the root; children in file order.
-    let mut order = vec![root];
-    let mut at = 0;
-    while at < order.len() {
-        let p = order[at];
-        at += 1;
-        order.extend(children[p].iter().copied());
-    }
-    let unreachable = kept.len() - order.len();
-    let left_off = (follows + orphans + roots.len() as u64 - 1) as usize;
-    problems.add(
-        "spans under spans left off (left off)",
-        unreachable.saturating_sub(left_off) as u64,
-    );
+/// The spans in `order` (parents first) as calls of their own, in µs from the trace's start;
+/// a missing service becomes `(unknown)`, a negative duration 0.
+fn windows(
+    spans: &[RawSpan],
+    order: &[usize],
+    parent: &[Option<usize>],
+    problems: &mut Problems,
+) -> Vec<GraphCall> {
     let t0 = order.iter().map(|&i| spans[i].start_ns).min().unwrap_or(0);
-    let mut pos = vec![usize::MAX; spans.len()];
-    for (n, &i) in order.iter().enumerate() {
-        pos[i] = n;
-    }
+    let pos = positions(order, spans.len());
     let mut missing_process = 0;
     let mut negative = 0;
-    let mut windows: Vec<GraphCall> = order
+    let windows = order
         .iter()
         .map(|&i| {
             let s = &spans[i];
@@ -268,9 +307,19 @@ fn to_graph_counting(trace: &RawTrace, problems: &mut Problems) -> Option<Graph>
         missing_process,
     );
     problems.add("spans with a negative duration (taken as 0)", negative);
-    let keep = clip_mask(&mut windows, problems);
+    windows
+}
 
-    // Spans to calls.
+/// Turns the kept spans' windows into calls: a server span under a client span joins its
+/// call, other remote spans and client spans start calls, local work is folded into the call
+/// it runs in.
+fn fold_into_calls(
+    spans: &[RawSpan],
+    order: &[usize],
+    windows: &[GraphCall],
+    keep: &[bool],
+    problems: &mut Problems,
+) -> Vec<GraphCall> {
     let mut role: Vec<Option<Role>> = vec![None; windows.len()];
     let mut calls: Vec<GraphCall> = Vec::new();
     let mut has_server: Vec<bool> = Vec::new();
@@ -340,16 +389,12 @@ fn to_graph_counting(trace: &RawTrace, problems: &mut Problems) -> Option<Graph>
         "client spans without a server span (callee named from peer attributes)",
         lone_clients as u64,
     );
-    Some(Graph {
-        trace_id: trace.trace_id.clone(),
-        calls,
-        problems: Problems::default(),
-    })
+    calls
 }
 
 /// Reads Jaeger or OTLP files (format detected per file) into call graphs, sorted by trace
 /// id, counting the problems. Spans of one trace id found in several files are merged.
-pub fn read_graphs(paths: &[PathBuf]) -> Result<(Vec<Graph>, Problems), TraceError> {
+pub(crate) fn read_graphs(paths: &[PathBuf]) -> Result<(Vec<Graph>, Problems), TraceError> {
     super::load_graphs(None, paths)
 }
 

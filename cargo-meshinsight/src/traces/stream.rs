@@ -15,45 +15,46 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use super::alibaba::{Columns, Record, RowError, build_graph_with, row_order};
+use super::alibaba::{Columns, Record, RowError, build_graph, row_order};
 use super::{Graph, Problems, TraceError};
+use crate::harness::process::TempDir;
 
 /// Target size of one partition file, bytes.
-pub const PARTITION_BYTES: u64 = 16 << 20;
+pub(crate) const PARTITION_BYTES: u64 = 16 << 20;
 /// Most partitions made (inputs beyond `MAX_PARTITIONS × PARTITION_BYTES` get larger ones).
-pub const MAX_PARTITIONS: usize = 1024;
+pub(crate) const MAX_PARTITIONS: usize = 1024;
 const BLOCK_BYTES: usize = 4 << 20;
 
 /// How to stream.
 #[derive(Clone, Debug, Default)]
-pub struct StreamConfig {
+pub(crate) struct StreamConfig {
     /// Worker threads (0: one per core).
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// Where the partition files go (default: the system's temporary directory).
-    pub temp_dir: Option<PathBuf>,
+    pub(crate) temp_dir: Option<PathBuf>,
     /// Leave call ids, services and operations out of the graphs (faster; analysis needs
     /// only shapes and times).
-    pub lean: bool,
+    pub(crate) lean: bool,
     /// Counters a caller can watch to show progress.
-    pub progress: Option<Arc<StreamProgress>>,
+    pub(crate) progress: Option<Arc<StreamProgress>>,
 }
 
 /// How far a stream is: bytes read in the first pass, partitions built in the second.
 #[derive(Debug, Default)]
-pub struct StreamProgress {
+pub(crate) struct StreamProgress {
     /// Bytes of CSV read so far.
-    pub bytes_read: AtomicU64,
+    pub(crate) bytes_read: AtomicU64,
     /// Bytes of CSV in all the input files.
-    pub bytes_total: AtomicU64,
+    pub(crate) bytes_total: AtomicU64,
     /// Partitions turned into graphs so far.
-    pub partitions_done: AtomicU64,
+    pub(crate) partitions_done: AtomicU64,
     /// Partitions in all.
-    pub partitions_total: AtomicU64,
+    pub(crate) partitions_total: AtomicU64,
 }
 
 impl StreamConfig {
     /// The number of worker threads used: `threads`, or one per core.
-    pub fn threads_or_cores(&self) -> usize {
+    pub(crate) fn threads_or_cores(&self) -> usize {
         if self.threads > 0 {
             self.threads
         } else {
@@ -64,19 +65,19 @@ impl StreamConfig {
 
 /// What a stream saw besides the graphs.
 #[derive(Clone, Debug, Default)]
-pub struct StreamSummary {
+pub(crate) struct StreamSummary {
     /// Rows read.
-    pub rows: u64,
+    pub(crate) rows: u64,
     /// Traces handed to the caller.
-    pub graphs: u64,
+    pub(crate) graphs: u64,
     /// Problems, by kind.
-    pub problems: Problems,
+    pub(crate) problems: Problems,
     /// Partitions used.
-    pub partitions: usize,
+    pub(crate) partitions: usize,
     /// Wall time of pass 1 (reading and partitioning), seconds.
-    pub partition_secs: f64,
+    pub(crate) partition_secs: f64,
     /// Wall time of pass 2 (building and handing over the graphs), seconds.
-    pub graph_secs: f64,
+    pub(crate) graph_secs: f64,
 }
 
 struct Block {
@@ -108,9 +109,66 @@ fn hash_of(s: &str) -> u64 {
     h.finish()
 }
 
+/// The partition files of one stream: `count` partitions, each written by every worker to
+/// a file of its own, in a temporary directory removed on drop.
+struct Partitions {
+    dir: TempDir,
+    count: usize,
+    workers: usize,
+}
+
+impl Partitions {
+    /// As many partitions as keep each near [`PARTITION_BYTES`] of `total` bytes, at least
+    /// one per worker and at most [`MAX_PARTITIONS`], in a new directory under the configured
+    /// temporary directory.
+    fn create(total: u64, workers: usize, config: &StreamConfig) -> Result<Partitions, TraceError> {
+        let temp_root = config.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+        // Removed on drop, and on Ctrl-C when the command installed the interrupt cleanup.
+        let dir = TempDir::adopt(
+            tempfile::Builder::new()
+                .prefix("meshinsight-traces-")
+                .tempdir_in(&temp_root)
+                .map_err(|source| TraceError::Temp {
+                    path: temp_root.clone(),
+                    source,
+                })?,
+        );
+        Ok(Partitions {
+            dir,
+            count: (total.div_ceil(PARTITION_BYTES) as usize).clamp(workers, MAX_PARTITIONS),
+            workers,
+        })
+    }
+
+    /// The file of partition `p` written by worker `w`.
+    fn path(&self, p: usize, w: usize) -> PathBuf {
+        self.dir.path().join(format!("p{p}-w{w}"))
+    }
+
+    /// The rows of partition `p`, from every worker's file, into `buf`; the files are removed.
+    fn load(&self, p: usize, buf: &mut Vec<u8>) -> Result<(), TraceError> {
+        let mut result = Ok(());
+        for w in 0..self.workers {
+            let path = self.path(p, w);
+            let read = match File::open(&path) {
+                Ok(mut f) => f.read_to_end(buf).map(drop),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            };
+            let _ = std::fs::remove_file(&path);
+            if let Err(source) = read
+                && result.is_ok()
+            {
+                result = Err(TraceError::Temp { path, source });
+            }
+        }
+        result
+    }
+}
+
 /// Streams the Alibaba CSV `paths` by trace. Each worker starts with `init()` and calls
 /// `each(state, graph)` for every trace it builds; the states are returned for merging.
-pub fn for_each_graph<S, I, F>(
+pub(crate) fn for_each_graph<S, I, F>(
     paths: &[PathBuf],
     config: &StreamConfig,
     init: I,
@@ -131,68 +189,90 @@ where
             })?
             .len();
     }
-    let partitions = (total.div_ceil(PARTITION_BYTES) as usize).clamp(workers, MAX_PARTITIONS);
+    let parts = Partitions::create(total, workers, config)?;
     let progress = config.progress.clone().unwrap_or_default();
     progress.bytes_total.store(total, Ordering::Relaxed);
     progress
         .partitions_total
-        .store(partitions as u64, Ordering::Relaxed);
-    let temp_root = config.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    // Removed on drop, and on Ctrl-C when the command installed the interrupt cleanup.
-    let dir = crate::harness::process::TempDir::adopt(
-        tempfile::Builder::new()
-            .prefix("meshinsight-traces-")
-            .tempdir_in(&temp_root)
-            .map_err(|source| TraceError::Temp {
-                path: temp_root.clone(),
-                source,
-            })?,
-    );
-    let part_path = |p: usize, w: usize| dir.path().join(format!("p{p}-w{w}"));
+        .store(parts.count as u64, Ordering::Relaxed);
 
-    // Pass 1: partition.
     let started = std::time::Instant::now();
+    let (rows, mut problems) = partition_pass(paths, &parts, &progress)?;
+    let partition_secs = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let (results, graphs) = graph_pass(&parts, config.lean, &progress, init, each)?;
+    let mut states = Vec::with_capacity(results.len());
+    for (s, p) in results {
+        problems.merge(&p);
+        states.push(s);
+    }
+    Ok((
+        states,
+        StreamSummary {
+            rows,
+            graphs,
+            problems,
+            partitions: parts.count,
+            partition_secs,
+            graph_secs: started.elapsed().as_secs_f64(),
+        },
+    ))
+}
+
+/// Pass 1: one thread reads the files in blocks, the workers parse them and append each row
+/// to its trace's partition. Returns the rows read and the problems met.
+fn partition_pass(
+    paths: &[PathBuf],
+    parts: &Partitions,
+    progress: &StreamProgress,
+) -> Result<(u64, Problems), TraceError> {
     let failure = Failure(Mutex::new(None), AtomicBool::new(false));
     let rows = AtomicU64::new(0);
-    let mut problems = Problems::default();
-    {
-        let (tx, rx) = mpsc::sync_channel::<Block>(workers * 2);
-        let rx = Mutex::new(rx);
-        let failure = &failure;
-        let rows = &rows;
-        let part_path = &part_path;
-        let worker_problems: Vec<Problems> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    let rx = &rx;
-                    scope.spawn(move || {
-                        partition_worker(w, partitions, rx, paths, part_path, failure, rows)
-                    })
-                })
-                .collect();
-            read_blocks(paths, &tx, failure, &progress.bytes_read);
-            drop(tx);
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("partition worker panicked"))
-                .collect()
-        });
-        for p in &worker_problems {
-            problems.merge(p);
-        }
-    }
+    let (tx, rx) = mpsc::sync_channel::<Block>(parts.workers * 2);
+    let rx = Mutex::new(rx);
+    let worker_problems: Vec<Problems> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parts.workers)
+            .map(|w| {
+                let (rx, failure, rows) = (&rx, &failure, &rows);
+                scope.spawn(move || partition_worker(w, parts, rx, paths, failure, rows))
+            })
+            .collect();
+        read_blocks(paths, &tx, &failure, &progress.bytes_read);
+        drop(tx);
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("partition worker panicked"))
+            .collect()
+    });
     if let Some(e) = failure.0.into_inner().expect("failure lock") {
         return Err(e);
     }
+    let mut problems = Problems::default();
+    for p in &worker_problems {
+        problems.merge(p);
+    }
+    Ok((rows.into_inner(), problems))
+}
 
-    // Pass 2: one partition at a time per worker.
-    let partition_secs = started.elapsed().as_secs_f64();
-    let started = std::time::Instant::now();
+/// Pass 2: each worker takes the next partition, builds its traces and hands them to `each`.
+/// Returns each worker's state and problems, and the number of graphs built.
+fn graph_pass<S, I, F>(
+    parts: &Partitions,
+    lean: bool,
+    progress: &StreamProgress,
+    init: I,
+    each: F,
+) -> Result<(Vec<(S, Problems)>, u64), TraceError>
+where
+    S: Send,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, Graph) + Sync,
+{
     let next = AtomicUsize::new(0);
     let graphs = AtomicU64::new(0);
     let failure = Failure(Mutex::new(None), AtomicBool::new(false));
     let results: Vec<(S, Problems)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
+        let handles: Vec<_> = (0..parts.workers)
             .map(|_| {
                 scope.spawn(|| {
                     let mut state = init();
@@ -200,24 +280,14 @@ where
                     let mut buf = Vec::new();
                     loop {
                         let p = next.fetch_add(1, Ordering::Relaxed);
-                        if p >= partitions || failure.failed() {
+                        if p >= parts.count || failure.failed() {
                             break;
                         }
                         buf.clear();
-                        for w in 0..workers {
-                            let path = part_path(p, w);
-                            match File::open(&path) {
-                                Ok(mut f) => {
-                                    if let Err(source) = f.read_to_end(&mut buf) {
-                                        failure.set(TraceError::Temp { path, source });
-                                    }
-                                }
-                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                                Err(source) => failure.set(TraceError::Temp { path, source }),
-                            }
-                            let _ = std::fs::remove_file(part_path(p, w));
+                        if let Err(e) = parts.load(p, &mut buf) {
+                            failure.set(e);
                         }
-                        let n = graphs_of_partition(&buf, config.lean, &mut problems, |g| {
+                        let n = graphs_of_partition(&buf, lean, &mut problems, |g| {
                             each(&mut state, g);
                         });
                         graphs.fetch_add(n, Ordering::Relaxed);
@@ -235,22 +305,7 @@ where
     if let Some(e) = failure.0.into_inner().expect("failure lock") {
         return Err(e);
     }
-    let mut states = Vec::with_capacity(results.len());
-    for (s, p) in results {
-        problems.merge(&p);
-        states.push(s);
-    }
-    Ok((
-        states,
-        StreamSummary {
-            rows: rows.into_inner(),
-            graphs: graphs.into_inner(),
-            problems,
-            partitions,
-            partition_secs,
-            graph_secs: started.elapsed().as_secs_f64(),
-        },
-    ))
+    Ok((results, graphs.into_inner()))
 }
 
 /// The reader: splits each file into blocks of whole lines, after its header.
@@ -268,26 +323,13 @@ fn read_blocks(
             path: path.clone(),
             source,
         };
-        let file = match File::open(path) {
-            Ok(f) => f,
+        let mut reader = match File::open(path) {
+            Ok(f) => BufReader::with_capacity(1 << 16, f),
             Err(e) => return failure.set(read_err(e)),
         };
-        let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut header = String::new();
-        if let Err(e) = reader.read_line(&mut header) {
-            return failure.set(read_err(e));
-        }
-        let header = header.trim_end_matches(['\n', '\r']);
-        let fields: Vec<&str> = header.split(',').collect();
-        let columns = match Columns::from_header(&fields) {
+        let columns = match read_header(&mut reader, path) {
             Ok(c) => c,
-            Err(message) => {
-                return failure.set(TraceError::Invalid {
-                    path: path.clone(),
-                    line: 1,
-                    message,
-                });
-            }
+            Err(e) => return failure.set(e),
         };
         let mut line = 2u64;
         let mut carry: Vec<u8> = Vec::new();
@@ -335,6 +377,24 @@ fn read_blocks(
     }
 }
 
+/// The columns of a file, from its first line.
+fn read_header(reader: &mut impl BufRead, path: &Path) -> Result<Columns, TraceError> {
+    let mut header = String::new();
+    reader
+        .read_line(&mut header)
+        .map_err(|source| TraceError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let header = header.trim_end_matches(['\n', '\r']);
+    let fields: Vec<&str> = header.split(',').collect();
+    Columns::from_header(&fields).map_err(|e| TraceError::Invalid {
+        path: path.to_path_buf(),
+        line: 1,
+        message: e.to_string(),
+    })
+}
+
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -348,122 +408,149 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// A partition worker: parses the blocks it receives and appends their rows to its own file
+/// of each partition. Returns the problems met; failures go to `failure`.
 fn partition_worker(
     w: usize,
-    partitions: usize,
+    parts: &Partitions,
     rx: &Mutex<mpsc::Receiver<Block>>,
     paths: &[PathBuf],
-    part_path: &(dyn Fn(usize, usize) -> PathBuf + Sync),
     failure: &Failure,
     rows: &AtomicU64,
 ) -> Problems {
     let mut problems = Problems::default();
-    let mut writers: Vec<Option<BufWriter<File>>> = (0..partitions).map(|_| None).collect();
-    let mut line_buf = Vec::with_capacity(256);
+    let mut files = PartitionFiles {
+        worker: w,
+        parts,
+        writers: (0..parts.count).map(|_| None).collect(),
+        line: Vec::with_capacity(256),
+    };
     loop {
-        let block = match rx.lock().expect("channel lock").recv() {
-            Ok(b) => b,
-            Err(_) => break,
+        let Ok(block) = rx.lock().expect("channel lock").recv() else {
+            break;
         };
         if failure.failed() {
             continue;
         }
-        let path = &paths[block.file];
-        let mut csv = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(&block.bytes[..]);
-        let mut record = csv::StringRecord::new();
-        let mut n = 0u64;
-        loop {
-            let at_line =
-                |r: &csv::StringRecord| block.first_line + r.position().map_or(1, |p| p.line()) - 1;
-            match csv.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    let line = e
-                        .position()
-                        .map_or(block.first_line, |p| block.first_line + p.line() - 1);
-                    let message = match e.kind() {
-                        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
-                        _ => e.to_string(),
-                    };
-                    failure.set(TraceError::Invalid {
-                        path: path.clone(),
-                        line,
-                        message,
-                    });
-                    break;
-                }
+        match partition_block(&block, &paths[block.file], &mut files, &mut problems) {
+            Ok(n) => {
+                rows.fetch_add(n, Ordering::Relaxed);
             }
-            n += 1;
-            let mut fields = [""; 32];
-            let mut count = 0;
-            for f in record.iter() {
-                if count < fields.len() {
-                    fields[count] = f;
-                }
-                count += 1;
-            }
-            let parsed = if count > fields.len() {
-                Err(RowError::Fatal(format!(
-                    "expected {} fields as in the header, found {count}",
-                    block.columns.len
-                )))
-            } else {
-                block.columns.record(&fields[..count])
-            };
-            match parsed {
-                Ok(r) => {
-                    let p = (hash_of(r.traceid) % partitions as u64) as usize;
-                    line_buf.clear();
-                    r.write_line(&mut line_buf);
-                    let writer = match &mut writers[p] {
-                        Some(wr) => wr,
-                        slot @ None => {
-                            let pp = part_path(p, w);
-                            match File::create(&pp) {
-                                Ok(f) => slot.insert(BufWriter::with_capacity(32 << 10, f)),
-                                Err(source) => {
-                                    failure.set(TraceError::Temp { path: pp, source });
-                                    break;
-                                }
-                            }
-                        }
-                    };
-                    if let Err(source) = writer.write_all(&line_buf) {
-                        failure.set(TraceError::Temp {
-                            path: part_path(p, w),
-                            source,
-                        });
-                        break;
-                    }
-                }
-                Err(RowError::Drop(kind)) => problems.add(kind, 1),
-                Err(RowError::Fatal(message)) => {
-                    failure.set(TraceError::Invalid {
-                        path: path.clone(),
-                        line: at_line(&record),
-                        message,
-                    });
-                    break;
-                }
-            }
-        }
-        rows.fetch_add(n, Ordering::Relaxed);
-    }
-    for (p, wr) in writers.iter_mut().enumerate() {
-        if let Some(wr) = wr
-            && let Err(source) = wr.flush()
-        {
-            failure.set(TraceError::Temp {
-                path: part_path(p, w),
-                source,
-            });
+            Err(e) => failure.set(e),
         }
     }
+    files.flush(failure);
     problems
+}
+
+/// One worker's files of every partition, opened on first use.
+struct PartitionFiles<'p> {
+    worker: usize,
+    parts: &'p Partitions,
+    writers: Vec<Option<BufWriter<File>>>,
+    line: Vec<u8>,
+}
+
+impl PartitionFiles<'_> {
+    /// Appends `r` to the partition of its trace.
+    fn append(&mut self, r: &Record<'_>) -> Result<(), TraceError> {
+        let p = (hash_of(r.traceid) % self.parts.count as u64) as usize;
+        let (parts, worker) = (self.parts, self.worker);
+        let temp = |source| TraceError::Temp {
+            path: parts.path(p, worker),
+            source,
+        };
+        self.line.clear();
+        r.write_line(&mut self.line);
+        let writer = match &mut self.writers[p] {
+            Some(wr) => wr,
+            slot @ None => {
+                let f = File::create(parts.path(p, worker)).map_err(temp)?;
+                slot.insert(BufWriter::with_capacity(32 << 10, f))
+            }
+        };
+        writer.write_all(&self.line).map_err(temp)
+    }
+
+    /// Flushes every file; failures go to `failure`.
+    fn flush(&mut self, failure: &Failure) {
+        for (p, wr) in self.writers.iter_mut().enumerate() {
+            if let Some(wr) = wr
+                && let Err(source) = wr.flush()
+            {
+                failure.set(TraceError::Temp {
+                    path: self.parts.path(p, self.worker),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Parses the rows of one block and appends each to its partition; returns the rows read.
+/// Unusable rows are dropped and counted; a malformed one is an error naming its line.
+fn partition_block(
+    block: &Block,
+    path: &Path,
+    files: &mut PartitionFiles<'_>,
+    problems: &mut Problems,
+) -> Result<u64, TraceError> {
+    let invalid = |line, message| TraceError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(&block.bytes[..]);
+    let mut record = csv::StringRecord::new();
+    let mut n = 0u64;
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e
+                    .position()
+                    .map_or(block.first_line, |p| block.first_line + p.line() - 1);
+                let message = match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
+                    _ => e.to_string(),
+                };
+                return Err(invalid(line, message));
+            }
+        }
+        n += 1;
+        match parse_row(&block.columns, &record) {
+            Ok(r) => files.append(&r)?,
+            Err(RowError::Drop(kind)) => problems.add(kind, 1),
+            Err(RowError::Fatal(message)) => {
+                let line = block.first_line + record.position().map_or(1, |p| p.line()) - 1;
+                return Err(invalid(line, message));
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Checks one CSV record against the file's columns.
+fn parse_row<'r>(columns: &Columns, record: &'r csv::StringRecord) -> Result<Record<'r>, RowError> {
+    let mut fields = [""; 32];
+    let mut count = 0;
+    for f in record.iter() {
+        if count < fields.len() {
+            fields[count] = f;
+        }
+        count += 1;
+    }
+    if count > fields.len() {
+        return Err(RowError::Fatal(format!(
+            "expected {} fields as in the header, found {count}",
+            columns.len
+        )));
+    }
+    columns.record(&fields[..count])
 }
 
 /// Builds every trace of one partition's rows; returns how many graphs were made.
@@ -494,7 +581,7 @@ fn graphs_of_partition(
         while j < rows.len() && rows[j].traceid == t {
             j += 1;
         }
-        if let Some(g) = build_graph_with(t, &rows[i..j], problems, !lean) {
+        if let Some(g) = build_graph(t, &rows[i..j], problems, !lean) {
             n += 1;
             each(g);
         }
@@ -504,7 +591,7 @@ fn graphs_of_partition(
 }
 
 /// Reads every trace of small Alibaba files in one thread, for import and tests.
-pub fn read_all(
+pub(crate) fn read_all(
     paths: &[PathBuf],
     config: &StreamConfig,
 ) -> Result<(Vec<Graph>, StreamSummary), TraceError> {
@@ -513,17 +600,4 @@ pub fn read_all(
     let mut all: Vec<Graph> = states.into_iter().flatten().collect();
     all.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));
     Ok((all, summary))
-}
-
-/// Whether `path` looks like an Alibaba CallGraph CSV (by its header).
-pub fn is_alibaba_csv(path: &Path) -> bool {
-    let Ok(f) = File::open(path) else {
-        return false;
-    };
-    let mut header = String::new();
-    if BufReader::new(f).read_line(&mut header).is_err() {
-        return false;
-    }
-    let fields: Vec<&str> = header.trim_end().split(',').collect();
-    Columns::from_header(&fields).is_ok()
 }

@@ -261,8 +261,8 @@ fn on_generated_alibaba_graphs_with_ms_ties_the_rebuild_follows_crisp() {
         schema: generator::Schema::V2021,
         problems: true,
     };
-    let s = generator::generate(&config, dir.path()).unwrap();
-    let (graphs, _) = stream::read_all(&s.files, &stream::StreamConfig::default()).unwrap();
+    let (files, _) = generator::write_files(&config, dir.path()).unwrap();
+    let (graphs, _) = stream::read_all(&files, &stream::StreamConfig::default()).unwrap();
     let mut checked = 0;
     for g in &graphs {
         let ecg = Ecg::resolve(g.to_ecg_doc(&Defaults::default(), "t"), Path::new("g")).unwrap();

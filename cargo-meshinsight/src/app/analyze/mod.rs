@@ -1,7 +1,7 @@
 //! `cargo meshinsight analyze`: stream the traces into call graphs, predict each under every
 //! configuration ([`crate::analyze`]), report the distributions and draw the CDF plot.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,30 +13,52 @@ use super::output::Output;
 use super::predict::load_profiles;
 use super::progress;
 use crate::analyze::{Acc, Analysis, Variant, analysis, analyze_graph};
-use crate::model::ProfileError;
+use crate::exit;
+use crate::model::{Profile, ProfileError};
 use crate::project::fs::write_atomic;
-use crate::report::analyze_plot;
+use crate::report::{self, Format, analyze_plot};
 use crate::traces::stream::{StreamConfig, StreamProgress, for_each_graph};
 use crate::traces::{Problems, TraceError, TraceFormat, spans};
 use crate::vocab::SidecarConfig;
 
-/// What to analyze, with what.
+/// What to analyze, with what, and how to report it.
 #[derive(Clone, Debug)]
-pub struct AnalyzeConfig {
+pub(crate) struct AnalyzeConfig {
     /// Trace files or directories of them.
-    pub traces: Vec<PathBuf>,
+    pub(crate) traces: Vec<PathBuf>,
     /// Profile files (the first one is used); empty: the paper's.
-    pub profiles: Vec<PathBuf>,
+    pub(crate) profiles: Vec<PathBuf>,
     /// Sidecar configurations to compare.
-    pub configs: Vec<SidecarConfig>,
+    pub(crate) configs: Vec<SidecarConfig>,
     /// Message size for calls the trace gives none, bytes.
-    pub size_bytes: f64,
+    pub(crate) size_bytes: f64,
     /// Requests per second each graph is served at, for CPU.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// A speedup profile: each configuration also after it.
-    pub speedup: Option<PathBuf>,
+    pub(crate) speedup: Option<PathBuf>,
     /// How to stream.
-    pub stream: StreamConfig,
+    pub(crate) stream: StreamConfig,
+    /// How to print the analysis.
+    pub(crate) format: Format,
+    /// Where to write the CDF plot (SVG), if anywhere.
+    pub(crate) plot: Option<PathBuf>,
+}
+
+/// Runs `analyze`: the analysis, its plot when asked, and the report on standard output.
+pub(crate) fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<u8, Error> {
+    let analysis = analyze(config, out)?;
+    if let Some(path) = &config.plot {
+        write_atomic(path, analyze_plot::svg(&analysis).as_bytes())?;
+        out.status("Wrote", format!("the CDF plot to {}", path.display()));
+    }
+    let text = report::analyze::render(&analysis, config.format);
+    out.out()
+        .write_all(text.as_bytes())
+        .map_err(|source| Error::Write {
+            what: "the analysis".into(),
+            source,
+        })?;
+    Ok(exit::OK)
 }
 
 /// Expands directories into the trace files under them (`.csv`, `.json`, `.jsonl`).
@@ -97,15 +119,64 @@ fn watch(bar: &ProgressBar, p: &StreamProgress, done: &AtomicBool) {
     }
 }
 
-/// Runs the analysis.
-pub(crate) fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, Error> {
+/// Reads every trace of `config` into call graphs and predicts each under every
+/// configuration (and each after the speedup).
+pub(crate) fn analyze(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, Error> {
     let paths = trace_paths(&config.traces)?;
     if paths.is_empty() {
-        return Err(Error::Other {
-            message: "no trace files given (or none under the directories given)".into(),
-            hint: Some("pass Alibaba CSV, Jaeger or OTLP JSON files with --traces".into()),
-        });
+        return Err(Error::NoTraceFiles);
     }
+    let (profile, variants) = variants(config, out)?;
+    let (csv, json) = split_by_format(paths)?;
+    let started = std::time::Instant::now();
+    let mut tally = Tally {
+        acc: Acc::new(variants.len()),
+        problems: Problems::default(),
+        defaulted: 0,
+    };
+    if !csv.is_empty() {
+        analyze_csv(&csv, config, &variants, &mut tally, out)?;
+    }
+    if !json.is_empty() {
+        let (graphs, p) = spans::read_graphs(&json)?;
+        tally.problems.merge(&p);
+        for g in &graphs {
+            tally.defaulted +=
+                analyze_graph(g, &variants, config.size_bytes, config.rate, &mut tally.acc);
+        }
+    }
+    let graphs = tally.acc.graphs();
+    let secs = started.elapsed().as_secs_f64();
+    out.status(
+        "Finished",
+        format!(
+            "{graphs} call graph{} in {secs:.1} s ({:.0} graphs/s)",
+            plural(graphs as usize),
+            graphs as f64 / secs.max(1e-9)
+        ),
+    );
+    if !tally.problems.is_empty() {
+        out.warn(format!(
+            "problems in the traces: {}",
+            tally.problems.summary()
+        ));
+    }
+    if graphs == 0 {
+        return Err(Error::NoUsableGraphs);
+    }
+    Ok(analysis(
+        &profile,
+        &variants,
+        &tally.acc,
+        (config.size_bytes, config.rate),
+        tally.defaulted,
+        tally.problems,
+    ))
+}
+
+/// The profile used and the columns of the comparison: every configuration, then every
+/// configuration after the speedup. Refuses a configuration the profile cannot price.
+fn variants(config: &AnalyzeConfig, out: &mut Output) -> Result<(Profile, Vec<Variant>), Error> {
     let profiles = load_profiles(&config.profiles, out)?;
     let profile = profiles.primary().clone();
     let profile_path = config
@@ -131,7 +202,11 @@ pub(crate) fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, 
             variants.push(Variant::new(fp, c.clone(), Some(s.name.clone())));
         }
     }
+    Ok((profile, variants))
+}
 
+/// The trace files split into Alibaba CSV (streamed) and span files (read whole).
+fn split_by_format(paths: Vec<PathBuf>) -> Result<(Vec<PathBuf>, Vec<PathBuf>), TraceError> {
     let mut csv = Vec::new();
     let mut json = Vec::new();
     for p in paths {
@@ -140,104 +215,79 @@ pub(crate) fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, 
             _ => json.push(p),
         }
     }
-    let started = std::time::Instant::now();
-    let mut acc = Acc::new(variants.len());
-    let mut problems = Problems::default();
-    let mut defaulted = 0u64;
+    Ok((csv, json))
+}
+
+/// What the analysis has collected so far.
+struct Tally {
+    acc: Acc,
+    problems: Problems,
+    /// Calls priced at the default size.
+    defaulted: u64,
+}
+
+/// Streams the Alibaba CSV files through the workers, with a progress bar, into `tally`.
+fn analyze_csv(
+    csv: &[PathBuf],
+    config: &AnalyzeConfig,
+    variants: &[Variant],
+    tally: &mut Tally,
+    out: &mut Output,
+) -> Result<(), Error> {
     let (size, rate) = (config.size_bytes, config.rate);
-    if !csv.is_empty() {
-        out.status(
-            "Analyzing",
-            format!(
-                "{} Alibaba CSV file{} ({} configuration{}), {} worker threads",
-                csv.len(),
-                plural(csv.len()),
-                variants.len(),
-                plural(variants.len()),
-                config.stream.threads_or_cores()
-            ),
-        );
-        let progress = Arc::new(StreamProgress::default());
-        let stream = StreamConfig {
-            progress: Some(progress.clone()),
-            ..config.stream.clone()
-        };
-        let bar = progress_bar(out);
-        let done = AtomicBool::new(false);
-        let result = std::thread::scope(|scope| {
-            scope.spawn(|| watch(&bar, &progress, &done));
-            let r = for_each_graph(
-                &csv,
-                &stream,
-                || (Acc::new(variants.len()), 0u64),
-                |(a, d), g| *d += analyze_graph(&g, &variants, size, rate, a),
-            );
-            done.store(true, Ordering::Relaxed);
-            r
-        });
-        bar.finish_and_clear();
-        let (states, summary) = result?;
-        for (a, d) in &states {
-            acc.merge(a);
-            defaulted += d;
-        }
-        problems.merge(&summary.problems);
-        out.status(
-            "Read",
-            format!(
-                "{} rows, {} call graph{}; {} partitions written in {:.1} s, analysed in {:.1} s",
-                summary.rows,
-                summary.graphs,
-                plural(summary.graphs as usize),
-                summary.partitions,
-                summary.partition_secs,
-                summary.graph_secs
-            ),
-        );
-    }
-    if !json.is_empty() {
-        let (graphs, p) = spans::read_graphs(&json)?;
-        problems.merge(&p);
-        for g in &graphs {
-            defaulted += analyze_graph(g, &variants, size, rate, &mut acc);
-        }
-    }
-    let graphs = acc.graphs();
-    let secs = started.elapsed().as_secs_f64();
     out.status(
-        "Finished",
+        "Analyzing",
         format!(
-            "{graphs} call graph{} in {secs:.1} s ({:.0} graphs/s)",
-            plural(graphs as usize),
-            graphs as f64 / secs.max(1e-9)
+            "{} Alibaba CSV file{} ({} configuration{}), {} worker threads",
+            csv.len(),
+            plural(csv.len()),
+            variants.len(),
+            plural(variants.len()),
+            config.stream.threads_or_cores()
         ),
     );
-    if !problems.is_empty() {
-        out.warn(format!("problems in the traces: {}", problems.summary()));
+    let progress = Arc::new(StreamProgress::default());
+    let stream = StreamConfig {
+        progress: Some(progress.clone()),
+        ..config.stream.clone()
+    };
+    let bar = progress_bar(out);
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| watch(&bar, &progress, &done));
+        let r = for_each_graph(
+            csv,
+            &stream,
+            || (Acc::new(variants.len()), 0u64),
+            |(a, d), g| *d += analyze_graph(&g, variants, size, rate, a),
+        );
+        done.store(true, Ordering::Relaxed);
+        r
+    });
+    bar.finish_and_clear();
+    let (states, summary) = result?;
+    for (a, d) in &states {
+        tally.acc.merge(a);
+        tally.defaulted += d;
     }
-    if graphs == 0 {
-        return Err(Error::Other {
-            message: "the traces hold no usable call graph".into(),
-            hint: Some("see the problem counts above; docs/traces.md says what is read".into()),
-        });
-    }
-    Ok(analysis(
-        &profile,
-        &variants,
-        &acc,
-        (size, rate),
-        defaulted,
-        problems,
-    ))
+    tally.problems.merge(&summary.problems);
+    out.status(
+        "Read",
+        format!(
+            "{} rows, {} call graph{}; {} partitions written in {:.1} s, analysed in {:.1} s",
+            summary.rows,
+            summary.graphs,
+            plural(summary.graphs as usize),
+            summary.partitions,
+            summary.partition_secs,
+            summary.graph_secs
+        ),
+    );
+    Ok(())
 }
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-/// Writes the CDF plot of `analysis` to `path` (SVG), through a temporary file.
-pub(crate) fn write_plot(analysis: &Analysis, path: &Path) -> Result<(), Error> {
-    Ok(write_atomic(path, analyze_plot::svg(analysis).as_bytes())?)
 }
 
 #[cfg(test)]

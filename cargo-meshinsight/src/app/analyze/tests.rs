@@ -17,6 +17,8 @@ fn config(traces: Vec<PathBuf>, configs: &[&str]) -> AnalyzeConfig {
         rate: 1000.0,
         speedup: None,
         stream: StreamConfig::default(),
+        format: Format::Json,
+        plot: None,
     }
 }
 
@@ -40,7 +42,7 @@ fn a_chain_and_a_lone_root_give_hand_computed_figures() {
     )
     .unwrap();
     let (mut out, _) = Output::captured();
-    let a = run(&config(vec![f], &["tcp"]), &mut out).unwrap();
+    let a = analyze(&config(vec![f], &["tcp"]), &mut out).unwrap();
     let (lat, cpu) = hop(Mode::Tcp);
     assert_eq!(a.graphs, 2);
     let v = &a.variants[0];
@@ -69,7 +71,7 @@ fn configurations_and_a_speedup_are_reported_side_by_side() {
     );
     c.speedup = Some(root().join("fixtures/speedups/uds-ipc.toml"));
     let (mut out, _) = Output::captured();
-    let a = run(&c, &mut out).unwrap();
+    let a = analyze(&c, &mut out).unwrap();
     let labels: Vec<String> = a.variants.iter().map(|v| v.label()).collect();
     assert_eq!(labels.len(), 4);
     assert_eq!(labels[0], "tcp");
@@ -91,7 +93,7 @@ fn span_traces_are_analyzed_with_their_own_sizes() {
         &["http"],
     );
     let (mut out, _) = Output::captured();
-    let a = run(&c, &mut out).unwrap();
+    let a = analyze(&c, &mut out).unwrap();
     assert_eq!(a.graphs, 2);
     // Two traces of six calls; c1 of each has its sizes.
     assert_eq!(a.calls_with_default_size, 10);
@@ -111,7 +113,7 @@ fn a_configuration_the_profile_lacks_is_refused() {
     c.profiles = vec![root().join("fixtures/profiles/socc23-envoy-1.21.json")];
     c.configs = vec!["grpc+tap".parse().unwrap()];
     let (mut out, _) = Output::captured();
-    let e = run(&c, &mut out).unwrap_err();
+    let e = analyze(&c, &mut out).unwrap_err();
     assert!(
         e.to_string().contains("has no filter tap for mode grpc"),
         "{e}"
