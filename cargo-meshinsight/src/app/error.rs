@@ -161,7 +161,9 @@ impl Error {
             Error::Probe(e) => e.hint(),
             Error::Measure(MeasureError::Probe(e)) => e.hint(),
             Error::Measure(MeasureError::Harness(e)) => e.hint(),
-            Error::Measure(MeasureError::Settings(_) | MeasureError::Config(_)) => {
+            Error::Measure(
+                MeasureError::Settings(_) | MeasureError::NoRate { .. } | MeasureError::Config(_),
+            ) => {
                 Some("see `cargo meshinsight profile --help`".to_string())
             }
             Error::Harness(e) => e.hint(),
