@@ -166,10 +166,10 @@ pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
     let mut ecgs = Vec::with_capacity(paths.len());
     for p in &paths {
         let ecg = load_ecg(p)?;
-        validate::deploy::check_deployable(&ecg).map_err(|message| {
+        validate::deploy::check_deployable(&ecg).map_err(|problem| {
             validate::ValidateError::Fixture {
                 path: p.clone(),
-                message,
+                problem,
             }
         })?;
         ecgs.push(ecg);
