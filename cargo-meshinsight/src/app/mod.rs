@@ -5,14 +5,19 @@
 
 pub(crate) mod analyze;
 pub(crate) mod baseline;
+pub(crate) mod bench;
 pub(crate) mod check;
 pub(crate) mod error;
 pub(crate) mod head_profile;
 pub(crate) mod input;
+pub(crate) mod internal;
 pub mod libtest;
 pub(crate) mod measuring;
 pub mod output;
 pub(crate) mod paired_base;
 pub(crate) mod predict;
+pub(crate) mod probe;
+pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod signals;
+pub(crate) mod validate;

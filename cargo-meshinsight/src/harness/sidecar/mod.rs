@@ -196,6 +196,41 @@ impl Sidecar {
     }
 }
 
+/// The builtin sidecar's variant as flags give it (`--upstream`, `--zerocopy`,
+/// `--extra-work-us` of `bench` and `profile`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BuiltinVariant {
+    /// How it reaches the echo application.
+    pub(crate) upstream: Upstream,
+    /// `MSG_ZEROCOPY` writes.
+    pub(crate) zerocopy: bool,
+    /// Timed busy work per message, µs.
+    pub(crate) extra_work_us: u64,
+}
+
+impl BuiltinVariant {
+    /// Sets the variant on a builtin `sidecar`; an error when one is asked of another sidecar.
+    pub(crate) fn apply(&self, sidecar: &mut Sidecar) -> Result<(), HarnessError> {
+        let asked = *self != BuiltinVariant::default();
+        match sidecar {
+            Sidecar::Builtin {
+                upstream,
+                zerocopy,
+                extra_work_us,
+            } => {
+                *upstream = self.upstream;
+                *zerocopy = self.zerocopy;
+                *extra_work_us = self.extra_work_us;
+                Ok(())
+            }
+            _ if asked => Err(HarnessError::Config(
+                "--upstream uds, --zerocopy and --extra-work-us need --sidecar builtin".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A sidecar spec that names no known sidecar.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
