@@ -102,6 +102,57 @@ pub enum Error {
     /// The traces hold no call graph that could be analysed.
     #[error("the traces hold no usable call graph")]
     NoUsableGraphs,
+    /// A saved profile could not be fitted again.
+    #[error("failed to refit {path}")]
+    Refit {
+        /// The profile.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// `validate` was given no fixtures and found no directory of them.
+    #[error("no {dir} directory here or above")]
+    NoValidateDir {
+        /// The directory looked for.
+        dir: &'static str,
+    },
+    /// `validate` was given profiles of different platforms.
+    #[error(
+        "{} is a profile of `{platform}`, {} of `{first_platform}`: validate prices one sidecar on one machine",
+        path.display(),
+        first_path.display()
+    )]
+    PlatformsDiffer {
+        /// The profile of another platform.
+        path: std::path::PathBuf,
+        /// Its platform.
+        platform: String,
+        /// The first profile.
+        first_path: std::path::PathBuf,
+        /// Its platform.
+        first_platform: String,
+    },
+    /// `probe` was given a number of roles that matches neither one nor the pids.
+    #[error("match roles to pids: {roles} roles for {pids} pids")]
+    RolesForPids {
+        /// Roles given.
+        roles: usize,
+        /// Pids given.
+        pids: usize,
+    },
+    /// A result could not be serialized.
+    #[error("failed to serialize {what}")]
+    Serialize {
+        /// What.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A helper process (`__echo`, `__sidecar`, `__service`, `__probe-workload`) stopped.
+    #[error(transparent)]
+    Helper(#[from] super::internal::HelperError),
     /// A system call or file operation failed.
     #[error("failed to {what}")]
     Io {
@@ -177,7 +228,9 @@ impl Error {
             Error::Probe(e) => e.hint(),
             Error::Measure(MeasureError::Probe(e)) => e.hint(),
             Error::Measure(MeasureError::Harness(e)) => e.hint(),
-            Error::Measure(MeasureError::Settings(_) | MeasureError::Config(_)) => {
+            Error::Measure(
+                MeasureError::Settings(_) | MeasureError::NoRate { .. } | MeasureError::Config(_),
+            ) => {
                 Some("see `cargo meshinsight profile --help`".to_string())
             }
             Error::Harness(e) => e.hint(),
@@ -217,7 +270,21 @@ impl Error {
             ),
             Error::Input(_) => None,
             Error::Spec(_) => Some("see docs/harness.md for the sidecars and their options".into()),
-            Error::Write { .. } | Error::WriteFile(_) | Error::Io { .. } => None,
+            Error::Refit { .. } => {
+                Some("--refit takes a profile written by `cargo meshinsight profile`".into())
+            }
+            Error::NoValidateDir { .. } => Some("pass fixtures with --ecg FILE".into()),
+            Error::PlatformsDiffer { .. } => Some(
+                "pass profiles of the same sidecar and machine (different --chain)".into(),
+            ),
+            Error::RolesForPids { .. } => Some(
+                "give one --role for all pids, or one per pid in the same order".into(),
+            ),
+            Error::Write { .. }
+            | Error::WriteFile(_)
+            | Error::Io { .. }
+            | Error::Serialize { .. }
+            | Error::Helper(_) => None,
             Error::Other { hint, .. } => hint.clone(),
         }
     }

@@ -6,7 +6,7 @@ use super::output::Output;
 use super::progress;
 use crate::harness::{Launch, Sidecar};
 use crate::measure::paired::PairedProfiles;
-use crate::measure::{MeasureConfig, Progress};
+use crate::measure::{MeasureConfig, MeasureError, Progress};
 use crate::model::Profile;
 
 const RUNS: &str = "{pos}/{len} runs, {eta} left: {msg}";
@@ -29,13 +29,9 @@ pub(crate) fn measure_profile(
             planned
         ),
     );
-    let bar = progress::bar(out, "Measuring", Some(planned), RUNS);
-    let result = crate::measure::measure(cfg, launch, &mut |p| match p {
-        Progress::Phase(what) => bar.set_message(what),
-        Progress::Run => bar.inc(1),
-    });
-    bar.finish_and_clear();
-    let profile = result?;
+    let profile = with_bar(out, planned, |progress| {
+        crate::measure::measure(cfg, launch, progress)
+    })?;
     let elapsed = profile
         .settings
         .as_ref()
@@ -66,13 +62,9 @@ pub(crate) fn measure_paired(
             cfg.sizes,
         ),
     );
-    let bar = progress::bar(out, "Measuring", Some(planned), RUNS);
-    let result = crate::measure::paired::measure_paired(cfg, base, launch, &mut |p| match p {
-        Progress::Phase(what) => bar.set_message(what),
-        Progress::Run => bar.inc(1),
-    });
-    bar.finish_and_clear();
-    let paired = result?;
+    let paired = with_bar(out, planned, |progress| {
+        crate::measure::paired::measure_paired(cfg, base, launch, progress)
+    })?;
     let elapsed = paired
         .head
         .settings
@@ -84,4 +76,19 @@ pub(crate) fn measure_paired(
         format!("{} points, base and head, in {elapsed:.0} s", paired.points),
     );
     Ok(paired)
+}
+
+/// Runs `measure` with a bar of `planned` runs that shows its phases.
+fn with_bar<T>(
+    out: &mut Output,
+    planned: u64,
+    measure: impl FnOnce(&mut dyn FnMut(Progress)) -> Result<T, MeasureError>,
+) -> Result<T, Error> {
+    let bar = progress::bar(out, "Measuring", Some(planned), RUNS);
+    let result = measure(&mut |p| match p {
+        Progress::Phase(what) => bar.set_message(what),
+        Progress::Run => bar.inc(1),
+    });
+    bar.finish_and_clear();
+    Ok(result?)
 }

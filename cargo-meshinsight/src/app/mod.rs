@@ -5,6 +5,7 @@
 
 pub(crate) mod analyze;
 pub(crate) mod baseline;
+pub(crate) mod bench;
 pub(crate) mod check;
 pub(crate) mod critical_path;
 pub(crate) mod error;
@@ -12,10 +13,14 @@ pub(crate) mod generate;
 pub(crate) mod head_profile;
 pub(crate) mod import;
 pub(crate) mod input;
+pub(crate) mod internal;
 pub mod libtest;
 pub(crate) mod measuring;
 pub mod output;
 pub(crate) mod paired_base;
 pub(crate) mod predict;
+pub(crate) mod probe;
+pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod signals;
+pub(crate) mod validate;

@@ -4,14 +4,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use comfy_table::Table;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::app::error::Error;
 use crate::app::output::Output;
-use crate::exit;
-use crate::harness::bench::{BenchConfig, BenchProgress, BenchResult, run_bench};
-use crate::harness::{HarnessError, Launch, Sidecar, Upstream};
+use crate::harness::bench::BenchConfig;
+use crate::harness::sidecar::BuiltinVariant;
+use crate::harness::{HarnessError, Sidecar, Upstream};
 use crate::vocab::{Filter, Mode, SidecarConfig};
 
 /// Result format.
@@ -35,7 +33,7 @@ pub enum UpstreamArg {
 
 /// The variants of the builtin sidecar (`bench` and `profile`).
 #[derive(Clone, Debug, Default, clap::Args)]
-pub struct BuiltinVariant {
+pub struct BuiltinArgs {
     /// builtin: how the sidecar reaches the echo application.
     #[arg(long, value_enum, default_value_t = UpstreamArg::Tcp)]
     upstream: UpstreamArg,
@@ -47,28 +45,15 @@ pub struct BuiltinVariant {
     extra_work_us: u64,
 }
 
-impl BuiltinVariant {
-    /// Sets the variant on a builtin `sidecar`; an error when one is asked of another sidecar.
-    pub fn apply(&self, sidecar: &mut Sidecar) -> Result<(), HarnessError> {
-        let asked = self.upstream == UpstreamArg::Uds || self.zerocopy || self.extra_work_us > 0;
-        match sidecar {
-            Sidecar::Builtin {
-                upstream,
-                zerocopy,
-                extra_work_us,
-            } => {
-                *upstream = match self.upstream {
-                    UpstreamArg::Tcp => Upstream::Tcp,
-                    UpstreamArg::Uds => Upstream::Uds,
-                };
-                *zerocopy = self.zerocopy;
-                *extra_work_us = self.extra_work_us;
-                Ok(())
-            }
-            _ if asked => Err(HarnessError::Config(
-                "--upstream uds, --zerocopy and --extra-work-us need --sidecar builtin".into(),
-            )),
-            _ => Ok(()),
+impl From<&BuiltinArgs> for BuiltinVariant {
+    fn from(a: &BuiltinArgs) -> Self {
+        BuiltinVariant {
+            upstream: match a.upstream {
+                UpstreamArg::Tcp => Upstream::Tcp,
+                UpstreamArg::Uds => Upstream::Uds,
+            },
+            zerocopy: a.zerocopy,
+            extra_work_us: a.extra_work_us,
         }
     }
 }
@@ -113,7 +98,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     concurrency: usize,
     #[command(flatten)]
-    builtin: BuiltinVariant,
+    builtin: BuiltinArgs,
     /// Pin load generator, echo application and sidecar to separate CPUs.
     #[arg(long)]
     pin: bool,
@@ -125,14 +110,13 @@ pub struct BenchArgs {
 impl TryFrom<&BenchArgs> for BenchConfig {
     type Error = HarnessError;
     fn try_from(a: &BenchArgs) -> Result<Self, HarnessError> {
-        let config = SidecarConfig::new(a.mode, a.filters.clone())
-            .map_err(|e| HarnessError::Config(e.to_string()))?;
+        let config = SidecarConfig::new(a.mode, a.filters.clone())?;
         let mut sidecar = a.sidecar.clone();
         if let Sidecar::Envoy { path, concurrency } = &mut sidecar {
             path.clone_from(&a.envoy);
             *concurrency = a.concurrency;
         }
-        a.builtin.apply(&mut sidecar)?;
+        BuiltinVariant::from(&a.builtin).apply(&mut sidecar)?;
         if !(a.duration > 0.0 && a.duration.is_finite()) {
             return Err(HarnessError::Config(
                 "--duration must be a positive number of seconds".into(),
@@ -152,126 +136,10 @@ impl TryFrom<&BenchArgs> for BenchConfig {
     }
 }
 
-pub(crate) fn run(args: BenchArgs, out: &mut Output) -> Result<u8, Error> {
-    let cfg = BenchConfig::try_from(&args)?;
-    let launch = Launch::current()?;
-    let what = format!("{} ({}, {} B)", cfg.sidecar.name(), cfg.config, cfg.size);
-    out.status("Starting", &what);
-    let bar = if out.is_quiet() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+pub(super) fn run(args: BenchArgs, out: &mut Output) -> Result<u8, Error> {
+    let format = match args.format {
+        Format::Table => crate::report::Format::Table,
+        Format::Json => crate::report::Format::Json,
     };
-    let mut on_progress = |p: BenchProgress| match p {
-        BenchProgress::Started {
-            runs,
-            sidecar_version,
-        } => {
-            bar.set_length(runs as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} runs {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix("Measuring");
-            if let Some(v) = sidecar_version {
-                bar.set_message(format!("(version {v})"));
-            }
-        }
-        BenchProgress::RunDone {
-            with_sidecar,
-            p50_us,
-        } => {
-            bar.set_message(format!(
-                "last: {} p50 {p50_us:.1} µs",
-                if with_sidecar { "sidecar" } else { "baseline" }
-            ));
-            bar.inc(1);
-        }
-    };
-    let result = run_bench(&launch, &cfg, &mut on_progress);
-    bar.finish_and_clear();
-    let result = result?;
-    out.status("Finished", format!("{what}, {} repetitions", result.repeat));
-    match args.format {
-        Format::Json => {
-            let text = serde_json::to_string_pretty(&result).expect("results serialize");
-            writeln!(out.out(), "{text}").map_err(|source| Error::Write {
-                what: "the result".into(),
-                source,
-            })?;
-        }
-        Format::Table => {
-            writeln!(out.out(), "{}", render_table(&result)).map_err(|source| Error::Write {
-                what: "the result".into(),
-                source,
-            })?;
-        }
-    }
-    Ok(exit::OK)
-}
-
-/// The result as a table plus a line on the overhead's confidence interval.
-pub fn render_table(r: &BenchResult) -> String {
-    let mut table = Table::new();
-    table.set_header(vec!["latency (µs)", "baseline", "with sidecar", "overhead"]);
-    let rows = [
-        (
-            "p50",
-            r.baseline_p50_us,
-            r.sidecar_p50_us,
-            r.overhead_p50_us,
-        ),
-        (
-            "p90",
-            r.baseline_p90_us,
-            r.sidecar_p90_us,
-            r.overhead_p90_us,
-        ),
-        (
-            "p99",
-            r.baseline_p99_us,
-            r.sidecar_p99_us,
-            r.overhead_p99_us,
-        ),
-        (
-            "mean",
-            r.baseline_mean_us,
-            r.sidecar_mean_us,
-            r.overhead_mean_us,
-        ),
-    ];
-    for (name, b, s, o) in rows {
-        table.add_row(vec![
-            name.to_string(),
-            format!("{b:.1}"),
-            format!("{s:.1}"),
-            format!("{o:.1}"),
-        ]);
-    }
-    let config = SidecarConfig {
-        mode: r.mode,
-        filters: r.filters.clone(),
-    };
-    let version = r
-        .sidecar_version
-        .as_deref()
-        .map(|v| format!(" {v}"))
-        .unwrap_or_default();
-    let ci = match r.overhead_ci95_us {
-        Some(ci) => format!("± {ci:.1} µs (95% CI over {} repetitions)", r.repeat),
-        None => "(one repetition: no confidence interval)".to_string(),
-    };
-    format!(
-        "{}{version}, {config}, {} B, {}:\n{table}\noverhead p50: {:.1} µs {ci}",
-        r.sidecar,
-        r.size,
-        match r.rate {
-            Some(rate) => format!("open loop at {rate} req/s"),
-            None => "closed loop".to_string(),
-        },
-        r.overhead_p50_us,
-    )
+    crate::app::bench::run(&BenchConfig::try_from(&args)?, format, out)
 }

@@ -2,9 +2,8 @@
 
 use crate::app::error::Error;
 use crate::app::output::Output;
-use crate::exit;
 use crate::harness::Endpoint;
-use crate::harness::sidecar::builtin::{self, BuiltinOptions};
+use crate::harness::sidecar::builtin::BuiltinOptions;
 use crate::harness::sidecar::filters::FilterSettings;
 use crate::vocab::{Filter, Mode};
 
@@ -51,33 +50,28 @@ pub struct SidecarArgs {
     ratelimit_rps: u32,
 }
 
-fn serve_error(what: &str, source: std::io::Error) -> Error {
-    Error::Other {
-        message: format!("{what} stopped: {source}"),
-        hint: None,
+impl From<&SidecarArgs> for BuiltinOptions {
+    fn from(a: &SidecarArgs) -> Self {
+        BuiltinOptions {
+            mode: a.mode,
+            listen: a.listen.clone(),
+            upstream: a.upstream.clone(),
+            zerocopy: a.zerocopy,
+            extra_work_us: a.extra_work_us,
+            crash_after: a.crash_after,
+            filters: a.filters.clone(),
+            filter_settings: FilterSettings {
+                fault_abort_percent: a.fault_abort_percent,
+                ratelimit_rps: a.ratelimit_rps,
+            },
+        }
     }
 }
 
 pub(crate) fn echo(args: EchoArgs, out: &mut Output) -> Result<u8, Error> {
-    crate::harness::echo::serve(args.mode, &args.listen, out.out())
-        .map_err(|e| serve_error("the echo application", e))?;
-    Ok(exit::OK)
+    crate::app::internal::echo(args.mode, &args.listen, out)
 }
 
 pub(crate) fn sidecar(args: SidecarArgs, out: &mut Output) -> Result<u8, Error> {
-    let opts = BuiltinOptions {
-        mode: args.mode,
-        listen: args.listen,
-        upstream: args.upstream,
-        zerocopy: args.zerocopy,
-        extra_work_us: args.extra_work_us,
-        crash_after: args.crash_after,
-        filters: args.filters,
-        filter_settings: FilterSettings {
-            fault_abort_percent: args.fault_abort_percent,
-            ratelimit_rps: args.ratelimit_rps,
-        },
-    };
-    builtin::serve(&opts, out.out()).map_err(|e| serve_error("the builtin sidecar", e))?;
-    Ok(exit::OK)
+    crate::app::internal::sidecar(&BuiltinOptions::from(&args), out)
 }

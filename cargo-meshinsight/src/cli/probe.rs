@@ -1,10 +1,11 @@
 //! `cargo meshinsight probe`: attach to running processes and print per-component costs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::app::error::Error;
 use crate::app::output::Output;
-use crate::probe::{Pid, Probe, ProbeOptions, Role};
+use crate::app::probe::ProbeConfig;
+use crate::probe::{Pid, ProbeOptions, Role};
 
 /// Attach the eBPF probe to running processes and print what each component costs.
 #[derive(Debug, clap::Args)]
@@ -48,21 +49,15 @@ pub enum Format {
     Json,
 }
 
-/// Plain configuration of the `probe` command.
-#[derive(Clone, Debug)]
-pub struct ProbeConfig {
-    /// (pid, role) of each target.
-    pub targets: Vec<(Pid, Role)>,
-    /// Measuring time.
-    pub duration: Duration,
-    /// Output format.
-    pub format: Format,
-    /// Probe options.
-    pub options: ProbeOptions,
-}
-
-impl From<Args> for ProbeConfig {
-    fn from(args: Args) -> Self {
+impl TryFrom<&Args> for ProbeConfig {
+    type Error = Error;
+    fn try_from(args: &Args) -> Result<Self, Error> {
+        if args.role.len() != 1 && args.role.len() != args.pid.len() {
+            return Err(Error::RolesForPids {
+                roles: args.role.len(),
+                pids: args.pid.len(),
+            });
+        }
         let role_of = |i: usize| {
             if args.role.len() == 1 {
                 args.role[0]
@@ -70,7 +65,7 @@ impl From<Args> for ProbeConfig {
                 args.role[i]
             }
         };
-        ProbeConfig {
+        Ok(ProbeConfig {
             targets: args
                 .pid
                 .iter()
@@ -78,18 +73,32 @@ impl From<Args> for ProbeConfig {
                 .map(|(i, &pid)| (pid, role_of(i)))
                 .collect(),
             duration: args.duration,
-            format: args.format,
+            format: match args.format {
+                Format::Table => crate::report::Format::Table,
+                Format::Json => crate::report::Format::Json,
+            },
             options: ProbeOptions {
                 follow_children: !args.no_follow_children,
                 loopback_transmit: !args.no_loopback_transmit,
                 ..ProbeOptions::default()
             },
-        }
+        })
     }
 }
 
+/// A `--duration` that is not one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not a number with a unit.
+    #[error("invalid duration `{0}` (expected e.g. 5s, 500ms, 1m)")]
+    Syntax(String),
+    /// Zero, negative or not finite.
+    #[error("invalid duration `{0}` (must be positive)")]
+    NotPositive(String),
+}
+
 /// Parses `5s`, `500ms`, `2m`, `1.5s` or a plain number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
         (n, 1e-3)
@@ -103,77 +112,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("invalid duration `{text}` (expected e.g. 5s, 500ms, 1m)"))?;
+        .map_err(|_| DurationError::Syntax(text.to_string()))?;
     if !(value.is_finite() && value > 0.0) {
-        return Err(format!("invalid duration `{text}` (must be positive)"));
+        return Err(DurationError::NotPositive(text.to_string()));
     }
     Ok(Duration::from_secs_f64(value * scale))
 }
 
 /// Runs the command.
-pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
-    if args.role.len() != 1 && args.role.len() != args.pid.len() {
-        return Err(Error::Other {
-            message: format!(
-                "match roles to pids: {} roles for {} pids",
-                args.role.len(),
-                args.pid.len()
-            ),
-            hint: Some(
-                "give one --role for all pids, or one per pid in the same order".to_string(),
-            ),
-        });
-    }
-    let config = ProbeConfig::from(args);
-    let probe = Probe::attach(&config.targets, &config.options)?;
-    if let Some(reason) = probe.fallback_reason() {
-        out.warn(format!(
-            "raw tracepoints unavailable ({reason}); measuring with classic tracepoints"
-        ));
-    }
-    out.status(
-        "Probing",
-        format!(
-            "{} process(es) for {:.1} s (Ctrl-C to stop early)",
-            config.targets.len(),
-            config.duration.as_secs_f64()
-        ),
-    );
-    let start = Instant::now();
-    while start.elapsed() < config.duration && !crate::app::signals::interrupted() {
-        std::thread::sleep(
-            Duration::from_millis(20).min(config.duration.saturating_sub(start.elapsed())),
-        );
-    }
-    // Detach first: the snapshot then reads maps that no longer change.
-    let mut probe = probe;
-    probe.pause()?;
-    let report = probe.snapshot()?;
-    drop(probe);
-    let text = match config.format {
-        Format::Table => crate::report::probe::table(&report),
-        Format::Json => {
-            let mut json = serde_json::to_string_pretty(&report).map_err(|e| Error::Other {
-                message: format!("serialize the report: {e}"),
-                hint: None,
-            })?;
-            json.push('\n');
-            json
-        }
-    };
-    out.out()
-        .write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            what: "the probe report".to_string(),
-            source,
-        })?;
-    if report.drops.lost() > 0 {
-        out.warn(format!(
-            "{} events were lost (maps full); the numbers are too low",
-            report.drops.lost()
-        ));
-    }
-    Ok(crate::exit::OK)
+pub(super) fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
+    crate::app::probe::run(&ProbeConfig::try_from(&args)?, out)
 }
 
 #[cfg(test)]

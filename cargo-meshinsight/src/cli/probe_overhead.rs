@@ -2,7 +2,7 @@
 
 use crate::app::error::Error;
 use crate::app::output::Output;
-use crate::probe::overhead::{self, OverheadConfig};
+use crate::probe::overhead::OverheadConfig;
 
 /// Measure the probe's own cost (docs/probe.md).
 #[derive(Debug, clap::Args)]
@@ -31,74 +31,28 @@ pub struct Args {
     json: bool,
 }
 
-/// Runs the benchmark.
-pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
-    let cfg = OverheadConfig {
-        repetitions: args.repetitions,
-        round_trips: args.round_trips,
-        size: args.size,
-        pin: args.pin,
-        options: crate::probe::ProbeOptions {
-            loopback_transmit: !args.no_loopback_transmit,
-            probe_set: args.probe_set,
-            ..Default::default()
-        },
-    };
-    let exe = std::env::current_exe().map_err(|e| Error::Other {
-        message: format!("find this program: {e}"),
-        hint: None,
-    })?;
-    out.status(
-        "Measuring",
-        format!(
-            "{} × 2 blocks of {} round trips of {} bytes",
-            cfg.repetitions, cfg.round_trips, cfg.size
-        ),
-    );
-    let report = overhead::run(&cfg, &exe, |_| {}).map_err(|e| match e {
-        overhead::OverheadError::Probe(p) => Error::from(p),
-        other => Error::Other {
-            message: format!(
-                "{other}: {}",
-                std::error::Error::source(&other)
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            ),
-            hint: None,
-        },
-    })?;
-    let write_err = |source| Error::Write {
-        what: "the overhead report".to_string(),
-        source,
-    };
-    if args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Other {
-            message: format!("serialize the report: {e}"),
-            hint: None,
-        })?;
-        writeln!(out.out(), "{json}").map_err(write_err)?;
-    } else {
-        writeln!(
-            out.out(),
-            "probe set:                {}{}\nround trip without probe: {:.2} µs (median of {} blocks)\nround trip with probe:    {:.2} µs\nadded by the probe:       {:.2} µs per round trip (median of paired differences; IQR {:.2} .. {:.2} µs)\nCPU per round trip:       {:.2} µs without the probe, {:+.2} µs with it (IQR {:.2} .. {:.2} µs)",
-            report.probe_set,
-            report
-                .fallback_reason
-                .as_deref()
-                .map(|r| format!(" (raw tracepoints unavailable: {r})"))
-                .unwrap_or_default(),
-            report.median_without_ns / 1e3,
-            report.repetitions,
-            report.median_with_ns / 1e3,
-            report.median_added_ns / 1e3,
-            report.added_p25_ns / 1e3,
-            report.added_p75_ns / 1e3,
-            report.median_cpu_without_ns / 1e3,
-            report.median_cpu_added_ns / 1e3,
-            report.cpu_added_p25_ns / 1e3,
-            report.cpu_added_p75_ns / 1e3,
-        )
-        .map_err(write_err)?;
+impl From<&Args> for OverheadConfig {
+    fn from(args: &Args) -> Self {
+        OverheadConfig {
+            repetitions: args.repetitions,
+            round_trips: args.round_trips,
+            size: args.size,
+            pin: args.pin,
+            options: crate::probe::ProbeOptions {
+                loopback_transmit: !args.no_loopback_transmit,
+                probe_set: args.probe_set,
+                ..Default::default()
+            },
+        }
     }
-    Ok(0)
+}
+
+/// Runs the benchmark.
+pub(super) fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
+    let format = if args.json {
+        crate::report::Format::Json
+    } else {
+        crate::report::Format::Table
+    };
+    crate::app::probe::overhead(&OverheadConfig::from(&args), format, out)
 }

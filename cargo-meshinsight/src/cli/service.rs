@@ -2,9 +2,7 @@
 
 use crate::app::error::Error;
 use crate::app::output::Output;
-use crate::exit;
 use crate::harness::Endpoint;
-use crate::validate::service::{self, ServicePlan};
 
 /// `__service`: replays one call's timeline per request (one plan per call it serves).
 #[derive(Debug, clap::Args)]
@@ -18,13 +16,6 @@ pub struct ServiceArgs {
 }
 
 pub(crate) fn run(args: ServiceArgs, out: &mut Output) -> Result<u8, Error> {
-    let plans: Vec<ServicePlan> = serde_json::from_str(&args.plan).map_err(|e| Error::Other {
-        message: format!("invalid service plan: {e}"),
-        hint: None,
-    })?;
-    service::serve(plans, &args.listen, out.out()).map_err(|e| Error::Other {
-        message: format!("the service stopped: {e}"),
-        hint: None,
-    })?;
-    Ok(exit::OK)
+    let plans = crate::app::internal::service_plans(&args.plan)?;
+    crate::app::internal::service(plans, &args.listen, out)
 }

@@ -1,23 +1,13 @@
 //! `cargo meshinsight validate`: predicted against measured overhead of real deployments.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use crate::app::error::Error;
-use crate::app::input::{find_fixtures, load_ecg, load_profile};
 use crate::app::output::Output;
-use crate::ecg::Ecg;
-use crate::exit;
-use crate::harness::{Launch, Sidecar};
-use crate::measure::{MeasureConfig, measure};
-use crate::model::{CpuPrice, Profile};
-use crate::predict::ProfileSet;
+use crate::app::validate::ValidateCommand;
+use crate::harness::Sidecar;
+use crate::model::CpuPrice;
 use crate::report::Format;
-use crate::validate::{self, ValidateConfig};
-use crate::vocab::Mode;
-
-/// Where validation fixtures live, relative to the project root.
-const VALIDATE_DIR: &str = "fixtures/validate";
 
 /// Deploy call graphs for real (services and sidecars), measure the overhead of the mesh and
 /// compare it with the prediction (needs root when it profiles first).
@@ -67,183 +57,26 @@ pub struct ValidateArgs {
     svg: Option<PathBuf>,
 }
 
-fn fixtures(given: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
-    if given.is_empty() {
-        let dir = std::env::current_dir()
-            .ok()
-            .and_then(|cwd| {
-                cwd.ancestors()
-                    .map(|d| d.join(VALIDATE_DIR))
-                    .find(|d| d.is_dir())
-            })
-            .ok_or_else(|| Error::Other {
-                message: format!("no {VALIDATE_DIR} directory here or above"),
-                hint: Some("pass fixtures with --ecg FILE".into()),
-            })?;
-        return Ok(find_fixtures(&dir)?);
-    }
-    let mut out = Vec::new();
-    for p in given {
-        if p.is_dir() {
-            out.extend(find_fixtures(p)?);
-        } else {
-            out.push(p.clone());
+impl From<&ValidateArgs> for ValidateCommand {
+    fn from(a: &ValidateArgs) -> Self {
+        ValidateCommand {
+            sidecar: a.sidecar.clone(),
+            ecg: a.ecg.clone(),
+            profiles: a.profile.clone(),
+            save_profile: a.save_profile.clone(),
+            profile_requests: a.profile_requests,
+            profile_repeat: a.profile_repeat,
+            requests: a.requests,
+            warmup: a.warmup,
+            repeat: a.repeat,
+            tolerance_pct: a.tolerance,
+            cpu_price: a.cpu_price,
+            format: a.format,
+            svg: a.svg.clone(),
         }
     }
-    Ok(out)
 }
 
-/// A quick profile of the modes and filters the fixtures use, with `in_series` sidecars in
-/// series (the most a request of the fixtures goes through, [`Ecg::sidecars_in_series`]).
-fn quick_profile(
-    args: &ValidateArgs,
-    sidecar: &Sidecar,
-    ecgs: &[Ecg],
-    in_series: usize,
-    launch: &Launch,
-    out: &mut Output,
-) -> Result<Profile, Error> {
-    let (mut modes, filters) = crate::ecg::sidecar_needs(ecgs);
-    if modes.is_empty() {
-        modes.push(Mode::Http);
-    }
-    // As many in series as the deployment has (`chain_for`); `--chain` measures plain modes
-    // only, so filters are profiled with one.
-    let chain = if filters.is_empty() {
-        validate::chain_for(in_series)
-    } else {
-        1
-    };
-    let cfg = MeasureConfig {
-        modes,
-        filters,
-        chain,
-        sizes: vec![100, 2000, 4000],
-        rate_fractions: vec![0.5],
-        repeat: args.profile_repeat.max(1),
-        requests: args.profile_requests.max(1),
-        open_duration: Duration::from_millis(400),
-        // The deployed topology is not pinned either: measure both under the same scheduling.
-        pin: false,
-        ..MeasureConfig::quick(sidecar.clone())
-    };
-    out.status(
-        "Profiling",
-        format!(
-            "{} first ({:?}, filters {:?}, {} in series; pass --profile to reuse one)",
-            sidecar.name(),
-            cfg.modes,
-            cfg.filters,
-            if chain == 1 {
-                "one sidecar".to_string()
-            } else {
-                format!("{chain} sidecars")
-            }
-        ),
-    );
-    Ok(measure(&cfg, launch, &mut |_| {})?)
-}
-
-fn write(out: &mut Output, text: &str, what: &str) -> Result<(), Error> {
-    out.out()
-        .write_all(text.as_bytes())
-        .map_err(|source| Error::Write {
-            what: what.into(),
-            source,
-        })
-}
-
-fn save(path: &Path, profile: &Profile) -> Result<(), Error> {
-    std::fs::write(path, profile.to_json() + "\n").map_err(|source| Error::Write {
-        what: format!("the profile to {}", path.display()),
-        source,
-    })
-}
-
-pub(crate) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
-    let paths = fixtures(&args.ecg)?;
-    // Bad fixtures fail before anything is started.
-    let mut ecgs = Vec::with_capacity(paths.len());
-    for p in &paths {
-        let ecg = load_ecg(p)?;
-        validate::deploy::check_deployable(&ecg).map_err(|message| {
-            validate::ValidateError::Fixture {
-                path: p.clone(),
-                message,
-            }
-        })?;
-        ecgs.push(ecg);
-    }
-    let cfg = ValidateConfig {
-        sidecar: args.sidecar.clone(),
-        fixtures: paths.clone(),
-        requests: args.requests.max(1),
-        warmup: args.warmup,
-        repeat: args.repeat.max(1),
-        tolerance_pct: args.tolerance,
-    };
-    let launch = Launch::current()?;
-    let load = validate::load_average();
-    let profiles: Vec<Profile> = if args.profile.is_empty() {
-        let in_series = ecgs.iter().map(Ecg::sidecars_in_series).max().unwrap_or(0);
-        let p = quick_profile(&args, &cfg.sidecar, &ecgs, in_series, &launch, out)?;
-        if let Some(path) = &args.save_profile {
-            save(path, &p)?;
-        }
-        vec![p]
-    } else {
-        args.profile
-            .iter()
-            .map(|p| load_profile(p))
-            .collect::<Result<_, _>>()?
-    };
-    if let Some(other) = profiles
-        .iter()
-        .zip(&args.profile)
-        .find(|(p, _)| p.platform.id != profiles[0].platform.id)
-    {
-        return Err(Error::Other {
-            message: format!(
-                "{} is a profile of `{}`, {} of `{}`: validate prices one sidecar on one machine",
-                other.1.display(),
-                other.0.platform.id,
-                args.profile[0].display(),
-                profiles[0].platform.id
-            ),
-            hint: Some("pass profiles of the same sidecar and machine (different --chain)".into()),
-        });
-    }
-    let sets: Vec<ProfileSet> = profiles
-        .into_iter()
-        .map(|p| ProfileSet::new(vec![p]).with_cpu_price(args.cpu_price))
-        .collect();
-    let mut cases = Vec::new();
-    for (p, ecg) in paths.iter().zip(&ecgs) {
-        let set = &sets[validate::pick_profile(sets.iter().map(ProfileSet::primary), ecg)];
-        let chain = validate::profile_chain(set.primary());
-        out.status(
-            "Validating",
-            format!(
-                "{} (profile of {chain} sidecar{} in series)",
-                p.display(),
-                if chain == 1 { "" } else { "s" }
-            ),
-        );
-        cases.push(validate::validate_case(&cfg, ecg, p, set, &launch)?);
-    }
-    let report = validate::report(&cfg, sets[0].primary(), args.cpu_price, load, cases);
-    write(
-        out,
-        &crate::report::validate::render(&report, args.format),
-        "the report",
-    )?;
-    if let Some(path) = &args.svg {
-        std::fs::write(path, crate::report::validate_plot::svg(&report)).map_err(|source| {
-            Error::Write {
-                what: format!("the plot to {}", path.display()),
-                source,
-            }
-        })?;
-    }
-    Ok(exit::OK)
+pub(super) fn run(args: ValidateArgs, out: &mut Output) -> Result<u8, Error> {
+    crate::app::validate::run(&ValidateCommand::from(&args), out)
 }

@@ -17,8 +17,8 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 use super::loadgen::{
     ClosedLoop, Latency, LoadResult, OpenLoop, Stop, run_closed_loop, run_open_loop,
 };
-use super::process::TempDir;
-use super::sidecar::{Sidecar, Upstream};
+use super::process::{CpuPlan, TempDir};
+use super::sidecar::{RunningSidecar, Sidecar, Upstream};
 use super::{EchoServer, Endpoint, FORMAT_VERSION, HarnessError, Launch};
 use crate::vocab::{Filter, Mode, SidecarConfig};
 
@@ -166,18 +166,6 @@ pub fn mean_ci95(values: &[f64]) -> (f64, Option<f64>, Option<f64>) {
     (mean, Some(t * sd / n.sqrt()), Some(sd))
 }
 
-/// CPUs for (load generator, echo, sidecar) when pinning.
-pub(crate) fn cpu_plan() -> (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>) {
-    let n = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    match n {
-        0 | 1 => (None, None, None),
-        2 => (Some(0), Some(vec![0]), Some(vec![1])),
-        _ => (Some(0), Some(vec![1]), Some((2..n).collect())),
-    }
-}
-
 /// Runs the benchmark. `progress` is told when processes are up and after every load run.
 pub fn run_bench(
     launch: &Launch,
@@ -187,29 +175,54 @@ pub fn run_bench(
     if cfg.repeat == 0 {
         return Err(HarnessError::Config("--repeat must be at least 1".into()));
     }
-    let (load_cpu, echo_cpus, sidecar_cpus) = if cfg.pin {
-        cpu_plan()
-    } else {
-        (None, None, None)
-    };
-    let socket_dir = TempDir::new("meshinsight-echo-", "a directory for the echo socket")?;
-    let uds =
-        (cfg.sidecar.upstream() == Upstream::Uds).then(|| socket_dir.path().join("echo.sock"));
-    let mut echo = EchoServer::start(
-        launch,
-        cfg.config.mode,
-        uds.as_deref(),
-        echo_cpus.as_deref(),
-    )?;
-    let mut sidecar = cfg
-        .sidecar
-        .start(launch, &cfg.config, &echo, sidecar_cpus.as_deref())?;
+    let mut bench = Bench::start(launch, cfg)?;
     progress(BenchProgress::Started {
         runs: 2 * cfg.repeat,
-        sidecar_version: sidecar.version().map(str::to_string),
+        sidecar_version: bench.sidecar.version().map(str::to_string),
     });
+    let repetitions = (0..cfg.repeat)
+        .map(|k| bench.repetition(k, progress))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(bench.result(repetitions))
+}
 
-    let run = |target: &Endpoint| -> Result<LoadResult, HarnessError> {
+/// A benchmark under way: the echo application and the sidecar in front of it, up for the
+/// whole benchmark, and every run's latencies pooled per side.
+struct Bench<'a> {
+    cfg: &'a BenchConfig,
+    load_cpu: Option<usize>,
+    /// Holds the echo application's socket for a uds upstream.
+    _socket_dir: TempDir,
+    echo: EchoServer,
+    sidecar: RunningSidecar,
+    pooled_baseline: Histogram<u64>,
+    pooled_sidecar: Histogram<u64>,
+}
+
+impl<'a> Bench<'a> {
+    fn start(launch: &Launch, cfg: &'a BenchConfig) -> Result<Self, HarnessError> {
+        let cpus = CpuPlan::new(cfg.pin);
+        let socket_dir = TempDir::new("meshinsight-echo-", "a directory for the echo socket")?;
+        let uds =
+            (cfg.sidecar.upstream() == Upstream::Uds).then(|| socket_dir.path().join("echo.sock"));
+        let echo = EchoServer::start(launch, cfg.config.mode, uds.as_deref(), cpus.app.as_deref())?;
+        let sidecar = cfg
+            .sidecar
+            .start(launch, &cfg.config, &echo, cpus.sidecar.as_deref())?;
+        Ok(Bench {
+            cfg,
+            load_cpu: cpus.load,
+            _socket_dir: socket_dir,
+            echo,
+            sidecar,
+            pooled_baseline: new_histogram(),
+            pooled_sidecar: new_histogram(),
+        })
+    }
+
+    /// One load run at `target`: the closed loop, or the open loop at the configured rate.
+    fn load(&self, target: &Endpoint) -> Result<LoadResult, HarnessError> {
+        let cfg = self.cfg;
         match cfg.rate {
             None => run_closed_loop(&ClosedLoop {
                 mode: cfg.config.mode,
@@ -217,7 +230,7 @@ pub fn run_bench(
                 size: cfg.size,
                 warmup: cfg.warmup,
                 stop: Stop::Requests(cfg.requests),
-                pin_cpu: load_cpu,
+                pin_cpu: self.load_cpu,
             }),
             Some(rate) => run_open_loop(&OpenLoop {
                 mode: cfg.config.mode,
@@ -227,106 +240,118 @@ pub fn run_bench(
                 connections: cfg.connections,
                 warmup: cfg.duration / 10,
                 duration: cfg.duration,
-                pin_cpu: load_cpu,
+                pin_cpu: self.load_cpu,
             }),
         }
-    };
+    }
 
-    let mut pooled_base = new_histogram();
-    let mut pooled_side = new_histogram();
-    let mut repetitions = Vec::new();
-    for k in 0..cfg.repeat {
-        let mut base = None;
-        let mut side = None;
-        let order = if k % 2 == 0 {
+    /// One run straight to the application or through the sidecar, pooled with its side's.
+    fn run(&mut self, with_sidecar: bool) -> Result<LoadResult, HarnessError> {
+        let target = if with_sidecar {
+            self.sidecar.listen().clone()
+        } else {
+            self.echo.endpoint().clone()
+        };
+        let result = match self.load(&target) {
+            Ok(r) => r,
+            Err(e) => {
+                // A dead process explains a failed run better than the failed request.
+                if with_sidecar {
+                    self.sidecar
+                        .check_running_after(Duration::from_millis(500))?;
+                }
+                self.echo.check_running()?;
+                return Err(e);
+            }
+        };
+        self.sidecar.check_running()?;
+        let pooled = if with_sidecar {
+            &mut self.pooled_sidecar
+        } else {
+            &mut self.pooled_baseline
+        };
+        if let Some(h) = result.histogram() {
+            let _ = pooled.add(h);
+        }
+        Ok(result)
+    }
+
+    /// Repetition `k`: both runs, the baseline first in even repetitions.
+    fn repetition(
+        &mut self,
+        k: usize,
+        progress: &mut dyn FnMut(BenchProgress),
+    ) -> Result<Repetition, HarnessError> {
+        let order = if k.is_multiple_of(2) {
             [false, true]
         } else {
             [true, false]
         };
+        let (mut baseline, mut sidecar) = (None, None);
         for with_sidecar in order {
-            let target = if with_sidecar {
-                sidecar.listen().clone()
-            } else {
-                echo.endpoint().clone()
-            };
-            let result = match run(&target) {
-                Ok(r) => r,
-                Err(e) => {
-                    // A dead process explains a failed run better than the failed request.
-                    if with_sidecar {
-                        sidecar.check_running_after(Duration::from_millis(500))?;
-                    }
-                    echo.check_running()?;
-                    return Err(e);
-                }
-            };
-            sidecar.check_running()?;
+            let result = self.run(with_sidecar)?;
             progress(BenchProgress::RunDone {
                 with_sidecar,
                 p50_us: result.latency.p50_us,
             });
-            let pooled = if with_sidecar {
-                &mut pooled_side
-            } else {
-                &mut pooled_base
-            };
-            if let Some(h) = result.histogram() {
-                let _ = pooled.add(h);
-            }
             if with_sidecar {
-                side = Some(result)
+                sidecar = Some(result.latency);
             } else {
-                base = Some(result)
+                baseline = Some(result.latency);
             }
         }
-        let (base, side) = (base.expect("baseline ran"), side.expect("sidecar ran"));
-        repetitions.push(Repetition {
-            baseline: base.latency,
-            sidecar: side.latency,
-        });
+        Ok(Repetition {
+            baseline: baseline.expect("baseline ran"),
+            sidecar: sidecar.expect("sidecar ran"),
+        })
     }
 
-    let diffs = |f: fn(&Latency) -> f64| -> Vec<f64> {
-        repetitions
-            .iter()
-            .map(|r| f(&r.sidecar) - f(&r.baseline))
-            .collect()
-    };
-    let (overhead_p50_us, overhead_ci95_us, overhead_p50_stdev_us) =
-        mean_ci95(&diffs(|l| l.p50_us));
-    let (overhead_p90_us, _, _) = mean_ci95(&diffs(|l| l.p90_us));
-    let (overhead_p99_us, _, _) = mean_ci95(&diffs(|l| l.p99_us));
-    let (overhead_mean_us, overhead_mean_ci95_us, _) = mean_ci95(&diffs(|l| l.mean_us));
-    let b = Latency::from_histogram(&pooled_base);
-    let s = Latency::from_histogram(&pooled_side);
-    Ok(BenchResult {
-        format_version: FORMAT_VERSION,
-        sidecar: cfg.sidecar.name().to_string(),
-        sidecar_version: sidecar.version().map(str::to_string),
-        mode: cfg.config.mode,
-        filters: cfg.config.filters.clone(),
-        upstream: cfg.sidecar.upstream(),
-        size: cfg.size,
-        rate: cfg.rate,
-        repeat: cfg.repeat,
-        requests_per_run: repetitions_requests(cfg),
-        baseline_p50_us: b.p50_us,
-        baseline_p90_us: b.p90_us,
-        baseline_p99_us: b.p99_us,
-        baseline_mean_us: b.mean_us,
-        sidecar_p50_us: s.p50_us,
-        sidecar_p90_us: s.p90_us,
-        sidecar_p99_us: s.p99_us,
-        sidecar_mean_us: s.mean_us,
-        overhead_p50_us,
-        overhead_ci95_us,
-        overhead_p50_stdev_us,
-        overhead_p90_us,
-        overhead_p99_us,
-        overhead_mean_us,
-        overhead_mean_ci95_us,
-        repetitions,
-    })
+    /// The overheads (mean over repetitions of sidecar − baseline, with their intervals) and
+    /// the pooled percentiles.
+    fn result(self, repetitions: Vec<Repetition>) -> BenchResult {
+        let cfg = self.cfg;
+        let diffs = |f: fn(&Latency) -> f64| -> Vec<f64> {
+            repetitions
+                .iter()
+                .map(|r| f(&r.sidecar) - f(&r.baseline))
+                .collect()
+        };
+        let (overhead_p50_us, overhead_ci95_us, overhead_p50_stdev_us) =
+            mean_ci95(&diffs(|l| l.p50_us));
+        let (overhead_p90_us, _, _) = mean_ci95(&diffs(|l| l.p90_us));
+        let (overhead_p99_us, _, _) = mean_ci95(&diffs(|l| l.p99_us));
+        let (overhead_mean_us, overhead_mean_ci95_us, _) = mean_ci95(&diffs(|l| l.mean_us));
+        let b = Latency::from_histogram(&self.pooled_baseline);
+        let s = Latency::from_histogram(&self.pooled_sidecar);
+        BenchResult {
+            format_version: FORMAT_VERSION,
+            sidecar: cfg.sidecar.name().to_string(),
+            sidecar_version: self.sidecar.version().map(str::to_string),
+            mode: cfg.config.mode,
+            filters: cfg.config.filters.clone(),
+            upstream: cfg.sidecar.upstream(),
+            size: cfg.size,
+            rate: cfg.rate,
+            repeat: cfg.repeat,
+            requests_per_run: repetitions_requests(cfg),
+            baseline_p50_us: b.p50_us,
+            baseline_p90_us: b.p90_us,
+            baseline_p99_us: b.p99_us,
+            baseline_mean_us: b.mean_us,
+            sidecar_p50_us: s.p50_us,
+            sidecar_p90_us: s.p90_us,
+            sidecar_p99_us: s.p99_us,
+            sidecar_mean_us: s.mean_us,
+            overhead_p50_us,
+            overhead_ci95_us,
+            overhead_p50_stdev_us,
+            overhead_p90_us,
+            overhead_p99_us,
+            overhead_mean_us,
+            overhead_mean_ci95_us,
+            repetitions,
+        }
+    }
 }
 
 fn repetitions_requests(cfg: &BenchConfig) -> u64 {

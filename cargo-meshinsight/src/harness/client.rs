@@ -38,30 +38,100 @@ pub(crate) struct Client {
     route: Option<u32>,
 }
 
-fn io_text(e: io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof => "connection closed by peer".to_string(),
-        _ => e.to_string(),
+/// Why a call of the harness failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The connection could not be opened.
+    #[error("connect")]
+    Connect(#[source] io::Error),
+    /// The peer closed the connection.
+    #[error("connection closed by peer")]
+    Closed,
+    /// Reading or writing failed.
+    #[error(transparent)]
+    Io(io::Error),
+    /// No response in time.
+    #[error("no response within {0} s")]
+    Timeout(u64),
+    /// An http response other than 200.
+    #[error("http status {status} ({body})")]
+    HttpStatus {
+        /// The status (0 when it had none).
+        status: u16,
+        /// The start of its body.
+        body: String,
+    },
+    /// The gRPC connection failed.
+    #[error("grpc connection failed")]
+    GrpcConnection(#[source] h2::Error),
+    /// A gRPC stream failed.
+    #[error(transparent)]
+    GrpcStream(h2::Error),
+    /// A gRPC response with an http status other than 200.
+    #[error("grpc http status {0}")]
+    GrpcHttpStatus(http::StatusCode),
+    /// A gRPC response with a status other than OK.
+    #[error("grpc status {status} {message}")]
+    GrpcStatus {
+        /// The `grpc-status` (`missing` when there was none).
+        status: String,
+        /// The `grpc-message`.
+        message: String,
+    },
+    /// A gRPC response that is not an echo message.
+    #[error(transparent)]
+    GrpcMessage(#[from] wire::GrpcDecodeError),
+    /// The echo application answered with other bytes than were sent.
+    #[error("{0} echo payload differs from what was sent")]
+    EchoDiffers(&'static str),
+    /// A response of the wrong size.
+    #[error("{mode} response of {got} bytes, expected {expected}")]
+    WrongSize {
+        /// The protocol.
+        mode: &'static str,
+        /// Its size.
+        got: usize,
+        /// The size asked for.
+        expected: usize,
+    },
+    /// A task of the load generator stopped.
+    #[error("a load task stopped")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl From<io::Error> for CallError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::UnexpectedEof => CallError::Closed,
+            _ => CallError::Io(e),
+        }
     }
 }
 
-fn grpc_text(e: h2::Error) -> String {
-    if e.is_io() || e.is_go_away() || e.is_remote() {
-        format!("grpc connection failed: {e}")
-    } else {
-        e.to_string()
+impl From<h2::Error> for CallError {
+    fn from(e: h2::Error) -> Self {
+        if e.is_io() || e.is_go_away() || e.is_remote() {
+            CallError::GrpcConnection(e)
+        } else {
+            CallError::GrpcStream(e)
+        }
     }
 }
 
 impl Client {
     /// Connects to `target` and speaks `mode` (gRPC: one HTTP/2 connection).
-    pub(crate) async fn connect(mode: Mode, target: &Endpoint) -> io::Result<Client> {
-        let io = wire::connect(target).await?.boxed();
+    pub(crate) async fn connect(mode: Mode, target: &Endpoint) -> Result<Client, CallError> {
+        let io = wire::connect(target)
+            .await
+            .map_err(CallError::Connect)?
+            .boxed();
         let conn = match mode {
             Mode::Tcp => Conn::Tcp(io, Vec::new()),
             Mode::Http => Conn::Http(io, BytesMut::with_capacity(32 * 1024)),
             Mode::Grpc => {
-                let (send, conn) = h2::client::handshake(io).await.map_err(io::Error::other)?;
+                let (send, conn) = h2::client::handshake(io)
+                    .await
+                    .map_err(|e| CallError::Connect(io::Error::other(e)))?;
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
@@ -103,17 +173,17 @@ impl Client {
     }
 
     /// Sends `request` and checks the response.
-    pub(crate) async fn call(&mut self, request: &[u8], expect: Expect) -> Result<(), String> {
+    pub(crate) async fn call(&mut self, request: &[u8], expect: Expect) -> Result<(), CallError> {
         match tokio::time::timeout(self.timeout, self.call_inner(request, expect)).await {
             Ok(r) => r,
-            Err(_) => Err(format!("no response within {} s", self.timeout.as_secs())),
+            Err(_) => Err(CallError::Timeout(self.timeout.as_secs())),
         }
     }
 
-    async fn call_inner(&mut self, request: &[u8], expect: Expect) -> Result<(), String> {
+    async fn call_inner(&mut self, request: &[u8], expect: Expect) -> Result<(), CallError> {
         match &mut self.conn {
             Conn::Tcp(io, buf) => {
-                io.write_all(request).await.map_err(io_text)?;
+                io.write_all(request).await?;
                 buf.resize(
                     match expect {
                         Expect::Echo => request.len(),
@@ -121,45 +191,40 @@ impl Client {
                     },
                     0,
                 );
-                io.read_exact(buf).await.map_err(io_text)?;
+                io.read_exact(buf).await?;
                 check("tcp", buf, request, expect)
             }
             Conn::Http(io, buf) => {
                 io.write_all(&wire::http_request(request, self.route))
-                    .await
-                    .map_err(io_text)?;
+                    .await?;
                 let resp = wire::read_http(io, buf, HttpKind::Response)
-                    .await
-                    .map_err(io_text)?
-                    .ok_or("connection closed by peer")?;
+                    .await?
+                    .ok_or(CallError::Closed)?;
                 if resp.status != Some(200) {
-                    return Err(format!(
-                        "http status {} ({})",
-                        resp.status.unwrap_or(0),
-                        String::from_utf8_lossy(&resp.body()[..resp.body().len().min(120)])
-                    ));
+                    return Err(CallError::HttpStatus {
+                        status: resp.status.unwrap_or(0),
+                        body: String::from_utf8_lossy(&resp.body()[..resp.body().len().min(120)])
+                            .into_owned(),
+                    });
                 }
                 check("http", resp.body(), request, expect)
             }
             Conn::Grpc(send) => {
-                let body = grpc_call(send, request, self.route)
-                    .await
-                    .map_err(grpc_text)??;
+                let body = grpc_call(send, request, self.route).await?;
                 check("grpc", wire::grpc_decode(&body)?, request, expect)
             }
         }
     }
 }
 
-fn check(mode: &str, got: &[u8], request: &[u8], expect: Expect) -> Result<(), String> {
+fn check(mode: &'static str, got: &[u8], request: &[u8], expect: Expect) -> Result<(), CallError> {
     match expect {
-        Expect::Echo if got != request => {
-            Err(format!("{mode} echo payload differs from what was sent"))
-        }
-        Expect::Bytes(n) if got.len() != n => Err(format!(
-            "{mode} response of {} bytes, expected {n}",
-            got.len()
-        )),
+        Expect::Echo if got != request => Err(CallError::EchoDiffers(mode)),
+        Expect::Bytes(n) if got.len() != n => Err(CallError::WrongSize {
+            mode,
+            got: got.len(),
+            expected: n,
+        }),
         _ => Ok(()),
     }
 }
@@ -169,7 +234,7 @@ async fn grpc_call(
     send: &mut h2::client::SendRequest<Bytes>,
     payload: &[u8],
     route: Option<u32>,
-) -> Result<Result<BytesMut, String>, h2::Error> {
+) -> Result<BytesMut, CallError> {
     let mut ready = send.clone().ready().await?;
     let mut request = http::Request::builder()
         .method("POST")
@@ -194,24 +259,24 @@ async fn grpc_call(
     }
     let trailers = body.trailers().await?;
     if status != 200 {
-        return Ok(Err(format!("grpc http status {status}")));
+        return Err(CallError::GrpcHttpStatus(status));
     }
     let grpc_status = trailers
         .as_ref()
         .and_then(|t| t.get("grpc-status").cloned())
         .or(head_grpc_status);
     match grpc_status.as_ref().and_then(|v| v.to_str().ok()) {
-        Some("0") => Ok(Ok(data)),
+        Some("0") => Ok(data),
         other => {
             let message = trailers
                 .as_ref()
                 .and_then(|t| t.get("grpc-message"))
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            Ok(Err(format!(
-                "grpc status {} {message}",
-                other.unwrap_or("missing")
-            )))
+            Err(CallError::GrpcStatus {
+                status: other.unwrap_or("missing").to_string(),
+                message: message.to_string(),
+            })
         }
     }
 }

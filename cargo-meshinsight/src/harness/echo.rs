@@ -182,9 +182,9 @@ async fn grpc_unary(
             send.send_data(wire::grpc_encode(payload), false)?;
             trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
         }
-        Err(message) => {
+        Err(e) => {
             trailers.insert("grpc-status", http::HeaderValue::from_static("3"));
-            if let Ok(v) = http::HeaderValue::from_str(&message) {
+            if let Ok(v) = http::HeaderValue::from_str(&e.to_string()) {
                 trailers.insert("grpc-message", v);
             }
         }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::client::{Client, Expect};
+use super::client::{CallError, Client, Expect};
 use super::process::pin_current_thread;
 use super::wire;
 use super::{Endpoint, FORMAT_VERSION, HarnessError};
@@ -167,11 +167,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, HarnessError> {
         })
 }
 
-fn load_error(target: &Endpoint, completed: u64, message: impl Into<String>) -> HarnessError {
+fn load_error(target: &Endpoint, completed: u64, source: CallError) -> HarnessError {
     HarnessError::Load {
         target: target.to_string(),
         completed,
-        message: message.into(),
+        source,
     }
 }
 
@@ -183,7 +183,7 @@ pub fn run_closed_loop(cfg: &ClosedLoop) -> Result<LoadResult, HarnessError> {
     runtime()?.block_on(async {
         let mut client = Client::connect(cfg.mode, &cfg.target)
             .await
-            .map_err(|e| load_error(&cfg.target, 0, format!("connect: {e}")))?;
+            .map_err(|e| load_error(&cfg.target, 0, e))?;
         let mut seq = 0u64;
         for _ in 0..cfg.warmup {
             client
@@ -232,7 +232,8 @@ pub fn run_closed_loop(cfg: &ClosedLoop) -> Result<LoadResult, HarnessError> {
     })
 }
 
-/// Runs an open loop at `cfg.rate` requests per second.
+/// Runs an open loop at `cfg.rate` requests per second: a ticker thread hands out each
+/// request's intended send time, and one worker per connection sends them.
 pub fn run_open_loop(cfg: &OpenLoop) -> Result<LoadResult, HarnessError> {
     if !(cfg.rate > 0.0 && cfg.rate.is_finite()) {
         return Err(HarnessError::Config(format!(
@@ -243,148 +244,208 @@ pub fn run_open_loop(cfg: &OpenLoop) -> Result<LoadResult, HarnessError> {
     if let Some(cpu) = cfg.pin_cpu {
         pin_current_thread(cpu)?;
     }
-    let connections = cfg.connections.max(1);
     runtime()?.block_on(async {
-        let mut clients = Vec::new();
-        match cfg.mode {
-            Mode::Grpc => {
-                let client = Client::connect(cfg.mode, &cfg.target)
-                    .await
-                    .map_err(|e| load_error(&cfg.target, 0, format!("connect: {e}")))?;
-                for _ in 1..connections {
-                    clients.push(client.another_stream().expect("a grpc client"));
-                }
-                clients.push(client);
-            }
-            _ => {
-                for _ in 0..connections {
-                    clients.push(
-                        Client::connect(cfg.mode, &cfg.target)
-                            .await
-                            .map_err(|e| load_error(&cfg.target, 0, format!("connect: {e}")))?,
-                    );
-                }
-            }
-        }
-        let start = Instant::now() + Duration::from_millis(1);
-        let measure_from = start + cfg.warmup;
-        let end = measure_from + cfg.duration;
-        let cutoff = end + cfg.duration.max(Duration::from_millis(500));
-        let failed = Arc::new(AtomicBool::new(false));
+        let clients = connect_all(cfg)
+            .await
+            .map_err(|e| load_error(&cfg.target, 0, e))?;
+        let window = Window::new(cfg);
+        let shared = Arc::new(Shared {
+            failed: AtomicBool::new(false),
+            hist: Mutex::new(new_histogram()),
+            completed: AtomicU64::new(0),
+            unfinished: AtomicU64::new(0),
+        });
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
-        let interval = Duration::from_secs_f64(1.0 / cfg.rate);
-        let ticker = {
-            let failed = failed.clone();
-            std::thread::Builder::new()
-                .name("open-loop-ticker".into())
-                .spawn(move || {
-                    // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
-                    unsafe {
-                        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
-                    }
-                    let mut i = 0u64;
-                    loop {
-                        let t = start + interval.mul_f64(i as f64);
-                        if t >= end || failed.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let now = Instant::now();
-                        if t > now {
-                            std::thread::sleep(t - now);
-                        }
-                        if tx.send((i, t)).is_err() {
-                            break;
-                        }
-                        i += 1;
-                    }
-                })
-                .map_err(|source| HarnessError::Io {
-                    what: "start the ticker thread".into(),
-                    source,
-                })?
-        };
+        let ticker = spawn_ticker(window, Duration::from_secs_f64(1.0 / cfg.rate), &shared, tx)?;
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let hist = Arc::new(Mutex::new(new_histogram()));
-        let completed = Arc::new(AtomicU64::new(0));
-        let unfinished = Arc::new(AtomicU64::new(0));
         let mut workers = tokio::task::JoinSet::new();
-        for mut client in clients {
-            let (rx, hist, completed, unfinished, failed) = (
-                rx.clone(),
-                hist.clone(),
-                completed.clone(),
-                unfinished.clone(),
-                failed.clone(),
-            );
-            let size = cfg.size;
-            workers.spawn(async move {
-                loop {
-                    let job = rx.lock().await.recv().await;
-                    let Some((seq, intended)) = job else {
-                        return Ok(());
-                    };
-                    if failed.load(Ordering::Relaxed) {
-                        return Ok(());
-                    }
-                    if Instant::now() > cutoff {
-                        if intended >= measure_from {
-                            unfinished.fetch_add(1, Ordering::Relaxed);
-                        }
-                        continue;
-                    }
-                    let p = wire::payload(size, seq);
-                    if let Err(e) = client.call(&p, Expect::Echo).await {
-                        failed.store(true, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                    if intended >= measure_from {
-                        let latency = Instant::now().saturating_duration_since(intended);
-                        hist.lock()
-                            .expect("histogram lock")
-                            .saturating_record(latency.as_nanos() as u64);
-                        completed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            });
+        for client in clients {
+            workers.spawn(worker(client, cfg.size, window, rx.clone(), shared.clone()));
         }
         let started_unix_ns = unix_ns()
-            + measure_from
+            + window
+                .measure_from
                 .saturating_duration_since(Instant::now())
                 .as_nanos() as u64;
         let mut first_error = None;
         while let Some(done) = workers.join_next().await {
             match done {
                 Ok(Err(e)) if first_error.is_none() => first_error = Some(e),
-                Err(e) if first_error.is_none() => first_error = Some(e.to_string()),
+                Err(e) if first_error.is_none() => first_error = Some(CallError::Task(e)),
                 _ => {}
             }
         }
         let _ = ticker.join();
-        let n = completed.load(Ordering::Relaxed);
+        let n = shared.completed.load(Ordering::Relaxed);
         if let Some(e) = first_error {
             return Err(load_error(&cfg.target, n, e));
         }
-        let hist = Arc::try_unwrap(hist)
-            .map(|m| m.into_inner().expect("histogram lock"))
-            .unwrap_or_else(|arc| arc.lock().expect("histogram lock").clone());
-        let seconds = cfg.duration.as_secs_f64();
-        Ok(LoadResult {
-            format_version: FORMAT_VERSION,
-            kind: "open".into(),
-            mode: cfg.mode,
-            target: cfg.target.to_string(),
-            size: cfg.size,
-            target_rps: Some(cfg.rate),
-            requests: n,
-            unfinished: unfinished.load(Ordering::Relaxed),
-            seconds,
-            achieved_rps: n as f64 / seconds,
-            latency: Latency::from_histogram(&hist),
-            started_unix_ns,
-            ended_unix_ns: started_unix_ns + cfg.duration.as_nanos() as u64,
-            histogram: Some(hist),
-        })
+        Ok(open_result(cfg, shared, started_unix_ns))
     })
+}
+
+/// The connections of an open loop (for grpc: streams on one connection).
+async fn connect_all(cfg: &OpenLoop) -> Result<Vec<Client>, CallError> {
+    let connections = cfg.connections.max(1);
+    let mut clients = Vec::with_capacity(connections);
+    match cfg.mode {
+        Mode::Grpc => {
+            let client = Client::connect(cfg.mode, &cfg.target).await?;
+            for _ in 1..connections {
+                clients.push(client.another_stream().expect("a grpc client"));
+            }
+            clients.push(client);
+        }
+        _ => {
+            for _ in 0..connections {
+                clients.push(Client::connect(cfg.mode, &cfg.target).await?);
+            }
+        }
+    }
+    Ok(clients)
+}
+
+/// When an open loop sends and measures.
+#[derive(Clone, Copy)]
+struct Window {
+    /// The first request's intended send time.
+    start: Instant,
+    /// Requests intended from here on are measured ...
+    measure_from: Instant,
+    /// ... until here, when the ticker stops.
+    end: Instant,
+    /// Requests still waiting to be sent after this are counted as unfinished instead.
+    cutoff: Instant,
+}
+
+impl Window {
+    fn new(cfg: &OpenLoop) -> Window {
+        let start = Instant::now() + Duration::from_millis(1);
+        let measure_from = start + cfg.warmup;
+        let end = measure_from + cfg.duration;
+        Window {
+            start,
+            measure_from,
+            end,
+            cutoff: end + cfg.duration.max(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// What the ticker and the workers of an open loop share.
+struct Shared {
+    /// A worker's call failed: everyone stops.
+    failed: AtomicBool,
+    /// Latencies of measured requests, from their intended send time.
+    hist: Mutex<Histogram<u64>>,
+    /// Measured requests answered.
+    completed: AtomicU64,
+    /// Measured requests not sent before the cutoff.
+    unfinished: AtomicU64,
+}
+
+/// Sends `(sequence number, intended send time)` at `interval` from the window's start to its
+/// end, on a thread of its own (tokio's timer has millisecond granularity).
+fn spawn_ticker(
+    window: Window,
+    interval: Duration,
+    shared: &Arc<Shared>,
+    tx: tokio::sync::mpsc::UnboundedSender<(u64, Instant)>,
+) -> Result<std::thread::JoinHandle<()>, HarnessError> {
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name("open-loop-ticker".into())
+        .spawn(move || {
+            // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
+            unsafe {
+                libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+            }
+            let mut i = 0u64;
+            loop {
+                let t = window.start + interval.mul_f64(i as f64);
+                if t >= window.end || shared.failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let now = Instant::now();
+                if t > now {
+                    std::thread::sleep(t - now);
+                }
+                if tx.send((i, t)).is_err() {
+                    break;
+                }
+                i += 1;
+            }
+        })
+        .map_err(|source| HarnessError::Io {
+            what: "start the ticker thread".into(),
+            source,
+        })
+}
+
+/// One connection of an open loop: sends each request the ticker hands out, and records the
+/// latency of the measured ones.
+async fn worker(
+    mut client: Client,
+    size: usize,
+    window: Window,
+    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<(u64, Instant)>>>,
+    shared: Arc<Shared>,
+) -> Result<(), CallError> {
+    loop {
+        let job = rx.lock().await.recv().await;
+        let Some((seq, intended)) = job else {
+            return Ok(());
+        };
+        if shared.failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if Instant::now() > window.cutoff {
+            if intended >= window.measure_from {
+                shared.unfinished.fetch_add(1, Ordering::Relaxed);
+            }
+            continue;
+        }
+        let p = wire::payload(size, seq);
+        if let Err(e) = client.call(&p, Expect::Echo).await {
+            shared.failed.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+        if intended >= window.measure_from {
+            let latency = Instant::now().saturating_duration_since(intended);
+            shared
+                .hist
+                .lock()
+                .expect("histogram lock")
+                .saturating_record(latency.as_nanos() as u64);
+            shared.completed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The result of a finished open loop (its workers and ticker done).
+fn open_result(cfg: &OpenLoop, shared: Arc<Shared>, started_unix_ns: u64) -> LoadResult {
+    let n = shared.completed.load(Ordering::Relaxed);
+    let unfinished = shared.unfinished.load(Ordering::Relaxed);
+    let hist = Arc::try_unwrap(shared)
+        .map(|s| s.hist.into_inner().expect("histogram lock"))
+        .unwrap_or_else(|arc| arc.hist.lock().expect("histogram lock").clone());
+    let seconds = cfg.duration.as_secs_f64();
+    LoadResult {
+        format_version: FORMAT_VERSION,
+        kind: "open".into(),
+        mode: cfg.mode,
+        target: cfg.target.to_string(),
+        size: cfg.size,
+        target_rps: Some(cfg.rate),
+        requests: n,
+        unfinished,
+        seconds,
+        achieved_rps: n as f64 / seconds,
+        latency: Latency::from_histogram(&hist),
+        started_unix_ns,
+        ended_unix_ns: started_unix_ns + cfg.duration.as_nanos() as u64,
+        histogram: Some(hist),
+    }
 }
 
 /// A search for the highest rate the target sustains.

@@ -1,4 +1,4 @@
-//! The load harness (DESIGN §4): an echo application, a load generator and the sidecar under
+//! The load harness: an echo application, a load generator and the sidecar under
 //! test between them, plus the black-box overhead benchmark built on top of them.
 //!
 //! Every server runs in its own process (a later eBPF probe attributes time per pid):
@@ -62,6 +62,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use bench::{BenchConfig, BenchResult, run_bench};
+pub use client::CallError;
 pub use echo::EchoServer;
 pub use loadgen::{
     ClosedLoop, LoadResult, MaxRate, MaxRateSearch, OpenLoop, Stop, find_max_rate, run_closed_loop,
@@ -69,6 +70,7 @@ pub use loadgen::{
 };
 pub use process::Launch;
 pub use sidecar::{RunningSidecar, Sidecar, Upstream};
+pub use wire::GrpcDecodeError;
 
 /// Version of the serialized harness results ([`LoadResult`], [`MaxRate`], [`BenchResult`]).
 pub const FORMAT_VERSION: u32 = 1;
@@ -92,16 +94,27 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// Text that names no endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// `unix:` without a path.
+    #[error("empty unix socket path")]
+    EmptyPath,
+    /// Neither form.
+    #[error("`{0}` is neither HOST:PORT nor unix:PATH")]
+    Neither(String),
+}
+
 impl FromStr for Endpoint {
-    type Err = String;
+    type Err = EndpointError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.strip_prefix("unix:") {
             Some(path) if !path.is_empty() => Ok(Endpoint::Unix(PathBuf::from(path))),
-            Some(_) => Err("empty unix socket path".to_string()),
+            Some(_) => Err(EndpointError::EmptyPath),
             None => s
                 .parse()
                 .map(Endpoint::Tcp)
-                .map_err(|_| format!("`{s}` is neither HOST:PORT nor unix:PATH")),
+                .map_err(|_| EndpointError::Neither(s.to_string())),
         }
     }
 }
@@ -151,18 +164,22 @@ pub enum HarnessError {
         stderr_tail: String,
     },
     /// The load generator saw a failed, wrong or missing response.
-    #[error("load run against {target} failed after {completed} requests: {message}")]
+    #[error("load run against {target} failed after {completed} requests")]
     Load {
         /// The endpoint.
         target: String,
         /// Requests completed before the failure.
         completed: u64,
         /// What happened.
-        message: String,
+        #[source]
+        source: CallError,
     },
     /// An invalid combination of options.
     #[error("{0}")]
     Config(String),
+    /// A mode and filters that do not go together.
+    #[error(transparent)]
+    Vocab(#[from] crate::vocab::VocabError),
     /// Some other I/O error.
     #[error("could not {what}")]
     Io {
@@ -202,7 +219,9 @@ impl HarnessError {
                 "the echo application or the sidecar answered wrongly or closed the connection"
                     .to_string(),
             ),
-            HarnessError::Config(_) => Some("see `cargo meshinsight bench --help`".to_string()),
+            HarnessError::Config(_) | HarnessError::Vocab(_) => {
+                Some("see `cargo meshinsight bench --help`".to_string())
+            }
             HarnessError::Io { .. } => None,
         }
     }

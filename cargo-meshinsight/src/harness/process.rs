@@ -125,6 +125,42 @@ fn kill_all_groups() {
     }
 }
 
+/// The CPUs of a measurement's processes: the load generator's thread, the application and
+/// the sidecar. `None` leaves a process wherever the scheduler puts it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CpuPlan {
+    /// The load generator (this process's measuring thread).
+    pub(crate) load: Option<usize>,
+    /// The echo application.
+    pub(crate) app: Option<Vec<usize>>,
+    /// The sidecar (all of its processes).
+    pub(crate) sidecar: Option<Vec<usize>>,
+}
+
+impl CpuPlan {
+    /// Separate CPUs where the machine has them (with two, the load generator shares the
+    /// application's); nothing pinned when `pin` is false or there is one CPU.
+    pub(crate) fn new(pin: bool) -> CpuPlan {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        match n {
+            _ if !pin => CpuPlan::default(),
+            0 | 1 => CpuPlan::default(),
+            2 => CpuPlan {
+                load: Some(0),
+                app: Some(vec![0]),
+                sidecar: Some(vec![1]),
+            },
+            _ => CpuPlan {
+                load: Some(0),
+                app: Some(vec![1]),
+                sidecar: Some((2..n).collect()),
+            },
+        }
+    }
+}
+
 /// Pins the calling thread to one CPU (for the load generator).
 pub fn pin_current_thread(cpu: usize) -> Result<(), HarnessError> {
     set_affinity(0, &[cpu]).map_err(|source| HarnessError::Io {

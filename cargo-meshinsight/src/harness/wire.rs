@@ -262,31 +262,67 @@ pub(crate) fn grpc_encode(payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// Why a gRPC message is not an echo message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GrpcDecodeError {
+    /// Shorter than the 5-byte prefix.
+    #[error("grpc message of {0} bytes is too short")]
+    TooShort(usize),
+    /// The compressed flag is set.
+    #[error("compressed grpc messages are not supported")]
+    Compressed,
+    /// The length prefix disagrees with the message.
+    #[error("grpc length prefix says {prefix} bytes, got {got}")]
+    Length {
+        /// What the prefix says.
+        prefix: usize,
+        /// What followed it.
+        got: usize,
+    },
+    /// The message is not field 1 of type bytes.
+    #[error("grpc message is not field 1 bytes")]
+    NotField1,
+    /// The field's length ends early.
+    #[error("truncated varint")]
+    TruncatedVarint,
+    /// The field's length is longer than 35 bits.
+    #[error("bad varint")]
+    BadVarint,
+    /// The field's length disagrees with the message.
+    #[error("grpc field says {field} bytes, got {got}")]
+    FieldLength {
+        /// What the field's length says.
+        field: usize,
+        /// What followed it.
+        got: usize,
+    },
+}
+
 /// The payload of a gRPC echo message.
-pub(crate) fn grpc_decode(body: &[u8]) -> Result<&[u8], String> {
+pub(crate) fn grpc_decode(body: &[u8]) -> Result<&[u8], GrpcDecodeError> {
     if body.len() < 5 {
-        return Err(format!("grpc message of {} bytes is too short", body.len()));
+        return Err(GrpcDecodeError::TooShort(body.len()));
     }
     if body[0] != 0 {
-        return Err("compressed grpc messages are not supported".into());
+        return Err(GrpcDecodeError::Compressed);
     }
     let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
     let msg = &body[5..];
     if msg.len() != len {
-        return Err(format!(
-            "grpc length prefix says {len} bytes, got {}",
-            msg.len()
-        ));
+        return Err(GrpcDecodeError::Length {
+            prefix: len,
+            got: msg.len(),
+        });
     }
     if msg.is_empty() {
         return Ok(&[]);
     }
     if msg[0] != 0x0a {
-        return Err("grpc message is not field 1 bytes".into());
+        return Err(GrpcDecodeError::NotField1);
     }
     let (mut n, mut shift, mut i) = (0usize, 0, 1);
     loop {
-        let b = *msg.get(i).ok_or("truncated varint")?;
+        let b = *msg.get(i).ok_or(GrpcDecodeError::TruncatedVarint)?;
         n |= ((b & 0x7f) as usize) << shift;
         i += 1;
         if b & 0x80 == 0 {
@@ -294,12 +330,15 @@ pub(crate) fn grpc_decode(body: &[u8]) -> Result<&[u8], String> {
         }
         shift += 7;
         if shift > 35 {
-            return Err("bad varint".into());
+            return Err(GrpcDecodeError::BadVarint);
         }
     }
     let payload = &msg[i..];
     if payload.len() != n {
-        return Err(format!("grpc field says {n} bytes, got {}", payload.len()));
+        return Err(GrpcDecodeError::FieldLength {
+            field: n,
+            got: payload.len(),
+        });
     }
     Ok(payload)
 }

@@ -1,10 +1,10 @@
 //! Timed user-space busy work: the built-in sidecar's `--extra-work-us` knob, which injects a
 //! known regression (CPU work, not sleeping) per message.
 //!
-//! The work spins on the monotonic clock until its time is up. An earlier version calibrated an
-//! iteration count once per sidecar process; every process then did a different amount of
-//! work (the calibration itself is noisy on a shared VM), and a gate that differences the tcp
-//! and http sidecars saw `parsing` move with work that is the same in both.
+//! The work spins on the monotonic clock until its time is up rather than running a calibrated
+//! number of iterations: a calibration differs from process to process, and a gate that
+//! differences the tcp and http sidecars would see `parsing` move with work that is the same
+//! in both.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

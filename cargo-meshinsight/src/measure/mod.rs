@@ -1,32 +1,28 @@
-//! The offline profiler's runs (DESIGN §4): for each mode and size, closed-loop latency runs
-//! and open-loop runs at fractions of the measured maximum rate, each without and with the
+//! The offline profiler's runs: for each mode and size, closed-loop latency runs and
+//! open-loop runs at fractions of the measured maximum rate, each without and with the
 //! sidecar, interleaved, with the eBPF probe on every process of the run; filters measured
 //! against the plain mode. [`crate::model::assemble`] turns the runs into models.
+//!
+//! A plain profile and a paired measurement ([`paired`]) build a [`plan::Plan`] of targets per
+//! point and go through the same run loop ([`run`]).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub mod paired;
+pub(crate) mod plan;
 pub mod quiet;
+mod run;
+mod session;
 
-use crate::harness::loadgen::{
-    ClosedLoop, LoadResult, MaxRateSearch, OpenLoop, Stop, find_max_rate, run_closed_loop,
-    run_open_loop,
-};
-use crate::harness::process::TempDir;
 use crate::harness::sidecar::filters::BUILTIN_FILTERS;
-use crate::harness::{
-    EchoServer, Endpoint, HarnessError, Launch, RunningSidecar, Sidecar, Upstream,
-};
-use crate::model::assemble::assemble;
-use crate::model::runs::{Load, Run};
-use crate::model::settings::{MachineLoad, Settings};
-use crate::model::{FORMAT_VERSION, Platform, Profile, SidecarInfo};
-use crate::probe::{Probe, ProbeComponent, ProbeError, ProbeOptions, ProbeReport, ProbeSet, Role};
+use crate::harness::{HarnessError, Launch, Sidecar, Upstream};
+use crate::model::runs::Load;
+use crate::model::{Platform, Profile, SidecarInfo};
+use crate::probe::{ProbeError, ProbeSet};
 use crate::util::hash::{sha256_file, slug};
-use crate::vocab::{Filter, Mode, SidecarConfig};
-use quiet::Sample;
+use crate::vocab::{Filter, Mode};
+use plan::Plan;
 
 /// Why profiling stopped.
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +35,58 @@ pub enum MeasureError {
     Harness(#[from] HarnessError),
     /// The settings cannot be measured.
     #[error("cannot profile: {0}")]
-    Settings(String),
+    Settings(SettingsError),
+    /// No open-loop rate went through a sidecar at all.
+    #[error("cannot profile: the {mode} sidecar sustained no rate at all")]
+    NoRate {
+        /// The mode measured.
+        mode: Mode,
+    },
     /// A mode and filters that do not go together.
     #[error(transparent)]
     Config(#[from] crate::vocab::VocabError),
+}
+
+/// Settings that cannot be measured.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// No mode was asked for.
+    #[error("no modes to profile")]
+    NoModes,
+    /// A size of 0 or above 16 MiB.
+    #[error("sizes must be between 1 byte and 16 MiB")]
+    Sizes,
+    /// A rate fraction outside (0, 1].
+    #[error("rates are percentages of the maximum rate, in (0, 100]")]
+    Rates,
+    /// A count of 0.
+    #[error("--repeat, --requests and --block-requests must be at least 1")]
+    ZeroCount,
+    /// Too few or too many sidecars in series.
+    #[error("--chain must be between 1 and {MAX_CHAIN} sidecars in series (got {0})")]
+    Chain(u32),
+    /// Sidecars in series with filters.
+    #[error(
+        "--chain measures the plain modes only; profile filters with --chain 1 (or pass --filters '')"
+    )]
+    ChainWithFilters,
+    /// Filters without http or grpc.
+    #[error("filters need the http or grpc mode")]
+    FiltersNeedHttp,
+    /// A filter the builtin sidecar does not have.
+    #[error(
+        "the builtin sidecar has no {0} filter (it has fault and ratelimit); profile {0} with --sidecar envoy"
+    )]
+    NotBuiltin(Filter),
+    /// Sidecars in series in a paired measurement.
+    #[error("a paired check measures one sidecar per path; --chain is for `profile`")]
+    PairedChain,
+}
+
+impl From<SettingsError> for MeasureError {
+    fn from(e: SettingsError) -> Self {
+        MeasureError::Settings(e)
+    }
 }
 
 /// What to measure.
@@ -63,10 +107,8 @@ pub struct MeasureConfig {
     /// Measured requests per closed-loop point and repeat.
     pub requests: u64,
     /// The closed-loop requests of a point are measured in blocks of about this many, each
-    /// block once without and once with the sidecar (the order alternating), and each block
-    /// pair is a run pair of its own: on this VM the state a run happens to get (where the
-    /// scheduler puts a hop, how fast an idle vCPU wakes) varies more between runs than the
-    /// requests within a run do, so more short runs beat fewer long ones.
+    /// block once without and once with the sidecar, and each block pair is a run pair of its
+    /// own: more short runs average over more of the states a run can get (docs/profiling.md).
     pub block_requests: u64,
     /// Measured time per open-loop run.
     pub open_duration: Duration,
@@ -77,14 +119,13 @@ pub struct MeasureConfig {
     /// component's cost is divided by it: the profile prices one sidecar as it runs in a hop.
     pub chain: u32,
     /// The probe's programs (`None`: raw tracepoints where they load, else classic). The
-    /// profiler uses the classic set: side by side on this VM, three quick builtin profiles
-    /// with each set, the raw set's total latency coefficients varied 13–18 % (CV) against
-    /// 3–4 % with the classic set (docs/results.md), although it costs less per event.
+    /// profiler defaults to the classic set: its profiles vary less from run to run
+    /// (docs/results.md), although the raw set costs less per event.
     pub probe_set: Option<ProbeSet>,
 }
 
 impl MeasureConfig {
-    /// The defaults of DESIGN §4: 100..4000 bytes, 25/50/75/100 % of the maximum rate.
+    /// The defaults: 100..4000 bytes, 25/50/75/100 % of the maximum rate.
     pub fn full(sidecar: Sidecar) -> Self {
         MeasureConfig {
             sidecar,
@@ -157,11 +198,9 @@ impl MeasureConfig {
 
     /// Every run point of one configuration in the order they are measured: repeat by repeat,
     /// every size within each repeat (the first size rotating from one repeat to the next),
-    /// and every load slot of that size. Sizes are interleaved in time rather than measured one
-    /// after another, because on this VM the cost of the same work through a sidecar changes
-    /// in steps that last seconds to tens of seconds (docs/results.md): measured one size
-    /// after another, a step that falls between two sizes bends the size means, and the
-    /// per-byte fits with them.
+    /// and every load slot of that size. Sizes are interleaved in time so that a slow change
+    /// of the machine falls on every size alike instead of bending the per-byte fits
+    /// (docs/profiling.md).
     pub(super) fn schedule(&self, loads: &[Load]) -> Vec<(u64, Load, u32)> {
         (0..self.repeat)
             .flat_map(|repeat| {
@@ -175,75 +214,45 @@ impl MeasureConfig {
             .collect()
     }
 
-    /// Number of load runs of a paired measurement: three per plain-mode point (no sidecar,
-    /// base, head), four per filter point (base and head, each with and without the filter).
+    /// Number of load runs of a paired measurement (not counting the maximum-rate searches):
+    /// three per plain-mode point (no sidecar, base, head), four per filter point (base and
+    /// head, each with and without the filter).
     pub(super) fn planned_paired_runs(&self) -> u64 {
-        let points = self.sizes.len() as u64
-            * self.repeat as u64
-            * (self.blocks().0 + self.rate_fractions.len() as u64);
-        let filters = if self.filter_mode().is_some() {
-            self.filters.len() as u64
-        } else {
-            0
-        };
-        points * (3 * self.modes_in_order().len() as u64 + 4 * filters)
+        Plan::paired(self).runs(self)
     }
 
     /// Number of load runs (for progress), not counting the maximum-rate searches.
     pub fn planned_runs(&self) -> u64 {
-        let loads = self.blocks().0 + self.rate_fractions.len() as u64;
-        let per_config = self.sizes.len() as u64 * self.repeat as u64 * loads * 2;
-        let modes = self.modes_in_order().len() as u64;
-        let filters = if self.filter_mode().is_some() {
-            self.filters.len() as u64
-        } else {
-            0
-        };
-        let combined = if filters >= 2 {
-            self.sizes.len() as u64 * self.repeat as u64 * 2 * self.blocks().0
-        } else {
-            0
-        };
-        (modes + filters) * per_config + combined
+        Plan::plain(self).runs(self)
     }
 
-    pub(crate) fn validate(&self) -> Result<(), MeasureError> {
-        let bad = |m: String| Err(MeasureError::Settings(m));
+    pub(crate) fn validate(&self) -> Result<(), SettingsError> {
         if self.modes.is_empty() {
-            return bad("no modes to profile".into());
+            return Err(SettingsError::NoModes);
         }
         if self.sizes.is_empty() || self.sizes.iter().any(|s| *s == 0 || *s > 1 << 24) {
-            return bad("sizes must be between 1 byte and 16 MiB".into());
+            return Err(SettingsError::Sizes);
         }
         if self.rate_fractions.iter().any(|f| !(*f > 0.0 && *f <= 1.0)) {
-            return bad("rates are percentages of the maximum rate, in (0, 100]".into());
+            return Err(SettingsError::Rates);
         }
         if self.repeat == 0 || self.requests == 0 || self.block_requests == 0 {
-            return bad("--repeat, --requests and --block-requests must be at least 1".into());
+            return Err(SettingsError::ZeroCount);
         }
         if !(1..=MAX_CHAIN).contains(&self.chain) {
-            return bad(format!(
-                "--chain must be between 1 and {MAX_CHAIN} sidecars in series (got {})",
-                self.chain
-            ));
+            return Err(SettingsError::Chain(self.chain));
         }
         if self.chain > 1 && !self.filters.is_empty() {
-            return bad(
-                "--chain measures the plain modes only; profile filters with --chain 1 (or \
-                 pass --filters '')"
-                    .into(),
-            );
+            return Err(SettingsError::ChainWithFilters);
         }
         if !self.filters.is_empty() {
             if self.filter_mode().is_none() {
-                return bad("filters need the http or grpc mode".into());
+                return Err(SettingsError::FiltersNeedHttp);
             }
             if let Sidecar::Builtin { .. } = self.sidecar
                 && let Some(f) = self.filters.iter().find(|f| !BUILTIN_FILTERS.contains(f))
             {
-                return bad(format!(
-                    "the builtin sidecar has no {f} filter (it has fault and ratelimit); profile {f} with --sidecar envoy"
-                ));
+                return Err(SettingsError::NotBuiltin(*f));
             }
         }
         Ok(())
@@ -262,354 +271,6 @@ pub enum Progress {
     Run,
 }
 
-/// The processes of one block of runs and the probe on them.
-pub(super) struct Block<'a> {
-    pub(super) probe: &'a mut Probe,
-    pub(super) cfg: &'a MeasureConfig,
-    pub(super) cpus: CpuPlan,
-}
-
-impl Block<'_> {
-    pub(super) fn run_once(
-        &mut self,
-        mode: Mode,
-        target: &Endpoint,
-        size: u64,
-        load: Load,
-    ) -> Result<(LoadResult, ProbeReport, ProbeReport), MeasureError> {
-        let before = self.probe.snapshot()?;
-        let result = match load {
-            Load::Closed => run_closed_loop(&ClosedLoop {
-                mode,
-                target: target.clone(),
-                size: size as usize,
-                warmup: 0,
-                stop: Stop::Requests(self.cfg.blocks().1),
-                pin_cpu: self.cpus.0,
-            })?,
-            Load::Open { rate, .. } => run_open_loop(&OpenLoop {
-                mode,
-                target: target.clone(),
-                size: size as usize,
-                rate,
-                connections: 32,
-                warmup: Duration::ZERO,
-                duration: self.cfg.open_duration,
-                pin_cpu: self.cpus.0,
-            })?,
-        };
-        let after = self.probe.snapshot()?;
-        Ok((result, before, after))
-    }
-}
-
-/// Per request, the difference of two snapshots' totals.
-fn per_request(
-    before: &ProbeReport,
-    after: &ProbeReport,
-    requests: u64,
-) -> (BTreeMap<ProbeComponent, f64>, BTreeMap<ProbeComponent, f64>) {
-    let n = requests.max(1) as f64;
-    let mut path = BTreeMap::new();
-    let mut cpu = BTreeMap::new();
-    for c in ProbeComponent::ALL {
-        let get = |r: &ProbeReport| r.total.get(&c).cloned().unwrap_or_default();
-        let (a, b) = (get(after), get(before));
-        let cpu_ns = a.cpu_ns.saturating_sub(b.cpu_ns) as f64;
-        let wall_ns = a.wall_ns.saturating_sub(b.wall_ns) as f64;
-        // On the request path: on-CPU time, and for notify the wake-up delay as well (a
-        // blocked read's wall time is waiting for the others, not work of its own).
-        let on_path = if c == ProbeComponent::Notify {
-            wall_ns
-        } else {
-            cpu_ns
-        };
-        path.insert(c, on_path / 1000.0 / n);
-        cpu.insert(c, cpu_ns / 1000.0 / n);
-    }
-    (path, cpu)
-}
-
-pub(super) fn record(
-    config: &SidecarConfig,
-    through_sidecar: bool,
-    size: u64,
-    load: Load,
-    repeat: u32,
-    (result, before, after): (LoadResult, ProbeReport, ProbeReport),
-) -> Run {
-    let (path_us, cpu_us) = per_request(&before, &after, result.requests);
-    Run {
-        config: config.clone(),
-        through_sidecar,
-        size,
-        load,
-        repeat,
-        requests: result.requests,
-        achieved_rps: result.achieved_rps,
-        client_mean_us: result.latency.mean_us,
-        client_p50_us: result.latency.p50_us,
-        path_us,
-        cpu_us,
-        lost_events: after.drops.lost().saturating_sub(before.drops.lost()),
-        events: crate::model::runs::events_per_request(&before, &after, result.requests),
-        reference_for: None,
-        sidecars: 1,
-    }
-}
-
-pub(super) fn start_sidecar(
-    cfg: &MeasureConfig,
-    launch: &Launch,
-    config: &SidecarConfig,
-    echo: &EchoServer,
-    cpus: Option<&[usize]>,
-    probe: &mut Probe,
-) -> Result<RunningSidecar, MeasureError> {
-    let chain = start_chain(cfg, launch, config, echo, cpus, 1, Some(probe))?;
-    Ok(chain
-        .sidecars
-        .into_iter()
-        .next()
-        .expect("a chain of one has one sidecar"))
-}
-
-/// The sidecars of one configuration: `cfg.chain` of them in series in front of the echo
-/// application, the first listening for the load generator.
-pub(super) struct Chain {
-    /// Front (where the load goes) first.
-    sidecars: Vec<RunningSidecar>,
-}
-
-impl Chain {
-    /// Where the load generator sends requests.
-    pub(super) fn listen(&self) -> &Endpoint {
-        self.sidecars[0].listen()
-    }
-
-    /// The sidecar's version, when it says.
-    pub(super) fn version(&self) -> Option<&str> {
-        self.sidecars[0].version()
-    }
-
-    /// An error when any of the sidecars has exited.
-    pub(super) fn check_running(&mut self) -> Result<(), HarnessError> {
-        self.sidecars.iter_mut().try_for_each(|s| s.check_running())
-    }
-}
-
-/// Starts `count` sidecars of `config` in series in front of `echo` (the last one first),
-/// with the probe on each when given.
-pub(super) fn start_chain(
-    cfg: &MeasureConfig,
-    launch: &Launch,
-    config: &SidecarConfig,
-    echo: &EchoServer,
-    cpus: Option<&[usize]>,
-    count: u32,
-    mut probe: Option<&mut Probe>,
-) -> Result<Chain, MeasureError> {
-    let mut sidecars: Vec<RunningSidecar> = Vec::new();
-    for _ in 0..count.max(1) {
-        let sidecar = match sidecars.last() {
-            None => cfg.sidecar.start(launch, config, echo, cpus)?,
-            Some(next) => cfg
-                .sidecar
-                .start_to(launch, config, &next.listen().clone(), cpus)?,
-        };
-        if let Some(probe) = probe.as_deref_mut() {
-            for pid in sidecar.pids() {
-                probe.add_target(pid, Role::Sidecar)?;
-            }
-        }
-        sidecars.push(sidecar);
-    }
-    sidecars.reverse();
-    Ok(Chain { sidecars })
-}
-
-/// CPUs for the load generator, the application and the sidecar (`bench::cpu_plan`).
-pub(super) type CpuPlan = (Option<usize>, Option<Vec<usize>>, Option<Vec<usize>>);
-
-/// The clocks of a measurement: when it started, how many CPUs the machine has, and the
-/// machine's counters at the start (for [`MachineLoad`]).
-pub(super) struct Clock {
-    started: Instant,
-    pub(super) cores: Option<u32>,
-    quiet_since: Option<Sample>,
-    /// Restores this thread's CPU affinity when the measurement ends, also on an error.
-    _affinity: crate::harness::process::AffinityGuard,
-}
-
-/// Starts a measurement: the probe on this process (the client), the CPU plan, the clocks.
-pub(super) fn start_session(cfg: &MeasureConfig) -> Result<(Probe, CpuPlan, Clock), MeasureError> {
-    let started = Instant::now();
-    let affinity = crate::harness::process::AffinityGuard::save();
-    // Before any pinning narrows what this process sees of the machine.
-    let cores = std::thread::available_parallelism()
-        .ok()
-        .map(|n| n.get() as u32);
-    let probe = Probe::attach(
-        &[(std::process::id(), Role::Client)],
-        &ProbeOptions {
-            probe_set: cfg.probe_set,
-            ..ProbeOptions::default()
-        },
-    )?;
-    let quiet_since = Sample::now();
-    let cpus = if cfg.pin {
-        crate::harness::bench::cpu_plan()
-    } else {
-        (None, None, None)
-    };
-    Ok((
-        probe,
-        cpus,
-        Clock {
-            started,
-            cores,
-            quiet_since,
-            _affinity: affinity,
-        },
-    ))
-}
-
-/// What a finished measurement records besides its runs.
-pub(super) struct Finished {
-    probe_set: ProbeSet,
-    machine_load: Option<MachineLoad>,
-    elapsed_s: f64,
-}
-
-impl Clock {
-    /// Ends the measurement: reads the profiled processes' CPU and detaches the probe.
-    pub(super) fn finish(self, probe: Probe) -> Result<Finished, MeasureError> {
-        let ours_cpu_ns: u64 = probe.snapshot()?.total.values().map(|c| c.cpu_ns).sum();
-        let probe_set = probe.probe_set();
-        drop(probe);
-        Ok(Finished {
-            probe_set,
-            machine_load: self
-                .quiet_since
-                .and_then(|s| s.load_since(ours_cpu_ns, self.cores.unwrap_or(1))),
-            elapsed_s: self.started.elapsed().as_secs_f64(),
-        })
-    }
-}
-
-impl Finished {
-    /// The settings `cfg` was measured with.
-    pub(super) fn settings(
-        &self,
-        cfg: &MeasureConfig,
-        max_rate_rps: BTreeMap<Mode, f64>,
-    ) -> Settings {
-        Settings {
-            sizes: cfg.sizes.clone(),
-            rates_pct: cfg.rate_fractions.iter().map(|f| f * 100.0).collect(),
-            repeat: cfg.repeat,
-            requests: cfg.requests,
-            block_requests: Some(cfg.blocks().1),
-            open_duration_ms: cfg.open_duration.as_millis() as u64,
-            max_rate_rps,
-            elapsed_s: self.elapsed_s,
-            pinned: cfg.pin,
-            chain: (cfg.chain > 1).then_some(cfg.chain),
-            machine_load: self.machine_load,
-        }
-    }
-
-    /// The profile fitted from `runs`; `of` says whose it is in `source` (e.g. `the head of a
-    /// paired run, `), empty for a plain measurement.
-    pub(super) fn profile(
-        &self,
-        of: &str,
-        mut platform: Platform,
-        notes: Vec<String>,
-        settings: Settings,
-        runs: Vec<Run>,
-    ) -> Profile {
-        let (modes, mut checks) = assemble(&runs);
-        checks
-            .warnings
-            .extend(self.machine_load.and_then(|l| l.warning()));
-        platform.probe_set = Some(self.probe_set.name().into());
-        Profile {
-            format_version: FORMAT_VERSION,
-            source: Some(format!(
-                "{of}measured by cargo-meshinsight {} with the {} probe",
-                env!("CARGO_PKG_VERSION"),
-                self.probe_set
-            )),
-            notes,
-            platform,
-            modes,
-            settings: Some(settings),
-            checks: Some(checks),
-            runs,
-        }
-    }
-}
-
-/// Starts the echo application of `mode`; for a builtin sidecar with a Unix-socket upstream
-/// also on a socket in the returned directory (the runs without the sidecar stay on TCP
-/// loopback, as an application's caller's would).
-pub(super) fn start_echo(
-    cfg: &MeasureConfig,
-    launch: &Launch,
-    mode: Mode,
-    cpus: Option<&[usize]>,
-) -> Result<(TempDir, EchoServer), MeasureError> {
-    let socket_dir = TempDir::in_memory("meshinsight-echo-", "a directory for the echo socket")?;
-    let socket =
-        (cfg.sidecar.upstream() == Upstream::Uds).then(|| socket_dir.path().join("echo.sock"));
-    let echo = EchoServer::start(launch, mode, socket.as_deref(), cpus)?;
-    Ok((socket_dir, echo))
-}
-
-/// The maximum rate `target` sustains at `size` (p99 under 10 ms, 95 % completed). When no
-/// rate meets the criteria (a loaded machine), the lowest rate tried, with a note.
-pub(super) fn max_rate(
-    mode: Mode,
-    target: &Endpoint,
-    size: u64,
-    pin_cpu: Option<usize>,
-    notes: &mut Vec<String>,
-) -> Result<f64, MeasureError> {
-    let found = find_max_rate(&MaxRateSearch {
-        max_steps: 10,
-        precision: 0.1,
-        ..MaxRateSearch::new(OpenLoop {
-            mode,
-            target: target.clone(),
-            size: size as usize,
-            rate: 0.0,
-            connections: 32,
-            warmup: Duration::from_millis(50),
-            duration: Duration::from_millis(300),
-            pin_cpu,
-        })
-    })?;
-    if found.max_rps > 0.0 {
-        return Ok(found.max_rps);
-    }
-    let lowest = found
-        .steps
-        .iter()
-        .filter_map(|s| s.target_rps)
-        .fold(f64::MAX, f64::min);
-    if !(lowest.is_finite() && lowest > 0.0 && lowest < f64::MAX) {
-        return Err(MeasureError::Settings(format!(
-            "the {mode} sidecar sustained no rate at all"
-        )));
-    }
-    notes.push(format!(
-        "{mode}: no rate met the maximum-rate criteria (p99 under 10 ms, 95% completed); \
-         the open-loop rates are fractions of the lowest rate tried, {lowest:.0} requests/s"
-    ));
-    Ok(lowest)
-}
-
 /// Measures and fits a profile. `progress` hears of phases and finished runs.
 pub fn measure(
     cfg: &MeasureConfig,
@@ -617,10 +278,21 @@ pub fn measure(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Profile, MeasureError> {
     cfg.validate()?;
-    let (mut probe, cpus, clock) = start_session(cfg)?;
-    let mut runs = Vec::new();
-    let mut max_rate_rps = BTreeMap::new();
-    let mut sidecar_version = None;
+    let mut notes = sidecar_notes(cfg);
+    let measured = run::execute(cfg, &Plan::plain(cfg), &[&cfg.sidecar], launch, progress)?;
+    notes.extend(measured.notes);
+    let version = measured.versions.into_iter().next().flatten();
+    let platform = fingerprint(&cfg.sidecar, launch, version, measured.cores);
+    let settings = measured.finished.settings(cfg, measured.max_rate_rps);
+    let runs = measured.runs.into_iter().map(|(_, run)| run).collect();
+    Ok(measured
+        .finished
+        .profile("", platform, notes, settings, runs))
+}
+
+/// What a profile says about how its sidecar ran: a builtin sidecar's variant, sidecars in
+/// series.
+fn sidecar_notes(cfg: &MeasureConfig) -> Vec<String> {
     let mut notes = Vec::new();
     if let Sidecar::Builtin {
         upstream,
@@ -649,158 +321,7 @@ pub fn measure(
             cfg.chain, cfg.chain
         ));
     }
-    let smallest = *cfg.sizes.iter().min().expect("validated");
-
-    // Every mode's open loops run at the same absolute rates, fractions of the lowest of the
-    // modes' maximum rates: per-request CPU depends on the rate (A3), and Parsing subtracts
-    // tcp's user time from the mode's, which is only like for like at the same rate.
-    if !cfg.rate_fractions.is_empty() {
-        for mode in cfg.modes_in_order() {
-            progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
-            let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
-            let plain = SidecarConfig::plain(mode);
-            let mut sidecar = start_chain(
-                cfg,
-                launch,
-                &plain,
-                &echo,
-                cpus.2.as_deref(),
-                cfg.chain,
-                None,
-            )?;
-            let max_rps = max_rate(mode, sidecar.listen(), smallest, cpus.0, &mut notes)?;
-            sidecar.check_running()?;
-            max_rate_rps.insert(mode, max_rps);
-        }
-    }
-    let common_max = max_rate_rps
-        .iter()
-        .min_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(m, r)| (*m, *r));
-    if let Some((mode, rate)) = common_max
-        && max_rate_rps.len() > 1
-    {
-        notes.push(format!(
-            "open-loop rates are fractions of the lowest maximum rate of the profiled modes, \
-             {rate:.0} requests/s ({mode}), so that every mode is measured at the same rates"
-        ));
-    }
-
-    for mode in cfg.modes_in_order() {
-        progress(Progress::Phase(format!(
-            "{mode}: starting the application and the sidecar"
-        )));
-        let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
-        probe.add_target(echo.pid(), Role::App)?;
-        let plain = SidecarConfig::plain(mode);
-        let mut sidecar = start_chain(
-            cfg,
-            launch,
-            &plain,
-            &echo,
-            cpus.2.as_deref(),
-            cfg.chain,
-            Some(&mut probe),
-        )?;
-        sidecar_version = sidecar.version().map(str::to_string).or(sidecar_version);
-
-        let loads: Vec<Load> = std::iter::once(Load::Closed)
-            .chain(common_max.iter().flat_map(|(_, max_rps)| {
-                cfg.rate_fractions.iter().map(move |f| Load::Open {
-                    fraction: *f,
-                    rate: f * max_rps,
-                })
-            }))
-            .collect();
-
-        progress(Progress::Phase(format!("{mode}: measuring")));
-        let mut block = Block {
-            probe: &mut probe,
-            cfg,
-            cpus: cpus.clone(),
-        };
-        let targets = [
-            (false, echo.endpoint().clone()),
-            (true, sidecar.listen().clone()),
-        ];
-        let mut flip = false;
-        for (size, load, slot) in cfg.schedule(&loads) {
-            flip = !flip;
-            let order: Vec<_> = if flip {
-                targets.iter().collect()
-            } else {
-                targets.iter().rev().collect()
-            };
-            for (through, target) in order {
-                let r = block.run_once(mode, target, size, load)?;
-                if *through {
-                    sidecar.check_running()?;
-                }
-                runs.push(Run {
-                    sidecars: if *through { cfg.chain.max(1) } else { 1 },
-                    ..record(&plain, *through, size, load, slot, r)
-                });
-                progress(Progress::Run);
-            }
-        }
-
-        if cfg.filter_mode() == Some(mode) && !cfg.filters.is_empty() {
-            let mut configs: Vec<SidecarConfig> = cfg
-                .filters
-                .iter()
-                .map(|f| SidecarConfig::new(mode, vec![*f]))
-                .collect::<Result<_, _>>()?;
-            if cfg.filters.len() >= 2 {
-                configs.push(SidecarConfig::new(mode, cfg.filters.clone())?);
-            }
-            for config in configs {
-                progress(Progress::Phase(format!(
-                    "{config}: measuring against plain {mode}"
-                )));
-                let combined = config.filters.len() > 1;
-                let mut filtered =
-                    start_sidecar(cfg, launch, &config, &echo, cpus.2.as_deref(), &mut probe)?;
-                let mut block = Block {
-                    probe: &mut probe,
-                    cfg,
-                    cpus: cpus.clone(),
-                };
-                let loads: Vec<Load> = if combined {
-                    vec![Load::Closed]
-                } else {
-                    loads.clone()
-                };
-                for (size, load, slot) in cfg.schedule(&loads) {
-                    flip = !flip;
-                    let pair = [
-                        (&plain, sidecar.listen().clone()),
-                        (&config, filtered.listen().clone()),
-                    ];
-                    let order: Vec<_> = if flip {
-                        pair.iter().collect()
-                    } else {
-                        pair.iter().rev().collect()
-                    };
-                    for (c, target) in order {
-                        let r = block.run_once(mode, target, size, load)?;
-                        filtered.check_running()?;
-                        sidecar.check_running()?;
-                        let mut run = record(c, true, size, load, slot, r);
-                        if c.filters.is_empty() {
-                            run.reference_for = Some(config.clone());
-                        }
-                        runs.push(run);
-                        progress(Progress::Run);
-                    }
-                }
-            }
-        }
-    }
-    let cores = clock.cores;
-    let done = clock.finish(probe)?;
-    let platform = fingerprint(&cfg.sidecar, launch, sidecar_version, cores);
-    let settings = done.settings(cfg, max_rate_rps);
-    Ok(done.profile("", platform, notes, settings, runs))
+    notes
 }
 
 /// CPU model, core count, kernel, sidecar name, version and binary hash, tool version.

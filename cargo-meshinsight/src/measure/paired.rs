@@ -1,8 +1,8 @@
-//! Paired measurement (DESIGN §7, the gate's paired mode): a base and a head sidecar in front
-//! of the same echo application, measured interleaved in one run. At every point (mode,
-//! size, repetition, load) the load runs once straight to the application, once through the
-//! base and once through the head, in rotating order, so that whatever the machine does
-//! slowly (other jobs, frequency, cache state) falls on both sides alike.
+//! Paired measurement (the gate's paired mode): a base and a head sidecar in front of the
+//! same echo application, measured interleaved in one run. At every point (mode, size,
+//! repetition, load) the load runs once straight to the application, once through the base
+//! and once through the head, in rotating order, so that whatever the machine does slowly
+//! (other jobs, frequency, cache state) falls on both sides alike.
 //!
 //! Three profiles come out: the base's and the head's (each against the shared no-sidecar
 //! runs), and the **difference** profile, fitted from the per-point differences head − base
@@ -17,13 +17,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{Block, MeasureConfig, MeasureError, Progress, fingerprint};
-use super::{max_rate, record, start_echo, start_session, start_sidecar};
+use super::plan::Plan;
+use super::{MeasureConfig, MeasureError, Progress, SettingsError, fingerprint, run};
 use crate::harness::{Launch, Sidecar};
 use crate::model::Profile;
 use crate::model::assemble::assemble;
-use crate::model::runs::{Load, LoadKey, Run};
-use crate::probe::{ProbeComponent, Role};
+use crate::model::runs::{LoadKey, Run};
+use crate::probe::ProbeComponent;
 use crate::vocab::SidecarConfig;
 
 /// What a paired run measured.
@@ -40,15 +40,30 @@ pub struct PairedProfiles {
     pub points: usize,
 }
 
-/// The order of `N` targets at point `i`: a rotation, and every other cycle reversed, so
-/// each target takes every place equally often.
-fn order<const N: usize>(i: usize) -> [usize; N] {
-    let r = i % N;
-    let mut o: [usize; N] = std::array::from_fn(|k| (r + k) % N);
-    if (i / N) % 2 == 1 {
-        o.reverse();
+/// The runs of a paired measurement by where they went.
+struct Sides {
+    direct: Vec<Run>,
+    base: Vec<Run>,
+    head: Vec<Run>,
+}
+
+impl Sides {
+    /// Splits runs measured with the base as sidecar 0 and the head as sidecar 1.
+    fn split(runs: Vec<(Option<usize>, Run)>) -> Sides {
+        let mut sides = Sides {
+            direct: Vec::new(),
+            base: Vec::new(),
+            head: Vec::new(),
+        };
+        for (sidecar, run) in runs {
+            match sidecar {
+                None => sides.direct.push(run),
+                Some(0) => sides.base.push(run),
+                Some(_) => sides.head.push(run),
+            }
+        }
+        sides
     }
-    o
 }
 
 /// Measures `base` and `cfg.sidecar` (the head) interleaved, plain modes and each filter
@@ -61,163 +76,38 @@ pub fn measure_paired(
 ) -> Result<PairedProfiles, MeasureError> {
     cfg.validate()?;
     if cfg.chain > 1 {
-        return Err(MeasureError::Settings(
-            "a paired check measures one sidecar per path; --chain is for `profile`".into(),
-        ));
+        return Err(SettingsError::PairedChain.into());
     }
     let base_cfg = MeasureConfig {
         sidecar: base.clone(),
         ..cfg.clone()
     };
     base_cfg.validate()?; // the base may lack a filter the head has
-    let (mut probe, cpus, clock) = start_session(cfg)?;
-    let cores = clock.cores;
-    let smallest = *cfg.sizes.iter().min().expect("validated");
-    let (mut direct, mut base_runs, mut head_runs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut max_rate_rps = BTreeMap::new();
-    let mut notes = Vec::new();
-    let (mut base_version, mut head_version) = (None, None);
-    let mut point = 0usize;
-
-    for mode in cfg.modes_in_order() {
-        progress(Progress::Phase(format!(
-            "{mode}: starting the application and both sidecars"
-        )));
-        let (_socket_dir, echo) = start_echo(cfg, launch, mode, cpus.1.as_deref())?;
-        probe.add_target(echo.pid(), Role::App)?;
-        let plain = SidecarConfig::plain(mode);
-        let mut head = start_sidecar(cfg, launch, &plain, &echo, cpus.2.as_deref(), &mut probe)?;
-        let mut base_sc = start_sidecar(
-            &base_cfg,
-            launch,
-            &plain,
-            &echo,
-            cpus.2.as_deref(),
-            &mut probe,
-        )?;
-        head_version = head.version().map(str::to_string).or(head_version);
-        base_version = base_sc.version().map(str::to_string).or(base_version);
-
-        let loads = if cfg.rate_fractions.is_empty() {
-            vec![Load::Closed]
-        } else {
-            progress(Progress::Phase(format!("{mode}: finding the maximum rate")));
-            // Both sides run at the same rates: the lower of the two maxima.
-            let mut max = f64::INFINITY;
-            for target in [head.listen(), base_sc.listen()] {
-                max = max.min(max_rate(mode, target, smallest, cpus.0, &mut notes)?);
-            }
-            head.check_running()?;
-            base_sc.check_running()?;
-            max_rate_rps.insert(mode, max);
-            std::iter::once(Load::Closed)
-                .chain(cfg.rate_fractions.iter().map(|f| Load::Open {
-                    fraction: *f,
-                    rate: f * max,
-                }))
-                .collect()
-        };
-
-        progress(Progress::Phase(format!("{mode}: measuring base and head")));
-        let mut block = Block {
-            probe: &mut probe,
-            cfg,
-            cpus: cpus.clone(),
-        };
-        let targets = [
-            echo.endpoint().clone(),
-            base_sc.listen().clone(),
-            head.listen().clone(),
-        ];
-        for (size, load, slot) in cfg.schedule(&loads) {
-            for which in order::<3>(point) {
-                let r = block.run_once(mode, &targets[which], size, load)?;
-                let run = record(&plain, which != 0, size, load, slot, r);
-                match which {
-                    0 => direct.push(run),
-                    1 => {
-                        base_sc.check_running()?;
-                        base_runs.push(run);
-                    }
-                    _ => {
-                        head.check_running()?;
-                        head_runs.push(run);
-                    }
-                }
-                progress(Progress::Run);
-            }
-            point += 1;
-        }
-
-        if cfg.filter_mode() == Some(mode) {
-            for &filter in &cfg.filters {
-                let config = SidecarConfig::new(mode, vec![filter])?;
-                progress(Progress::Phase(format!(
-                    "{config}: measuring base and head against plain {mode}"
-                )));
-                let mut head_f =
-                    start_sidecar(cfg, launch, &config, &echo, cpus.2.as_deref(), &mut probe)?;
-                let mut base_f = start_sidecar(
-                    &base_cfg,
-                    launch,
-                    &config,
-                    &echo,
-                    cpus.2.as_deref(),
-                    &mut probe,
-                )?;
-                let mut block = Block {
-                    probe: &mut probe,
-                    cfg,
-                    cpus: cpus.clone(),
-                };
-                // Even: base, odd: head; 0 and 1 plain, 2 and 3 with the filter.
-                let targets = [
-                    base_sc.listen().clone(),
-                    head.listen().clone(),
-                    base_f.listen().clone(),
-                    head_f.listen().clone(),
-                ];
-                for (size, load, slot) in cfg.schedule(&loads) {
-                    for which in order::<4>(point) {
-                        let r = block.run_once(mode, &targets[which], size, load)?;
-                        for s in [&mut base_sc, &mut head, &mut base_f, &mut head_f] {
-                            s.check_running()?;
-                        }
-                        let run = if which >= 2 {
-                            record(&config, true, size, load, slot, r)
-                        } else {
-                            Run {
-                                reference_for: Some(config.clone()),
-                                ..record(&plain, true, size, load, slot, r)
-                            }
-                        };
-                        if which % 2 == 0 {
-                            base_runs.push(run);
-                        } else {
-                            head_runs.push(run);
-                        }
-                        progress(Progress::Run);
-                    }
-                    point += 1;
-                }
-            }
-        }
-    }
-    let done = clock.finish(probe)?;
-    let settings = done.settings(cfg, max_rate_rps);
+    let measured = run::execute(
+        cfg,
+        &Plan::paired(cfg),
+        &[base, &cfg.sidecar],
+        launch,
+        progress,
+    )?;
+    let mut versions = measured.versions.into_iter();
+    let (base_version, head_version) = (versions.next().flatten(), versions.next().flatten());
+    let sides = Sides::split(measured.runs);
+    let done = measured.finished;
+    let settings = done.settings(cfg, measured.max_rate_rps);
     let profile = |sidecar: &Sidecar, version: Option<String>, through: Vec<Run>, what: &str| {
-        let runs: Vec<Run> = direct.iter().cloned().chain(through).collect();
+        let runs: Vec<Run> = sides.direct.iter().cloned().chain(through).collect();
         done.profile(
             &format!("{what} of a paired run, "),
-            fingerprint(sidecar, launch, version, cores),
-            notes.clone(),
+            fingerprint(sidecar, launch, version, measured.cores),
+            measured.notes.clone(),
             settings.clone(),
             runs,
         )
     };
-    let (diff_modes, diff_checks) = assemble(&difference_runs(&base_runs, &head_runs));
-    let head_profile = profile(&cfg.sidecar, head_version, head_runs, "the head");
-    let base_profile = profile(base, base_version, base_runs, "the base");
+    let (diff_modes, diff_checks) = assemble(&difference_runs(&sides.base, &sides.head));
+    let head_profile = profile(&cfg.sidecar, head_version, sides.head.clone(), "the head");
+    let base_profile = profile(base, base_version, sides.base.clone(), "the base");
     let difference = Profile {
         source: Some("head − base per matched point of a paired run".into()),
         modes: diff_modes,
@@ -229,8 +119,35 @@ pub fn measure_paired(
         base: base_profile,
         head: head_profile,
         difference,
-        points: point,
+        points: measured.points,
     })
+}
+
+/// Where a run of a filter phase belongs: the filtered configuration of its phase, whether
+/// it is that phase's plain reference run, and its point.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct FilterPoint {
+    config: SidecarConfig,
+    reference: bool,
+    size: u64,
+    load: LoadKey,
+    repeat: u32,
+}
+
+impl FilterPoint {
+    fn of(r: &Run) -> FilterPoint {
+        let (config, reference) = match &r.reference_for {
+            Some(c) => (c.clone(), true),
+            None => (r.config.clone(), false),
+        };
+        FilterPoint {
+            config,
+            reference,
+            size: r.size,
+            load: r.load.key(),
+            repeat: r.repeat,
+        }
+    }
 }
 
 /// Runs whose [`assemble`] is the difference profile: for plain modes, the base runs as the
@@ -239,18 +156,11 @@ pub fn measure_paired(
 /// head's run without it, so that the filter's fitted cost is (head with − head without) −
 /// (base with − base without).
 fn difference_runs(base_runs: &[Run], head_runs: &[Run]) -> Vec<Run> {
-    type At = (SidecarConfig, bool, u64, LoadKey, u32);
-    let at = |r: &Run| -> At {
-        match &r.reference_for {
-            Some(c) => (c.clone(), true, r.size, r.load.key(), r.repeat),
-            None => (r.config.clone(), false, r.size, r.load.key(), r.repeat),
-        }
-    };
     let filter_phase = |r: &Run| r.reference_for.is_some() || !r.config.filters.is_empty();
-    let base: BTreeMap<At, &Run> = base_runs
+    let base: BTreeMap<FilterPoint, &Run> = base_runs
         .iter()
         .filter(|r| filter_phase(r))
-        .map(|r| (at(r), r))
+        .map(|r| (FilterPoint::of(r), r))
         .collect();
     let mut out: Vec<Run> = base_runs
         .iter()
@@ -262,9 +172,12 @@ fn difference_runs(base_runs: &[Run], head_runs: &[Run]) -> Vec<Run> {
         .chain(head_runs.iter().filter(|r| !filter_phase(r)).cloned())
         .collect();
     for with in head_runs.iter().filter(|r| !r.config.filters.is_empty()) {
-        let (config, _, size, load, repeat) = at(with);
-        let base_with = base.get(&(config.clone(), false, size, load, repeat));
-        let base_without = base.get(&(config, true, size, load, repeat));
+        let with_point = FilterPoint::of(with);
+        let base_with = base.get(&with_point);
+        let base_without = base.get(&FilterPoint {
+            reference: true,
+            ..with_point
+        });
         let (Some(base_with), Some(base_without)) = (base_with, base_without) else {
             continue; // unmatched: `assemble` warns about the head's run without a partner
         };
@@ -302,27 +215,8 @@ fn difference_runs(base_runs: &[Run], head_runs: &[Run]) -> Vec<Run> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::runs::Load;
     use crate::vocab::{Component, Filter, Mode};
-
-    fn seen<const N: usize>() -> [[u32; N]; N] {
-        let mut seen = [[0u32; N]; N];
-        for i in 0..2 * N {
-            let o = order::<N>(i);
-            let mut sorted = o;
-            sorted.sort();
-            assert_eq!(sorted, std::array::from_fn(|k| k));
-            for (place, target) in o.into_iter().enumerate() {
-                seen[target][place] += 1;
-            }
-        }
-        seen
-    }
-
-    #[test]
-    fn every_target_takes_every_place_equally_often() {
-        assert_eq!(seen::<3>(), [[2; 3]; 3]);
-        assert_eq!(seen::<4>(), [[2; 4]; 4]);
-    }
 
     /// A run whose user time is `user` µs per request (the rest fixed), at size `size`.
     fn run(config: &SidecarConfig, through: bool, size: u64, repeat: u32, user: f64) -> Run {

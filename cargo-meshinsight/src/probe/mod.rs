@@ -1,4 +1,4 @@
-//! The eBPF component probe (DESIGN §4, docs/probe.md).
+//! The eBPF component probe (docs/probe.md).
 //!
 //! [`Probe::attach`] loads `bpf/probe.bpf.c` (tracepoints only: raw tracepoints where the
 //! kernel allows them, else classic ones; [`ProbeSet`]), follows the given
@@ -155,16 +155,19 @@ impl std::fmt::Display for ProbeSet {
     }
 }
 
+/// A name that is no probe set.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown probe set `{0}` (expected raw_tracepoint or tracepoint)")]
+pub struct UnknownProbeSet(pub String);
+
 impl std::str::FromStr for ProbeSet {
-    type Err = String;
+    type Err = UnknownProbeSet;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "raw_tracepoint" | "raw-tracepoint" | "raw" => Ok(ProbeSet::RawTracepoint),
             "tracepoint" | "classic" => Ok(ProbeSet::Tracepoint),
-            other => Err(format!(
-                "unknown probe set `{other}` (expected raw_tracepoint or tracepoint)"
-            )),
+            other => Err(UnknownProbeSet(other.to_string())),
         }
     }
 }

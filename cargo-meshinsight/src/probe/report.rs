@@ -60,13 +60,18 @@ impl fmt::Display for Role {
     }
 }
 
+/// A name that is no role.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}` (expected client, sidecar or app)")]
+pub struct UnknownRole(pub String);
+
 impl FromStr for Role {
-    type Err = String;
+    type Err = UnknownRole;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role `{s}` (expected client, sidecar or app)"))
+            .ok_or_else(|| UnknownRole(s.to_string()))
     }
 }
 

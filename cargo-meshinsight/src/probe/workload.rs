@@ -76,9 +76,8 @@ fn spin(iterations: u64) -> u64 {
 /// trials of at least 20 ms.
 ///
 /// A disturbance during a trial (the host taking the vCPU, a cold cache) only makes it
-/// slower. One slow trial used to set the rate low, and the work then ran short of its
-/// nominal time (CI once measured 356 ms against at least 360 ms); the fastest trial is the
-/// undisturbed rate, so the work takes at least its time.
+/// slower, and a rate set too low makes the work run short of its nominal time; the fastest
+/// trial is the undisturbed rate, so the work takes at least its time.
 fn calibrate() -> f64 {
     let mut iterations = 10_000u64;
     let rate = |iterations: u64| {

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod analyze_plot;
 pub(crate) mod critical_path;
+pub(crate) mod bench;
 pub mod prediction;
 pub mod probe;
 pub mod profile;

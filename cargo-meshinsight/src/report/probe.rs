@@ -2,6 +2,7 @@
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
+use crate::probe::overhead::OverheadReport;
 use crate::probe::report::{Components, ProbeComponent, ProbeReport};
 
 /// At most this many per-process tables.
@@ -95,6 +96,29 @@ fn components_table(components: &Components) -> Table {
 
 fn num(text: String) -> Cell {
     Cell::new(text).set_alignment(CellAlignment::Right)
+}
+
+/// The probe's own cost on a loopback round trip (`__probe-overhead`), in lines.
+pub(crate) fn overhead(report: &OverheadReport) -> String {
+    format!(
+        "probe set:                {}{}\nround trip without probe: {:.2} µs (median of {} blocks)\nround trip with probe:    {:.2} µs\nadded by the probe:       {:.2} µs per round trip (median of paired differences; IQR {:.2} .. {:.2} µs)\nCPU per round trip:       {:.2} µs without the probe, {:+.2} µs with it (IQR {:.2} .. {:.2} µs)",
+        report.probe_set,
+        report
+            .fallback_reason
+            .as_deref()
+            .map(|r| format!(" (raw tracepoints unavailable: {r})"))
+            .unwrap_or_default(),
+        report.median_without_ns / 1e3,
+        report.repetitions,
+        report.median_with_ns / 1e3,
+        report.median_added_ns / 1e3,
+        report.added_p25_ns / 1e3,
+        report.added_p75_ns / 1e3,
+        report.median_cpu_without_ns / 1e3,
+        report.median_cpu_added_ns / 1e3,
+        report.cpu_added_p25_ns / 1e3,
+        report.cpu_added_p75_ns / 1e3,
+    )
 }
 
 #[cfg(test)]

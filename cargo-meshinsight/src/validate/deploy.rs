@@ -1,8 +1,8 @@
 //! Deploying an ECG on this machine: one `__service` process per service, and with the mesh
 //! an inbound sidecar in front of every service that has one plus an outbound sidecar per
-//! (caller, callee) pair of services, each configured as the fixture says (DESIGN §6: a call
-//! pays the caller's outbound sidecar, in the caller's configuration, and the callee's inbound
-//! one). A service called by several calls (two callers, or one caller twice) is one process
+//! (caller, callee) pair of services, each configured as the fixture says (as `predict` prices
+//! it: a call pays the caller's outbound sidecar, in the caller's configuration, and the
+//! callee's inbound one). A service called by several calls (two callers, or one caller twice) is one process
 //! with one plan per call, its routes ([`super::service`]); its calls share its sidecars.
 
 use std::collections::HashMap;
@@ -86,7 +86,7 @@ fn route_of(ecg: &Ecg, k: usize) -> u32 {
 
 /// Services in an order that deploys callees before their callers, or the name of a service
 /// that calls itself (directly or through others), which cannot be deployed that way.
-fn callees_first(ecg: &Ecg) -> Result<Vec<usize>, String> {
+fn callees_first(ecg: &Ecg) -> Result<Vec<usize>, DeployError> {
     let mut graph = petgraph::graphmap::DiGraphMap::<usize, ()>::new();
     for s in 0..ecg.services.len() {
         graph.add_node(s);
@@ -96,18 +96,74 @@ fn callees_first(ecg: &Ecg) -> Result<Vec<usize>, String> {
             graph.add_edge(from, c.to, ());
         }
     }
-    let mut order = petgraph::algo::toposort(&graph, None).map_err(|cycle| {
-        format!(
-            "service `{}` calls itself (directly or through other services); validate deploys callees before callers, so give the inner call its own service",
-            ecg.services[cycle.node_id()].name
-        )
+    let mut order = petgraph::algo::toposort(&graph, None).map_err(|cycle| DeployError::Cycle {
+        service: ecg.services[cycle.node_id()].name.clone(),
     })?;
     order.reverse();
     Ok(order)
 }
 
-/// Checks that the fixture can be deployed; the message names the call or service.
-pub fn check_deployable(ecg: &Ecg) -> Result<(), String> {
+/// Why a fixture cannot be deployed; each names the call or service.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeployError {
+    /// A service calls itself.
+    #[error(
+        "service `{service}` calls itself (directly or through other services); validate deploys callees before callers, so give the inner call its own service"
+    )]
+    Cycle {
+        /// The service.
+        service: String,
+    },
+    /// A service called in two protocols.
+    #[error(
+        "service `{service}` is called in {first_mode} by `{first}` and in {mode} by `{call}`; one process serves one protocol (give it a sidecar, or its callers one mode)"
+    )]
+    TwoModes {
+        /// The service.
+        service: String,
+        /// The protocol of its first call.
+        first_mode: Mode,
+        /// Its first call.
+        first: String,
+        /// The protocol of the other call.
+        mode: Mode,
+        /// The other call.
+        call: String,
+    },
+    /// A tcp service called with two request sizes.
+    #[error(
+        "service `{service}` speaks tcp and is called with {first_bytes} B by `{first}` and {bytes} B by `{call}`; tcp has no framing, so its calls need one request size"
+    )]
+    TcpSizes {
+        /// The service.
+        service: String,
+        /// The request size of its first call.
+        first_bytes: u64,
+        /// Its first call.
+        first: String,
+        /// The request size of the other call.
+        bytes: u64,
+        /// The other call.
+        call: String,
+    },
+    /// A caller's sidecar cannot carry the callee's protocol.
+    #[error(
+        "call `{call}`: the caller `{caller}` has a {sidecar_mode} sidecar, which cannot carry the callee's {mode} (use the same mode, or tcp on the caller)"
+    )]
+    SidecarMode {
+        /// The call.
+        call: String,
+        /// Its caller.
+        caller: String,
+        /// The mode of the caller's sidecar.
+        sidecar_mode: Mode,
+        /// The callee's protocol.
+        mode: Mode,
+    },
+}
+
+/// Checks that the fixture can be deployed.
+pub fn check_deployable(ecg: &Ecg) -> Result<(), DeployError> {
     callees_first(ecg)?;
     // The first call to each service: the others must agree with it on the wire.
     let mut first: Vec<Option<usize>> = vec![None; ecg.services.len()];
@@ -116,18 +172,22 @@ pub fn check_deployable(ecg: &Ecg) -> Result<(), String> {
         if let Some(j) = first[call.to] {
             let name = &ecg.services[call.to].name;
             if wire_mode(ecg, j) != mode {
-                return Err(format!(
-                    "service `{name}` is called in {} by `{}` and in {mode} by `{}`; one process serves one protocol (give it a sidecar, or its callers one mode)",
-                    wire_mode(ecg, j),
-                    ecg.calls[j].id,
-                    call.id
-                ));
+                return Err(DeployError::TwoModes {
+                    service: name.clone(),
+                    first_mode: wire_mode(ecg, j),
+                    first: ecg.calls[j].id.clone(),
+                    mode,
+                    call: call.id.clone(),
+                });
             }
             if mode == Mode::Tcp && ecg.calls[j].request_bytes != call.request_bytes {
-                return Err(format!(
-                    "service `{name}` speaks tcp and is called with {} B by `{}` and {} B by `{}`; tcp has no framing, so its calls need one request size",
-                    ecg.calls[j].request_bytes, ecg.calls[j].id, call.request_bytes, call.id
-                ));
+                return Err(DeployError::TcpSizes {
+                    service: name.clone(),
+                    first_bytes: ecg.calls[j].request_bytes,
+                    first: ecg.calls[j].id.clone(),
+                    bytes: call.request_bytes,
+                    call: call.id.clone(),
+                });
             }
         } else {
             first[call.to] = Some(k);
@@ -137,10 +197,12 @@ pub fn check_deployable(ecg: &Ecg) -> Result<(), String> {
             && cfg.mode != mode
             && cfg.mode != Mode::Tcp
         {
-            return Err(format!(
-                "call `{}`: the caller `{}` has a {} sidecar, which cannot carry the callee's {mode} (use the same mode, or tcp on the caller)",
-                call.id, ecg.services[from].name, cfg.mode
-            ));
+            return Err(DeployError::SidecarMode {
+                call: call.id.clone(),
+                caller: ecg.services[from].name.clone(),
+                sidecar_mode: cfg.mode,
+                mode,
+            });
         }
     }
     Ok(())
@@ -224,17 +286,17 @@ pub fn deploy(
     launch: &Launch,
     origin: &Path,
 ) -> Result<Topology, ValidateError> {
-    check_deployable(ecg).map_err(|message| ValidateError::Fixture {
+    check_deployable(ecg).map_err(|problem| ValidateError::Fixture {
         path: origin.to_path_buf(),
-        message,
+        problem,
     })?;
     // Where a call from outside a service's pod arrives: its inbound sidecar, or itself.
     let mut ingress: Vec<Option<Endpoint>> = vec![None; ecg.services.len()];
     let mut services = Vec::new();
     let mut sidecars = Vec::new();
-    let order = callees_first(ecg).map_err(|message| ValidateError::Fixture {
+    let order = callees_first(ecg).map_err(|problem| ValidateError::Fixture {
         path: origin.to_path_buf(),
-        message,
+        problem,
     })?;
     for s in order {
         let svc = &ecg.services[s];
@@ -393,6 +455,7 @@ duration_us = 10
         assert!(
             check_deployable(&twice)
                 .unwrap_err()
+                .to_string()
                 .contains("service `a` calls itself")
         );
         let mismatch = ecg(&format!(
@@ -401,6 +464,7 @@ duration_us = 10
         assert!(
             check_deployable(&mismatch)
                 .unwrap_err()
+                .to_string()
                 .contains("cannot carry")
         );
     }
@@ -452,13 +516,13 @@ duration_us = 10
         let two_modes = format!(
             "{base}[services.b]\nmode = \"tcp\"\n[[calls]]\nid = \"c2\"\nparent = \"b\"\nto = \"c\"\nstart_us = 12\nduration_us = 5\n"
         );
-        let err = check_deployable(&ecg(&two_modes)).unwrap_err();
+        let err = check_deployable(&ecg(&two_modes)).unwrap_err().to_string();
         assert!(err.contains("service `c` is called in http"), "{err}");
         let sizes = base.replace(
             "[services.c]\nsidecar = false",
             "[services.c]\nmode = \"tcp\"",
         ) + "[[calls]]\nid = \"c2\"\nparent = \"a\"\nto = \"c\"\nstart_us = 50\nduration_us = 5\nrequest_bytes = 7\n";
-        let err = check_deployable(&ecg(&sizes)).unwrap_err();
+        let err = check_deployable(&ecg(&sizes)).unwrap_err().to_string();
         assert!(err.contains("one request size"), "{err}");
     }
 

@@ -1,4 +1,4 @@
-//! Accuracy validation (issue 8): deploy an ECG for real on this machine, measure the
+//! Accuracy validation: deploy an ECG for real on this machine, measure the
 //! end-to-end overhead of the mesh (client latency and CPU of every process, with minus
 //! without the sidecars), and compare it with what [`crate::predict`] says for the same ECG.
 //!
@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::ecg::Ecg;
-use crate::harness::client::{Client, Expect};
+use crate::harness::client::{CallError, Client, Expect};
 use crate::harness::wire;
 use crate::harness::{HarnessError, Launch, Sidecar};
 use crate::measure::MAX_CHAIN;
@@ -35,12 +35,12 @@ pub enum ValidateError {
     #[error(transparent)]
     Harness(#[from] HarnessError),
     /// The fixture cannot be deployed.
-    #[error("cannot deploy {path}: {message}")]
+    #[error("cannot deploy {path}: {problem}")]
     Fixture {
         /// The fixture.
         path: PathBuf,
         /// Why.
-        message: String,
+        problem: deploy::DeployError,
     },
     /// The prediction for a fixture failed.
     #[error(transparent)]
@@ -211,15 +211,15 @@ fn run_once(
     let entry = top.entry.clone();
     let (req, resp) = top.entry_bytes;
     let (mode, route) = (top.entry_mode, top.entry_route);
-    let load_err = |completed: u64, message: String| HarnessError::Load {
+    let load_err = |completed: u64, source: CallError| HarnessError::Load {
         target: entry.to_string(),
         completed,
-        message,
+        source,
     };
     let result = rt.block_on(async {
         let mut client = Client::connect(mode, &entry)
             .await
-            .map_err(|e| load_err(0, format!("connect: {e}")))?
+            .map_err(|e| load_err(0, e))?
             .with_timeout(service::CALL_TIMEOUT)
             .with_route(route);
         let payload = wire::payload(req as usize, u64::from(route));

@@ -36,6 +36,20 @@ impl Default for FilterSettings {
     }
 }
 
+/// A filter chain the builtin sidecar cannot build.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum FilterError {
+    /// A fault percentage outside 0..=100.
+    #[error("the fault abort percentage {0} is not in 0..=100")]
+    AbortPercent(f64),
+    /// A rate limit of 0.
+    #[error("the rate limit must be at least 1 request per second")]
+    ZeroRate,
+    /// A filter only Envoy has.
+    #[error("the builtin sidecar has no {0} filter (it has fault and ratelimit)")]
+    NotBuiltin(Filter),
+}
+
 enum Stage {
     Fault { abort_percent: f64 },
     Ratelimit(DefaultDirectRateLimiter),
@@ -65,27 +79,23 @@ impl std::fmt::Debug for FilterChain {
 impl FilterChain {
     /// The chain of `filters` in order. Errors name a filter the builtin sidecar lacks or a
     /// setting out of range.
-    pub fn new(filters: &[Filter], settings: &FilterSettings) -> Result<Self, String> {
+    pub fn new(filters: &[Filter], settings: &FilterSettings) -> Result<Self, FilterError> {
         let mut stages = Vec::with_capacity(filters.len());
         for f in filters {
             stages.push(match f {
                 Filter::Fault => {
                     let p = settings.fault_abort_percent;
                     if !(0.0..=100.0).contains(&p) {
-                        return Err(format!("the fault abort percentage {p} is not in 0..=100"));
+                        return Err(FilterError::AbortPercent(p));
                     }
                     Stage::Fault { abort_percent: p }
                 }
                 Filter::Ratelimit => {
-                    let rps = NonZeroU32::new(settings.ratelimit_rps)
-                        .ok_or("the rate limit must be at least 1 request per second")?;
+                    let rps =
+                        NonZeroU32::new(settings.ratelimit_rps).ok_or(FilterError::ZeroRate)?;
                     Stage::Ratelimit(RateLimiter::direct(Quota::per_second(rps)))
                 }
-                other => {
-                    return Err(format!(
-                        "the builtin sidecar has no {other} filter (it has fault and ratelimit)"
-                    ));
-                }
+                other => return Err(FilterError::NotBuiltin(*other)),
             });
         }
         Ok(FilterChain { stages })
@@ -186,6 +196,7 @@ mod tests {
             )
             .err()
             .unwrap()
+            .to_string()
         };
         assert!(bad(&[Filter::Lua], 0.0, 1).contains("no lua filter"));
         assert!(bad(&[Filter::Fault], 101.0, 1).contains("0..=100"));

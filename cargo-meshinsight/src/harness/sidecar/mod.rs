@@ -1,4 +1,4 @@
-//! The sidecar under test (DESIGN §2): real Envoy, the built-in reference proxy, or any
+//! The sidecar under test: real Envoy, the built-in reference proxy, or any
 //! command, started in front of a running echo application.
 
 pub mod builtin;
@@ -196,6 +196,41 @@ impl Sidecar {
     }
 }
 
+/// The builtin sidecar's variant as flags give it (`--upstream`, `--zerocopy`,
+/// `--extra-work-us` of `bench` and `profile`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BuiltinVariant {
+    /// How it reaches the echo application.
+    pub(crate) upstream: Upstream,
+    /// `MSG_ZEROCOPY` writes.
+    pub(crate) zerocopy: bool,
+    /// Timed busy work per message, µs.
+    pub(crate) extra_work_us: u64,
+}
+
+impl BuiltinVariant {
+    /// Sets the variant on a builtin `sidecar`; an error when one is asked of another sidecar.
+    pub(crate) fn apply(&self, sidecar: &mut Sidecar) -> Result<(), HarnessError> {
+        let asked = *self != BuiltinVariant::default();
+        match sidecar {
+            Sidecar::Builtin {
+                upstream,
+                zerocopy,
+                extra_work_us,
+            } => {
+                *upstream = self.upstream;
+                *zerocopy = self.zerocopy;
+                *extra_work_us = self.extra_work_us;
+                Ok(())
+            }
+            _ if asked => Err(HarnessError::Config(
+                "--upstream uds, --zerocopy and --extra-work-us need --sidecar builtin".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A sidecar spec that names no known sidecar.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -207,7 +242,30 @@ pub struct SpecError {
     /// The spec as given.
     pub spec: String,
     /// What is wrong with it.
-    pub reason: String,
+    pub reason: SpecProblem,
+}
+
+/// What is wrong with a sidecar spec.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecProblem {
+    /// Nothing was given.
+    #[error("it is empty")]
+    Empty,
+    /// `envoy` with words after it.
+    #[error("`envoy` takes no options here")]
+    EnvoyOptions,
+    /// Neither a preset nor a command.
+    #[error("not a preset, and not a command (no {{listen}} placeholder)")]
+    Unknown,
+    /// `--extra-work-us` without a whole number.
+    #[error("--extra-work-us takes a whole number of microseconds")]
+    ExtraWork,
+    /// `--upstream` without tcp or uds.
+    #[error("--upstream takes tcp or uds")]
+    Upstream,
+    /// An option `builtin` does not have.
+    #[error("`builtin` has no option `{0}`")]
+    BuiltinOption(String),
 }
 
 /// The one grammar of a sidecar spec (`--sidecar`, `--base-sidecar`): `envoy`, `builtin` with
@@ -217,9 +275,9 @@ impl FromStr for Sidecar {
     type Err = SpecError;
     fn from_str(spec: &str) -> Result<Self, SpecError> {
         let spec = spec.trim();
-        let bad = |reason: &str| SpecError {
+        let bad = |reason: SpecProblem| SpecError {
             spec: spec.to_string(),
-            reason: reason.to_string(),
+            reason,
         };
         if spec.contains("{listen}") {
             return Ok(Sidecar::Command {
@@ -229,18 +287,16 @@ impl FromStr for Sidecar {
         let words: Vec<&str> = spec.split_whitespace().collect();
         match words.split_first() {
             Some((&"envoy", [])) => Ok(Sidecar::envoy()),
-            Some((&"envoy", _)) => Err(bad("`envoy` takes no options here")),
-            Some((&"builtin", options)) => builtin_with(options).map_err(|r| bad(&r)),
-            Some(_) => Err(bad(
-                "not a preset, and not a command (no {listen} placeholder)",
-            )),
-            None => Err(bad("it is empty")),
+            Some((&"envoy", _)) => Err(bad(SpecProblem::EnvoyOptions)),
+            Some((&"builtin", options)) => builtin_with(options).map_err(bad),
+            Some(_) => Err(bad(SpecProblem::Unknown)),
+            None => Err(bad(SpecProblem::Empty)),
         }
     }
 }
 
 /// `builtin` with `options` (`--extra-work-us N`, `--upstream tcp|uds`, `--zerocopy`).
-fn builtin_with(options: &[&str]) -> Result<Sidecar, String> {
+fn builtin_with(options: &[&str]) -> Result<Sidecar, SpecProblem> {
     let mut sidecar = Sidecar::builtin();
     let Sidecar::Builtin {
         upstream,
@@ -258,16 +314,16 @@ fn builtin_with(options: &[&str]) -> Result<Sidecar, String> {
                 *extra_work_us = rest
                     .next()
                     .and_then(|n| n.parse().ok())
-                    .ok_or("--extra-work-us takes a whole number of microseconds")?;
+                    .ok_or(SpecProblem::ExtraWork)?;
             }
             "--upstream" => {
                 *upstream = match rest.next() {
                     Some(&"tcp") => Upstream::Tcp,
                     Some(&"uds") => Upstream::Uds,
-                    _ => return Err("--upstream takes tcp or uds".into()),
+                    _ => return Err(SpecProblem::Upstream),
                 };
             }
-            other => return Err(format!("`builtin` has no option `{other}`")),
+            other => return Err(SpecProblem::BuiltinOption(other.to_string())),
         }
     }
     Ok(sidecar)

@@ -1,0 +1,68 @@
+//! `cargo meshinsight bench`: the black-box overhead of a sidecar, with a progress bar.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::error::Error;
+use super::output::Output;
+use crate::exit;
+use crate::harness::Launch;
+use crate::harness::bench::{BenchConfig, BenchProgress, run_bench};
+use crate::report::Format;
+
+/// Runs the benchmark and prints its result as a table or as JSON.
+pub(crate) fn run(cfg: &BenchConfig, format: Format, out: &mut Output) -> Result<u8, Error> {
+    let launch = Launch::current()?;
+    let what = format!("{} ({}, {} B)", cfg.sidecar.name(), cfg.config, cfg.size);
+    out.status("Starting", &what);
+    let bar = if out.is_quiet() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    };
+    let result = run_bench(&launch, cfg, &mut |p| show(&bar, p));
+    bar.finish_and_clear();
+    let result = result?;
+    out.status("Finished", format!("{what}, {} repetitions", result.repeat));
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&result).expect("results serialize"),
+        Format::Table | Format::Markdown => crate::report::bench::table(&result),
+    };
+    writeln!(out.out(), "{text}").map_err(|source| Error::Write {
+        what: "the result".into(),
+        source,
+    })?;
+    Ok(exit::OK)
+}
+
+/// Shows the benchmark's progress on `bar`.
+fn show(bar: &ProgressBar, p: BenchProgress) {
+    match p {
+        BenchProgress::Started {
+            runs,
+            sidecar_version,
+        } => {
+            bar.set_length(runs as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} runs {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix("Measuring");
+            if let Some(v) = sidecar_version {
+                bar.set_message(format!("(version {v})"));
+            }
+        }
+        BenchProgress::RunDone {
+            with_sidecar,
+            p50_us,
+        } => {
+            bar.set_message(format!(
+                "last: {} p50 {p50_us:.1} µs",
+                if with_sidecar { "sidecar" } else { "baseline" }
+            ));
+            bar.inc(1);
+        }
+    }
+}
