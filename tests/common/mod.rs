@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: the repository root, the binary under test,
-//! `bench` runs. Included with `mod common;` from `tests/*.rs` and with
-//! `#[path = "../../tests/common/mod.rs"] mod common;` from `cargo-meshinsight/tests/*.rs`.
+//! `bench` runs, the one-measurement-at-a-time lock. Included with `mod common;` from
+//! `tests/*.rs` and with `#[path = "../common/mod.rs"] mod common;` from `tests/privileged/`.
 
 #![allow(dead_code, reason = "each test crate uses some of these helpers")]
 
@@ -26,6 +26,13 @@ pub fn load_profile(path: &Path) -> Profile {
 pub fn load_ecg(path: &Path) -> Ecg {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Ecg::parse(&text, path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One measurement at a time: two at once on a small machine would measure each other. Every
+/// privileged test holds this for its whole run.
+pub fn measuring() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Launches services and sidecars from the binary under test.

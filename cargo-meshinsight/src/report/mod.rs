@@ -3,8 +3,8 @@
 
 pub mod analyze;
 pub mod analyze_plot;
-pub(crate) mod critical_path;
 pub(crate) mod bench;
+pub(crate) mod critical_path;
 pub mod prediction;
 pub mod probe;
 pub mod profile;

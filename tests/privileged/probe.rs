@@ -2,6 +2,7 @@
 //! CAP_BPF + CAP_PERFMON) and tracepoints: without them they FAIL, they never skip.
 //! Select them with `cargo test --test probe_privileged privileged_`.
 
+use crate::common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::LazyLock;
@@ -176,6 +177,7 @@ fn process(pid: u32) -> &'static ProcessReport {
 
 #[test]
 fn privileged_read_and_write_counts_are_exact() {
+    let _turn = common::measuring();
     for pid in [RUN.server, RUN.client] {
         let p = process(pid);
         let read = &p.components[&ProbeComponent::Read];
@@ -207,6 +209,7 @@ fn privileged_read_and_write_counts_are_exact() {
 
 #[test]
 fn privileged_busy_third_process_is_not_counted() {
+    let _turn = common::measuring();
     assert!(
         RUN.report.process(RUN.busy).is_none(),
         "busy process {} was counted",
@@ -218,6 +221,7 @@ fn privileged_busy_third_process_is_not_counted() {
 
 #[test]
 fn privileged_user_cpu_matches_calibrated_work() {
+    let _turn = common::measuring();
     for (pid, work) in [
         (RUN.server, &RUN.server_work),
         (RUN.client, &RUN.client_work),
@@ -241,6 +245,7 @@ fn privileged_user_cpu_matches_calibrated_work() {
 
 #[test]
 fn privileged_ipc_is_counted_once() {
+    let _turn = common::measuring();
     for pid in [RUN.server, RUN.client] {
         let p = process(pid);
         let ipc = &p.components[&ProbeComponent::Ipc];
@@ -259,6 +264,7 @@ fn privileged_ipc_is_counted_once() {
 
 #[test]
 fn privileged_components_sum_to_the_schedulers_account() {
+    let _turn = common::measuring();
     for (pid, sched) in [
         (RUN.server, RUN.server_sched_ns),
         (RUN.client, RUN.client_sched_ns),
@@ -285,6 +291,7 @@ fn assert_sums_to_schedulers_account(pid: u32, p: &ProcessReport, sched: u64) {
 
 #[test]
 fn privileged_without_loopback_transmit_ipc_is_softirq_only() {
+    let _turn = common::measuring();
     let run = run_pair(&ProbeOptions {
         loopback_transmit: false,
         ..ProbeOptions::default()
@@ -309,6 +316,7 @@ fn privileged_without_loopback_transmit_ipc_is_softirq_only() {
 /// machines: kernel BTF, raw tracepoints allowed).
 #[test]
 fn privileged_default_set_is_raw_tracepoints() {
+    let _turn = common::measuring();
     assert!(
         std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
         "no kernel BTF: the raw tracepoint set cannot load here"
@@ -319,6 +327,7 @@ fn privileged_default_set_is_raw_tracepoints() {
 /// The fallback: the classic tracepoint set, forced, measures the same things.
 #[test]
 fn privileged_classic_tracepoint_set_measures_the_same() {
+    let _turn = common::measuring();
     let run = run_pair(&ProbeOptions {
         probe_set: Some(ProbeSet::Tracepoint),
         ..ProbeOptions::default()

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 use cargo_meshinsight::model::assemble::PER_BYTE_R2;
 use cargo_meshinsight::model::runs::Load;
@@ -13,19 +13,18 @@ use common::root;
 
 #[test]
 fn privileged_profile_of_builtin_explains_the_overhead_and_predicts() {
+    let _turn = common::measuring();
     quick_profile_explains_the_overhead_and_predicts("builtin");
 }
 
 #[test]
 fn privileged_envoy_profile_of_envoy_explains_the_overhead_and_predicts() {
+    let _turn = common::measuring();
     quick_profile_explains_the_overhead_and_predicts("envoy");
 }
 
-/// One profile at a time: two at once on two cores would measure each other.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = common::measuring();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.json");
     let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
@@ -215,7 +214,7 @@ fn profile_settings_errors_are_clear() {
 
 #[test]
 fn privileged_uds_upstream_profile_makes_a_speedup_that_predict_takes() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = common::measuring();
     let dir = tempfile::tempdir().unwrap();
     let profile = |name: &str, extra: &[&str]| {
         let mut args = vec!["--repeat", "3", "--requests", "400"];
@@ -267,7 +266,7 @@ fn privileged_uds_upstream_profile_makes_a_speedup_that_predict_takes() {
 /// inbound), both probed, each cost per sidecar.
 #[test]
 fn privileged_chain_profile_measures_two_sidecars_and_prices_one() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = common::measuring();
     let dir = tempfile::tempdir().unwrap();
     let file = small_tcp_profile(
         dir.path(),

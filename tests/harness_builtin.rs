@@ -11,7 +11,6 @@ use cargo_meshinsight::harness::{
 };
 use cargo_meshinsight::vocab::{Mode, SidecarConfig};
 
-#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::{bench_json, launch};

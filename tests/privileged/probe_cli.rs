@@ -2,6 +2,7 @@
 //! code and hint when privileges are missing. Tests named `privileged_` need root and FAIL
 //! without it.
 
+use crate::common;
 use std::process::{Command, Stdio};
 
 use cargo_meshinsight::probe::{Probe, ProbeComponent, ProbeOptions, ProbeReport, Role};
@@ -23,6 +24,7 @@ fn cont(pid: u32) {
 
 #[test]
 fn privileged_children_forked_after_attach_are_followed() {
+    let _turn = common::measuring();
     // The shell stops itself; once the probe is attached it forks `head`, which writes
     // exactly 5000 bytes to /dev/null.
     let mut sh = Command::new("sh")
@@ -51,6 +53,7 @@ fn privileged_children_forked_after_attach_are_followed() {
 
 #[test]
 fn privileged_probe_command_prints_json_per_process_and_total() {
+    let _turn = common::measuring();
     let mut busy = Command::new(EXE)
         .args(["__probe-workload", "busy", "--millis", "3000"])
         .stdout(Stdio::null())
@@ -107,6 +110,7 @@ fn privileged_probe_command_prints_json_per_process_and_total() {
 
 #[test]
 fn privileged_missing_privilege_exits_102_with_a_hint() {
+    let _turn = common::measuring();
     // Run the probe as `nobody`: no CAP_BPF, no CAP_PERFMON.
     let output = Command::new("setpriv")
         .args([
@@ -127,6 +131,7 @@ fn privileged_missing_privilege_exits_102_with_a_hint() {
 
 #[test]
 fn privileged_threads_before_and_after_attach_are_followed() {
+    let _turn = common::measuring();
     use cargo_meshinsight::probe::workload::{THREAD_WRITE_SIZE, THREAD_WRITES};
     let mut child = Command::new(EXE)
         .args([
@@ -157,6 +162,7 @@ fn privileged_threads_before_and_after_attach_are_followed() {
 
 #[test]
 fn privileged_ctrl_c_stops_early_and_still_prints() {
+    let _turn = common::measuring();
     let mut busy = Command::new(EXE)
         .args(["__probe-workload", "busy", "--millis", "5000"])
         .stdout(Stdio::null())

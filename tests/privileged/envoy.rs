@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use cargo_meshinsight::harness::{ClosedLoop, EchoServer, Sidecar, Stop, run_closed_loop};
 use cargo_meshinsight::vocab::{Filter, SidecarConfig};
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use common::{bench_json, launch};
 
@@ -58,41 +57,48 @@ fn round_trip_sized(config: &str, requests: u64, size: usize) {
 }
 
 #[test]
-fn envoy_tcp_proxy() {
+fn privileged_envoy_tcp_proxy() {
+    let _turn = common::measuring();
     round_trip("tcp", 200);
 }
 
 #[test]
-fn envoy_http() {
+fn privileged_envoy_http() {
+    let _turn = common::measuring();
     round_trip("http", 200);
 }
 
 #[test]
-fn envoy_grpc() {
+fn privileged_envoy_grpc() {
+    let _turn = common::measuring();
     round_trip("grpc", 200);
 }
 
 #[test]
-fn envoy_carries_the_profiling_sizes_in_every_mode() {
+fn privileged_envoy_carries_the_profiling_sizes_in_every_mode() {
+    let _turn = common::measuring();
     for mode in ["tcp", "http", "grpc"] {
         round_trip_sized(mode, 50, 4000);
     }
 }
 
 #[test]
-fn envoy_every_filter_on_http() {
+fn privileged_envoy_every_filter_on_http() {
+    let _turn = common::measuring();
     for filter in Filter::ALL {
         round_trip(&format!("http+{filter}"), 100);
     }
 }
 
 #[test]
-fn envoy_filters_combined_on_grpc() {
+fn privileged_envoy_filters_combined_on_grpc() {
+    let _turn = common::measuring();
     round_trip("grpc+fault,ratelimit,tap,lua,wasm", 100);
 }
 
 #[test]
-fn envoy_bench_command_reports_the_version_and_overhead() {
+fn privileged_envoy_bench_command_reports_the_version_and_overhead() {
+    let _turn = common::measuring();
     envoy();
     let v = bench_json(
         &["--sidecar", "envoy", "--mode", "http", "--filters", "lua"],

@@ -2,6 +2,7 @@
 //! presets, a `bin` sidecar built with cargo, and paired mode. These tests fail (they do not
 //! skip) when eBPF is not available.
 
+use crate::common;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -44,13 +45,6 @@ duration_us = 800
     .unwrap();
 }
 
-/// One measurement at a time: two at once on two cores would measure each other.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn turn() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
         .args(args)
@@ -64,7 +58,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn privileged_check_and_baseline_update_profile_the_configured_sidecar() {
-    let _turn = turn();
+    let _turn = common::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     project(dir);
@@ -291,7 +285,7 @@ fn regressed(v: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn privileged_bin_sidecar_is_built_with_cargo_and_measured_in_place() {
-    let _turn = turn();
+    let _turn = common::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     relay_project(dir, r#"sidecar = { bin = "relay" }"#);
@@ -320,7 +314,7 @@ fn privileged_bin_sidecar_is_built_with_cargo_and_measured_in_place() {
 
 #[test]
 fn privileged_paired_builtin_against_builtin_passes() {
-    let _turn = turn();
+    let _turn = common::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     relay_project(dir, r#"sidecar = "builtin""#);
@@ -338,7 +332,7 @@ fn privileged_paired_builtin_against_builtin_passes() {
 /// and paired mode measures it on both sides and judges its paired differences.
 #[test]
 fn privileged_paired_check_measures_the_filters_the_fixtures_use() {
-    let _turn = turn();
+    let _turn = common::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     relay_project(dir, r#"sidecar = "builtin""#);
@@ -375,7 +369,7 @@ duration_us = 1000
 
 #[test]
 fn privileged_paired_extra_user_work_is_a_regression_of_other() {
-    let _turn = turn();
+    let _turn = common::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     relay_project(dir, r#"sidecar = "builtin""#);
@@ -433,7 +427,7 @@ fn privileged_paired_extra_user_work_is_a_regression_of_other() {
 
 #[test]
 fn privileged_paired_base_rev_builds_the_base_revision_from_git() {
-    let _turn = turn();
+    let _turn = common::measuring();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // The base revision: the relay with the default arguments.

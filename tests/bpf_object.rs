@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-include!("../bpf_inputs.rs");
+include!("../cargo-meshinsight/bpf_inputs.rs");
 
 fn bpf_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

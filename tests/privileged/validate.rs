@@ -2,12 +2,13 @@
 //! builtin sidecars), a profile measured first with the eBPF probe (root), measured overhead
 //! against the prediction. Fails (does not skip) without root or eBPF.
 
-mod common;
+use crate::common;
 
 use common::meshinsight;
 
 #[test]
 fn privileged_validate_measures_a_two_hop_chain_and_compares_with_the_prediction() {
+    let _turn = common::measuring();
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");
     let o = meshinsight()
