@@ -518,6 +518,7 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
                 ModeProfile {
                     components,
                     filters: BTreeMap::new(),
+                    split: super::split::detect(runs, &SidecarConfig::plain(*mode)),
                 },
             );
         }

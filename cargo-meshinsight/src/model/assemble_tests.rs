@@ -385,3 +385,24 @@ fn closed_loop_cpu_is_fitted_beside_the_open_loop_cpu() {
         checks.warnings
     );
 }
+
+#[test]
+fn each_plain_mode_carries_the_split_its_runs_show() {
+    let tcp = SidecarConfig::plain(Mode::Tcp);
+    let http = SidecarConfig::plain(Mode::Http);
+    let sizes = [100, 4000, 8000, 16000];
+    let mut stepped = crate::model::split::stepped_runs(&tcp, &sizes);
+    stepped.extend(crate::model::split::stepped_runs(&http, &sizes));
+    let (modes, _) = assemble(&stepped);
+    for config in [&tcp, &http] {
+        let stored = modes[&config.mode].split.as_ref().expect("a split");
+        assert_eq!(
+            Some(stored),
+            crate::model::split::detect(&stepped, config).as_ref()
+        );
+        assert_eq!(stored.split_bytes, 4000.0);
+    }
+    // Runs without event counts show none.
+    let (modes, _) = assemble(&runs());
+    assert!(modes.values().all(|mp| mp.split.is_none()));
+}

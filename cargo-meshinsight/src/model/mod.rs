@@ -208,6 +208,11 @@ pub struct ModeProfile {
     /// Filters measured on top of this mode.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub filters: BTreeMap<Filter, FilterProfile>,
+    /// Where a message of this mode starts to take more reads and writes, found in the runs
+    /// when the profile was fitted ([`split`]). Absent when the runs show no split or recorded
+    /// no event counts, and in hand-written profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<split::Split>,
 }
 
 /// The sidecar build a profile was measured with.
@@ -348,10 +353,22 @@ impl Profile {
             path: origin.to_path_buf(),
             message,
         };
-        let profile: Profile =
+        let mut profile: Profile =
             crate::versioned::from_json(text, FORMAT_VERSION).map_err(invalid)?;
         profile.validate().map_err(invalid)?;
+        // Profiles fitted before the split was stored with its mode: find it in the runs now.
+        if profile.modes.values().all(|mp| mp.split.is_none()) {
+            profile.detect_splits();
+        }
         Ok(profile)
+    }
+
+    /// Finds each mode's split in the profile's runs ([`split::detect`]); a profile without
+    /// runs has none.
+    pub fn detect_splits(&mut self) {
+        for (mode, mp) in &mut self.modes {
+            mp.split = split::detect(&self.runs, &SidecarConfig::plain(*mode));
+        }
     }
 
     /// The embedded paper profile.

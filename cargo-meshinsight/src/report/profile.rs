@@ -308,27 +308,27 @@ pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String
             ));
         }
         let has_events = profile.runs.iter().any(|r| !r.events.is_empty());
-        for mode in modes.iter().filter(|_| has_events) {
-            let plain = SidecarConfig {
-                mode: *mode,
-                filters: vec![],
-            };
-            let largest = profile
-                .runs
-                .iter()
-                .filter(|r| r.config == plain)
-                .map(|r| r.size)
-                .max()
-                .unwrap_or(0);
-            match crate::model::split::detect(&profile.runs, &plain) {
+        for (mode, mp) in &profile.modes {
+            match &mp.split {
                 Some(split) => out.push_str(&format!(
                     "split, {mode}: a message takes one more read and write per {:.0} B (about {} µs each); predictions add it beyond the profiled sizes\n",
                     split.split_bytes,
                     us(split.latency_per_event_us)
                 )),
-                None => out.push_str(&format!(
-                    "split, {mode}: none up to {largest} B (reads and writes per request do not grow with size)\n"
-                )),
+                None if has_events => {
+                    let plain = SidecarConfig::plain(*mode);
+                    let largest = profile
+                        .runs
+                        .iter()
+                        .filter(|r| r.config == plain)
+                        .map(|r| r.size)
+                        .max()
+                        .unwrap_or(0);
+                    out.push_str(&format!(
+                        "split, {mode}: none up to {largest} B (reads and writes per request do not grow with size)\n"
+                    ));
+                }
+                None => {}
             }
         }
         if !checks.outliers.is_empty() {
