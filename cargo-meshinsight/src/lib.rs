@@ -36,7 +36,7 @@ mod test_support;
 pub mod traces;
 pub(crate) mod util;
 pub mod validate;
-pub(crate) mod versioned;
+pub mod versioned;
 pub mod vocab;
 
 pub use app::libtest;

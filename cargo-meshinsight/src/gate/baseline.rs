@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-use super::GateError;
 use super::compare::{Spread, spread_of};
 use super::snapshot::Snapshot;
+use super::{BaselineInvalid, GateError};
 
 /// The version of the baseline file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -53,20 +53,21 @@ impl Baseline {
 
     /// Parses and validates a baseline document; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Baseline, GateError> {
-        let invalid = |message: String| GateError::InvalidBaseline {
+        let invalid = |reason| GateError::InvalidBaseline {
             origin: origin.to_string(),
-            message,
+            reason,
         };
-        let b: Baseline = crate::versioned::from_json(text, FORMAT_VERSION).map_err(invalid)?;
+        let b: Baseline = crate::versioned::from_json(text, FORMAT_VERSION)
+            .map_err(|e| invalid(BaselineInvalid::Document(e)))?;
         b.snapshot
             .profile
             .validate()
-            .map_err(|m| invalid(format!("profile: {m}")))?;
+            .map_err(|e| invalid(BaselineInvalid::Profile(e)))?;
         if b.snapshot.profile.platform.id != b.platform_id {
-            return Err(invalid(format!(
-                "platform_id is `{}` but its profile is for `{}`",
-                b.platform_id, b.snapshot.profile.platform.id
-            )));
+            return Err(invalid(BaselineInvalid::PlatformMismatch {
+                platform_id: b.platform_id.clone(),
+                profile: b.snapshot.profile.platform.id.clone(),
+            }));
         }
         Ok(b)
     }
@@ -217,7 +218,7 @@ fn read_blob(repo: &Repository, id: Oid, origin: &str) -> Result<String, GateErr
         .map_err(git_err(format!("read {origin}")))?;
     String::from_utf8(blob.content().to_vec()).map_err(|_| GateError::InvalidBaseline {
         origin: origin.to_string(),
-        message: "not UTF-8".into(),
+        reason: BaselineInvalid::NotUtf8,
     })
 }
 

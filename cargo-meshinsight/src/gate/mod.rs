@@ -13,6 +13,9 @@ pub mod verdict;
 
 use std::path::PathBuf;
 
+use crate::model::ProfileInvalid;
+use crate::versioned::VersionedError;
+
 pub use baseline::{Baseline, BaselineSource, Loaded};
 pub use compare::{CompareSettings, Correction, MetricResult, MetricVerdict};
 pub use paired::PairedInfo;
@@ -32,12 +35,12 @@ pub enum GateError {
         source: std::io::Error,
     },
     /// A baseline document is malformed.
-    #[error("invalid baseline {origin}: {message}")]
+    #[error("invalid baseline {origin}: {reason}")]
     InvalidBaseline {
         /// The file, and the commit it was read at.
         origin: String,
         /// What is wrong.
-        message: String,
+        reason: BaselineInvalid,
     },
     /// A git operation failed.
     #[error("failed to {what}")]
@@ -96,13 +99,43 @@ pub enum GateError {
         id: String,
     },
     /// A saved report could not be used.
-    #[error("invalid report {path}: {message}")]
+    #[error("invalid report {path}: {reason}")]
     InvalidReport {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        message: String,
+        reason: VersionedError,
     },
+}
+
+/// Why a baseline document is refused; one line, shown after the file's name.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineInvalid {
+    /// Not a baseline document of this format.
+    #[error("{0}")]
+    Document(VersionedError),
+    /// Its profile breaks a rule of the profile format.
+    #[error("profile: {0}")]
+    Profile(ProfileInvalid),
+    /// Its `platform_id` and its profile's disagree.
+    #[error("platform_id is `{platform_id}` but its profile is for `{profile}`")]
+    PlatformMismatch {
+        /// The document's `platform_id`.
+        platform_id: String,
+        /// Its profile's platform id.
+        profile: String,
+    },
+    /// It is the baseline of another platform than the one asked for.
+    #[error("it is for platform `{found}`, not `{expected}`")]
+    OtherPlatform {
+        /// The platform it is for.
+        found: String,
+        /// The platform asked for.
+        expected: String,
+    },
+    /// The blob in git is not text.
+    #[error("not UTF-8")]
+    NotUtf8,
 }
 
 impl GateError {

@@ -118,11 +118,12 @@ pub struct Verdict {
 impl Verdict {
     /// Parses a saved report; `path` names it in errors.
     pub fn from_json(text: &str, path: &Path) -> Result<Verdict, GateError> {
-        let invalid = |message: String| GateError::InvalidReport {
-            path: path.to_path_buf(),
-            message,
-        };
-        crate::versioned::from_json(text, FORMAT_VERSION).map_err(invalid)
+        crate::versioned::from_json(text, FORMAT_VERSION).map_err(|reason| {
+            GateError::InvalidReport {
+                path: path.to_path_buf(),
+                reason,
+            }
+        })
     }
 
     /// Fixture metrics, in key order.

@@ -24,7 +24,7 @@ fn the_paper_profile_matches_table_2_and_3() {
     assert!(p.supports(&lua).is_ok());
     let grpc_lua = SidecarConfig::new(Mode::Grpc, vec![Filter::Lua]).unwrap();
     assert_eq!(
-        p.supports(&grpc_lua).unwrap_err(),
+        p.supports(&grpc_lua).unwrap_err().to_string(),
         "filter lua for mode grpc"
     );
 }

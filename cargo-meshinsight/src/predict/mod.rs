@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ecg::{Ecg, Service};
 use crate::model::split::Split;
-use crate::model::{CostPart, CostVector, CpuPrice, Profile};
+use crate::model::{CostPart, CostVector, CpuPrice, Profile, Unsupported};
 use crate::vocab::Component;
 pub use speedup::Speedup;
 pub use timeline::{Timeline, rebuild};
@@ -35,7 +35,7 @@ pub enum PredictError {
         /// The profile's platform id.
         profile: String,
         /// What is missing (`mode grpc`, `filter lua for mode http`).
-        what: String,
+        what: Unsupported,
     },
     /// A service names a platform no loaded profile is for.
     #[error(

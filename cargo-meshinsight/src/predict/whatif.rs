@@ -8,6 +8,18 @@
 use super::speedup::{Change, Speedup};
 use crate::model::{LinearModel, Profile};
 
+/// Two profiles have no mode with a component measurable in both.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the profiles share no mode with a measurable component (base modes: {base_modes}; variant modes: {variant_modes})"
+)]
+pub struct NothingShared {
+    /// The base profile's modes, comma-separated.
+    pub base_modes: String,
+    /// The variant profile's modes, comma-separated.
+    pub variant_modes: String,
+}
+
 /// A component whose base cost at the reference size is this close to zero (µs) has no
 /// meaningful relative change (noise around zero) and is left unchanged.
 pub const MIN_BASE_US: f64 = 0.5;
@@ -20,7 +32,7 @@ pub fn speedup_between(
     base: &Profile,
     variant: &Profile,
     size: f64,
-) -> Result<Speedup, String> {
+) -> Result<Speedup, NothingShared> {
     let mut changes = Vec::new();
     let mut left_out = Vec::new();
     for (mode, b) in &base.modes {
@@ -55,20 +67,17 @@ pub fn speedup_between(
         }
     }
     if changes.is_empty() {
-        return Err(format!(
-            "the profiles share no mode with a measurable component (base modes: {}; variant modes: {})",
-            base.modes
-                .keys()
-                .map(|m| m.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            variant
-                .modes
+        let modes = |p: &Profile| {
+            p.modes
                 .keys()
                 .map(|m| m.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        };
+        return Err(NothingShared {
+            base_modes: modes(base),
+            variant_modes: modes(variant),
+        });
     }
     let mut description = format!(
         "Measured: the change from profile `{}` to profile `{}` at {size:.0} B, per mode and \
@@ -143,7 +152,9 @@ mod tests {
         let base = Profile::paper();
         let mut other = base.clone();
         other.modes.clear();
-        let e = speedup_between("x", &base, &other, 100.0).unwrap_err();
+        let e = speedup_between("x", &base, &other, 100.0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("share no mode"), "{e}");
     }
 }

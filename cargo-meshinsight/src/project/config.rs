@@ -21,14 +21,14 @@ pub enum ConfigError {
         message: String,
     },
     /// A `metadata.meshinsight` table is malformed.
-    #[error("invalid [{table}] in {manifest}: {message}")]
+    #[error("invalid [{table}] in {manifest}: {reason}")]
     Invalid {
         /// The manifest holding the table.
         manifest: PathBuf,
         /// `workspace.metadata.meshinsight` or `package.metadata.meshinsight`.
         table: &'static str,
-        /// What is wrong.
-        message: String,
+        /// What is wrong, and at which key.
+        reason: ConfigInvalid,
     },
     /// A fixture glob matches no file.
     #[error("fixture pattern `{pattern}` of {manifest} matches no file")]
@@ -38,6 +38,72 @@ pub enum ConfigError {
         /// The glob, relative to the workspace root.
         pattern: String,
     },
+}
+
+/// What is wrong in a `metadata.meshinsight` table; one line, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigInvalid {
+    /// The table does not fit the schema as a whole.
+    #[error("{0}")]
+    Table(serde_json::Error),
+    /// A key does not fit the schema.
+    #[error("at `{key}`: {error}")]
+    Key {
+        /// The key's path in the table.
+        key: String,
+        /// What serde found there.
+        error: serde_json::Error,
+    },
+    /// `sidecar` names no sidecar.
+    #[error("at `sidecar`: {0}")]
+    Sidecar(SidecarInvalid),
+    /// `sidecar = { bin = ... }` names no binary target of the workspace.
+    #[error("at `sidecar`: no binary target `{name}` in the workspace (binaries: {bins})")]
+    NoBin {
+        /// The target named.
+        name: String,
+        /// The workspace's binary targets, comma-separated, or `none`.
+        bins: String,
+    },
+    /// A negative or infinite threshold.
+    #[error("at `threshold-pct`: must be a percentage >= 0, found {0}")]
+    Threshold(f64),
+    /// An α outside (0, 1).
+    #[error("at `alpha`: must lie strictly between 0 and 1, found {0}")]
+    Alpha(f64),
+    /// `fixtures = []`.
+    #[error("at `fixtures`: the list is empty")]
+    NoFixturePatterns,
+    /// A fixture glob that is not a pattern.
+    #[error("at `fixtures`: bad pattern `{pattern}`: {error}")]
+    BadPattern {
+        /// The glob.
+        pattern: String,
+        /// What glob found wrong with it.
+        error: glob::PatternError,
+    },
+}
+
+/// What is wrong with a `sidecar` key.
+#[derive(Debug, thiserror::Error)]
+pub enum SidecarInvalid {
+    /// A name that is neither `builtin` nor `envoy`.
+    #[error(
+        "unknown sidecar `{0}` (expected \"builtin\", \"envoy\", {{ command = \"...\" }} or {{ bin = \"...\" }})"
+    )]
+    Unknown(String),
+    /// `args` beside `command`.
+    #[error("`args` goes with `bin`; put a command's arguments in `command`")]
+    ArgsWithCommand,
+    /// A bin's `args` without the listen placeholder.
+    #[error("`args` of bin `{name}` has no {{listen}} placeholder")]
+    NoListen {
+        /// The binary target.
+        name: String,
+    },
+    /// Neither or both of `command` and `bin`.
+    #[error("sidecar table needs exactly one of `command` and `bin`")]
+    NotOne,
 }
 
 /// Which sidecar the gate measures (used by the profiler; recorded in reports).
@@ -140,13 +206,11 @@ enum SidecarToml {
 }
 
 impl SidecarToml {
-    fn resolve(self) -> Result<Sidecar, String> {
+    fn resolve(self) -> Result<Sidecar, SidecarInvalid> {
         match self {
             SidecarToml::Name(n) if n == "builtin" => Ok(Sidecar::Builtin),
             SidecarToml::Name(n) if n == "envoy" => Ok(Sidecar::Envoy),
-            SidecarToml::Name(n) => Err(format!(
-                "unknown sidecar `{n}` (expected \"builtin\", \"envoy\", {{ command = \"...\" }} or {{ bin = \"...\" }})"
-            )),
+            SidecarToml::Name(n) => Err(SidecarInvalid::Unknown(n)),
             SidecarToml::Table {
                 command: Some(c),
                 bin: None,
@@ -156,7 +220,7 @@ impl SidecarToml {
                 command: Some(_),
                 args: Some(_),
                 ..
-            } => Err("`args` goes with `bin`; put a command's arguments in `command`".into()),
+            } => Err(SidecarInvalid::ArgsWithCommand),
             SidecarToml::Table {
                 command: None,
                 bin: Some(name),
@@ -165,27 +229,25 @@ impl SidecarToml {
                 if let Some(a) = &args
                     && !a.contains("{listen}")
                 {
-                    return Err(format!(
-                        "`args` of bin `{name}` has no {{listen}} placeholder"
-                    ));
+                    return Err(SidecarInvalid::NoListen { name });
                 }
                 Ok(Sidecar::Bin { name, args })
             }
-            SidecarToml::Table { .. } => {
-                Err("sidecar table needs exactly one of `command` and `bin`".into())
-            }
+            SidecarToml::Table { .. } => Err(SidecarInvalid::NotOne),
         }
     }
 }
 
 impl Table {
-    fn parse(value: &serde_json::Value) -> Result<Option<Table>, String> {
+    fn parse(value: &serde_json::Value) -> Result<Option<Table>, ConfigInvalid> {
         match value.get("meshinsight") {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(v) => serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
-                match e.path().to_string().as_str() {
-                    "." => e.inner().to_string(),
-                    path => format!("at `{path}`: {}", e.inner()),
+                let key = e.path().to_string();
+                let error = e.into_inner();
+                match key.as_str() {
+                    "." => ConfigInvalid::Table(error),
+                    _ => ConfigInvalid::Key { key, error },
                 }
             }),
         }
@@ -226,20 +288,19 @@ impl Settings {
         })?;
         let root = meta.workspace_root.clone().into_std_path_buf();
         let ws_manifest = root.join("Cargo.toml");
-        let ws =
-            Table::parse(&meta.workspace_metadata).map_err(|message| ConfigError::Invalid {
-                manifest: ws_manifest.clone(),
-                table: "workspace.metadata.meshinsight",
-                message,
-            })?;
+        let ws = Table::parse(&meta.workspace_metadata).map_err(|reason| ConfigError::Invalid {
+            manifest: ws_manifest.clone(),
+            table: "workspace.metadata.meshinsight",
+            reason,
+        })?;
         let mut manifest = ws_manifest;
         let mut table = ws.unwrap_or_default();
         if let Some(pkg) = meta.root_package() {
             let pkg_manifest = pkg.manifest_path.clone().into_std_path_buf();
-            let parsed = Table::parse(&pkg.metadata).map_err(|message| ConfigError::Invalid {
+            let parsed = Table::parse(&pkg.metadata).map_err(|reason| ConfigError::Invalid {
                 manifest: pkg_manifest.clone(),
                 table: "package.metadata.meshinsight",
-                message,
+                reason,
             })?;
             if let Some(t) = parsed {
                 table = table.overlay(t);
@@ -259,14 +320,14 @@ impl Settings {
                 return Err(ConfigError::Invalid {
                     manifest: settings.manifest.clone(),
                     table: "metadata.meshinsight",
-                    message: format!(
-                        "at `sidecar`: no binary target `{name}` in the workspace (binaries: {})",
-                        if bins.is_empty() {
+                    reason: ConfigInvalid::NoBin {
+                        name: name.clone(),
+                        bins: if bins.is_empty() {
                             "none".to_string()
                         } else {
                             bins.join(", ")
-                        }
-                    ),
+                        },
+                    },
                 });
             }
         }
@@ -274,35 +335,31 @@ impl Settings {
     }
 
     fn from_table(root: PathBuf, manifest: PathBuf, t: Table) -> Result<Settings, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
+        let invalid = |reason| ConfigError::Invalid {
             manifest: manifest.clone(),
             table: "metadata.meshinsight",
-            message,
+            reason,
         };
         let sidecar = match t.sidecar {
             Some(s) => s
                 .resolve()
-                .map_err(|m| invalid(format!("at `sidecar`: {m}")))?,
+                .map_err(|e| invalid(ConfigInvalid::Sidecar(e)))?,
             None => Sidecar::Builtin,
         };
         let threshold_pct = t.threshold_pct.unwrap_or(defaults::THRESHOLD_PCT);
         if !(threshold_pct.is_finite() && threshold_pct >= 0.0) {
-            return Err(invalid(format!(
-                "at `threshold-pct`: must be a percentage >= 0, found {threshold_pct}"
-            )));
+            return Err(invalid(ConfigInvalid::Threshold(threshold_pct)));
         }
         let alpha = t.alpha.unwrap_or(defaults::ALPHA);
         if !(alpha > 0.0 && alpha < 1.0) {
-            return Err(invalid(format!(
-                "at `alpha`: must lie strictly between 0 and 1, found {alpha}"
-            )));
+            return Err(invalid(ConfigInvalid::Alpha(alpha)));
         }
         let history_depth = t.history_depth.unwrap_or(defaults::HISTORY_DEPTH);
         let fixtures = t
             .fixtures
             .unwrap_or_else(|| vec![defaults::FIXTURES.to_string()]);
         if fixtures.is_empty() {
-            return Err(invalid("at `fixtures`: the list is empty".into()));
+            return Err(invalid(ConfigInvalid::NoFixturePatterns));
         }
         Ok(Settings {
             sidecar,
@@ -345,10 +402,13 @@ impl Settings {
                 glob::Pattern::escape(&self.root.to_string_lossy()),
                 pattern
             );
-            let paths = glob::glob(&full).map_err(|e| ConfigError::Invalid {
+            let paths = glob::glob(&full).map_err(|error| ConfigError::Invalid {
                 manifest: self.manifest.clone(),
                 table: "metadata.meshinsight",
-                message: format!("at `fixtures`: bad pattern `{pattern}`: {e}"),
+                reason: ConfigInvalid::BadPattern {
+                    pattern: pattern.clone(),
+                    error,
+                },
             })?;
             let before = out.len();
             out.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));

@@ -10,8 +10,6 @@ pub mod validate;
 pub mod validate_plot;
 pub mod verdict;
 
-use std::str::FromStr;
-
 /// How a result is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -22,13 +20,6 @@ pub enum Format {
     Json,
     /// A markdown table (PR comments, step summaries).
     Markdown,
-}
-
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        <Format as clap::ValueEnum>::from_str(s, true)
-    }
 }
 
 /// Formats µs with a precision that suits the magnitude.

@@ -10,7 +10,9 @@ use super::output::Output;
 use super::paired_base::{self, PairedBase};
 use crate::gate::baseline::{self, BaselineSource, Loaded};
 use crate::gate::paired::{self, PairedInfo};
-use crate::gate::{CompareSettings, GateError, Outcome, Snapshot, Verdict, judge, judge_paired};
+use crate::gate::{
+    BaselineInvalid, CompareSettings, GateError, Outcome, Snapshot, Verdict, judge, judge_paired,
+};
 use crate::model::Profile;
 use crate::project::config::Settings;
 
@@ -102,10 +104,10 @@ pub fn load_baseline(
     {
         return Err(GateError::InvalidBaseline {
             origin: l.origin.clone(),
-            message: format!(
-                "it is for platform `{}`, not `{platform_id}`",
-                l.baseline.platform_id
-            ),
+            reason: BaselineInvalid::OtherPlatform {
+                found: l.baseline.platform_id.clone(),
+                expected: platform_id.to_string(),
+            },
         });
     }
     Ok(loaded)
