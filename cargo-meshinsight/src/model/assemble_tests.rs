@@ -206,7 +206,7 @@ fn a_disturbed_run_pair_is_left_out_listed_and_does_not_move_the_fit() {
         (o.config.as_str(), o.load.as_str(), o.size, o.repeat),
         ("tcp", "closed", 1000, 1)
     );
-    assert_eq!(o.statistic, "path");
+    assert_eq!(o.statistic, Statistic::Path);
     assert!(o.z > screen::Z_LIMIT);
     close(o.value_us - o.expected_us, 150.0);
     // The fit and A1 are those of the undisturbed runs.

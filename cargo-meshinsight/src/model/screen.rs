@@ -41,15 +41,33 @@ pub struct Outlier {
     pub size: u64,
     /// The repeat of the run pair.
     pub repeat: u32,
-    /// What was screened: `path` (closed loop: the sum of the components' path times) or `cpu`
-    /// (open loop: the sum of the components' CPU per request).
-    pub statistic: String,
+    /// What was screened.
+    pub statistic: Statistic,
     /// Its value, µs per request.
     pub value_us: f64,
     /// What the robust line expects at this size, µs per request.
     pub expected_us: f64,
     /// The modified z-score.
     pub z: f64,
+}
+
+/// What a run pair is screened by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Statistic {
+    /// Closed loop: the sum of the components' path times.
+    Path,
+    /// Open loop: the sum of the components' CPU per request.
+    Cpu,
+}
+
+impl std::fmt::Display for Statistic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Statistic::Path => "path",
+            Statistic::Cpu => "cpu",
+        })
+    }
 }
 
 /// The median; NaN for no values (nothing is then an outlier).
