@@ -156,7 +156,7 @@ impl Error {
             Error::Config(_) => Some(
                 "the `metadata.meshinsight` keys are described in docs/gate.md".to_string(),
             ),
-            Error::Gate(e) => e.hint(),
+            Error::Gate(e) => gate_hint(e),
             Error::Github(e) => e.hint(),
             Error::Probe(e) => e.hint(),
             Error::Measure(MeasureError::Probe(e)) => e.hint(),
@@ -197,6 +197,36 @@ impl Error {
             Error::Write { .. } | Error::WriteFile(_) | Error::Io { .. } => None,
             Error::Other { hint, .. } => hint.clone(),
         }
+    }
+}
+
+/// What the user can do about a baseline or report that cannot be used.
+fn gate_hint(e: &GateError) -> Option<String> {
+    match e {
+        GateError::InvalidBaseline { .. } => Some(
+            "regenerate it with `cargo meshinsight baseline update`; the format is in docs/gate.md"
+                .into(),
+        ),
+        GateError::NoTargetBranch { .. } => Some(
+            "fetch the target branch (actions/checkout with fetch-depth: 0), or pass --baseline-rev"
+                .into(),
+        ),
+        GateError::NoBaseline { .. } => Some(
+            "record one on the target branch with `cargo meshinsight baseline update --commit`"
+                .into(),
+        ),
+        GateError::PlatformChanged { .. } => Some(
+            "keep the machine's CPUs and sidecar the same during a check, or pass --no-confirm"
+                .into(),
+        ),
+        GateError::BadPlatformId { .. } => Some("change `platform.id` in the profile".into()),
+        GateError::InvalidReport { .. } => {
+            Some("pass the JSON written by `cargo meshinsight check --report FILE`".into())
+        }
+        GateError::Read { .. }
+        | GateError::Git { .. }
+        | GateError::BareRepository { .. }
+        | GateError::OutsideRepository { .. } => None,
     }
 }
 

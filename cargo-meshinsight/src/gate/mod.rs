@@ -138,37 +138,5 @@ pub enum BaselineInvalid {
     NotUtf8,
 }
 
-impl GateError {
-    /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            GateError::InvalidBaseline { .. } => Some(
-                "regenerate it with `cargo meshinsight baseline update`; the format is in docs/gate.md"
-                    .into(),
-            ),
-            GateError::NoTargetBranch { .. } => Some(
-                "fetch the target branch (actions/checkout with fetch-depth: 0), or pass --baseline-rev"
-                    .into(),
-            ),
-            GateError::NoBaseline { .. } => Some(
-                "record one on the target branch with `cargo meshinsight baseline update --commit`"
-                    .into(),
-            ),
-            GateError::PlatformChanged { .. } => Some(
-                "keep the machine's CPUs and sidecar the same during a check, or pass \
-                 --no-confirm"
-                    .into(),
-            ),
-            GateError::BadPlatformId { .. } => {
-                Some("change `platform.id` in the profile".into())
-            }
-            GateError::InvalidReport { .. } => {
-                Some("pass the JSON written by `cargo meshinsight check --report FILE`".into())
-            }
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests;
