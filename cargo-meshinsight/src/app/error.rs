@@ -86,6 +86,41 @@ pub enum Error {
     /// A paired check was given a profile file instead of measuring.
     #[error("--paired measures base and head now; it cannot use --profile")]
     PairedNeedsMeasuring,
+    /// `check --threshold` or `--alpha` out of range.
+    #[error("invalid {flag} {value}")]
+    InvalidOverride {
+        /// The flag.
+        flag: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// `speedup --size` is not a positive number.
+    #[error("--size must be a positive number of bytes, not {value}")]
+    InvalidSize {
+        /// The size given.
+        value: f64,
+    },
+    /// `speedup` found nothing the two profiles share.
+    #[error("cannot compare {base} with {variant}: {reason}")]
+    NothingToCompare {
+        /// The profile without the change.
+        base: std::path::PathBuf,
+        /// The profile with it.
+        variant: std::path::PathBuf,
+        /// Why.
+        reason: crate::predict::whatif::NothingShared,
+    },
+    /// A speedup profile could not be written as TOML.
+    #[error("cannot write the speedup profile: {0}")]
+    SpeedupToml(toml::ser::Error),
+    /// The project's `profile = { ... }` settings cannot configure the profiler.
+    #[error("cannot profile for the gate ({manifest}): {reason}")]
+    ProfileSettings {
+        /// The manifest holding them.
+        manifest: std::path::PathBuf,
+        /// What is wrong.
+        reason: super::head_profile::ProfileTableInvalid,
+    },
     /// A system call or file operation failed.
     #[error("failed to {what}")]
     Io {
@@ -153,7 +188,7 @@ impl Error {
             Error::Profile(_) => {
                 Some("the profile format is described in docs/profile-format.md".to_string())
             }
-            Error::Config(_) => Some(
+            Error::Config(_) | Error::ProfileSettings { .. } => Some(
                 "the `metadata.meshinsight` keys are described in docs/gate.md".to_string(),
             ),
             Error::Gate(e) => gate_hint(e),
@@ -188,6 +223,13 @@ impl Error {
                     .into(),
             ),
             Error::PairedNeedsMeasuring => Some("drop --profile (paired mode needs root)".into()),
+            Error::NothingToCompare { .. } => {
+                Some("profile the same modes with and without the change".into())
+            }
+            Error::InvalidSize { .. } | Error::SpeedupToml(_) => None,
+            Error::InvalidOverride { .. } => {
+                Some("--threshold is a percentage >= 0; --alpha lies in (0, 1)".into())
+            }
             Error::Input(super::input::InputError::NoFixtures { .. }) => Some(
                 "pass --ecg FILE, or run in a project with fixtures/ecg/ (docs/ecg-format.md)"
                     .into(),

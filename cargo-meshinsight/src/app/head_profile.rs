@@ -59,13 +59,32 @@ impl ProfileSource {
     }
 }
 
-fn invalid(settings: &Settings, message: String) -> Error {
-    Error::Other {
-        message: format!(
-            "cannot profile for the gate ({}): {message}",
-            settings.manifest.display()
-        ),
-        hint: Some("the `metadata.meshinsight` keys are described in docs/gate.md".into()),
+/// What is wrong with the project's `profile = { ... }` settings.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProfileTableInvalid {
+    /// `profile` is not a table.
+    #[error("`profile` must be a table")]
+    NotATable,
+    /// A key's value has the wrong type.
+    #[error("`profile.{key}` must be {expected}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// What it must be, in words.
+        expected: &'static str,
+    },
+    /// A key the profiler does not know.
+    #[error("unknown key `profile.{key}` (expected sizes, rates, repeat, requests)")]
+    UnknownKey {
+        /// The key.
+        key: String,
+    },
+}
+
+fn invalid(settings: &Settings, reason: ProfileTableInvalid) -> Error {
+    Error::ProfileSettings {
+        manifest: settings.manifest.clone(),
+        reason,
     }
 }
 
@@ -202,9 +221,17 @@ pub fn measure_config(
     if let Some(table) = &settings.profile {
         let obj = table
             .as_object()
-            .ok_or_else(|| invalid(settings, "`profile` must be a table".into()))?;
+            .ok_or_else(|| invalid(settings, ProfileTableInvalid::NotATable))?;
         for (key, value) in obj {
-            let bad = |what: &str| invalid(settings, format!("`profile.{key}` must be {what}"));
+            let bad = |expected: &'static str| {
+                invalid(
+                    settings,
+                    ProfileTableInvalid::BadValue {
+                        key: key.clone(),
+                        expected,
+                    },
+                )
+            };
             match key.as_str() {
                 "sizes" => {
                     cfg.sizes = serde_json::from_value(value.clone())
@@ -226,9 +253,9 @@ pub fn measure_config(
                 other => {
                     return Err(invalid(
                         settings,
-                        format!(
-                            "unknown key `profile.{other}` (expected sizes, rates, repeat, requests)"
-                        ),
+                        ProfileTableInvalid::UnknownKey {
+                            key: other.to_string(),
+                        },
                     ));
                 }
             }

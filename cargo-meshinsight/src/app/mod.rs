@@ -6,6 +6,7 @@
 pub(crate) mod analyze;
 pub(crate) mod baseline;
 pub(crate) mod check;
+pub(crate) mod comment;
 pub(crate) mod error;
 pub(crate) mod head_profile;
 pub(crate) mod input;
@@ -16,3 +17,4 @@ pub(crate) mod paired_base;
 pub(crate) mod predict;
 pub(crate) mod progress;
 pub(crate) mod signals;
+pub(crate) mod speedup;

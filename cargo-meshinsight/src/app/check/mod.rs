@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::comment::{CommentConfig, post_verdict, write_step_summary};
 use super::error::Error;
 use super::head_profile::{self, ProfileSource};
 use super::input::load_ecg;
@@ -15,6 +16,8 @@ use crate::gate::{
 };
 use crate::model::Profile;
 use crate::project::config::Settings;
+use crate::project::github::PrContext;
+use crate::report::{Format, verdict};
 
 /// Loads the fixtures of `settings` and predicts them under `profile`.
 pub fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error> {
@@ -63,6 +66,68 @@ pub struct CheckConfig {
     /// Do not measure again to confirm a regression found against a baseline or by a paired
     /// check (`--no-confirm`; [`confirm`]).
     pub no_confirm: bool,
+}
+
+impl CheckConfig {
+    /// The threshold must be a percentage of at least 0, α lie in (0, 1).
+    fn check_overrides(&self) -> Result<(), Error> {
+        if let Some(value) = self.threshold_pct
+            && !(value.is_finite() && value >= 0.0)
+        {
+            return Err(Error::InvalidOverride {
+                flag: "--threshold",
+                value,
+            });
+        }
+        if let Some(value) = self.alpha
+            && !(value > 0.0 && value < 1.0)
+        {
+            return Err(Error::InvalidOverride {
+                flag: "--alpha",
+                value,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What the `check` command does with its verdict.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ReportConfig {
+    /// How the verdict is printed.
+    pub(crate) format: Format,
+    /// Also write the verdict as JSON to this file.
+    pub(crate) report: Option<PathBuf>,
+    /// The pull-request comment's options (its `pr` also names the report's pull request).
+    pub(crate) comment: CommentConfig,
+    /// Post the comment when a token and a pull request are present.
+    pub(crate) post_comment: bool,
+}
+
+/// The `check` command: judges as `config` says, prints the verdict, writes the JSON report
+/// and the step summary, posts the comment; returns the exit code of the outcome.
+pub(crate) fn run(
+    config: &CheckConfig,
+    report: &ReportConfig,
+    out: &mut Output,
+) -> Result<u8, Error> {
+    let mut v = check(config, out)?;
+    let env = |k: &str| std::env::var(k).ok();
+    if let Ok(Some(pr)) = PrContext::from_env(env, report.comment.pr) {
+        v.pull_request = Some(pr.number);
+    }
+    out.write_result(&verdict::render(&v, report.format), "the verdict")?;
+    if let Some(path) = &report.report {
+        let mut json = serde_json::to_string_pretty(&v).expect("a verdict serializes");
+        json.push('\n');
+        crate::project::fs::write_atomic(path, json.as_bytes())?;
+        out.status("Wrote", path.display());
+    }
+    write_step_summary(&v, out);
+    if report.post_comment {
+        post_verdict(&v, &report.comment, false, out)?;
+    }
+    Ok(v.verdict.exit_code())
 }
 
 /// Loads the baseline `check` compares against.
@@ -117,6 +182,7 @@ pub fn load_baseline(
 ///
 /// The head profile is read or measured as `config.profile` says.
 pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
+    config.check_overrides()?;
     let settings = with_overrides(config, Settings::load(config.manifest_path.as_deref())?);
     if let Some(base) = &config.paired {
         return check_paired(config, settings, base, out);
