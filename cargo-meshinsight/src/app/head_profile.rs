@@ -88,13 +88,22 @@ fn invalid(settings: &Settings, reason: ProfileTableInvalid) -> Error {
     }
 }
 
+/// A `bin` sidecar's target, built.
+#[derive(Clone, Debug)]
+pub struct BuiltBin {
+    /// The binary target's name.
+    pub name: String,
+    /// Its executable.
+    pub path: PathBuf,
+}
+
 /// A sidecar ready to run, and for a `bin` sidecar the binary it was built into.
 #[derive(Clone, Debug)]
 pub struct Resolved {
     /// What the harness starts.
     pub sidecar: Sidecar,
     /// The `bin` target and its executable, for a `bin` sidecar.
-    pub bin: Option<(String, PathBuf)>,
+    pub bin: Option<BuiltBin>,
     /// The `args` of a `bin` sidecar, when configured.
     pub args: Option<String>,
 }
@@ -112,7 +121,7 @@ impl Resolved {
     /// How reports name it: `builtin`, `bin my-proxy`, or the command.
     pub fn label(&self) -> String {
         match (&self.bin, &self.sidecar) {
-            (Some((name, _)), _) => match &self.args {
+            (Some(BuiltBin { name, .. }), _) => match &self.args {
                 Some(args) => format!("bin {name} {args}"),
                 None => format!("bin {name}"),
             },
@@ -123,7 +132,7 @@ impl Resolved {
     /// A `bin` sidecar runs as a command; its profile is named after the target (platform id
     /// `<name>-<cpu>-<cores>c-linux-<kernel>`) and records the binary's hash.
     pub fn relabel(&self, profile: &mut Profile) {
-        let Some((name, path)) = &self.bin else {
+        let Some(BuiltBin { name, path }) = &self.bin else {
             return;
         };
         let platform = &mut profile.platform;
@@ -178,7 +187,10 @@ pub fn resolve_sidecar(
             );
             Resolved {
                 sidecar: Sidecar::Command { template },
-                bin: Some((name.clone(), path)),
+                bin: Some(BuiltBin {
+                    name: name.clone(),
+                    path,
+                }),
                 args: args.clone(),
             }
         }

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::snapshot::{Metric, MetricId, Metrics, Quantity, Snapshot};
+use super::paired::DifferenceError;
+use super::snapshot::{Metric, MetricId, Metrics, Quantity, Snapshot, Unit};
 
 /// Which multiple-testing correction the comparison applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -80,7 +81,7 @@ pub struct MetricResult {
     /// What it measures.
     pub id: MetricId,
     /// Unit of `base`, `head` and `delta`.
-    pub unit: String,
+    pub unit: Unit,
     /// Baseline value.
     pub base: Option<f64>,
     /// Head value.
@@ -220,7 +221,7 @@ pub fn compare(
             _ if delta == 0.0 => 1.0,
             _ => 0.0,
         };
-        (se, p)
+        Test { se, p }
     })
 }
 
@@ -241,7 +242,7 @@ pub fn p_two_sided_t(t: f64, df: f64) -> f64 {
 pub fn compare_paired(
     head: &Snapshot,
     base: &Snapshot,
-    difference: &BTreeMap<String, (Option<f64>, f64)>,
+    difference: &BTreeMap<String, DifferenceError>,
     settings: &CompareSettings,
 ) -> Vec<MetricResult> {
     compare_by(
@@ -250,22 +251,29 @@ pub fn compare_paired(
         &Spread::new(),
         settings,
         |key, _, _, _, delta| match difference.get(key) {
-            Some(&(Some(se), df)) if se > 0.0 && df >= 1.0 => {
-                (Some(se), p_two_sided_t(delta / se, df))
-            }
-            _ => (None, 1.0),
+            Some(&DifferenceError { se: Some(se), df }) if se > 0.0 && df >= 1.0 => Test {
+                se: Some(se),
+                p: p_two_sided_t(delta / se, df),
+            },
+            _ => Test { se: None, p: 1.0 },
         },
     )
 }
 
-/// The comparison of every metric, with `test` giving the standard error and the p-value of
-/// a change `(key, head, base, spread, delta)`; then the correction and the verdicts.
+/// The test of one change: its standard error (`None`: unknown) and two-sided p-value.
+struct Test {
+    se: Option<f64>,
+    p: f64,
+}
+
+/// The comparison of every metric, with `test` testing a change `(key, head, base, spread,
+/// delta)`; then the correction and the verdicts.
 fn compare_by(
     head: &Snapshot,
     base: &Snapshot,
     spread: &Spread,
     settings: &CompareSettings,
-    test: impl Fn(&str, &Metric, &Metric, Option<f64>, f64) -> (Option<f64>, f64),
+    test: impl Fn(&str, &Metric, &Metric, Option<f64>, f64) -> Test,
 ) -> Vec<MetricResult> {
     let hm = head.metrics();
     let bm = base.metrics();
@@ -277,7 +285,7 @@ fn compare_by(
         let id = h.or(b).expect("key from one side").id.clone();
         let mut r = MetricResult {
             key: key.clone(),
-            unit: id.unit().to_string(),
+            unit: id.unit(),
             id,
             base: b.map(|m| m.value),
             head: h.map(|m| m.value),
@@ -314,7 +322,7 @@ fn compare_by(
         } else {
             f64::INFINITY.copysign(delta)
         });
-        let (se, p) = test(key, h, b, r.spread, delta);
+        let Test { se, p } = test(key, h, b, r.spread, delta);
         r.se = se;
         r.p = Some(p);
         if let (MetricId::Fixture { fixture, quantity }, true) = (&r.id, delta != 0.0) {

@@ -61,14 +61,28 @@ fn copy_errors(model: &mut LinearModel, from: Option<&LinearModel>) {
     model.n = from.n;
 }
 
-/// Per metric key of `errors` (a snapshot of [`with_difference_errors`]): the standard error
-/// of head − base and the degrees of freedom of its t test (points − 2; for a fixture, the
-/// fewest among the models; 0 when unknown, which is never significant). Both are the
-/// snapshot's own ([`super::snapshot::Metric`]).
-pub fn difference_errors(errors: &Snapshot) -> BTreeMap<String, (Option<f64>, f64)> {
+/// The uncertainty of one metric's head − base in a paired run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DifferenceError {
+    /// The standard error of head − base, when known.
+    pub se: Option<f64>,
+    /// The degrees of freedom of its t test (points − 2; for a fixture, the fewest among the
+    /// models; 0 when unknown, which is never significant).
+    pub df: f64,
+}
+
+/// Per metric key of `errors` (a snapshot of [`with_difference_errors`]): the error of
+/// head − base, the snapshot's own ([`super::snapshot::Metric`]).
+pub fn difference_errors(errors: &Snapshot) -> BTreeMap<String, DifferenceError> {
     errors
         .metrics()
         .into_iter()
-        .map(|(key, metric)| (key, (metric.se, metric.df.unwrap_or(0.0))))
+        .map(|(key, metric)| {
+            let error = DifferenceError {
+                se: metric.se,
+                df: metric.df.unwrap_or(0.0),
+            };
+            (key, error)
+        })
         .collect()
 }

@@ -162,24 +162,55 @@ impl MetricId {
     }
 
     /// The unit of the metric's value.
-    pub fn unit(&self) -> &'static str {
+    pub fn unit(&self) -> Unit {
         match self {
             MetricId::Coefficient {
                 term: Term::Base, ..
-            } => "µs",
+            } => Unit::Us,
             MetricId::Coefficient {
                 term: Term::PerByte,
                 ..
-            } => "µs/B",
+            } => Unit::UsPerByte,
             MetricId::Fixture {
                 quantity: Quantity::Latency,
                 ..
-            } => "µs",
+            } => Unit::Us,
             MetricId::Fixture {
                 quantity: Quantity::Cpu,
                 ..
-            } => "cores",
+            } => Unit::Cores,
         }
+    }
+}
+
+/// The unit of a metric's value; serialized as its symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Unit {
+    /// Microseconds.
+    #[serde(rename = "µs")]
+    Us,
+    /// Microseconds per byte.
+    #[serde(rename = "µs/B")]
+    UsPerByte,
+    /// CPU cores.
+    #[serde(rename = "cores")]
+    Cores,
+}
+
+impl Unit {
+    /// `µs`, `µs/B` or `cores`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Unit::Us => "µs",
+            Unit::UsPerByte => "µs/B",
+            Unit::Cores => "cores",
+        }
+    }
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.symbol())
     }
 }
 
@@ -381,14 +412,14 @@ pub fn fixture_result(profile: &Profile, ecg: &Ecg) -> Result<FixtureResult, Pre
                 };
                 let pb = nudged(DB, 0.0)?;
                 let pp = nudged(0.0, DP)?;
-                let lat = (
-                    (pb.figures.latency_overhead_us - p.figures.latency_overhead_us) / DB,
-                    (pp.figures.latency_overhead_us - p.figures.latency_overhead_us) / DP,
-                );
-                let cpu = (
-                    (pb.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DB,
-                    (pp.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DP,
-                );
+                let lat = Gradient {
+                    base: (pb.figures.latency_overhead_us - p.figures.latency_overhead_us) / DB,
+                    per_byte: (pp.figures.latency_overhead_us - p.figures.latency_overhead_us) / DP,
+                };
+                let cpu = Gradient {
+                    base: (pb.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DB,
+                    per_byte: (pp.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DP,
+                };
                 if let Some(v) = model_variance(&cm.latency, lat) {
                     *var_lat.get_or_insert(0.0) += v;
                 }
@@ -409,7 +440,16 @@ pub fn fixture_result(profile: &Profile, ecg: &Ecg) -> Result<FixtureResult, Pre
     })
 }
 
-fn model_variance(m: &LinearModel, (gb, gp): (f64, f64)) -> Option<f64> {
+/// How much a prediction moves per unit of a model's intercept and of its slope.
+#[derive(Clone, Copy, Debug)]
+struct Gradient {
+    base: f64,
+    per_byte: f64,
+}
+
+/// The variance a model's fit errors give a prediction with gradient `g`.
+fn model_variance(m: &LinearModel, g: Gradient) -> Option<f64> {
+    let (gb, gp) = (g.base, g.per_byte);
     let sb = m.base_se_us?;
     let sp = m.per_byte_se_us.unwrap_or(0.0);
     let cov = m.cov.unwrap_or(0.0);
