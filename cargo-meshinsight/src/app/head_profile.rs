@@ -17,7 +17,7 @@ use crate::util::hash::{sha256_file, slug};
 
 /// The head profile of `check` (and the profile `baseline update` records).
 #[derive(Clone, Debug, PartialEq)]
-pub enum ProfileSource {
+pub(crate) enum ProfileSource {
     /// A profile file, e.g. written by `cargo meshinsight profile`.
     File(PathBuf),
     /// Profile the configured sidecar now (root); `quick` for `profile --quick` settings.
@@ -41,7 +41,7 @@ impl Default for ProfileSource {
 
 impl ProfileSource {
     /// Loads or measures the profile.
-    pub fn obtain(&self, settings: &Settings, out: &mut Output) -> Result<Profile, Error> {
+    pub(crate) fn obtain(&self, settings: &Settings, out: &mut Output) -> Result<Profile, Error> {
         match self {
             ProfileSource::File(path) => load_profile(path),
             ProfileSource::Measure { quick, sidecar } => {
@@ -90,27 +90,27 @@ fn invalid(settings: &Settings, reason: ProfileTableInvalid) -> Error {
 
 /// A `bin` sidecar's target, built.
 #[derive(Clone, Debug)]
-pub struct BuiltBin {
+pub(crate) struct BuiltBin {
     /// The binary target's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Its executable.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 /// A sidecar ready to run, and for a `bin` sidecar the binary it was built into.
 #[derive(Clone, Debug)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// What the harness starts.
-    pub sidecar: Sidecar,
+    pub(crate) sidecar: Sidecar,
     /// The `bin` target and its executable, for a `bin` sidecar.
-    pub bin: Option<BuiltBin>,
+    pub(crate) bin: Option<BuiltBin>,
     /// The `args` of a `bin` sidecar, when configured.
-    pub args: Option<String>,
+    pub(crate) args: Option<String>,
 }
 
 impl Resolved {
     /// A preset or command: nothing to build.
-    pub fn preset(sidecar: Sidecar) -> Resolved {
+    pub(crate) fn preset(sidecar: Sidecar) -> Resolved {
         Resolved {
             sidecar,
             bin: None,
@@ -119,7 +119,7 @@ impl Resolved {
     }
 
     /// How reports name it: `builtin`, `bin my-proxy`, or the command.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match (&self.bin, &self.sidecar) {
             (Some(BuiltBin { name, .. }), _) => match &self.args {
                 Some(args) => format!("bin {name} {args}"),
@@ -131,7 +131,7 @@ impl Resolved {
 
     /// A `bin` sidecar runs as a command; its profile is named after the target (platform id
     /// `<name>-<cpu>-<cores>c-linux-<kernel>`) and records the binary's hash.
-    pub fn relabel(&self, profile: &mut Profile) {
+    pub(crate) fn relabel(&self, profile: &mut Profile) {
         let Some(BuiltBin { name, path }) = &self.bin else {
             return;
         };
@@ -146,7 +146,7 @@ impl Resolved {
 
 /// The configured sidecar, ready to run: a `bin` target is built first with cargo in the
 /// project of `manifest` (into `target_dir` when given).
-pub fn resolve_sidecar(
+pub(crate) fn resolve_sidecar(
     configured: &ConfigSidecar,
     manifest: &Path,
     target_dir: Option<&Path>,
@@ -199,7 +199,7 @@ pub fn resolve_sidecar(
 
 /// The profiler's settings for a project: `sidecar`, the modes its fixtures use (or the
 /// configured ones), its filters, and `profile = { sizes, rates, repeat, requests }`.
-pub fn measure_config(
+pub(crate) fn measure_config(
     settings: &Settings,
     quick: bool,
     sidecar: Sidecar,

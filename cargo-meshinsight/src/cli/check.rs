@@ -17,7 +17,7 @@ use super::profile_source::ProfileSourceArgs;
 ///
 /// Without `--profile`, the configured sidecar is profiled now (root; docs/profiling.md).
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     #[command(flatten)]
     source: ProfileSourceArgs,
     /// Paired mode: measure a base sidecar interleaved with the head in this run and judge the

@@ -8,13 +8,13 @@ use crate::app::output::Output;
 
 /// Options of the pull-request comment.
 #[derive(Debug, clap::Args)]
-pub struct CommentArgs {
+pub(crate) struct CommentArgs {
     /// Fail (exit 101) when the comment cannot be posted, instead of warning
     #[arg(long)]
-    pub require_comment: bool,
+    pub(crate) require_comment: bool,
     /// Pull request number [default: from GITHUB_EVENT_PATH or GITHUB_REF, or the report]
     #[arg(long, value_name = "NUMBER")]
-    pub pr: Option<u64>,
+    pub(crate) pr: Option<u64>,
 }
 
 impl From<&CommentArgs> for CommentConfig {
@@ -29,7 +29,7 @@ impl From<&CommentArgs> for CommentConfig {
 /// Post a saved `check` report as the pull-request comment (for the `workflow_run` job that
 /// comments on pull requests from forks).
 #[derive(Debug, clap::Args)]
-pub struct CommentCmdArgs {
+pub(crate) struct CommentCmdArgs {
     /// The JSON verdict written by `cargo meshinsight check --report FILE`
     #[arg(long, value_name = "FILE")]
     report: PathBuf,

@@ -8,7 +8,7 @@ use crate::app::speedup::{self, SpeedupConfig};
 
 /// Turn two measured profiles (without and with a change) into a speedup profile.
 #[derive(Debug, clap::Args)]
-pub struct SpeedupArgs {
+pub(crate) struct SpeedupArgs {
     /// The profile without the change (e.g. `profile --sidecar builtin`)
     #[arg(long, value_name = "FILE")]
     base: PathBuf,

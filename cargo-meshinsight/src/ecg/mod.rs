@@ -1,4 +1,4 @@
-//! Extended call graphs (DESIGN §6): the fixture format, its validation, and the resolved
+//! Extended call graphs: the fixture format, its validation, and the resolved
 //! graph that prediction walks. Format: docs/ecg-format.md.
 
 mod resolve;
@@ -230,7 +230,7 @@ pub struct Ecg {
 
 /// The modes and the filters the sidecars of `ecgs` use, sorted, each once (what a profile
 /// must have to predict them).
-pub fn sidecar_needs(ecgs: &[Ecg]) -> (Vec<Mode>, Vec<Filter>) {
+pub(crate) fn sidecar_needs(ecgs: &[Ecg]) -> (Vec<Mode>, Vec<Filter>) {
     let (mut modes, mut filters) = (Vec::new(), Vec::new());
     for ecg in ecgs {
         for config in ecg.services.iter().filter_map(|s| s.sidecar.as_ref()) {
@@ -266,7 +266,7 @@ impl Ecg {
     }
 
     /// Whether sibling `a` counts as a predecessor of call `k` when `k` has no explicit
-    /// `after` (DESIGN §6): `a` started strictly before `k`, and ended before `k` started,
+    /// `after` (docs/prediction.md): `a` started strictly before `k`, and ended before `k` started,
     /// where an overlap under [`CLOCK_TOLERANCE`] of the parent's duration still counts as
     /// "before" (CRISP's clock tolerance). Siblings that start together are never each
     /// other's predecessors.

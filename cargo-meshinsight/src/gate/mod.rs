@@ -4,27 +4,27 @@
 //! combines two measurements of the same change. Nothing here measures or prints: the
 //! application layer (`check`, `baseline update`) measures and reports.
 
-pub mod baseline;
-pub mod compare;
-pub mod confirm;
-pub mod paired;
-pub mod snapshot;
-pub mod verdict;
+pub(crate) mod baseline;
+pub(crate) mod compare;
+pub(crate) mod confirm;
+pub(crate) mod paired;
+pub(crate) mod snapshot;
+pub(crate) mod verdict;
 
 use std::path::PathBuf;
 
 use crate::model::ProfileInvalid;
 use crate::versioned::VersionedError;
 
-pub use baseline::{Baseline, BaselineSource, Loaded};
-pub use compare::{CompareSettings, Correction, MetricResult, MetricVerdict};
-pub use paired::PairedInfo;
-pub use snapshot::{FixtureResult, MetricId, Quantity, Snapshot};
-pub use verdict::{BaselineInfo, Counts, Outcome, Verdict, judge, judge_paired};
+pub(crate) use baseline::{Baseline, BaselineSource, Loaded};
+pub(crate) use compare::{CompareSettings, Correction, MetricResult, MetricVerdict};
+pub(crate) use paired::PairedInfo;
+pub(crate) use snapshot::{FixtureResult, MetricId, Snapshot};
+pub(crate) use verdict::{Outcome, Verdict, judge, judge_paired};
 
 /// A baseline could not be read, written or found.
 #[derive(Debug, thiserror::Error)]
-pub enum GateError {
+pub(crate) enum GateError {
     /// A file could not be read.
     #[error("failed to read {path}")]
     Read {
@@ -110,7 +110,7 @@ pub enum GateError {
 
 /// Why a baseline document is refused; one line, shown after the file's name.
 #[derive(Debug, thiserror::Error)]
-pub enum BaselineInvalid {
+pub(crate) enum BaselineInvalid {
     /// Not a baseline document of this format.
     #[error("{0}")]
     Document(VersionedError),

@@ -1,4 +1,4 @@
-//! From runs to a profile (DESIGN §4, §5): component cost = per-request time with the sidecar
+//! From runs to a profile (docs/profiling.md): component cost = per-request time with the sidecar
 //! minus without; Parsing = User(mode) − User(tcp); Other = User(tcp) + other kernel time;
 //! Filter(f) = with f minus without, per component. Then one OLS fit per component and the
 //! checks of the paper's assumptions. Pure: no probe, no processes.
@@ -133,7 +133,7 @@ pub struct Checks {
 }
 
 /// The R² of the size means a per-byte read or write fit must reach for its copy cost to count
-/// as measured (issue 5; the paper's A2).
+/// as measured (the paper's A2).
 pub const PER_BYTE_R2: f64 = 0.8;
 
 impl Checks {
@@ -141,8 +141,8 @@ impl Checks {
     /// components whose cost is the copy of the message). They are closed-loop fits, and a
     /// read's or write's time on the path is its CPU time, so they are also the closed-loop
     /// CPU fits. The open-loop CPU fits are not judged here: under load, wake-ups and writes
-    /// coalesce differently at each size (Envoy at 60 KB: 0.7 wake-ups per request without
-    /// the sidecar against 3.4 at 100 B), so their size dependence is not only the copy.
+    /// coalesce differently at each size (docs/profiling.md), so their size dependence is not
+    /// only the copy.
     pub fn copy_fits(&self) -> impl Iterator<Item = &Linearity> {
         self.linearity.iter().filter(|l| {
             matches!(l.component, Component::Read | Component::Write)
@@ -455,7 +455,7 @@ impl<'a> Index<'a> {
 
 /// Fits a profile's modes and filters from `runs`. Runs pair by configuration, size, load
 /// and repeat; a run without its pair is left out with a warning.
-pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
+pub(crate) fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
     let mut checks = Checks::default();
     let index = Index::new(runs);
     let lost: u64 = runs.iter().map(|r| r.lost_events).sum();

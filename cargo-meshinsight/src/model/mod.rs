@@ -25,7 +25,7 @@ use crate::vocab::{Component, Filter, Mode, SidecarConfig};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The paper's figures (SoCC '23, Tables 2 and 3), embedded as the default profile.
-pub const PAPER_PROFILE_JSON: &str =
+pub(crate) const PAPER_PROFILE_JSON: &str =
     include_str!("../../../fixtures/profiles/socc23-envoy-1.21.json");
 
 /// Where the embedded paper profile lives in the repository.
@@ -363,7 +363,7 @@ pub struct SidecarInfo {
     pub binary_sha256: Option<String>,
 }
 
-/// What a profile is valid for (DESIGN §2): hardware, kernel, sidecar build, tool.
+/// What a profile is valid for: hardware, kernel, sidecar build, tool.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Platform {
@@ -503,7 +503,7 @@ impl Profile {
 
     /// Finds each mode's split in the profile's runs ([`split::detect`]); a profile without
     /// runs has none.
-    pub fn detect_splits(&mut self) {
+    pub(crate) fn detect_splits(&mut self) {
         for (mode, mp) in &mut self.modes {
             mp.split = split::detect(&self.runs, &SidecarConfig::plain(*mode));
         }

@@ -119,7 +119,7 @@ fn read_write_by_size(runs: &[&Run]) -> Vec<ReadWrite> {
 
 /// The split of `config`'s sidecar from `runs`, when the runs recorded event counts and some
 /// profiled size took more reads and writes than the smallest one.
-pub fn detect(runs: &[Run], config: &SidecarConfig) -> Option<Split> {
+pub(crate) fn detect(runs: &[Run], config: &SidecarConfig) -> Option<Split> {
     let closed = |through: bool| -> Vec<&Run> {
         runs.iter()
             .filter(|r| {

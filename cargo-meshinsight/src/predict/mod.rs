@@ -1,4 +1,4 @@
-//! Prediction (DESIGN §6): from an ECG and a profile to the end-to-end latency and CPU
+//! Prediction (docs/prediction.md): from an ECG and a profile to the end-to-end latency and CPU
 //! overhead of the mesh, with the critical path and the share of each component.
 
 pub mod speedup;
@@ -205,7 +205,10 @@ pub struct Prediction {
 }
 
 /// The overhead of each call: the caller's outbound sidecar plus the callee's inbound one.
-pub fn call_costs(ecg: &Ecg, profiles: &ProfileSet) -> Result<Vec<CostVector>, PredictError> {
+pub(crate) fn call_costs(
+    ecg: &Ecg,
+    profiles: &ProfileSet,
+) -> Result<Vec<CostVector>, PredictError> {
     let priced: Vec<Option<&Profile>> = ecg
         .services
         .iter()

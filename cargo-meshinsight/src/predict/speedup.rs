@@ -1,4 +1,4 @@
-//! Speedup profiles: what-if changes to a profile's components (DESIGN §6), e.g. "IPC −30%"
+//! Speedup profiles: what-if changes to a profile's components, e.g. "IPC −30%"
 //! or "Write costs 3 µs + 0.001 µs/byte". Format: docs/speedup-format.md.
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! What-if studies (the paper's §6, Fig. 13 and 14): a measured change of the sidecar turned
+//! What-if studies (as the paper's Fig. 13 and 14): a measured change of the sidecar turned
 //! into a speedup profile. Two profiles of the same sidecar on the same machine, one with the
 //! change (the builtin sidecar with a Unix-domain-socket upstream, or with MSG_ZEROCOPY
 //! writes) and one without, give per mode and component the relative change of latency and
@@ -22,12 +22,12 @@ pub struct NothingShared {
 
 /// A component whose base cost at the reference size is this close to zero (µs) has no
 /// meaningful relative change (noise around zero) and is left unchanged.
-pub const MIN_BASE_US: f64 = 0.5;
+pub(crate) const MIN_BASE_US: f64 = 0.5;
 
 /// The change from `base` to `variant`, per mode and component, as percentages at `size`
 /// bytes. Components the two profiles do not share, or whose base is under [`MIN_BASE_US`],
 /// are left out (and listed in the description).
-pub fn speedup_between(
+pub(crate) fn speedup_between(
     name: &str,
     base: &Profile,
     variant: &Profile,

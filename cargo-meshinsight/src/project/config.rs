@@ -1,6 +1,6 @@
 //! The gate's configuration: `[workspace.metadata.meshinsight]` and
 //! `[package.metadata.meshinsight]` of the project, read with `cargo metadata`
-//! (DESIGN §7, docs/gate.md). The package table overrides the workspace table key by key.
+//! (docs/gate.md). The package table overrides the workspace table key by key.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use crate::vocab::{Filter, Mode};
 
 /// The configuration could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// `cargo metadata` failed.
     #[error("failed to read the cargo metadata of {manifest}: {message}")]
     Metadata {
@@ -42,7 +42,7 @@ pub enum ConfigError {
 
 /// What is wrong in a `metadata.meshinsight` table; one line, naming the key.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigInvalid {
+pub(crate) enum ConfigInvalid {
     /// The table does not fit the schema as a whole.
     #[error("{0}")]
     Table(serde_json::Error),
@@ -86,7 +86,7 @@ pub enum ConfigInvalid {
 
 /// What is wrong with a `sidecar` key.
 #[derive(Debug, thiserror::Error)]
-pub enum SidecarInvalid {
+pub(crate) enum SidecarInvalid {
     /// A name that is neither `builtin` nor `envoy`.
     #[error(
         "unknown sidecar `{0}` (expected \"builtin\", \"envoy\", {{ command = \"...\" }} or {{ bin = \"...\" }})"
@@ -109,7 +109,7 @@ pub enum SidecarInvalid {
 /// Which sidecar the gate measures (used by the profiler; recorded in reports).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Sidecar {
+pub(crate) enum Sidecar {
     /// The project's own reference proxy.
     Builtin,
     /// Real Envoy, configuration generated per mode and filter set.
@@ -128,53 +128,53 @@ pub enum Sidecar {
 
 /// The arguments a `bin` sidecar gets without an `args` key: the `__sidecar` convention of the
 /// builtin sidecar.
-pub const DEFAULT_BIN_ARGS: &str = "--listen {listen} --upstream {upstream} --mode {mode}";
+pub(crate) const DEFAULT_BIN_ARGS: &str = "--listen {listen} --upstream {upstream} --mode {mode}";
 
 /// The resolved gate settings of a project.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The workspace root; relative paths below are resolved against it.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The manifest whose tables were read (named in errors).
-    pub manifest: PathBuf,
+    pub(crate) manifest: PathBuf,
     /// The sidecar under test.
-    pub sidecar: Sidecar,
+    pub(crate) sidecar: Sidecar,
     /// Modes to profile (empty: every mode the fixtures use).
-    pub modes: Vec<Mode>,
+    pub(crate) modes: Vec<Mode>,
     /// Filters to profile.
-    pub filters: Vec<Filter>,
+    pub(crate) filters: Vec<Filter>,
     /// Fixture globs, relative to the root.
-    pub fixtures: Vec<String>,
+    pub(crate) fixtures: Vec<String>,
     /// Directory of `<platform-id>.json` baselines, relative to the root.
-    pub baseline_dir: PathBuf,
+    pub(crate) baseline_dir: PathBuf,
     /// Practical threshold: relative change in percent that counts as a change.
-    pub threshold_pct: f64,
+    pub(crate) threshold_pct: f64,
     /// Significance level after the multiple-testing correction.
-    pub alpha: f64,
+    pub(crate) alpha: f64,
     /// The multiple-testing correction.
-    pub correction: Correction,
+    pub(crate) correction: Correction,
     /// The branch baselines are kept on; `check` compares against its merge base.
-    pub target_branch: String,
+    pub(crate) target_branch: String,
     /// How many earlier versions of the baseline file to read for the run-to-run spread.
-    pub history_depth: usize,
-    /// Profiler settings, passed through to `cargo meshinsight profile` (issue 5).
-    pub profile: Option<serde_json::Value>,
+    pub(crate) history_depth: usize,
+    /// Profiler settings (`sizes`, `rates`, `repeat`, `requests`) for a check that profiles.
+    pub(crate) profile: Option<serde_json::Value>,
 }
 
 /// Defaults of the settings.
-pub mod defaults {
+pub(crate) mod defaults {
     /// Relative change that counts, percent.
-    pub const THRESHOLD_PCT: f64 = 5.0;
+    pub(crate) const THRESHOLD_PCT: f64 = 5.0;
     /// Significance level.
-    pub const ALPHA: f64 = 0.05;
+    pub(crate) const ALPHA: f64 = 0.05;
     /// Baseline directory.
-    pub const BASELINE_DIR: &str = "baselines";
+    pub(crate) const BASELINE_DIR: &str = "baselines";
     /// Fixture glob.
-    pub const FIXTURES: &str = "fixtures/ecg/*.toml";
+    pub(crate) const FIXTURES: &str = "fixtures/ecg/*.toml";
     /// Target branch.
-    pub const TARGET_BRANCH: &str = "main";
+    pub(crate) const TARGET_BRANCH: &str = "main";
     /// Baseline history versions read.
-    pub const HISTORY_DEPTH: usize = 20;
+    pub(crate) const HISTORY_DEPTH: usize = 20;
 }
 
 /// One `metadata.meshinsight` table as written; every key optional.
@@ -273,7 +273,7 @@ impl Table {
 
 impl Settings {
     /// Reads the settings of the project of `manifest_path` (or of the current directory).
-    pub fn load(manifest_path: Option<&Path>) -> Result<Settings, ConfigError> {
+    pub(crate) fn load(manifest_path: Option<&Path>) -> Result<Settings, ConfigError> {
         let mut cmd = cargo_metadata::MetadataCommand::new();
         cmd.no_deps();
         if let Some(p) = manifest_path {
@@ -394,7 +394,7 @@ impl Settings {
     }
 
     /// The fixture files the globs select, sorted and deduplicated.
-    pub fn fixture_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
+    pub(crate) fn fixture_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
         let mut out = Vec::new();
         for pattern in &self.fixtures {
             let full = format!(
@@ -425,7 +425,7 @@ impl Settings {
     }
 
     /// The baseline directory, absolute.
-    pub fn baseline_dir_abs(&self) -> PathBuf {
+    pub(crate) fn baseline_dir_abs(&self) -> PathBuf {
         self.root.join(&self.baseline_dir)
     }
 }

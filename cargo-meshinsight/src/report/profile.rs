@@ -45,7 +45,7 @@ fn model_text(m: &LinearModel) -> [String; 3] {
 }
 
 /// Renders the profile's tables at message size `size` and rate `rate` (requests/s).
-pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String {
+pub(crate) fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String {
     let mut doc = Doc {
         style: if markdown {
             ASCII_MARKDOWN

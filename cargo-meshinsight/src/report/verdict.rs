@@ -9,7 +9,7 @@ use crate::gate::snapshot::Unit;
 use crate::gate::{MetricId, MetricResult, MetricVerdict, Outcome, Verdict};
 
 /// Renders `verdict` in `format`.
-pub fn render(verdict: &Verdict, format: Format) -> String {
+pub(crate) fn render(verdict: &Verdict, format: Format) -> String {
     match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(verdict).expect("a verdict serializes");
@@ -244,10 +244,10 @@ fn verdict_text(m: &MetricResult) -> String {
 
 /// GitHub refuses comment bodies over 65,536 characters; the details table is left out of
 /// a report that would come near it.
-pub const MAX_MARKDOWN_BYTES: usize = 60_000;
+pub(crate) const MAX_MARKDOWN_BYTES: usize = 60_000;
 
 /// The markdown report; with `marker`, the hidden marker of the PR comment goes first.
-pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
+pub(crate) fn markdown(v: &Verdict, marker: Option<&str>) -> String {
     let mut out = String::new();
     if let Some(m) = marker {
         out.push_str(m);

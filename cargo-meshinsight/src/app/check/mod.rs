@@ -20,7 +20,7 @@ use crate::project::github::PrContext;
 use crate::report::{Format, verdict};
 
 /// Loads the fixtures of `settings` and predicts them under `profile`.
-pub fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error> {
+pub(crate) fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error> {
     let paths = settings.fixture_paths()?;
     let mut ecgs = Vec::with_capacity(paths.len());
     for p in &paths {
@@ -35,7 +35,7 @@ pub fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error
 
 /// Which baseline `check` compares against.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum BaselineChoice {
+pub(crate) enum BaselineChoice {
     /// The baseline file at the merge base of `HEAD` and the target branch.
     #[default]
     MergeBase,
@@ -45,27 +45,27 @@ pub enum BaselineChoice {
 
 /// What `check` does.
 #[derive(Clone, Debug, Default)]
-pub struct CheckConfig {
+pub(crate) struct CheckConfig {
     /// The manifest of the project (`--manifest-path`).
-    pub manifest_path: Option<PathBuf>,
+    pub(crate) manifest_path: Option<PathBuf>,
     /// The profile of the head: a file, or measured now.
-    pub profile: ProfileSource,
+    pub(crate) profile: ProfileSource,
     /// The baseline.
-    pub baseline: BaselineChoice,
+    pub(crate) baseline: BaselineChoice,
     /// Fail (exit 101) instead of passing when there is no baseline.
-    pub require_baseline: bool,
+    pub(crate) require_baseline: bool,
     /// Overrides the configured target branch (e.g. from `GITHUB_BASE_REF`).
-    pub target_branch: Option<String>,
+    pub(crate) target_branch: Option<String>,
     /// Overrides the configured threshold, percent.
-    pub threshold_pct: Option<f64>,
+    pub(crate) threshold_pct: Option<f64>,
     /// Overrides the configured α.
-    pub alpha: Option<f64>,
+    pub(crate) alpha: Option<f64>,
     /// Paired mode: measure this base interleaved with the head instead of reading a
     /// baseline.
-    pub paired: Option<PairedBase>,
+    pub(crate) paired: Option<PairedBase>,
     /// Do not measure again to confirm a regression found against a baseline or by a paired
     /// check (`--no-confirm`; [`confirm`]).
-    pub no_confirm: bool,
+    pub(crate) no_confirm: bool,
 }
 
 impl CheckConfig {
@@ -131,7 +131,7 @@ pub(crate) fn run(
 }
 
 /// Loads the baseline `check` compares against.
-pub fn load_baseline(
+pub(crate) fn load_baseline(
     settings: &Settings,
     platform_id: &str,
     choice: &BaselineChoice,
@@ -181,7 +181,7 @@ pub fn load_baseline(
 /// `check`: predict, load the baseline, compare.
 ///
 /// The head profile is read or measured as `config.profile` says.
-pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
+pub(crate) fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
     config.check_overrides()?;
     let settings = with_overrides(config, Settings::load(config.manifest_path.as_deref())?);
     if let Some(base) = &config.paired {
@@ -296,7 +296,7 @@ fn judge_profile(
 /// both, and judge the per-point differences with a paired test.
 ///
 /// `settings` are the project's with the command line's overrides ([`check`]).
-pub fn check_paired(
+pub(crate) fn check_paired(
     config: &CheckConfig,
     settings: Settings,
     base: &PairedBase,
@@ -344,9 +344,8 @@ pub fn check_paired(
     };
     let first = measure_and_judge(out)?;
     // Interleaving cancels what the machine does to both sidecars alike, not a phase that
-    // slows one of the two processes for seconds: an A/A paired check (builtin against
-    // builtin) flagged 4 regressions in 1 of 8 runs that way (docs/gate.md). Such a phase
-    // mostly does not repeat; a change of the sidecar does.
+    // slows one of the two processes for seconds (docs/gate.md). Such a phase mostly does not
+    // repeat; a change of the sidecar does.
     confirm_by_measuring_again(config, first, "base and head", out, measure_and_judge)
 }
 
