@@ -57,7 +57,7 @@ impl Baseline {
             origin: origin.to_string(),
             reason,
         };
-        let b: Baseline = crate::versioned::from_json(text, FORMAT_VERSION)
+        let mut b: Baseline = crate::versioned::from_json(text, FORMAT_VERSION)
             .map_err(|e| invalid(BaselineInvalid::Document(e)))?;
         b.snapshot
             .profile
@@ -69,6 +69,7 @@ impl Baseline {
                 profile: b.snapshot.profile.platform.id.clone(),
             }));
         }
+        b.snapshot.profile.find_unstored_splits();
         Ok(b)
     }
 

@@ -494,11 +494,16 @@ impl Profile {
             path: origin.to_path_buf(),
             reason,
         })?;
-        // Profiles fitted before the split was stored with its mode: find it in the runs now.
-        if profile.modes.values().all(|mp| mp.split.is_none()) {
-            profile.detect_splits();
-        }
+        profile.find_unstored_splits();
         Ok(profile)
+    }
+
+    /// A profile fitted before the split was stored with its mode has runs but no split: finds
+    /// it in the runs now, once, as the fit does.
+    pub(crate) fn find_unstored_splits(&mut self) {
+        if self.modes.values().all(|mp| mp.split.is_none()) {
+            self.detect_splits();
+        }
     }
 
     /// Finds each mode's split in the profile's runs ([`split::detect`]); a profile without
