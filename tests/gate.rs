@@ -1,8 +1,8 @@
 //! The repository's own gate as tests (`harness = false`): every fixture's latency and CPU
 //! prediction under the paper profile, against the baseline committed at `HEAD`.
 //!
-//! Until `cargo meshinsight profile` lands this guards the prediction engine and the fixtures:
-//! a change that moves a fixture's predicted overhead by more than the threshold fails here.
+//! Under the fixed paper profile this guards the prediction engine and the fixtures: a change
+//! that moves a fixture's predicted overhead by more than the threshold fails here.
 //! After a deliberate change, re-record with
 //! `cargo run -- meshinsight baseline update --profile fixtures/profiles/socc23-envoy-1.21.json`
 //! and commit the file.

@@ -10,8 +10,8 @@
 //! - [`model`]: the profile (per-component linear models), fitted from runs.
 //! - [`ecg`] (call graphs), [`traces`] (trace import) and [`predict`] (end-to-end overhead);
 //!   [`analyze`] predicts millions of graphs; [`validate`] deploys a graph for real.
-//! - [`gate`]: the comparison of a head with a base or a baseline, and the decision.
-//! - [`report`]: every renderer (tables, markdown, JSON, SVG).
+//! - `gate`: the comparison of a head with a base or a baseline, and the decision.
+//! - `report`: every renderer (tables, markdown, JSON, SVG).
 //!
 //! Above them, [`app`] is the application layer: one module per command, the only place that
 //! reads and writes files, prints, installs signal handlers and maps errors to exit codes. The
@@ -23,20 +23,20 @@ pub mod app;
 mod cli;
 pub mod ecg;
 pub(crate) mod exit;
-pub mod gate;
+pub(crate) mod gate;
 pub mod harness;
 pub mod measure;
 pub mod model;
 pub mod predict;
 pub mod probe;
 pub(crate) mod project;
-pub mod report;
+pub(crate) mod report;
 #[cfg(test)]
 mod test_support;
 pub mod traces;
 pub(crate) mod util;
 pub mod validate;
-pub(crate) mod versioned;
+pub mod versioned;
 pub mod vocab;
 
 pub use app::libtest;

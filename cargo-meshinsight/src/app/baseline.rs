@@ -8,43 +8,44 @@ use super::check::snapshot;
 use super::error::Error;
 use super::head_profile::ProfileSource;
 use super::output::Output;
-use crate::gate::baseline::{self, Baseline};
+use crate::gate::Baseline;
+use crate::gate::baseline;
 use crate::model::Profile;
 use crate::project::config::Settings;
 use crate::project::fs::write_atomic;
 
 /// What `baseline update` does.
 #[derive(Clone, Debug, Default)]
-pub struct UpdateConfig {
+pub(crate) struct UpdateConfig {
     /// The manifest of the project.
-    pub manifest_path: Option<PathBuf>,
+    pub(crate) manifest_path: Option<PathBuf>,
     /// The profile to record: a file, or measured now.
-    pub profile: ProfileSource,
+    pub(crate) profile: ProfileSource,
     /// Commit the file with git2.
-    pub commit: bool,
+    pub(crate) commit: bool,
 }
 
 /// What `baseline update` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Updated {
+pub(crate) struct Updated {
     /// The file written.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Versions the spread was computed from.
-    pub history_versions: usize,
+    pub(crate) history_versions: usize,
     /// The commit made, when asked and the file changed.
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
 }
 
 /// `baseline update`: predict, compute the spread with the file's history at `HEAD`, write
 /// `<baseline-dir>/<platform-id>.json` atomically and optionally commit it.
-pub fn update(config: &UpdateConfig, out: &mut Output) -> Result<Updated, Error> {
+pub(crate) fn update(config: &UpdateConfig, out: &mut Output) -> Result<Updated, Error> {
     let settings = Settings::load(config.manifest_path.as_deref())?;
     let profile = config.profile.obtain(&settings, out)?;
     update_profile(config, &settings, profile, out)
 }
 
 /// `baseline update` of a given profile, with the project's `settings`.
-pub fn update_profile(
+pub(crate) fn update_profile(
     config: &UpdateConfig,
     settings: &Settings,
     profile: Profile,

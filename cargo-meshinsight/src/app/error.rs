@@ -153,6 +153,41 @@ pub enum Error {
     /// A helper process (`__echo`, `__sidecar`, `__service`, `__probe-workload`) stopped.
     #[error(transparent)]
     Helper(#[from] super::internal::HelperError),
+    /// `check --threshold` or `--alpha` out of range.
+    #[error("invalid {flag} {value}")]
+    InvalidOverride {
+        /// The flag.
+        flag: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// `speedup --size` is not a positive number.
+    #[error("--size must be a positive number of bytes, not {value}")]
+    InvalidSize {
+        /// The size given.
+        value: f64,
+    },
+    /// `speedup` found nothing the two profiles share.
+    #[error("cannot compare {base} with {variant}: {reason}")]
+    NothingToCompare {
+        /// The profile without the change.
+        base: std::path::PathBuf,
+        /// The profile with it.
+        variant: std::path::PathBuf,
+        /// Why.
+        reason: crate::predict::whatif::NothingShared,
+    },
+    /// A speedup profile could not be written as TOML.
+    #[error("cannot write the speedup profile: {0}")]
+    SpeedupToml(toml::ser::Error),
+    /// The project's `profile = { ... }` settings cannot configure the profiler.
+    #[error("cannot profile for the gate ({manifest}): {reason}")]
+    ProfileSettings {
+        /// The manifest holding them.
+        manifest: std::path::PathBuf,
+        /// What is wrong.
+        reason: super::head_profile::ProfileTableInvalid,
+    },
     /// A system call or file operation failed.
     #[error("failed to {what}")]
     Io {
@@ -170,14 +205,6 @@ pub enum Error {
         /// Why it failed.
         #[source]
         source: std::io::Error,
-    },
-    /// Anything else that has no variant of its own yet.
-    #[error("{message}")]
-    Other {
-        /// What went wrong.
-        message: String,
-        /// What the user can do about it.
-        hint: Option<String>,
     },
 }
 
@@ -220,10 +247,10 @@ impl Error {
             Error::Profile(_) => {
                 Some("the profile format is described in docs/profile-format.md".to_string())
             }
-            Error::Config(_) => Some(
+            Error::Config(_) | Error::ProfileSettings { .. } => Some(
                 "the `metadata.meshinsight` keys are described in docs/gate.md".to_string(),
             ),
-            Error::Gate(e) => e.hint(),
+            Error::Gate(e) => gate_hint(e),
             Error::Github(e) => e.hint(),
             Error::Probe(e) => e.hint(),
             Error::Measure(MeasureError::Probe(e)) => e.hint(),
@@ -264,6 +291,13 @@ impl Error {
             Error::NoUsableGraphs => {
                 Some("see the problem counts above; docs/traces.md says what is read".into())
             }
+            Error::NothingToCompare { .. } => {
+                Some("profile the same modes with and without the change".into())
+            }
+            Error::InvalidSize { .. } | Error::SpeedupToml(_) => None,
+            Error::InvalidOverride { .. } => {
+                Some("--threshold is a percentage >= 0; --alpha lies in (0, 1)".into())
+            }
             Error::Input(super::input::InputError::NoFixtures { .. }) => Some(
                 "pass --ecg FILE, or run in a project with fixtures/ecg/ (docs/ecg-format.md)"
                     .into(),
@@ -285,8 +319,37 @@ impl Error {
             | Error::Io { .. }
             | Error::Serialize { .. }
             | Error::Helper(_) => None,
-            Error::Other { hint, .. } => hint.clone(),
         }
+    }
+}
+
+/// What the user can do about a baseline or report that cannot be used.
+fn gate_hint(e: &GateError) -> Option<String> {
+    match e {
+        GateError::InvalidBaseline { .. } => Some(
+            "regenerate it with `cargo meshinsight baseline update`; the format is in docs/gate.md"
+                .into(),
+        ),
+        GateError::NoTargetBranch { .. } => Some(
+            "fetch the target branch (actions/checkout with fetch-depth: 0), or pass --baseline-rev"
+                .into(),
+        ),
+        GateError::NoBaseline { .. } => Some(
+            "record one on the target branch with `cargo meshinsight baseline update --commit`"
+                .into(),
+        ),
+        GateError::PlatformChanged { .. } => Some(
+            "keep the machine's CPUs and sidecar the same during a check, or pass --no-confirm"
+                .into(),
+        ),
+        GateError::BadPlatformId { .. } => Some("change `platform.id` in the profile".into()),
+        GateError::InvalidReport { .. } => {
+            Some("pass the JSON written by `cargo meshinsight check --report FILE`".into())
+        }
+        GateError::Read { .. }
+        | GateError::Git { .. }
+        | GateError::BareRepository { .. }
+        | GateError::OutsideRepository { .. } => None,
     }
 }
 

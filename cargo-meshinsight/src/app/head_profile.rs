@@ -17,7 +17,7 @@ use crate::util::hash::{sha256_file, slug};
 
 /// The head profile of `check` (and the profile `baseline update` records).
 #[derive(Clone, Debug, PartialEq)]
-pub enum ProfileSource {
+pub(crate) enum ProfileSource {
     /// A profile file, e.g. written by `cargo meshinsight profile`.
     File(PathBuf),
     /// Profile the configured sidecar now (root); `quick` for `profile --quick` settings.
@@ -41,7 +41,7 @@ impl Default for ProfileSource {
 
 impl ProfileSource {
     /// Loads or measures the profile.
-    pub fn obtain(&self, settings: &Settings, out: &mut Output) -> Result<Profile, Error> {
+    pub(crate) fn obtain(&self, settings: &Settings, out: &mut Output) -> Result<Profile, Error> {
         match self {
             ProfileSource::File(path) => load_profile(path),
             ProfileSource::Measure { quick, sidecar } => {
@@ -59,30 +59,58 @@ impl ProfileSource {
     }
 }
 
-fn invalid(settings: &Settings, message: String) -> Error {
-    Error::Other {
-        message: format!(
-            "cannot profile for the gate ({}): {message}",
-            settings.manifest.display()
-        ),
-        hint: Some("the `metadata.meshinsight` keys are described in docs/gate.md".into()),
+/// What is wrong with the project's `profile = { ... }` settings.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProfileTableInvalid {
+    /// `profile` is not a table.
+    #[error("`profile` must be a table")]
+    NotATable,
+    /// A key's value has the wrong type.
+    #[error("`profile.{key}` must be {expected}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// What it must be, in words.
+        expected: &'static str,
+    },
+    /// A key the profiler does not know.
+    #[error("unknown key `profile.{key}` (expected sizes, rates, repeat, requests)")]
+    UnknownKey {
+        /// The key.
+        key: String,
+    },
+}
+
+fn invalid(settings: &Settings, reason: ProfileTableInvalid) -> Error {
+    Error::ProfileSettings {
+        manifest: settings.manifest.clone(),
+        reason,
     }
+}
+
+/// A `bin` sidecar's target, built.
+#[derive(Clone, Debug)]
+pub(crate) struct BuiltBin {
+    /// The binary target's name.
+    pub(crate) name: String,
+    /// Its executable.
+    pub(crate) path: PathBuf,
 }
 
 /// A sidecar ready to run, and for a `bin` sidecar the binary it was built into.
 #[derive(Clone, Debug)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// What the harness starts.
-    pub sidecar: Sidecar,
+    pub(crate) sidecar: Sidecar,
     /// The `bin` target and its executable, for a `bin` sidecar.
-    pub bin: Option<(String, PathBuf)>,
+    pub(crate) bin: Option<BuiltBin>,
     /// The `args` of a `bin` sidecar, when configured.
-    pub args: Option<String>,
+    pub(crate) args: Option<String>,
 }
 
 impl Resolved {
     /// A preset or command: nothing to build.
-    pub fn preset(sidecar: Sidecar) -> Resolved {
+    pub(crate) fn preset(sidecar: Sidecar) -> Resolved {
         Resolved {
             sidecar,
             bin: None,
@@ -91,9 +119,9 @@ impl Resolved {
     }
 
     /// How reports name it: `builtin`, `bin my-proxy`, or the command.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match (&self.bin, &self.sidecar) {
-            (Some((name, _)), _) => match &self.args {
+            (Some(BuiltBin { name, .. }), _) => match &self.args {
                 Some(args) => format!("bin {name} {args}"),
                 None => format!("bin {name}"),
             },
@@ -103,8 +131,8 @@ impl Resolved {
 
     /// A `bin` sidecar runs as a command; its profile is named after the target (platform id
     /// `<name>-<cpu>-<cores>c-linux-<kernel>`) and records the binary's hash.
-    pub fn relabel(&self, profile: &mut Profile) {
-        let Some((name, path)) = &self.bin else {
+    pub(crate) fn relabel(&self, profile: &mut Profile) {
+        let Some(BuiltBin { name, path }) = &self.bin else {
             return;
         };
         let platform = &mut profile.platform;
@@ -118,7 +146,7 @@ impl Resolved {
 
 /// The configured sidecar, ready to run: a `bin` target is built first with cargo in the
 /// project of `manifest` (into `target_dir` when given).
-pub fn resolve_sidecar(
+pub(crate) fn resolve_sidecar(
     configured: &ConfigSidecar,
     manifest: &Path,
     target_dir: Option<&Path>,
@@ -159,7 +187,10 @@ pub fn resolve_sidecar(
             );
             Resolved {
                 sidecar: Sidecar::Command { template },
-                bin: Some((name.clone(), path)),
+                bin: Some(BuiltBin {
+                    name: name.clone(),
+                    path,
+                }),
                 args: args.clone(),
             }
         }
@@ -168,7 +199,7 @@ pub fn resolve_sidecar(
 
 /// The profiler's settings for a project: `sidecar`, the modes its fixtures use (or the
 /// configured ones), its filters, and `profile = { sizes, rates, repeat, requests }`.
-pub fn measure_config(
+pub(crate) fn measure_config(
     settings: &Settings,
     quick: bool,
     sidecar: Sidecar,
@@ -202,9 +233,17 @@ pub fn measure_config(
     if let Some(table) = &settings.profile {
         let obj = table
             .as_object()
-            .ok_or_else(|| invalid(settings, "`profile` must be a table".into()))?;
+            .ok_or_else(|| invalid(settings, ProfileTableInvalid::NotATable))?;
         for (key, value) in obj {
-            let bad = |what: &str| invalid(settings, format!("`profile.{key}` must be {what}"));
+            let bad = |expected: &'static str| {
+                invalid(
+                    settings,
+                    ProfileTableInvalid::BadValue {
+                        key: key.clone(),
+                        expected,
+                    },
+                )
+            };
             match key.as_str() {
                 "sizes" => {
                     cfg.sizes = serde_json::from_value(value.clone())
@@ -226,9 +265,9 @@ pub fn measure_config(
                 other => {
                     return Err(invalid(
                         settings,
-                        format!(
-                            "unknown key `profile.{other}` (expected sizes, rates, repeat, requests)"
-                        ),
+                        ProfileTableInvalid::UnknownKey {
+                            key: other.to_string(),
+                        },
                     ));
                 }
             }

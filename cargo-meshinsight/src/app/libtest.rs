@@ -22,6 +22,7 @@ use super::check::{self, BaselineChoice, CheckConfig};
 use super::error::causes;
 use super::head_profile::ProfileSource;
 use super::output::Output;
+use crate::gate::snapshot::Unit;
 use crate::gate::{BaselineSource, MetricId, MetricVerdict, Outcome};
 use crate::report::{cores, us};
 
@@ -136,7 +137,7 @@ impl GateTests {
                 };
                 let name = format!("gate::{fixture}::{}", quantity.as_str());
                 let fmt = |x: f64| {
-                    if m.unit == "cores" {
+                    if m.unit == Unit::Cores {
                         format!("{} cores", cores(x))
                     } else {
                         format!("{} µs", us(x))

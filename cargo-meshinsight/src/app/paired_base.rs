@@ -12,7 +12,7 @@ use crate::project::export::{export_tree, target_dir};
 
 /// Where the base of a paired check comes from.
 #[derive(Clone, Debug, PartialEq)]
-pub enum PairedBase {
+pub(crate) enum PairedBase {
     /// A sidecar given on the command line (`--base-sidecar`).
     Sidecar(Sidecar),
     /// The sidecar configured at a revision (`--base-rev`; `None`: the merge base with the
@@ -22,17 +22,17 @@ pub enum PairedBase {
 
 /// The base sidecar, ready to run, and what it came from.
 #[derive(Debug)]
-pub struct PreparedBase {
+pub(crate) struct PreparedBase {
     /// The sidecar.
-    pub resolved: Resolved,
+    pub(crate) resolved: Resolved,
     /// The commit it came from.
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// The exported tree (kept until the run ends).
     _tree: Option<tempfile::TempDir>,
 }
 
 /// Resolves the base sidecar of a paired check.
-pub fn prepare_base(
+pub(crate) fn prepare_base(
     settings: &Settings,
     base: &PairedBase,
     target_branch: Option<&str>,
@@ -96,7 +96,7 @@ pub fn prepare_base(
 
 /// `check --paired` needs a measurement: the head's `--sidecar` and `--quick` come from the
 /// profile source.
-pub fn measure_options(source: &ProfileSource) -> Result<(bool, Option<Sidecar>), Error> {
+pub(crate) fn measure_options(source: &ProfileSource) -> Result<(bool, Option<Sidecar>), Error> {
     match source {
         ProfileSource::Measure { quick, sidecar } => Ok((*quick, sidecar.clone())),
         ProfileSource::File(_) => Err(Error::PairedNeedsMeasuring),

@@ -16,19 +16,19 @@ use crate::report::{Format, prediction};
 
 /// What to predict, with what.
 #[derive(Clone, Debug, Default)]
-pub struct PredictConfig {
+pub(crate) struct PredictConfig {
     /// Fixture files or directories; empty means `fixtures/ecg` of the project.
-    pub ecg: Vec<PathBuf>,
+    pub(crate) ecg: Vec<PathBuf>,
     /// Profile files, the first being the default; empty means the embedded paper profile.
-    pub profiles: Vec<PathBuf>,
+    pub(crate) profiles: Vec<PathBuf>,
     /// A speedup profile to compare against.
-    pub speedup: Option<PathBuf>,
+    pub(crate) speedup: Option<PathBuf>,
     /// Which CPU model prices a traversal.
-    pub cpu_price: CpuPrice,
+    pub(crate) cpu_price: CpuPrice,
 }
 
 /// Expands directories into the fixture files below them; keeps files as given.
-pub fn fixture_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+pub(crate) fn fixture_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     if given.is_empty() {
         let dir = default_fixture_dir().ok_or_else(|| InputError::NoFixtures {
             dir: PathBuf::from(FIXTURE_DIR),
@@ -47,7 +47,7 @@ pub fn fixture_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
 }
 
 /// Loads the profiles of `config` (or the paper's) into a set.
-pub fn load_profiles(paths: &[PathBuf], out: &mut Output) -> Result<ProfileSet, Error> {
+pub(crate) fn load_profiles(paths: &[PathBuf], out: &mut Output) -> Result<ProfileSet, Error> {
     if paths.is_empty() {
         out.status(
             "Using",
@@ -66,7 +66,10 @@ pub fn load_profiles(paths: &[PathBuf], out: &mut Output) -> Result<ProfileSet, 
 }
 
 /// Runs the whole job and returns one prediction per fixture, in file order.
-pub fn predictions(config: &PredictConfig, out: &mut Output) -> Result<Vec<Prediction>, Error> {
+pub(crate) fn predictions(
+    config: &PredictConfig,
+    out: &mut Output,
+) -> Result<Vec<Prediction>, Error> {
     let paths = fixture_paths(&config.ecg)?;
     let profiles = load_profiles(&config.profiles, out)?.with_cpu_price(config.cpu_price);
     let speedup = config.speedup.as_deref().map(load_speedup).transpose()?;

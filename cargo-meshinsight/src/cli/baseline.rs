@@ -11,7 +11,7 @@ use super::profile_source::ProfileSourceArgs;
 
 /// Manage the baselines kept in git (`baselines/<platform-id>.json`).
 #[derive(Debug, clap::Args)]
-pub struct BaselineArgs {
+pub(crate) struct BaselineArgs {
     #[command(subcommand)]
     command: BaselineCommand,
 }

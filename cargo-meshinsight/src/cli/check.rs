@@ -2,21 +2,22 @@
 
 use std::path::PathBuf;
 
-use crate::app::check::{self, BaselineChoice, CheckConfig};
+use crate::app::check::{self, BaselineChoice, CheckConfig, ReportConfig};
+use crate::app::comment::CommentConfig;
 use crate::app::error::Error;
 use crate::app::output::Output;
 use crate::app::paired_base::PairedBase;
 use crate::gate::BaselineSource;
-use crate::report::{Format, verdict};
+use crate::report::Format;
 
-use super::comment::{CommentArgs, post_verdict, write_step_summary};
+use super::comment::CommentArgs;
 use super::profile_source::ProfileSourceArgs;
 
 /// Compare the sidecar's overhead with the baseline of this platform; exit 100 on a regression.
 ///
 /// Without `--profile`, the configured sidecar is profiled now (root; docs/profiling.md).
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     #[command(flatten)]
     source: ProfileSourceArgs,
     /// Paired mode: measure a base sidecar interleaved with the head in this run and judge the
@@ -110,42 +111,17 @@ impl From<&CheckArgs> for CheckConfig {
     }
 }
 
-pub(super) fn run(args: CheckArgs, out: &mut Output) -> Result<u8, Error> {
-    for (name, v) in [("--threshold", args.threshold), ("--alpha", args.alpha)] {
-        if let Some(v) = v {
-            let ok = if name == "--alpha" {
-                v > 0.0 && v < 1.0
-            } else {
-                v.is_finite() && v >= 0.0
-            };
-            if !ok {
-                return Err(Error::Other {
-                    message: format!("invalid {name} {v}"),
-                    hint: Some("--threshold is a percentage >= 0; --alpha lies in (0, 1)".into()),
-                });
-            }
+impl From<&CheckArgs> for ReportConfig {
+    fn from(a: &CheckArgs) -> Self {
+        ReportConfig {
+            format: a.format,
+            report: a.report.clone(),
+            comment: CommentConfig::from(&a.comment),
+            post_comment: !a.no_comment,
         }
     }
-    let mut v = check::check(&CheckConfig::from(&args), out)?;
-    let env = |k: &str| std::env::var(k).ok();
-    if let Ok(Some(pr)) = crate::project::github::PrContext::from_env(env, args.comment.pr) {
-        v.pull_request = Some(pr.number);
-    }
-    out.out()
-        .write_all(verdict::render(&v, args.format).as_bytes())
-        .map_err(|source| Error::Write {
-            what: "the verdict".into(),
-            source,
-        })?;
-    if let Some(path) = &args.report {
-        let mut json = serde_json::to_string_pretty(&v).expect("a verdict serializes");
-        json.push('\n');
-        crate::project::fs::write_atomic(path, json.as_bytes())?;
-        out.status("Wrote", path.display());
-    }
-    write_step_summary(&v, out);
-    if !args.no_comment {
-        post_verdict(&v, &args.comment, false, out)?;
-    }
-    Ok(v.verdict.exit_code())
+}
+
+pub(super) fn run(args: CheckArgs, out: &mut Output) -> Result<u8, Error> {
+    check::run(&CheckConfig::from(&args), &ReportConfig::from(&args), out)
 }

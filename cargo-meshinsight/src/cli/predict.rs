@@ -10,7 +10,7 @@ use crate::report::Format;
 
 /// Predict the end-to-end overhead of the mesh for call graphs (ECG fixtures).
 #[derive(Debug, clap::Args)]
-pub struct PredictArgs {
+pub(crate) struct PredictArgs {
     /// ECG fixture files (TOML or JSON) or directories of them [default: fixtures/ecg]
     #[arg(long = "ecg", value_name = "FILE", num_args = 1..)]
     ecg: Vec<PathBuf>,

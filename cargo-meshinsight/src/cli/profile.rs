@@ -1,7 +1,6 @@
 //! `cargo meshinsight profile`: measure this machine's per-component profile of a sidecar.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::app::error::Error;
 use crate::app::output::Output;
@@ -128,22 +127,4 @@ impl From<&ProfileArgs> for ProfileConfig {
 
 pub(super) fn run(args: ProfileArgs, out: &mut Output) -> Result<u8, Error> {
     crate::app::profile::run(&ProfileConfig::from(&args), out)
-}
-
-/// Writes `text` to `path` through a temporary file beside it: a reader never sees half a
-/// file, and a failure leaves nothing behind. `what` names it in the error. (`speedup`'s;
-/// `profile` writes through `project::fs::write_atomic`.)
-pub(crate) fn write_atomically(path: &Path, text: &str, what: &str) -> Result<(), Error> {
-    let err = |source: std::io::Error| Error::Write {
-        what: format!("{what} to {}", path.display()),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(text.as_bytes()).map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
 }

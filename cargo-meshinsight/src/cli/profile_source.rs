@@ -6,7 +6,7 @@ use crate::app::head_profile::ProfileSource;
 
 /// `--profile FILE`, or `--quick` / `--sidecar SPEC` to measure now.
 #[derive(Debug, clap::Args)]
-pub struct ProfileSourceArgs {
+pub(crate) struct ProfileSourceArgs {
     /// Profile JSON (e.g. written by `cargo meshinsight profile`) [default: profile the
     /// configured sidecar now, which needs root]
     #[arg(long, value_name = "FILE")]
@@ -23,7 +23,7 @@ pub struct ProfileSourceArgs {
 
 impl ProfileSourceArgs {
     /// The source these arguments name.
-    pub fn source(&self) -> ProfileSource {
+    pub(crate) fn source(&self) -> ProfileSource {
         match &self.profile {
             Some(p) => ProfileSource::File(p.clone()),
             None => ProfileSource::Measure {

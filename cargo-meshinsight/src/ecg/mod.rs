@@ -1,8 +1,10 @@
-//! Extended call graphs (DESIGN §6): the fixture format, its validation, and the resolved
+//! Extended call graphs: the fixture format, its validation, and the resolved
 //! graph that prediction walks. Format: docs/ecg-format.md.
 
 mod resolve;
 pub mod synthetic;
+
+pub use resolve::EcgInvalid;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,13 +23,21 @@ pub const CLOCK_TOLERANCE: f64 = 0.01;
 /// An ECG file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum EcgError {
-    /// The file is not a valid ECG, with where and why.
+    /// The text is not TOML (or JSON) of the fixture schema.
     #[error("invalid ECG fixture {path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, after the line it found it on.
+        message: String,
+    },
+    /// The document breaks a rule of the format.
+    #[error("invalid ECG fixture {path}: {reason}")]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// What is wrong and where (line, call or service).
-        message: String,
+        /// What is wrong, naming the call, service or key.
+        reason: EcgInvalid,
     },
 }
 
@@ -220,7 +230,7 @@ pub struct Ecg {
 
 /// The modes and the filters the sidecars of `ecgs` use, sorted, each once (what a profile
 /// must have to predict them).
-pub fn sidecar_needs(ecgs: &[Ecg]) -> (Vec<Mode>, Vec<Filter>) {
+pub(crate) fn sidecar_needs(ecgs: &[Ecg]) -> (Vec<Mode>, Vec<Filter>) {
     let (mut modes, mut filters) = (Vec::new(), Vec::new());
     for ecg in ecgs {
         for config in ecg.services.iter().filter_map(|s| s.sidecar.as_ref()) {
@@ -244,9 +254,9 @@ impl Ecg {
 
     /// Validates a parsed document; `origin` names it in errors.
     pub fn resolve(doc: EcgDoc, origin: &Path) -> Result<Ecg, EcgError> {
-        resolve::resolve(doc, origin).map_err(|message| EcgError::Invalid {
+        resolve::resolve(doc, origin).map_err(|reason| EcgError::Invalid {
             path: origin.to_path_buf(),
-            message,
+            reason,
         })
     }
 
@@ -256,7 +266,7 @@ impl Ecg {
     }
 
     /// Whether sibling `a` counts as a predecessor of call `k` when `k` has no explicit
-    /// `after` (DESIGN §6): `a` started strictly before `k`, and ended before `k` started,
+    /// `after` (docs/prediction.md): `a` started strictly before `k`, and ended before `k` started,
     /// where an overlap under [`CLOCK_TOLERANCE`] of the parent's duration still counts as
     /// "before" (CRISP's clock tolerance). Siblings that start together are never each
     /// other's predecessors.
@@ -314,7 +324,7 @@ impl Ecg {
 impl EcgDoc {
     /// Parses TOML, or JSON when `origin` ends in `.json`; errors name the line.
     pub fn parse(text: &str, origin: &Path) -> Result<EcgDoc, EcgError> {
-        let invalid = |message: String| EcgError::Invalid {
+        let invalid = |message: String| EcgError::Syntax {
             path: origin.to_path_buf(),
             message,
         };

@@ -8,37 +8,37 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-use super::GateError;
 use super::compare::{Spread, spread_of};
 use super::snapshot::Snapshot;
+use super::{BaselineInvalid, GateError};
 
 /// The version of the baseline file format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// A baseline document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     /// Always [`FORMAT_VERSION`].
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     /// The platform id; the file is `<platform_id>.json`.
-    pub platform_id: String,
+    pub(crate) platform_id: String,
     /// Version of the tool that wrote it.
-    pub tool_version: String,
+    pub(crate) tool_version: String,
     /// The profile and the fixture results.
     #[serde(flatten)]
-    pub snapshot: Snapshot,
+    pub(crate) snapshot: Snapshot,
     /// Run-to-run standard deviation per metric key, from this file's history when written.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub spread: Spread,
+    pub(crate) spread: Spread,
     /// How many versions (this one included) the spread was computed from.
     #[serde(default)]
-    pub history_versions: usize,
+    pub(crate) history_versions: usize,
 }
 
 impl Baseline {
     /// A baseline of `snapshot`, with the spread over `earlier` versions (oldest first) and it.
-    pub fn new(snapshot: Snapshot, earlier: &[Baseline]) -> Baseline {
+    pub(crate) fn new(snapshot: Snapshot, earlier: &[Baseline]) -> Baseline {
         let mut series: Vec<_> = earlier.iter().map(|b| b.snapshot.metrics()).collect();
         series.push(snapshot.metrics());
         Baseline {
@@ -52,27 +52,29 @@ impl Baseline {
     }
 
     /// Parses and validates a baseline document; `origin` names it in errors.
-    pub fn from_json(text: &str, origin: &str) -> Result<Baseline, GateError> {
-        let invalid = |message: String| GateError::InvalidBaseline {
+    pub(crate) fn from_json(text: &str, origin: &str) -> Result<Baseline, GateError> {
+        let invalid = |reason| GateError::InvalidBaseline {
             origin: origin.to_string(),
-            message,
+            reason,
         };
-        let b: Baseline = crate::versioned::from_json(text, FORMAT_VERSION).map_err(invalid)?;
+        let mut b: Baseline = crate::versioned::from_json(text, FORMAT_VERSION)
+            .map_err(|e| invalid(BaselineInvalid::Document(e)))?;
         b.snapshot
             .profile
             .validate()
-            .map_err(|m| invalid(format!("profile: {m}")))?;
+            .map_err(|e| invalid(BaselineInvalid::Profile(e)))?;
         if b.snapshot.profile.platform.id != b.platform_id {
-            return Err(invalid(format!(
-                "platform_id is `{}` but its profile is for `{}`",
-                b.platform_id, b.snapshot.profile.platform.id
-            )));
+            return Err(invalid(BaselineInvalid::PlatformMismatch {
+                platform_id: b.platform_id.clone(),
+                profile: b.snapshot.profile.platform.id.clone(),
+            }));
         }
+        b.snapshot.profile.find_unstored_splits();
         Ok(b)
     }
 
     /// Pretty JSON with a final newline.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("a baseline serializes");
         s.push('\n');
         s
@@ -80,7 +82,7 @@ impl Baseline {
 }
 
 /// The file name of a platform's baseline; the id must be usable as a file name.
-pub fn file_name(platform_id: &str) -> Result<String, GateError> {
+pub(crate) fn file_name(platform_id: &str) -> Result<String, GateError> {
     let ok = !platform_id.is_empty()
         && !platform_id.starts_with('.')
         && platform_id
@@ -96,7 +98,7 @@ pub fn file_name(platform_id: &str) -> Result<String, GateError> {
 
 /// Where a baseline is read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BaselineSource {
+pub(crate) enum BaselineSource {
     /// A git revision (commit, branch, tag), read through git2 without a checkout.
     GitRev(String),
     /// A file on disk.
@@ -107,21 +109,21 @@ pub enum BaselineSource {
 
 /// A baseline as loaded, with where it came from and its history.
 #[derive(Clone, Debug)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The baseline.
-    pub baseline: Baseline,
+    pub(crate) baseline: Baseline,
     /// Where it came from, for reports (`baselines/x.json at 1a2b3c4 (main)`).
-    pub origin: String,
+    pub(crate) origin: String,
     /// Its commit, when read from git.
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// Earlier versions of the file on the first-parent line, oldest first, this one last.
-    pub history: Vec<Baseline>,
+    pub(crate) history: Vec<Baseline>,
 }
 
 impl Loaded {
     /// The run-to-run spread: from the git history when it has two versions or more, else
     /// the one stored in the file.
-    pub fn spread(&self) -> (Spread, usize) {
+    pub(crate) fn spread(&self) -> (Spread, usize) {
         if self.history.len() >= 2 {
             let series: Vec<_> = self.history.iter().map(|b| b.snapshot.metrics()).collect();
             (spread_of(&series), self.history.len())
@@ -138,7 +140,7 @@ pub(crate) fn git_err(what: impl Into<String>) -> impl FnOnce(git2::Error) -> Ga
 }
 
 /// The repository that holds `root`, and the path of `file` relative to its working tree.
-pub fn open_repo(root: &Path, file: &Path) -> Result<(Repository, PathBuf), GateError> {
+pub(crate) fn open_repo(root: &Path, file: &Path) -> Result<(Repository, PathBuf), GateError> {
     let repo = Repository::discover(root).map_err(git_err(format!(
         "find a git repository at {}",
         root.display()
@@ -173,7 +175,7 @@ pub fn open_repo(root: &Path, file: &Path) -> Result<(Repository, PathBuf), Gate
 
 /// The merge base of `HEAD` with the target branch (`origin/<branch>` preferred, then the
 /// local `<branch>`).
-pub fn merge_base(repo: &Repository, branch: &str) -> Result<(Oid, String), GateError> {
+pub(crate) fn merge_base(repo: &Repository, branch: &str) -> Result<(Oid, String), GateError> {
     let head = repo
         .head()
         .and_then(|h| h.peel_to_commit())
@@ -217,14 +219,14 @@ fn read_blob(repo: &Repository, id: Oid, origin: &str) -> Result<String, GateErr
         .map_err(git_err(format!("read {origin}")))?;
     String::from_utf8(blob.content().to_vec()).map_err(|_| GateError::InvalidBaseline {
         origin: origin.to_string(),
-        message: "not UTF-8".into(),
+        reason: BaselineInvalid::NotUtf8,
     })
 }
 
 /// The versions of `rel` along the first-parent line from `start`, newest first: at most
 /// `depth` distinct blobs, stopping where the file did not exist. Versions that no longer
 /// parse (an older format) end the history.
-pub fn history(
+pub(crate) fn history(
     repo: &Repository,
     start: Oid,
     rel: &Path,
@@ -262,13 +264,13 @@ pub fn history(
 }
 
 /// Seven hex digits of a commit id.
-pub fn short(id: Oid) -> String {
+pub(crate) fn short(id: Oid) -> String {
     id.to_string()[..7].to_string()
 }
 
 /// Loads the baseline `file` (absolute path in the project at `root`) from `source`.
 /// `Ok(None)`: there is no baseline for this platform there.
-pub fn load(
+pub(crate) fn load(
     source: &BaselineSource,
     root: &Path,
     file: &Path,
@@ -308,7 +310,7 @@ pub fn load(
 }
 
 /// Loads the baseline at commit `at`; `label` says how the commit was chosen.
-pub fn load_at(
+pub(crate) fn load_at(
     repo: &Repository,
     at: Oid,
     rel: &Path,
@@ -336,7 +338,11 @@ pub fn load_at(
 
 /// Commits `file` (already written) on `HEAD`, leaving everything else in the index and the
 /// working tree alone. Returns the new commit, or `None` when the file was unchanged.
-pub fn commit_file(root: &Path, file: &Path, message: &str) -> Result<Option<Oid>, GateError> {
+pub(crate) fn commit_file(
+    root: &Path,
+    file: &Path,
+    message: &str,
+) -> Result<Option<Oid>, GateError> {
     let (repo, rel) = open_repo(root, file)?;
     let text = std::fs::read(file).map_err(|source| GateError::Read {
         path: file.to_path_buf(),

@@ -1,4 +1,4 @@
-//! The comparison (DESIGN §7), a pure function: head metrics against baseline metrics.
+//! The comparison (docs/gate.md), a pure function: head metrics against baseline metrics.
 //!
 //! A change is a **regression** when it is both practically significant (relative change
 //! above the threshold, in the costlier direction; a coefficient's change is relative to its
@@ -12,12 +12,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::snapshot::{Metric, MetricId, Metrics, Quantity, Snapshot};
+use super::paired::DifferenceError;
+use super::snapshot::{Metric, MetricId, Metrics, Quantity, Snapshot, Unit};
 
 /// Which multiple-testing correction the comparison applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Correction {
+pub(crate) enum Correction {
     /// Holm's step-down method: controls the family-wise error rate.
     #[default]
     Holm,
@@ -28,7 +29,7 @@ pub enum Correction {
 /// How one metric was judged. The strings are stable (scripts match on them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum MetricVerdict {
+pub(crate) enum MetricVerdict {
     /// Costlier beyond the threshold, and significant.
     Regression,
     /// Cheaper beyond the threshold, and significant.
@@ -48,7 +49,7 @@ pub enum MetricVerdict {
 
 impl MetricVerdict {
     /// The stable code.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             MetricVerdict::Regression => "regression",
             MetricVerdict::Improvement => "improvement",
@@ -63,71 +64,71 @@ impl MetricVerdict {
 
 /// The part of a fixture's change that one component accounts for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Attribution {
+pub(crate) struct Attribution {
     /// The part that moved most (`ipc`, ..., `filter:lua`).
-    pub part: String,
+    pub(crate) part: String,
     /// Its change, in the metric's unit.
-    pub delta: f64,
+    pub(crate) delta: f64,
     /// Its change as a percentage of the metric's change.
-    pub share_pct: f64,
+    pub(crate) share_pct: f64,
 }
 
 /// The comparison of one metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricResult {
+pub(crate) struct MetricResult {
     /// Stable key, e.g. `fixture/bookinfo/latency` or `coef/http/parsing/latency/base`.
-    pub key: String,
+    pub(crate) key: String,
     /// What it measures.
-    pub id: MetricId,
+    pub(crate) id: MetricId,
     /// Unit of `base`, `head` and `delta`.
-    pub unit: String,
+    pub(crate) unit: Unit,
     /// Baseline value.
-    pub base: Option<f64>,
+    pub(crate) base: Option<f64>,
     /// Head value.
-    pub head: Option<f64>,
+    pub(crate) head: Option<f64>,
     /// `head − base`.
-    pub delta: Option<f64>,
+    pub(crate) delta: Option<f64>,
     /// Relative change, percent of the baseline's scale: a fixture's own overhead; for a
     /// coefficient, its mode's whole overhead (or itself, when larger; a slope by what it
     /// adds at 1000 bytes).
-    pub change_pct: Option<f64>,
+    pub(crate) change_pct: Option<f64>,
     /// Combined standard error of the change (`None`: no uncertainty known).
-    pub se: Option<f64>,
+    pub(crate) se: Option<f64>,
     /// The run-to-run standard deviation from the baseline history, when known.
-    pub spread: Option<f64>,
+    pub(crate) spread: Option<f64>,
     /// Two-sided p-value before correction.
-    pub p: Option<f64>,
+    pub(crate) p: Option<f64>,
     /// p-value after the multiple-testing correction.
-    pub p_adjusted: Option<f64>,
+    pub(crate) p_adjusted: Option<f64>,
     /// The judgement.
-    pub verdict: MetricVerdict,
+    pub(crate) verdict: MetricVerdict,
     /// For a fixture metric: the component that moved most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribution: Option<Attribution>,
+    pub(crate) attribution: Option<Attribution>,
     /// When the check measured twice (a regression to confirm) and either measurement
     /// flagged this metric: what the first one said. The other fields are the second's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first: Option<super::confirm::FirstMeasurement>,
+    pub(crate) first: Option<super::confirm::FirstMeasurement>,
 }
 
 /// Settings of a comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CompareSettings {
+pub(crate) struct CompareSettings {
     /// Practical threshold, percent.
-    pub threshold_pct: f64,
+    pub(crate) threshold_pct: f64,
     /// Significance level.
-    pub alpha: f64,
+    pub(crate) alpha: f64,
     /// Multiple-testing correction.
-    pub correction: Correction,
+    pub(crate) correction: Correction,
 }
 
 /// Run-to-run standard deviation per metric key.
-pub type Spread = BTreeMap<String, f64>;
+pub(crate) type Spread = BTreeMap<String, f64>;
 
 /// Standard deviation of a series from its successive differences (von Neumann's MSSD):
 /// `√(Σ (x_{i+1} − x_i)² / (2 (n − 1)))`. A single step (a merged change) moves it far less
 /// than it moves the plain standard deviation. `None` with fewer than two values.
-pub fn mssd_sd(series: &[f64]) -> Option<f64> {
+pub(crate) fn mssd_sd(series: &[f64]) -> Option<f64> {
     if series.len() < 2 {
         return None;
     }
@@ -136,7 +137,7 @@ pub fn mssd_sd(series: &[f64]) -> Option<f64> {
 }
 
 /// The run-to-run spread of every metric over chronological versions of a baseline.
-pub fn spread_of(history: &[Metrics]) -> Spread {
+pub(crate) fn spread_of(history: &[Metrics]) -> Spread {
     let mut series: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for version in history {
         for (k, m) in version {
@@ -150,12 +151,12 @@ pub fn spread_of(history: &[Metrics]) -> Spread {
 }
 
 /// Two-sided p-value of a standard normal `z`.
-pub fn p_two_sided(z: f64) -> f64 {
+pub(crate) fn p_two_sided(z: f64) -> f64 {
     statrs::function::erf::erfc(z.abs() / std::f64::consts::SQRT_2).clamp(0.0, 1.0)
 }
 
 /// Adjusted p-values (same order as `p`).
-pub fn adjust(p: &[f64], correction: Correction) -> Vec<f64> {
+pub(crate) fn adjust(p: &[f64], correction: Correction) -> Vec<f64> {
     let m = p.len();
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
@@ -188,8 +189,8 @@ pub fn adjust(p: &[f64], correction: Correction) -> Vec<f64> {
 /// follow Welch–Satterthwaite, `(Σ vᵢ)² / Σ (vᵢ² / dfᵢ)`, and the p-value is Student's t
 /// with them (a part of unknown degrees of freedom counts as exact). A spread estimated from
 /// three baseline versions has two degrees of freedom: a z test would treat it as known and
-/// flag ordinary drift between sessions (docs/gate.md, the A/A experiment).
-pub fn compare(
+/// flag ordinary drift between sessions (docs/gate.md).
+pub(crate) fn compare(
     head: &Snapshot,
     base: &Snapshot,
     spread: &Spread,
@@ -220,12 +221,12 @@ pub fn compare(
             _ if delta == 0.0 => 1.0,
             _ => 0.0,
         };
-        (se, p)
+        Test { se, p }
     })
 }
 
 /// Two-sided p-value of Student's `t` with `df` degrees of freedom.
-pub fn p_two_sided_t(t: f64, df: f64) -> f64 {
+pub(crate) fn p_two_sided_t(t: f64, df: f64) -> f64 {
     use statrs::distribution::{ContinuousCDF, StudentsT};
     match StudentsT::new(0.0, 1.0, df) {
         Ok(dist) => (2.0 * dist.sf(t.abs())).clamp(0.0, 1.0),
@@ -238,10 +239,10 @@ pub fn p_two_sided_t(t: f64, df: f64) -> f64 {
 /// and its degrees of freedom. The test is Student's t on the paired differences (for a
 /// coefficient, the OLS fit of the differences on size; for a fixture, the fit's errors
 /// propagated). A metric without a known error is never significant.
-pub fn compare_paired(
+pub(crate) fn compare_paired(
     head: &Snapshot,
     base: &Snapshot,
-    difference: &BTreeMap<String, (Option<f64>, f64)>,
+    difference: &BTreeMap<String, DifferenceError>,
     settings: &CompareSettings,
 ) -> Vec<MetricResult> {
     compare_by(
@@ -250,22 +251,29 @@ pub fn compare_paired(
         &Spread::new(),
         settings,
         |key, _, _, _, delta| match difference.get(key) {
-            Some(&(Some(se), df)) if se > 0.0 && df >= 1.0 => {
-                (Some(se), p_two_sided_t(delta / se, df))
-            }
-            _ => (None, 1.0),
+            Some(&DifferenceError { se: Some(se), df }) if se > 0.0 && df >= 1.0 => Test {
+                se: Some(se),
+                p: p_two_sided_t(delta / se, df),
+            },
+            _ => Test { se: None, p: 1.0 },
         },
     )
 }
 
-/// The comparison of every metric, with `test` giving the standard error and the p-value of
-/// a change `(key, head, base, spread, delta)`; then the correction and the verdicts.
+/// The test of one change: its standard error (`None`: unknown) and two-sided p-value.
+struct Test {
+    se: Option<f64>,
+    p: f64,
+}
+
+/// The comparison of every metric, with `test` testing a change `(key, head, base, spread,
+/// delta)`; then the correction and the verdicts.
 fn compare_by(
     head: &Snapshot,
     base: &Snapshot,
     spread: &Spread,
     settings: &CompareSettings,
-    test: impl Fn(&str, &Metric, &Metric, Option<f64>, f64) -> (Option<f64>, f64),
+    test: impl Fn(&str, &Metric, &Metric, Option<f64>, f64) -> Test,
 ) -> Vec<MetricResult> {
     let hm = head.metrics();
     let bm = base.metrics();
@@ -277,7 +285,7 @@ fn compare_by(
         let id = h.or(b).expect("key from one side").id.clone();
         let mut r = MetricResult {
             key: key.clone(),
-            unit: id.unit().to_string(),
+            unit: id.unit(),
             id,
             base: b.map(|m| m.value),
             head: h.map(|m| m.value),
@@ -314,7 +322,7 @@ fn compare_by(
         } else {
             f64::INFINITY.copysign(delta)
         });
-        let (se, p) = test(key, h, b, r.spread, delta);
+        let Test { se, p } = test(key, h, b, r.spread, delta);
         r.se = se;
         r.p = Some(p);
         if let (MetricId::Fixture { fixture, quantity }, true) = (&r.id, delta != 0.0) {

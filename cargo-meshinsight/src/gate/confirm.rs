@@ -2,11 +2,10 @@
 //! compares again; a metric keeps a regression (or improvement) only when both measurements
 //! call it one.
 //!
-//! Why: on the 2-vCPU VM of docs/gate.md, one mode's whole measurement (its processes, some
-//! 25 s) now and then runs with an IPC latency 15–25 % above usual, and the next measurement
-//! of the same mode does not. Against a baseline, a single such phase is a false regression
-//! that no history spread recorded in minutes explains (the A/A experiment there). A change
-//! of the sidecar repeats; a phase of the machine mostly does not.
+//! Why: on a shared or virtual machine a whole measurement of a mode now and then runs in a
+//! slow phase that the next measurement does not repeat. Against a baseline such a phase is a
+//! false regression that no history spread explains; a change of the sidecar repeats, a phase
+//! of the machine mostly does not (docs/gate.md has the measurements).
 
 use std::collections::HashMap;
 
@@ -16,15 +15,15 @@ use super::compare::{MetricResult, MetricVerdict};
 
 /// What the first measurement said of a metric that either measurement flagged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FirstMeasurement {
+pub(crate) struct FirstMeasurement {
     /// The head value measured first.
-    pub head: Option<f64>,
+    pub(crate) head: Option<f64>,
     /// Its relative change.
-    pub change_pct: Option<f64>,
+    pub(crate) change_pct: Option<f64>,
     /// Its corrected p-value.
-    pub p_adjusted: Option<f64>,
+    pub(crate) p_adjusted: Option<f64>,
     /// Its verdict.
-    pub verdict: MetricVerdict,
+    pub(crate) verdict: MetricVerdict,
 }
 
 fn flagged(v: MetricVerdict) -> bool {
@@ -35,7 +34,7 @@ fn flagged(v: MetricVerdict) -> bool {
 /// improvement stands when both measurements found it; when only one did, the metric is
 /// [`MetricVerdict::Unconfirmed`]. Every metric either flagged carries the first
 /// measurement's figures.
-pub fn combine(first: &[MetricResult], second: Vec<MetricResult>) -> Vec<MetricResult> {
+pub(crate) fn combine(first: &[MetricResult], second: Vec<MetricResult>) -> Vec<MetricResult> {
     let first: HashMap<&str, &MetricResult> = first.iter().map(|f| (f.key.as_str(), f)).collect();
     second
         .into_iter()

@@ -4,24 +4,27 @@
 //! combines two measurements of the same change. Nothing here measures or prints: the
 //! application layer (`check`, `baseline update`) measures and reports.
 
-pub mod baseline;
-pub mod compare;
-pub mod confirm;
-pub mod paired;
-pub mod snapshot;
-pub mod verdict;
+pub(crate) mod baseline;
+pub(crate) mod compare;
+pub(crate) mod confirm;
+pub(crate) mod paired;
+pub(crate) mod snapshot;
+pub(crate) mod verdict;
 
 use std::path::PathBuf;
 
-pub use baseline::{Baseline, BaselineSource, Loaded};
-pub use compare::{CompareSettings, Correction, MetricResult, MetricVerdict};
-pub use paired::PairedInfo;
-pub use snapshot::{FixtureResult, MetricId, Quantity, Snapshot};
-pub use verdict::{BaselineInfo, Counts, Outcome, Verdict, judge, judge_paired};
+use crate::model::ProfileInvalid;
+use crate::versioned::VersionedError;
+
+pub(crate) use baseline::{Baseline, BaselineSource, Loaded};
+pub(crate) use compare::{CompareSettings, Correction, MetricResult, MetricVerdict};
+pub(crate) use paired::PairedInfo;
+pub(crate) use snapshot::{FixtureResult, MetricId, Snapshot};
+pub(crate) use verdict::{Outcome, Verdict, judge, judge_paired};
 
 /// A baseline could not be read, written or found.
 #[derive(Debug, thiserror::Error)]
-pub enum GateError {
+pub(crate) enum GateError {
     /// A file could not be read.
     #[error("failed to read {path}")]
     Read {
@@ -32,12 +35,12 @@ pub enum GateError {
         source: std::io::Error,
     },
     /// A baseline document is malformed.
-    #[error("invalid baseline {origin}: {message}")]
+    #[error("invalid baseline {origin}: {reason}")]
     InvalidBaseline {
         /// The file, and the commit it was read at.
         origin: String,
         /// What is wrong.
-        message: String,
+        reason: BaselineInvalid,
     },
     /// A git operation failed.
     #[error("failed to {what}")]
@@ -96,45 +99,43 @@ pub enum GateError {
         id: String,
     },
     /// A saved report could not be used.
-    #[error("invalid report {path}: {message}")]
+    #[error("invalid report {path}: {reason}")]
     InvalidReport {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        message: String,
+        reason: VersionedError,
     },
 }
 
-impl GateError {
-    /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            GateError::InvalidBaseline { .. } => Some(
-                "regenerate it with `cargo meshinsight baseline update`; the format is in docs/gate.md"
-                    .into(),
-            ),
-            GateError::NoTargetBranch { .. } => Some(
-                "fetch the target branch (actions/checkout with fetch-depth: 0), or pass --baseline-rev"
-                    .into(),
-            ),
-            GateError::NoBaseline { .. } => Some(
-                "record one on the target branch with `cargo meshinsight baseline update --commit`"
-                    .into(),
-            ),
-            GateError::PlatformChanged { .. } => Some(
-                "keep the machine's CPUs and sidecar the same during a check, or pass \
-                 --no-confirm"
-                    .into(),
-            ),
-            GateError::BadPlatformId { .. } => {
-                Some("change `platform.id` in the profile".into())
-            }
-            GateError::InvalidReport { .. } => {
-                Some("pass the JSON written by `cargo meshinsight check --report FILE`".into())
-            }
-            _ => None,
-        }
-    }
+/// Why a baseline document is refused; one line, shown after the file's name.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BaselineInvalid {
+    /// Not a baseline document of this format.
+    #[error("{0}")]
+    Document(VersionedError),
+    /// Its profile breaks a rule of the profile format.
+    #[error("profile: {0}")]
+    Profile(ProfileInvalid),
+    /// Its `platform_id` and its profile's disagree.
+    #[error("platform_id is `{platform_id}` but its profile is for `{profile}`")]
+    PlatformMismatch {
+        /// The document's `platform_id`.
+        platform_id: String,
+        /// Its profile's platform id.
+        profile: String,
+    },
+    /// It is the baseline of another platform than the one asked for.
+    #[error("it is for platform `{found}`, not `{expected}`")]
+    OtherPlatform {
+        /// The platform it is for.
+        found: String,
+        /// The platform asked for.
+        expected: String,
+    },
+    /// The blob in git is not text.
+    #[error("not UTF-8")]
+    NotUtf8,
 }
 
 #[cfg(test)]

@@ -10,23 +10,23 @@ use crate::model::{LinearModel, Profile};
 
 /// How a paired check was made (in the verdict: the "paired" marker of every report).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PairedInfo {
+pub(crate) struct PairedInfo {
     /// The base sidecar.
-    pub base: String,
+    pub(crate) base: String,
     /// The head sidecar.
-    pub head: String,
+    pub(crate) head: String,
     /// The commit the base was built or configured from, when it came from git.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_commit: Option<String>,
+    pub(crate) base_commit: Option<String>,
     /// Matched points (mode, size, repetition, load) measured on both sides.
-    pub points: usize,
+    pub(crate) points: usize,
     /// The test, in words.
-    pub test: String,
+    pub(crate) test: String,
 }
 
 /// `head` with the standard errors, covariances and point counts of `difference`: its
 /// fixture predictions then carry the errors of head − base.
-pub fn with_difference_errors(head: &Profile, difference: &Profile) -> Profile {
+pub(crate) fn with_difference_errors(head: &Profile, difference: &Profile) -> Profile {
     let mut out = head.clone();
     for (mode, mp) in out.modes.iter_mut() {
         let Some(dmp) = difference.modes.get(mode) else {
@@ -61,14 +61,28 @@ fn copy_errors(model: &mut LinearModel, from: Option<&LinearModel>) {
     model.n = from.n;
 }
 
-/// Per metric key of `errors` (a snapshot of [`with_difference_errors`]): the standard error
-/// of head − base and the degrees of freedom of its t test (points − 2; for a fixture, the
-/// fewest among the models; 0 when unknown, which is never significant). Both are the
-/// snapshot's own ([`super::snapshot::Metric`]).
-pub fn difference_errors(errors: &Snapshot) -> BTreeMap<String, (Option<f64>, f64)> {
+/// The uncertainty of one metric's head − base in a paired run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct DifferenceError {
+    /// The standard error of head − base, when known.
+    pub(crate) se: Option<f64>,
+    /// The degrees of freedom of its t test (points − 2; for a fixture, the fewest among the
+    /// models; 0 when unknown, which is never significant).
+    pub(crate) df: f64,
+}
+
+/// Per metric key of `errors` (a snapshot of [`with_difference_errors`]): the error of
+/// head − base, the snapshot's own ([`super::snapshot::Metric`]).
+pub(crate) fn difference_errors(errors: &Snapshot) -> BTreeMap<String, DifferenceError> {
     errors
         .metrics()
         .into_iter()
-        .map(|(key, metric)| (key, (metric.se, metric.df.unwrap_or(0.0))))
+        .map(|(key, metric)| {
+            let error = DifferenceError {
+                se: metric.se,
+                df: metric.df.unwrap_or(0.0),
+            };
+            (key, error)
+        })
         .collect()
 }

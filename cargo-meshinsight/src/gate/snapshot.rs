@@ -12,44 +12,44 @@ use crate::vocab::{Component, Filter, Mode};
 
 /// Message size at which a per-byte coefficient's practical significance is judged: a slope
 /// change matters by what it adds to the model at this size, relative to the model there.
-pub const REFERENCE_BYTES: f64 = 1000.0;
+pub(crate) const REFERENCE_BYTES: f64 = 1000.0;
 
 /// The predicted figures of one fixture, with standard errors propagated from the profile fit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FixtureResult {
+pub(crate) struct FixtureResult {
     /// The fixture's name.
-    pub name: String,
+    pub(crate) name: String,
     /// The fixture file, relative to the workspace root where possible.
-    pub file: String,
+    pub(crate) file: String,
     /// End-to-end latency overhead of the mesh, µs.
-    pub latency_overhead_us: f64,
+    pub(crate) latency_overhead_us: f64,
     /// Standard error of it from the profile fit, when the profile has fit statistics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_se_us: Option<f64>,
+    pub(crate) latency_se_us: Option<f64>,
     /// CPU of the sidecars at the fixture's rates, cores.
-    pub cpu_overhead_cores: f64,
+    pub(crate) cpu_overhead_cores: f64,
     /// Standard error of it from the profile fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_se_cores: Option<f64>,
+    pub(crate) cpu_se_cores: Option<f64>,
     /// Per part (`ipc`, ..., `filter:lua`): latency on the critical path and CPU.
-    pub components: BTreeMap<String, ComponentFigure>,
+    pub(crate) components: BTreeMap<String, ComponentFigure>,
 }
 
 /// A profile and its fixture results: one side of a comparison.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// The profile.
-    pub profile: Profile,
+    pub(crate) profile: Profile,
     /// One result per fixture, in file order.
-    pub fixtures: Vec<FixtureResult>,
+    pub(crate) fixtures: Vec<FixtureResult>,
 }
 
 /// Latency or CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Quantity {
+pub(crate) enum Quantity {
     /// Latency (µs).
     Latency,
     /// CPU (µs per request for coefficients, cores for fixtures).
@@ -58,7 +58,7 @@ pub enum Quantity {
 
 impl Quantity {
     /// `latency` or `cpu`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Quantity::Latency => "latency",
             Quantity::Cpu => "cpu",
@@ -69,7 +69,7 @@ impl Quantity {
 /// The intercept or the slope of a linear model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Term {
+pub(crate) enum Term {
     /// `base_us`.
     Base,
     /// `per_byte_us`.
@@ -79,7 +79,7 @@ pub enum Term {
 /// What a metric measures.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum MetricId {
+pub(crate) enum MetricId {
     /// A fitted coefficient of the profile.
     Coefficient {
         /// The mode.
@@ -106,7 +106,7 @@ pub enum MetricId {
 impl MetricId {
     /// A stable string key: `coef/http/parsing/latency/base`, `coef/http+lua/other/cpu/per_byte`,
     /// `fixture/bookinfo/latency`.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         self.spelled("/", true, |t| match t {
             Term::Base => "base",
             Term::PerByte => "per_byte",
@@ -115,7 +115,7 @@ impl MetricId {
 
     /// The metric in words for tables: `http parsing latency base`, `http+lua other cpu per
     /// byte`, `bookinfo latency`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         self.spelled(" ", false, |t| match t {
             Term::Base => "base",
             Term::PerByte => "per byte",
@@ -162,50 +162,81 @@ impl MetricId {
     }
 
     /// The unit of the metric's value.
-    pub fn unit(&self) -> &'static str {
+    pub(crate) fn unit(&self) -> Unit {
         match self {
             MetricId::Coefficient {
                 term: Term::Base, ..
-            } => "µs",
+            } => Unit::Us,
             MetricId::Coefficient {
                 term: Term::PerByte,
                 ..
-            } => "µs/B",
+            } => Unit::UsPerByte,
             MetricId::Fixture {
                 quantity: Quantity::Latency,
                 ..
-            } => "µs",
+            } => Unit::Us,
             MetricId::Fixture {
                 quantity: Quantity::Cpu,
                 ..
-            } => "cores",
+            } => Unit::Cores,
         }
+    }
+}
+
+/// The unit of a metric's value; serialized as its symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) enum Unit {
+    /// Microseconds.
+    #[serde(rename = "µs")]
+    Us,
+    /// Microseconds per byte.
+    #[serde(rename = "µs/B")]
+    UsPerByte,
+    /// CPU cores.
+    #[serde(rename = "cores")]
+    Cores,
+}
+
+impl Unit {
+    /// `µs`, `µs/B` or `cores`.
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            Unit::Us => "µs",
+            Unit::UsPerByte => "µs/B",
+            Unit::Cores => "cores",
+        }
+    }
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.symbol())
     }
 }
 
 /// One measured figure with its uncertainty.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Metric {
+pub(crate) struct Metric {
     /// What it is.
-    pub id: MetricId,
+    pub(crate) id: MetricId,
     /// Its value.
-    pub value: f64,
+    pub(crate) value: f64,
     /// Its standard error from the fit, when known.
-    pub se: Option<f64>,
+    pub(crate) se: Option<f64>,
     /// Degrees of freedom of that error (fitted points − 2; for a fixture, the fewest among
     /// the profile's models), when known.
-    pub df: Option<f64>,
+    pub(crate) df: Option<f64>,
     /// What a relative change is measured against (the value itself, or for a slope the
     /// model's value at [`REFERENCE_BYTES`] per byte).
-    pub scale: f64,
+    pub(crate) scale: f64,
 }
 
 /// Metrics by key.
-pub type Metrics = BTreeMap<String, Metric>;
+pub(crate) type Metrics = BTreeMap<String, Metric>;
 
 impl Snapshot {
     /// Predicts every fixture under `profile`, with standard errors.
-    pub fn new(profile: Profile, ecgs: &[Ecg]) -> Result<Snapshot, PredictError> {
+    pub(crate) fn new(profile: Profile, ecgs: &[Ecg]) -> Result<Snapshot, PredictError> {
         let fixtures = ecgs
             .iter()
             .map(|ecg| fixture_result(&profile, ecg))
@@ -214,7 +245,7 @@ impl Snapshot {
     }
 
     /// Every metric of the snapshot.
-    pub fn metrics(&self) -> Metrics {
+    pub(crate) fn metrics(&self) -> Metrics {
         let mut out = Metrics::new();
         let mut push = |m: Metric| {
             out.insert(m.id.key(), m);
@@ -284,7 +315,7 @@ impl Snapshot {
     }
 
     /// The fixture result of `name`.
-    pub fn fixture(&self, name: &str) -> Option<&FixtureResult> {
+    pub(crate) fn fixture(&self, name: &str) -> Option<&FixtureResult> {
         self.fixtures.iter().find(|f| f.name == name)
     }
 }
@@ -321,8 +352,8 @@ fn fewest_df(profile: &Profile, quantity: Quantity) -> Option<f64> {
 
 /// A coefficient's metric. Its change is measured against the larger of itself and its mode's
 /// whole overhead (of the same quantity): a component matters by what it adds to the
-/// sidecar's cost, and a component near zero (builtin's http parsing is 0 ± 1 µs) would
-/// otherwise turn a 1 µs drift into a change of hundreds of percent. A slope is measured by
+/// sidecar's cost, and a component near zero would otherwise turn a drift of a microsecond
+/// into a change of hundreds of percent (docs/gate.md). A slope is measured by
 /// what it adds at [`REFERENCE_BYTES`].
 fn coefficient(id: MetricId, model: &LinearModel, term: Term, totals: &Totals) -> Metric {
     let df = model_df(model);
@@ -350,7 +381,7 @@ fn coefficient(id: MetricId, model: &LinearModel, term: Term, totals: &Totals) -
 /// gradient is found by nudging one component model at a time and predicting again; the
 /// variance is `g_b² se_b² + g_p² se_p² + 2 g_b g_p cov` summed over the (independently
 /// fitted) models.
-pub fn fixture_result(profile: &Profile, ecg: &Ecg) -> Result<FixtureResult, PredictError> {
+pub(crate) fn fixture_result(profile: &Profile, ecg: &Ecg) -> Result<FixtureResult, PredictError> {
     let set = ProfileSet::new(vec![profile.clone()]);
     let p = predict(ecg, &set, None)?;
     let mut var_lat: Option<f64> = None;
@@ -381,14 +412,14 @@ pub fn fixture_result(profile: &Profile, ecg: &Ecg) -> Result<FixtureResult, Pre
                 };
                 let pb = nudged(DB, 0.0)?;
                 let pp = nudged(0.0, DP)?;
-                let lat = (
-                    (pb.figures.latency_overhead_us - p.figures.latency_overhead_us) / DB,
-                    (pp.figures.latency_overhead_us - p.figures.latency_overhead_us) / DP,
-                );
-                let cpu = (
-                    (pb.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DB,
-                    (pp.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DP,
-                );
+                let lat = Gradient {
+                    base: (pb.figures.latency_overhead_us - p.figures.latency_overhead_us) / DB,
+                    per_byte: (pp.figures.latency_overhead_us - p.figures.latency_overhead_us) / DP,
+                };
+                let cpu = Gradient {
+                    base: (pb.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DB,
+                    per_byte: (pp.figures.cpu_overhead_cores - p.figures.cpu_overhead_cores) / DP,
+                };
                 if let Some(v) = model_variance(&cm.latency, lat) {
                     *var_lat.get_or_insert(0.0) += v;
                 }
@@ -409,7 +440,16 @@ pub fn fixture_result(profile: &Profile, ecg: &Ecg) -> Result<FixtureResult, Pre
     })
 }
 
-fn model_variance(m: &LinearModel, (gb, gp): (f64, f64)) -> Option<f64> {
+/// How much a prediction moves per unit of a model's intercept and of its slope.
+#[derive(Clone, Copy, Debug)]
+struct Gradient {
+    base: f64,
+    per_byte: f64,
+}
+
+/// The variance a model's fit errors give a prediction with gradient `g`.
+fn model_variance(m: &LinearModel, g: Gradient) -> Option<f64> {
+    let (gb, gp) = (g.base, g.per_byte);
     let sb = m.base_se_us?;
     let sp = m.per_byte_se_us.unwrap_or(0.0);
     let cov = m.cov.unwrap_or(0.0);

@@ -636,3 +636,44 @@ fn a_regression_counts_only_when_a_second_measurement_repeats_it() {
     let json = serde_json::to_string(&v).unwrap();
     assert_eq!(Verdict::from_json(&json, Path::new("r.json")).unwrap(), v);
 }
+
+/// The committed baseline of a measured profile keeps the fixture results the version that
+/// wrote it predicted; its profile predates the stored split, which is found again when it is
+/// read, so predicting the fixtures anew gives the same figures bit for bit.
+#[test]
+fn a_measured_baseline_is_predicted_again_to_the_bit_with_its_split() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let file = root.join("baselines/builtin-amd-epyc-2c-linux-6.18.json");
+    let b = Baseline::from_json(&std::fs::read_to_string(&file).unwrap(), "b").unwrap();
+    let grpc = &b.snapshot.profile.modes[&Mode::Grpc];
+    assert!(grpc.split.is_some(), "its grpc runs show a split");
+    let mut without_split = b.snapshot.profile.clone();
+    for mp in without_split.modes.values_mut() {
+        mp.split = None;
+    }
+    let (with, without) = (
+        crate::predict::ProfileSet::new(vec![b.snapshot.profile.clone()]),
+        crate::predict::ProfileSet::new(vec![without_split]),
+    );
+    let mut moved = 0;
+    for f in &b.snapshot.fixtures {
+        let ecg = crate::test_support::load_ecg(&root.join(&f.file));
+        let again = crate::predict::predict(&ecg, &with, None).unwrap().figures;
+        assert_eq!(
+            again.latency_overhead_us, f.latency_overhead_us,
+            "{}",
+            f.name
+        );
+        assert_eq!(again.cpu_overhead_cores, f.cpu_overhead_cores, "{}", f.name);
+        let linear = crate::predict::predict(&ecg, &without, None)
+            .unwrap()
+            .figures;
+        if linear.latency_overhead_us != f.latency_overhead_us {
+            moved += 1;
+        }
+    }
+    assert!(
+        moved > 0,
+        "some fixture uses grpc, whose split the prediction carries"
+    );
+}

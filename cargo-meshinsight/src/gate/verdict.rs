@@ -14,12 +14,12 @@ use crate::exit;
 use crate::model::Platform;
 
 /// The version of the verdict (report) format.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// The overall outcome. The strings are stable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// At least one metric regressed.
     Regression,
     /// No regression, at least one improvement.
@@ -31,18 +31,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Outcome::Regression => "regression",
-            Outcome::Improvement => "improvement",
-            Outcome::Pass => "pass",
-            Outcome::NoBaseline => "no-baseline",
-        }
-    }
-
     /// The process exit code of `check`.
-    pub fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Outcome::Regression => exit::REGRESSION,
             _ => exit::OK,
@@ -52,33 +42,33 @@ impl Outcome {
 
 /// Where the baseline came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BaselineInfo {
+pub(crate) struct BaselineInfo {
     /// The file and commit.
-    pub origin: String,
+    pub(crate) origin: String,
     /// The commit, when read from git.
-    pub commit: Option<String>,
+    pub(crate) commit: Option<String>,
     /// Versions of the baseline the run-to-run spread was computed from.
-    pub history_versions: usize,
+    pub(crate) history_versions: usize,
 }
 
 /// Counts of metric verdicts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// Regressions.
-    pub regression: usize,
+    pub(crate) regression: usize,
     /// Improvements.
-    pub improvement: usize,
+    pub(crate) improvement: usize,
     /// Beyond the threshold, within the noise.
-    pub not_significant: usize,
+    pub(crate) not_significant: usize,
     /// Within the threshold.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
     /// Only in the head.
-    pub new: usize,
+    pub(crate) new: usize,
     /// Only in the baseline.
-    pub removed: usize,
+    pub(crate) removed: usize,
     /// Flagged by one of two measurements only (a regression to confirm).
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub unconfirmed: usize,
+    pub(crate) unconfirmed: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -87,53 +77,54 @@ fn is_zero(n: &usize) -> bool {
 
 /// The result of `check`: what the reports render and `comment` posts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Always [`FORMAT_VERSION`].
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     /// The outcome code.
-    pub verdict: Outcome,
+    pub(crate) verdict: Outcome,
     /// One line saying what happened.
-    pub summary: String,
+    pub(crate) summary: String,
     /// The platform of the current profile.
-    pub platform: Platform,
+    pub(crate) platform: Platform,
     /// The baseline compared against.
-    pub baseline: Option<BaselineInfo>,
+    pub(crate) baseline: Option<BaselineInfo>,
     /// Threshold, α and correction.
-    pub settings: CompareSettings,
+    pub(crate) settings: CompareSettings,
     /// How many metrics got each verdict.
-    pub counts: Counts,
+    pub(crate) counts: Counts,
     /// Every compared metric.
-    pub metrics: Vec<MetricResult>,
+    pub(crate) metrics: Vec<MetricResult>,
     /// Remarks a reader should know.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// The pull request the check ran for, when known (used by `comment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pull_request: Option<u64>,
+    pub(crate) pull_request: Option<u64>,
     /// Present when base and head were measured interleaved in this run (`check --paired`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paired: Option<PairedInfo>,
+    pub(crate) paired: Option<PairedInfo>,
 }
 
 impl Verdict {
     /// Parses a saved report; `path` names it in errors.
-    pub fn from_json(text: &str, path: &Path) -> Result<Verdict, GateError> {
-        let invalid = |message: String| GateError::InvalidReport {
-            path: path.to_path_buf(),
-            message,
-        };
-        crate::versioned::from_json(text, FORMAT_VERSION).map_err(invalid)
+    pub(crate) fn from_json(text: &str, path: &Path) -> Result<Verdict, GateError> {
+        crate::versioned::from_json(text, FORMAT_VERSION).map_err(|reason| {
+            GateError::InvalidReport {
+                path: path.to_path_buf(),
+                reason,
+            }
+        })
     }
 
     /// Fixture metrics, in key order.
-    pub fn fixtures(&self) -> impl Iterator<Item = &MetricResult> {
+    pub(crate) fn fixtures(&self) -> impl Iterator<Item = &MetricResult> {
         self.metrics
             .iter()
             .filter(|m| matches!(m.id, MetricId::Fixture { .. }))
     }
 
     /// Coefficients that regressed or improved: the components that moved.
-    pub fn moved(&self) -> impl Iterator<Item = &MetricResult> {
+    pub(crate) fn moved(&self) -> impl Iterator<Item = &MetricResult> {
         self.metrics.iter().filter(|m| {
             matches!(m.id, MetricId::Coefficient { .. })
                 && matches!(
@@ -145,7 +136,11 @@ impl Verdict {
 }
 
 /// Judges `head` against a loaded baseline (or none). Pure.
-pub fn judge(head: &Snapshot, loaded: Option<&Loaded>, settings: &CompareSettings) -> Verdict {
+pub(crate) fn judge(
+    head: &Snapshot,
+    loaded: Option<&Loaded>,
+    settings: &CompareSettings,
+) -> Verdict {
     let platform = head.profile.platform.clone();
     let Some(loaded) = loaded else {
         return Verdict {
@@ -248,7 +243,7 @@ fn decide(
 /// Judges a paired run: `head` and `base` measured interleaved, `errors` the snapshot of the
 /// head with the errors of the per-point differences ([`paired::with_difference_errors`]).
 /// Pure.
-pub fn judge_paired(
+pub(crate) fn judge_paired(
     head: &Snapshot,
     base: &Snapshot,
     errors: &Snapshot,
@@ -337,7 +332,7 @@ fn summary_line(
 }
 
 /// The verdict of two measurements of the head against the same baseline ([`confirm`]).
-pub fn confirmed(first: &Verdict, second: Verdict) -> Verdict {
+pub(crate) fn confirmed(first: &Verdict, second: Verdict) -> Verdict {
     let flagged = first.counts.regression;
     let metrics = confirm::combine(&first.metrics, second.metrics);
     let mut notes = second.notes;

@@ -1,4 +1,4 @@
-//! From runs to a profile (DESIGN §4, §5): component cost = per-request time with the sidecar
+//! From runs to a profile (docs/profiling.md): component cost = per-request time with the sidecar
 //! minus without; Parsing = User(mode) − User(tcp); Other = User(tcp) + other kernel time;
 //! Filter(f) = with f minus without, per component. Then one OLS fit per component and the
 //! checks of the paper's assumptions. Pure: no probe, no processes.
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fit::{self, Check};
 use super::runs::{LoadKey, Run};
-use super::screen::{self, Outlier};
+use super::screen::{self, Outlier, Statistic};
 use super::{ComponentModel, FilterProfile, LinearModel, ModeProfile};
 use crate::probe::report::ProbeComponent as P;
 use crate::util::stats::median;
@@ -58,8 +58,8 @@ pub struct Linearity {
     pub config: String,
     /// Component.
     pub component: Component,
-    /// `latency` or `cpu`.
-    pub metric: String,
+    /// Latency or CPU.
+    pub metric: Metric,
     /// R² of the fit over its points (runs): low when the runs are noisy.
     pub r2: Option<f64>,
     /// R² of the fit over the size means ([`fit::r2_of_means`]): whether the line describes
@@ -68,6 +68,32 @@ pub struct Linearity {
     pub r2_sizes: Option<f64>,
     /// Lack-of-fit F test (needs three sizes and repeats).
     pub lack_of_fit: Option<Check>,
+}
+
+/// Which model of a component a check is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// The latency model.
+    Latency,
+    /// The CPU model.
+    Cpu,
+}
+
+impl Metric {
+    /// `latency` or `cpu`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Latency => "latency",
+            Metric::Cpu => "cpu",
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A3 for one mode: per-request CPU against rate.
@@ -107,7 +133,7 @@ pub struct Checks {
 }
 
 /// The R² of the size means a per-byte read or write fit must reach for its copy cost to count
-/// as measured (issue 5; the paper's A2).
+/// as measured (the paper's A2).
 pub const PER_BYTE_R2: f64 = 0.8;
 
 impl Checks {
@@ -115,27 +141,47 @@ impl Checks {
     /// components whose cost is the copy of the message). They are closed-loop fits, and a
     /// read's or write's time on the path is its CPU time, so they are also the closed-loop
     /// CPU fits. The open-loop CPU fits are not judged here: under load, wake-ups and writes
-    /// coalesce differently at each size (Envoy at 60 KB: 0.7 wake-ups per request without
-    /// the sidecar against 3.4 at 100 B), so their size dependence is not only the copy.
+    /// coalesce differently at each size (docs/profiling.md), so their size dependence is not
+    /// only the copy.
     pub fn copy_fits(&self) -> impl Iterator<Item = &Linearity> {
         self.linearity.iter().filter(|l| {
             matches!(l.component, Component::Read | Component::Write)
                 && !l.config.contains('+')
-                && l.metric == "latency"
+                && l.metric == Metric::Latency
         })
     }
 }
 
-type Key = (SidecarConfig, bool, u64, LoadKey, u32);
+/// What pairs two runs: the configuration, with or without the sidecar, the size, the load
+/// and the repeat.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    config: SidecarConfig,
+    through_sidecar: bool,
+    size: u64,
+    load: LoadKey,
+    repeat: u32,
+}
 
-fn key(r: &Run) -> Key {
-    (
-        r.config.clone(),
-        r.through_sidecar,
-        r.size,
-        r.load.key(),
-        r.repeat,
-    )
+impl Key {
+    fn of(r: &Run) -> Key {
+        Key {
+            config: r.config.clone(),
+            through_sidecar: r.through_sidecar,
+            size: r.size,
+            load: r.load.key(),
+            repeat: r.repeat,
+        }
+    }
+
+    /// The same point of another configuration, or with or without the sidecar.
+    fn with(&self, config: SidecarConfig, through_sidecar: bool) -> Key {
+        Key {
+            config,
+            through_sidecar,
+            ..self.clone()
+        }
+    }
 }
 
 /// Per probe component, `a − b`.
@@ -254,11 +300,11 @@ fn fit_all(
                 .push(format!("{config}: no usable points for {c}"));
             continue;
         };
-        for (metric, model, pts) in [("latency", &l, lat_pts), ("cpu", &u, cpu_pts)] {
+        for (metric, model, pts) in [(Metric::Latency, &l, lat_pts), (Metric::Cpu, &u, cpu_pts)] {
             checks.linearity.push(Linearity {
                 config: config.to_string(),
                 component: *c,
-                metric: metric.to_string(),
+                metric,
                 r2: model.r2,
                 r2_sizes: fit::r2_of_means(pts),
                 lack_of_fit: fit::lack_of_fit(pts),
@@ -294,18 +340,16 @@ fn load_label(load: LoadKey) -> String {
     }
 }
 
+/// Run pairs of one configuration: the key of the run through the sidecar, and the difference.
+type Deltas = Vec<(Key, Delta)>;
+
 /// Leaves out the outlying pairs of each load group of `deltas`: closed-loop pairs by the sum
 /// of their path times, open-loop pairs by the sum of their CPU per request, each against
-/// the robust line over sizes of its group ([`screen::outliers`]). Returns the kept pairs
-/// and the keys of those left out.
-fn screen_deltas(
-    config: &str,
-    deltas: Vec<(Key, Delta)>,
-    checks: &mut Checks,
-) -> (Vec<(Key, Delta)>, Vec<Key>) {
+/// the robust line over sizes of its group ([`screen::outliers`]). Returns the kept pairs.
+fn screen_deltas(config: &str, deltas: Deltas, checks: &mut Checks) -> Deltas {
     let mut groups: BTreeMap<LoadKey, Vec<usize>> = BTreeMap::new();
     for (i, (k, _)) in deltas.iter().enumerate() {
-        groups.entry(k.3).or_default().push(i);
+        groups.entry(k.load).or_default().push(i);
     }
     let mut left_out = vec![false; deltas.len()];
     for (load, members) in groups {
@@ -319,7 +363,7 @@ fn screen_deltas(
         };
         let points: Vec<(f64, f64)> = members
             .iter()
-            .map(|&i| (deltas[i].0.2 as f64, value(&deltas[i].1)))
+            .map(|&i| (deltas[i].0.size as f64, value(&deltas[i].1)))
             .collect();
         for (j, found) in screen::outliers(&points).into_iter().enumerate() {
             if let Some((expected_us, z)) = found {
@@ -328,9 +372,13 @@ fn screen_deltas(
                 checks.outliers.push(Outlier {
                     config: config.to_string(),
                     load: load_label(load),
-                    size: k.2,
-                    repeat: k.4,
-                    statistic: if closed { "path" } else { "cpu" }.into(),
+                    size: k.size,
+                    repeat: k.repeat,
+                    statistic: if closed {
+                        Statistic::Path
+                    } else {
+                        Statistic::Cpu
+                    },
                     value_us: points[j].1,
                     expected_us,
                     z,
@@ -338,15 +386,11 @@ fn screen_deltas(
             }
         }
     }
-    let (mut kept, mut out) = (Vec::new(), Vec::new());
-    for (d, left) in deltas.into_iter().zip(left_out) {
-        if left {
-            out.push(d.0);
-        } else {
-            kept.push(d);
-        }
-    }
-    (kept, out)
+    deltas
+        .into_iter()
+        .zip(left_out)
+        .filter_map(|(d, left)| (!left).then_some(d))
+        .collect()
 }
 
 /// Groups closed-loop deltas by size and records A1 for them.
@@ -378,206 +422,68 @@ fn additivity(config: &str, closed: &[(u64, &Delta)], checks: &mut Checks) {
     }
 }
 
+/// The runs indexed for pairing. Plain runs measured beside a filter configuration are kept
+/// apart: they are the reference of that configuration's runs only.
+struct Index<'a> {
+    /// Every other run, by its key.
+    runs: BTreeMap<Key, &'a Run>,
+    /// The plain runs measured beside a filter configuration, by the key of the filter
+    /// configuration's run they pair with.
+    references: BTreeMap<Key, &'a Run>,
+}
+
+impl<'a> Index<'a> {
+    fn new(runs: &'a [Run]) -> Self {
+        let index = runs
+            .iter()
+            .filter(|r| r.reference_for.is_none())
+            .map(|r| (Key::of(r), r))
+            .collect();
+        let references = runs
+            .iter()
+            .filter_map(|r| {
+                let config = r.reference_for.clone()?;
+                Some((Key::of(r).with(config, true), r))
+            })
+            .collect();
+        Index {
+            runs: index,
+            references,
+        }
+    }
+}
+
 /// Fits a profile's modes and filters from `runs`. Runs pair by configuration, size, load
 /// and repeat; a run without its pair is left out with a warning.
-pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
+pub(crate) fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
     let mut checks = Checks::default();
-    // Plain runs measured beside a filter configuration are indexed apart: they are the
-    // reference of that configuration's runs only.
-    let index: BTreeMap<Key, &Run> = runs
-        .iter()
-        .filter(|r| r.reference_for.is_none())
-        .map(|r| (key(r), r))
-        .collect();
-    let references: BTreeMap<Key, &Run> = runs
-        .iter()
-        .filter_map(|r| {
-            let config = r.reference_for.clone()?;
-            Some(((config, true, r.size, r.load.key(), r.repeat), r))
-        })
-        .collect();
+    let index = Index::new(runs);
     let lost: u64 = runs.iter().map(|r| r.lost_events).sum();
     if lost > 0 {
         checks
             .warnings
             .push(format!("the probe lost {lost} events over the runs"));
     }
-
-    // Sidecar minus direct, per plain mode.
-    let mut mode_deltas: BTreeMap<Mode, Vec<(Key, Delta)>> = BTreeMap::new();
-    for r in runs
-        .iter()
-        .filter(|r| r.through_sidecar && r.config.filters.is_empty() && r.reference_for.is_none())
-    {
-        let mut k = key(r);
-        k.1 = false;
-        match index.get(&k) {
-            Some(direct) => mode_deltas
-                .entry(r.config.mode)
-                .or_default()
-                .push((key(r), delta(r, direct))),
-            None => checks.warnings.push(format!(
-                "{} at {} B, repeat {}: no run without the sidecar to pair with",
-                r.config, r.size, r.repeat
-            )),
-        }
-    }
-    let mode_deltas: BTreeMap<Mode, Vec<(Key, Delta)>> = mode_deltas
-        .into_iter()
-        .map(|(mode, deltas)| (mode, screen_deltas(mode.as_str(), deltas, &mut checks).0))
-        .collect();
-    // Parsing subtracts tcp's user time at the same size, load and repeat, so that each point
-    // carries its own tcp noise and the fit's standard errors include it. When that tcp pair
-    // was screened out, the mean over tcp's kept repeats at the size and load stands in, so
-    // that one tcp outlier does not take the other modes' points with it.
-    let tcp_same: BTreeMap<(u64, LoadKey, u32), &Delta> = mode_deltas
-        .get(&Mode::Tcp)
-        .map(|v| v.iter().map(|(k, d)| ((k.2, k.3, k.4), d)).collect())
-        .unwrap_or_default();
-    let tcp_mean: BTreeMap<(u64, LoadKey), Delta> = mode_deltas
-        .get(&Mode::Tcp)
-        .map(|v| {
-            let mut groups: BTreeMap<(u64, LoadKey), Vec<&Delta>> = BTreeMap::new();
-            for (k, d) in v {
-                groups.entry((k.2, k.3)).or_default().push(d);
-            }
-            groups
-                .into_iter()
-                .map(|(k, ds)| (k, mean_delta(&ds)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let tcp_for = |k: &Key| -> Option<&Delta> {
-        tcp_same
-            .get(&(k.2, k.3, k.4))
-            .copied()
-            .or_else(|| tcp_mean.get(&(k.2, k.3)))
-    };
-
+    let mode_deltas = mode_deltas(runs, &index, &mut checks);
+    let tcp = TcpReference::new(mode_deltas.get(&Mode::Tcp));
     let mut modes: BTreeMap<Mode, ModeProfile> = BTreeMap::new();
     for (mode, deltas) in &mode_deltas {
-        let (mut lat, mut cpu, mut cpu_closed) = (Points::new(), Points::new(), Points::new());
-        let mut closed = Vec::new();
-        let mut rate_points = Vec::new();
-        for (k, d) in deltas {
-            let t = if *mode == Mode::Tcp {
-                Some(d)
-            } else {
-                tcp_for(k)
-            };
-            let Some(t) = t else {
-                checks.warnings.push(format!(
-                    "{mode} at {} B: no tcp run at the same setting, so Parsing cannot be separated",
-                    k.2
-                ));
-                continue;
-            };
-            match k.3 {
-                LoadKey::Closed => {
-                    push(&mut lat, k.2, mode_components(*mode, &d.path, &t.path));
-                    push(&mut cpu_closed, k.2, mode_components(*mode, &d.cpu, &t.cpu));
-                    closed.push((k.2, d));
-                }
-                LoadKey::Open(_) => {
-                    push(&mut cpu, k.2, mode_components(*mode, &d.cpu, &t.cpu));
-                    rate_points.push((k.2, d.rate, d.cpu.values().sum::<f64>()));
-                }
-            }
-        }
-        let unloaded = if cpu.is_empty() && !lat.is_empty() {
-            checks.warnings.push(format!(
-                "{mode}: no open-loop runs; CPU models are fitted from the closed-loop runs"
-            ));
-            cpu = cpu_closed;
-            None
-        } else {
-            Some(&cpu_closed)
-        };
-        additivity(mode.as_str(), &closed, &mut checks);
-        if let Some(r) = rate_check(*mode, &rate_points) {
-            checks.rate.push(r);
-        }
-        let components = fit_all(mode.as_str(), &lat, &cpu, unloaded, &mut checks);
-        if let Some(parsing) = components.get(&Component::Parsing) {
-            let smallest = lat.values().flatten().map(|p| p.0).fold(f64::MAX, f64::min);
-            for (metric, m) in [("latency", &parsing.latency), ("cpu", &parsing.cpu)] {
-                let (v, se) = (m.at(smallest), m.se_at(smallest).unwrap_or(0.0));
-                if v + 3.0 * se < 0.0 {
-                    checks.warnings.push(format!(
-                        "{mode}: Parsing {metric} is negative ({v:.2} ± {se:.2} µs at \
-                         {smallest:.0} B): this sidecar's {mode} path costs less user time than \
-                         its tcp relay, so Parsing = User({mode}) − User(tcp), the paper's \
-                         decomposition, does not hold for it"
-                    ));
-                }
-            }
-        }
+        let components = fit_mode(*mode, deltas, &tcp, &mut checks);
         if !components.is_empty() {
             modes.insert(
                 *mode,
                 ModeProfile {
                     components,
                     filters: BTreeMap::new(),
+                    split: super::split::detect(runs, &SidecarConfig::plain(*mode)),
                 },
             );
         }
     }
-
-    // Filters: with the filter minus the plain mode, both through the sidecar.
-    let mut singles: BTreeMap<(Mode, Filter, u64), Vec<f64>> = BTreeMap::new();
-    let mut combos: Vec<(SidecarConfig, u64, f64)> = Vec::new();
-    let mut filter_deltas: BTreeMap<(Mode, Filter), Vec<(Key, Delta)>> = BTreeMap::new();
-    for r in runs
-        .iter()
-        .filter(|r| r.through_sidecar && !r.config.filters.is_empty())
-    {
-        let mut k = key(r);
-        k.0 = SidecarConfig {
-            mode: r.config.mode,
-            filters: vec![],
-        };
-        // The plain run measured beside it; profiles from before `reference_for` have only
-        // the plain mode's own runs.
-        let Some(plain) = references.get(&key(r)).or_else(|| index.get(&k)) else {
-            checks.warnings.push(format!(
-                "{} at {} B, repeat {}: no run of plain {} to pair with",
-                r.config, r.size, r.repeat, r.config.mode
-            ));
-            continue;
-        };
-        let d = delta(r, plain);
-        if let [f] = r.config.filters.as_slice() {
-            if r.load.key() == LoadKey::Closed {
-                singles
-                    .entry((r.config.mode, *f, r.size))
-                    .or_default()
-                    .push(d.black_box);
-            }
-            filter_deltas
-                .entry((r.config.mode, *f))
-                .or_default()
-                .push((key(r), d));
-        } else if r.load.key() == LoadKey::Closed {
-            combos.push((r.config.clone(), r.size, d.black_box));
-        }
-    }
-    for ((mode, filter), deltas) in filter_deltas {
+    let filters = filter_deltas(runs, &index, &mut checks);
+    for ((mode, filter), deltas) in filters.singles {
         let name = format!("{mode}+{filter}");
-        let (deltas, _) = screen_deltas(&name, deltas, &mut checks);
-        let (mut lat, mut cpu) = (Points::new(), Points::new());
-        let mut closed = Vec::new();
-        for (k, d) in &deltas {
-            match k.3 {
-                LoadKey::Closed => {
-                    push(&mut lat, k.2, filter_components(&d.path));
-                    push(&mut cpu, k.2, filter_components(&d.cpu));
-                    closed.push((k.2, d));
-                }
-                LoadKey::Open(_) => {}
-            }
-        }
-        additivity(&name, &closed, &mut checks);
-        let components = fit_all(&name, &lat, &cpu, None, &mut checks);
+        let components = fit_filter(&name, deltas, &mut checks);
         if let Some(mp) = modes.get_mut(&mode) {
             mp.filters.insert(filter, FilterProfile { components });
         } else {
@@ -586,11 +492,269 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
                 .push(format!("{name}: the plain {mode} mode was not profiled"));
         }
     }
-    let mut combo_groups: BTreeMap<(SidecarConfig, u64), Vec<f64>> = BTreeMap::new();
-    for (c, s, bb) in combos {
-        combo_groups.entry((c, s)).or_default().push(bb);
+    filter_additivity(&filters.single_black_box, filters.combos, &mut checks);
+    let residuals: Vec<f64> = checks
+        .additivity
+        .iter()
+        .map(|a| a.residual_pct.abs())
+        .collect();
+    checks.median_abs_residual_pct = median(&residuals);
+    // One line per distinct warning (a setting without tcp runs is met once per run there).
+    let mut seen = std::collections::BTreeSet::new();
+    checks.warnings.retain(|w| seen.insert(w.clone()));
+    (modes, checks)
+}
+
+/// Sidecar minus direct, per plain mode, screened.
+fn mode_deltas(runs: &[Run], index: &Index, checks: &mut Checks) -> BTreeMap<Mode, Deltas> {
+    let mut mode_deltas: BTreeMap<Mode, Deltas> = BTreeMap::new();
+    for r in runs
+        .iter()
+        .filter(|r| r.through_sidecar && r.config.filters.is_empty() && r.reference_for.is_none())
+    {
+        let k = Key::of(r);
+        match index.runs.get(&k.with(r.config.clone(), false)) {
+            Some(direct) => mode_deltas
+                .entry(r.config.mode)
+                .or_default()
+                .push((k, delta(r, direct))),
+            None => checks.warnings.push(format!(
+                "{} at {} B, repeat {}: no run without the sidecar to pair with",
+                r.config, r.size, r.repeat
+            )),
+        }
     }
-    for ((config, size), bbs) in combo_groups {
+    mode_deltas
+        .into_iter()
+        .map(|(mode, deltas)| (mode, screen_deltas(mode.as_str(), deltas, checks)))
+        .collect()
+}
+
+/// A setting of a run pair: size, load and repeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Setting {
+    size: u64,
+    load: LoadKey,
+    repeat: u32,
+}
+
+/// The tcp deltas that Parsing subtracts, by setting.
+///
+/// Parsing subtracts tcp's user time at the same size, load and repeat, so that each point
+/// carries its own tcp noise and the fit's standard errors include it. When that tcp pair was
+/// screened out, the mean over tcp's kept repeats at the size and load stands in, so that one
+/// tcp outlier does not take the other modes' points with it.
+struct TcpReference<'a> {
+    same: BTreeMap<Setting, &'a Delta>,
+    mean: BTreeMap<(u64, LoadKey), Delta>,
+}
+
+impl<'a> TcpReference<'a> {
+    fn new(tcp: Option<&'a Deltas>) -> Self {
+        let tcp = tcp.map(Vec::as_slice).unwrap_or_default();
+        let setting = |k: &Key| Setting {
+            size: k.size,
+            load: k.load,
+            repeat: k.repeat,
+        };
+        let same = tcp.iter().map(|(k, d)| (setting(k), d)).collect();
+        let mut groups: BTreeMap<(u64, LoadKey), Vec<&Delta>> = BTreeMap::new();
+        for (k, d) in tcp {
+            groups.entry((k.size, k.load)).or_default().push(d);
+        }
+        let mean = groups
+            .into_iter()
+            .map(|(k, ds)| (k, mean_delta(&ds)))
+            .collect();
+        TcpReference { same, mean }
+    }
+
+    fn for_key(&self, k: &Key) -> Option<&Delta> {
+        let setting = Setting {
+            size: k.size,
+            load: k.load,
+            repeat: k.repeat,
+        };
+        self.same
+            .get(&setting)
+            .copied()
+            .or_else(|| self.mean.get(&(k.size, k.load)))
+    }
+}
+
+/// A point of A3: per-request CPU at an achieved rate.
+struct RatePoint {
+    size: u64,
+    rate: f64,
+    cpu_us: f64,
+}
+
+/// Fits the components of plain `mode` from its deltas and records its checks.
+fn fit_mode(
+    mode: Mode,
+    deltas: &Deltas,
+    tcp: &TcpReference,
+    checks: &mut Checks,
+) -> BTreeMap<Component, ComponentModel> {
+    let (mut lat, mut cpu, mut cpu_closed) = (Points::new(), Points::new(), Points::new());
+    let mut closed = Vec::new();
+    let mut rate_points = Vec::new();
+    for (k, d) in deltas {
+        let t = if mode == Mode::Tcp {
+            Some(d)
+        } else {
+            tcp.for_key(k)
+        };
+        let Some(t) = t else {
+            checks.warnings.push(format!(
+                "{mode} at {} B: no tcp run at the same setting, so Parsing cannot be separated",
+                k.size
+            ));
+            continue;
+        };
+        match k.load {
+            LoadKey::Closed => {
+                push(&mut lat, k.size, mode_components(mode, &d.path, &t.path));
+                push(
+                    &mut cpu_closed,
+                    k.size,
+                    mode_components(mode, &d.cpu, &t.cpu),
+                );
+                closed.push((k.size, d));
+            }
+            LoadKey::Open(_) => {
+                push(&mut cpu, k.size, mode_components(mode, &d.cpu, &t.cpu));
+                rate_points.push(RatePoint {
+                    size: k.size,
+                    rate: d.rate,
+                    cpu_us: d.cpu.values().sum::<f64>(),
+                });
+            }
+        }
+    }
+    let unloaded = if cpu.is_empty() && !lat.is_empty() {
+        checks.warnings.push(format!(
+            "{mode}: no open-loop runs; CPU models are fitted from the closed-loop runs"
+        ));
+        cpu = cpu_closed;
+        None
+    } else {
+        Some(&cpu_closed)
+    };
+    additivity(mode.as_str(), &closed, checks);
+    if let Some(r) = rate_check(mode, &rate_points) {
+        checks.rate.push(r);
+    }
+    let components = fit_all(mode.as_str(), &lat, &cpu, unloaded, checks);
+    if let Some(parsing) = components.get(&Component::Parsing) {
+        let smallest = lat.values().flatten().map(|p| p.0).fold(f64::MAX, f64::min);
+        warn_negative_parsing(mode, parsing, smallest, checks);
+    }
+    components
+}
+
+/// A Parsing model clearly below zero at the smallest size: the paper's decomposition does not
+/// hold for this sidecar.
+fn warn_negative_parsing(mode: Mode, parsing: &ComponentModel, smallest: f64, checks: &mut Checks) {
+    for (metric, m) in [
+        (Metric::Latency, &parsing.latency),
+        (Metric::Cpu, &parsing.cpu),
+    ] {
+        let (v, se) = (m.at(smallest), m.se_at(smallest).unwrap_or(0.0));
+        if v + 3.0 * se < 0.0 {
+            checks.warnings.push(format!(
+                "{mode}: Parsing {metric} is negative ({v:.2} ± {se:.2} µs at \
+                 {smallest:.0} B): this sidecar's {mode} path costs less user time than \
+                 its tcp relay, so Parsing = User({mode}) − User(tcp), the paper's \
+                 decomposition, does not hold for it"
+            ));
+        }
+    }
+}
+
+/// The filter runs paired with the plain runs beside them.
+#[derive(Default)]
+struct FilterDeltas {
+    /// Per mode and single filter: with the filter minus the plain mode.
+    singles: BTreeMap<(Mode, Filter), Deltas>,
+    /// Per mode, single filter and size: its client-measured overheads in the closed loop.
+    single_black_box: BTreeMap<(Mode, Filter, u64), Vec<f64>>,
+    /// Per combination of filters and size: its client-measured overheads in the closed loop.
+    combos: BTreeMap<(SidecarConfig, u64), Vec<f64>>,
+}
+
+/// With a filter minus the plain mode, both through the sidecar.
+fn filter_deltas(runs: &[Run], index: &Index, checks: &mut Checks) -> FilterDeltas {
+    let mut out = FilterDeltas::default();
+    for r in runs
+        .iter()
+        .filter(|r| r.through_sidecar && !r.config.filters.is_empty())
+    {
+        let k = Key::of(r);
+        // The plain run measured beside it; profiles from before `reference_for` have only
+        // the plain mode's own runs.
+        let plain = index.references.get(&k).or_else(|| {
+            index
+                .runs
+                .get(&k.with(SidecarConfig::plain(r.config.mode), true))
+        });
+        let Some(plain) = plain else {
+            checks.warnings.push(format!(
+                "{} at {} B, repeat {}: no run of plain {} to pair with",
+                r.config, r.size, r.repeat, r.config.mode
+            ));
+            continue;
+        };
+        let d = delta(r, plain);
+        let closed = k.load == LoadKey::Closed;
+        if let [f] = r.config.filters.as_slice() {
+            if closed {
+                out.single_black_box
+                    .entry((r.config.mode, *f, r.size))
+                    .or_default()
+                    .push(d.black_box);
+            }
+            out.singles
+                .entry((r.config.mode, *f))
+                .or_default()
+                .push((k, d));
+        } else if closed {
+            out.combos
+                .entry((r.config.clone(), r.size))
+                .or_default()
+                .push(d.black_box);
+        }
+    }
+    out
+}
+
+/// Fits a filter's components from its closed-loop deltas (`name`: `mode+filter`).
+fn fit_filter(
+    name: &str,
+    deltas: Deltas,
+    checks: &mut Checks,
+) -> BTreeMap<Component, ComponentModel> {
+    let deltas = screen_deltas(name, deltas, checks);
+    let (mut lat, mut cpu) = (Points::new(), Points::new());
+    let mut closed = Vec::new();
+    for (k, d) in &deltas {
+        if k.load == LoadKey::Closed {
+            push(&mut lat, k.size, filter_components(&d.path));
+            push(&mut cpu, k.size, filter_components(&d.cpu));
+            closed.push((k.size, d));
+        }
+    }
+    additivity(name, &closed, checks);
+    fit_all(name, &lat, &cpu, None, checks)
+}
+
+/// A1 for filters: each combination against the sum of its filters alone, per size.
+fn filter_additivity(
+    singles: &BTreeMap<(Mode, Filter, u64), Vec<f64>>,
+    combos: BTreeMap<(SidecarConfig, u64), Vec<f64>>,
+    checks: &mut Checks,
+) {
+    for ((config, size), bbs) in combos {
         let (combined_us, _) = mean_sd(&bbs);
         let parts: Option<Vec<f64>> = config
             .filters
@@ -612,28 +776,18 @@ pub fn assemble(runs: &[Run]) -> (BTreeMap<Mode, ModeProfile>, Checks) {
             });
         }
     }
-    let residuals: Vec<f64> = checks
-        .additivity
-        .iter()
-        .map(|a| a.residual_pct.abs())
-        .collect();
-    checks.median_abs_residual_pct = median(&residuals);
-    // One line per distinct warning (a setting without tcp runs is met once per run there).
-    let mut seen = std::collections::BTreeSet::new();
-    checks.warnings.retain(|w| seen.insert(w.clone()));
-    (modes, checks)
 }
 
 /// A3: per-request CPU (each size's mean removed) against the achieved rate.
-fn rate_check(mode: Mode, points: &[(u64, f64, f64)]) -> Option<RateProportionality> {
+fn rate_check(mode: Mode, points: &[RatePoint]) -> Option<RateProportionality> {
     let mut by_size: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-    for (s, _, c) in points {
-        by_size.entry(*s).or_default().push(*c);
+    for p in points {
+        by_size.entry(p.size).or_default().push(p.cpu_us);
     }
     let means: BTreeMap<u64, f64> = by_size.iter().map(|(s, v)| (*s, mean_sd(v).0)).collect();
     let centred: Vec<(f64, f64)> = points
         .iter()
-        .map(|(s, rate, c)| (*rate / 1000.0, c - means[s]))
+        .map(|p| (p.rate / 1000.0, p.cpu_us - means[&p.size]))
         .collect();
     let (lo, hi) = centred
         .iter()
@@ -644,7 +798,7 @@ fn rate_check(mode: Mode, points: &[(u64, f64, f64)]) -> Option<RateProportional
         return None;
     }
     let model: LinearModel = fit::ols(&centred).ok()?;
-    let overall = points.iter().map(|p| p.2).sum::<f64>() / points.len() as f64;
+    let overall = points.iter().map(|p| p.cpu_us).sum::<f64>() / points.len() as f64;
     Some(RateProportionality {
         mode,
         slope_us_per_krps: model.per_byte_us,

@@ -206,7 +206,7 @@ fn a_disturbed_run_pair_is_left_out_listed_and_does_not_move_the_fit() {
         (o.config.as_str(), o.load.as_str(), o.size, o.repeat),
         ("tcp", "closed", 1000, 1)
     );
-    assert_eq!(o.statistic, "path");
+    assert_eq!(o.statistic, Statistic::Path);
     assert!(o.z > screen::Z_LIMIT);
     close(o.value_us - o.expected_us, 150.0);
     // The fit and A1 are those of the undisturbed runs.
@@ -384,4 +384,25 @@ fn closed_loop_cpu_is_fitted_beside_the_open_loop_cpu() {
         "{:?}",
         checks.warnings
     );
+}
+
+#[test]
+fn each_plain_mode_carries_the_split_its_runs_show() {
+    let tcp = SidecarConfig::plain(Mode::Tcp);
+    let http = SidecarConfig::plain(Mode::Http);
+    let sizes = [100, 4000, 8000, 16000];
+    let mut stepped = crate::model::split::stepped_runs(&tcp, &sizes);
+    stepped.extend(crate::model::split::stepped_runs(&http, &sizes));
+    let (modes, _) = assemble(&stepped);
+    for config in [&tcp, &http] {
+        let stored = modes[&config.mode].split.as_ref().expect("a split");
+        assert_eq!(
+            Some(stored),
+            crate::model::split::detect(&stepped, config).as_ref()
+        );
+        assert_eq!(stored.split_bytes, 4000.0);
+    }
+    // Runs without event counts show none.
+    let (modes, _) = assemble(&runs());
+    assert!(modes.values().all(|mp| mp.split.is_none()));
 }

@@ -1,4 +1,4 @@
-//! Ordinary least squares for the per-component models (DESIGN §5), and the tests of the
+//! Ordinary least squares for the per-component models, and the tests of the
 //! paper's assumptions that a profile reports: linearity in size (A2, a lack-of-fit F test
 //! over repeated sizes) and independence of per-request CPU from rate (A3, a slope t test).
 
@@ -9,7 +9,7 @@ use super::LinearModel;
 
 /// A fit could not be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum FitError {
+pub(crate) enum FitError {
     /// No points at all.
     #[error("no points to fit")]
     Empty,
@@ -28,7 +28,7 @@ pub enum FitError {
 /// `y = base + slope * x` by ordinary least squares, with standard errors, the covariance of
 /// the two coefficients, R² and n. With a single distinct x the model is the mean (slope 0,
 /// no slope error); with two points the errors are unknown (no degrees of freedom left).
-pub fn ols(points: &[(f64, f64)]) -> Result<LinearModel, FitError> {
+pub(crate) fn ols(points: &[(f64, f64)]) -> Result<LinearModel, FitError> {
     if points.is_empty() {
         return Err(FitError::Empty);
     }
@@ -79,19 +79,6 @@ pub fn ols(points: &[(f64, f64)]) -> Result<LinearModel, FitError> {
     Ok(model)
 }
 
-/// Residuals `y − model(x)` of each point.
-pub fn residuals(model: &LinearModel, points: &[(f64, f64)]) -> Vec<f64> {
-    points.iter().map(|&(x, y)| y - model.at(x)).collect()
-}
-
-/// The two-sided 95% confidence half-width of a coefficient with standard error `se` fitted
-/// from `n` points with `params` parameters, from Student's t.
-pub fn ci95(se: f64, n: u64, params: u64) -> Option<f64> {
-    let dof = n.checked_sub(params).filter(|d| *d > 0)? as f64;
-    let t = StudentsT::new(0.0, 1.0, dof).ok()?.inverse_cdf(0.975);
-    Some(t * se)
-}
-
 /// The outcome of a statistical check of an assumption.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Check {
@@ -137,7 +124,7 @@ fn size_means(points: &[(f64, f64)]) -> Vec<SizeMean> {
 /// Splits the residual sum of squares into pure error (scatter around each x's mean) and lack of
 /// fit (distance of those means from the line). `None` without at least three distinct x values
 /// and some replication.
-pub fn lack_of_fit(points: &[(f64, f64)]) -> Option<Check> {
+pub(crate) fn lack_of_fit(points: &[(f64, f64)]) -> Option<Check> {
     let model = ols(points).ok()?;
     let groups = size_means(points);
     let c = groups.len();
@@ -181,7 +168,7 @@ pub fn lack_of_fit(points: &[(f64, f64)]) -> Option<Check> {
 /// explains. Unlike the R² of the points, run-to-run noise that averages out does not lower
 /// it, so it says whether the line describes how the cost grows with size (A2), not how noisy
 /// the runs were. `None` without three distinct x values or when the means do not vary.
-pub fn r2_of_means(points: &[(f64, f64)]) -> Option<f64> {
+pub(crate) fn r2_of_means(points: &[(f64, f64)]) -> Option<f64> {
     let model = ols(points).ok()?;
     let groups = size_means(points);
     if groups.len() < 3 {
@@ -197,7 +184,7 @@ pub fn r2_of_means(points: &[(f64, f64)]) -> Option<f64> {
 }
 
 /// t test that the slope of a fit is zero (A3: per-request CPU does not depend on rate).
-pub fn slope_is_zero(model: &LinearModel) -> Option<Check> {
+pub(crate) fn slope_is_zero(model: &LinearModel) -> Option<Check> {
     let se = model.per_byte_se_us.filter(|s| *s > 0.0)?;
     let dof = model.n?.checked_sub(2).filter(|d| *d > 0)? as f64;
     let t = model.per_byte_us / se;
@@ -223,7 +210,7 @@ mod tests {
         assert!((m.per_byte_us - 2.0).abs() < 1e-12);
         assert!((m.base_us - 1.0).abs() < 1e-12);
         // Residuals are the e above: SSE = 4.
-        let sse: f64 = residuals(&m, &pts).iter().map(|r| r * r).sum();
+        let sse: f64 = pts.iter().map(|&(x, y)| (y - m.at(x)).powi(2)).sum();
         assert!((sse - 4.0).abs() < 1e-9, "{sse}");
         let s2 = sse / 2.0;
         assert!((m.per_byte_se_us.unwrap() - (s2 / 5.0).sqrt()).abs() < 1e-12);
@@ -290,13 +277,10 @@ mod tests {
     }
 
     #[test]
-    fn slope_test_and_confidence_interval() {
+    fn slope_test() {
         let flat = ols(&[(1.0, 5.0), (2.0, 5.2), (3.0, 4.9), (4.0, 5.1)]).unwrap();
         assert!(slope_is_zero(&flat).unwrap().holds);
         let steep = ols(&[(1.0, 1.0), (2.0, 2.1), (3.0, 2.9), (4.0, 4.0)]).unwrap();
         assert!(!slope_is_zero(&steep).unwrap().holds);
-        // t(0.975, 2) = 4.303.
-        assert!((ci95(1.0, 4, 2).unwrap() - 4.3027).abs() < 1e-3);
-        assert_eq!(ci95(1.0, 2, 2), None);
     }
 }

@@ -18,13 +18,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::versioned::VersionedError;
 use crate::vocab::{Component, Filter, Mode, SidecarConfig};
 
 /// The version of the profile file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The paper's figures (SoCC '23, Tables 2 and 3), embedded as the default profile.
-pub const PAPER_PROFILE_JSON: &str =
+pub(crate) const PAPER_PROFILE_JSON: &str =
     include_str!("../../../fixtures/profiles/socc23-envoy-1.21.json");
 
 /// Where the embedded paper profile lives in the repository.
@@ -33,22 +34,106 @@ pub const PAPER_PROFILE_PATH: &str = "fixtures/profiles/socc23-envoy-1.21.json";
 /// A profile file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    /// The file is not a valid profile document.
-    #[error("invalid profile {path}: {message}")]
-    Invalid {
+    /// The file is not a profile document of this format.
+    #[error("invalid profile {path}: {reason}")]
+    Unreadable {
         /// The file (or `<embedded ...>`).
         path: PathBuf,
         /// What is wrong, and where.
-        message: String,
+        reason: VersionedError,
+    },
+    /// The document breaks a rule the schema cannot express.
+    #[error("invalid profile {path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        reason: ProfileInvalid,
     },
     /// The profile has no figures for a configuration that is asked of it.
     #[error("profile {path} has no {what}")]
     Missing {
         /// The file.
         path: PathBuf,
-        /// What is missing, e.g. `mode grpc` or `filter lua for mode http`.
-        what: String,
+        /// What is missing.
+        what: Unsupported,
     },
+}
+
+/// A rule of the profile format that a document breaks, at a JSON path
+/// (`modes.http.components.ipc.latency.r2 must lie in [0, 1], found 1.5`).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{at} {problem}")]
+pub struct ProfileInvalid {
+    /// Where, as a JSON path.
+    pub at: String,
+    /// What is wrong there.
+    pub problem: Problem,
+}
+
+/// What is wrong at a place of a profile document.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Problem {
+    /// A required text or table is empty.
+    #[error("is empty")]
+    Empty,
+    /// The document has no mode.
+    #[error("is empty: a profile needs at least one of tcp, http, grpc")]
+    NoModes,
+    /// A mode lacks a component every profile of the mode has.
+    #[error("lacks `{0}`")]
+    Lacks(Component),
+    /// A number is infinite or NaN.
+    #[error("is not a finite number")]
+    NotFinite,
+    /// A standard error is negative.
+    #[error("is negative ({0})")]
+    Negative(f64),
+    /// An R² outside [0, 1].
+    #[error("must lie in [0, 1], found {0}")]
+    R2OutOfRange(f64),
+    /// A fit of no points.
+    #[error("is 0")]
+    NoPoints,
+    /// Filters under tcp.
+    #[error("has filters, but filters apply to http and grpc only")]
+    FiltersOnTcp,
+}
+
+impl ProfileInvalid {
+    fn new(at: impl Into<String>, problem: Problem) -> Self {
+        ProfileInvalid {
+            at: at.into(),
+            problem,
+        }
+    }
+}
+
+/// A sidecar configuration a profile cannot price: the mode or a filter has no figures.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// The mode is not in the profile.
+    #[error("mode {0}")]
+    Mode(Mode),
+    /// The filter is not in the profile for that mode.
+    #[error("filter {filter} for mode {mode}")]
+    Filter {
+        /// The filter.
+        filter: Filter,
+        /// The mode it was asked for.
+        mode: Mode,
+    },
+}
+
+/// A profile could not be fitted again from its runs.
+#[derive(Debug, thiserror::Error)]
+pub enum RefitError {
+    /// The profile keeps no runs.
+    #[error("it has no runs to fit (only a measured profile keeps them)")]
+    NoRuns,
+    /// The fit gave a profile that breaks a rule of the format.
+    #[error("{0}")]
+    Invalid(ProfileInvalid),
 }
 
 /// A linear model `base_us + per_byte_us * s`, with its fit statistics when it was fitted.
@@ -99,12 +184,15 @@ impl LinearModel {
         Some((a * a + s * s * b * b + 2.0 * s * cov).max(0.0).sqrt())
     }
 
-    fn validate(&self, at: &str) -> Result<(), String> {
+    fn validate(&self, at: &str) -> Result<(), ProfileInvalid> {
         let finite = |name: &str, v: f64| {
             if v.is_finite() {
                 Ok(())
             } else {
-                Err(format!("{at}.{name} is not a finite number"))
+                Err(ProfileInvalid::new(
+                    format!("{at}.{name}"),
+                    Problem::NotFinite,
+                ))
             }
         };
         finite("base_us", self.base_us)?;
@@ -116,7 +204,10 @@ impl LinearModel {
             if let Some(v) = v {
                 finite(name, v)?;
                 if v < 0.0 {
-                    return Err(format!("{at}.{name} is negative ({v})"));
+                    return Err(ProfileInvalid::new(
+                        format!("{at}.{name}"),
+                        Problem::Negative(v),
+                    ));
                 }
             }
         }
@@ -126,11 +217,14 @@ impl LinearModel {
         if let Some(r2) = self.r2 {
             // A fit through few points can have an R² slightly outside [0, 1] from rounding.
             if !(r2.is_finite() && (-1e-9..=1.0 + 1e-9).contains(&r2)) {
-                return Err(format!("{at}.r2 must lie in [0, 1], found {r2}"));
+                return Err(ProfileInvalid::new(
+                    format!("{at}.r2"),
+                    Problem::R2OutOfRange(r2),
+                ));
             }
         }
         if self.n == Some(0) {
-            return Err(format!("{at}.n is 0"));
+            return Err(ProfileInvalid::new(format!("{at}.n"), Problem::NoPoints));
         }
         Ok(())
     }
@@ -208,6 +302,51 @@ pub struct ModeProfile {
     /// Filters measured on top of this mode.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub filters: BTreeMap<Filter, FilterProfile>,
+    /// Where a message of this mode starts to take more reads and writes, found in the runs
+    /// when the profile was fitted ([`split`]). Absent when the runs show no split or recorded
+    /// no event counts, and in hand-written profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<split::Split>,
+}
+
+impl ModeProfile {
+    /// [`Profile::validate`] of the mode `mode`.
+    fn validate(&self, mode: Mode) -> Result<(), ProfileInvalid> {
+        for c in Component::ALL {
+            let required = c != Component::Parsing || mode != Mode::Tcp;
+            if required && !self.components.contains_key(&c) {
+                return Err(ProfileInvalid::new(
+                    format!("modes.{mode}.components"),
+                    Problem::Lacks(c),
+                ));
+            }
+        }
+        for (c, m) in &self.components {
+            let at = format!("modes.{mode}.components.{c}");
+            m.latency.validate(&format!("{at}.latency"))?;
+            m.cpu.validate(&format!("{at}.cpu"))?;
+            if let Some(u) = &m.cpu_unloaded {
+                u.validate(&format!("{at}.cpu_unloaded"))?;
+            }
+        }
+        if mode == Mode::Tcp && !self.filters.is_empty() {
+            return Err(ProfileInvalid::new("modes.tcp", Problem::FiltersOnTcp));
+        }
+        for (f, fp) in &self.filters {
+            if fp.components.is_empty() {
+                return Err(ProfileInvalid::new(
+                    format!("modes.{mode}.filters.{f}.components"),
+                    Problem::Empty,
+                ));
+            }
+            for (c, m) in &fp.components {
+                let at = format!("modes.{mode}.filters.{f}.components.{c}");
+                m.latency.validate(&format!("{at}.latency"))?;
+                m.cpu.validate(&format!("{at}.cpu"))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The sidecar build a profile was measured with.
@@ -224,7 +363,7 @@ pub struct SidecarInfo {
     pub binary_sha256: Option<String>,
 }
 
-/// What a profile is valid for (DESIGN §2): hardware, kernel, sidecar build, tool.
+/// What a profile is valid for: hardware, kernel, sidecar build, tool.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Platform {
@@ -344,14 +483,35 @@ impl CostVector {
 impl Profile {
     /// Parses and validates a profile document; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &Path) -> Result<Profile, ProfileError> {
-        let invalid = |message: String| ProfileError::Invalid {
+        let mut profile: Profile =
+            crate::versioned::from_json(text, FORMAT_VERSION).map_err(|reason| {
+                ProfileError::Unreadable {
+                    path: origin.to_path_buf(),
+                    reason,
+                }
+            })?;
+        profile.validate().map_err(|reason| ProfileError::Invalid {
             path: origin.to_path_buf(),
-            message,
-        };
-        let profile: Profile =
-            crate::versioned::from_json(text, FORMAT_VERSION).map_err(invalid)?;
-        profile.validate().map_err(invalid)?;
+            reason,
+        })?;
+        profile.find_unstored_splits();
         Ok(profile)
+    }
+
+    /// A profile fitted before the split was stored with its mode has runs but no split: finds
+    /// it in the runs now, once, as the fit does.
+    pub(crate) fn find_unstored_splits(&mut self) {
+        if self.modes.values().all(|mp| mp.split.is_none()) {
+            self.detect_splits();
+        }
+    }
+
+    /// Finds each mode's split in the profile's runs ([`split::detect`]); a profile without
+    /// runs has none.
+    pub(crate) fn detect_splits(&mut self) {
+        for (mode, mp) in &mut self.modes {
+            mp.split = split::detect(&self.runs, &SidecarConfig::plain(*mode));
+        }
     }
 
     /// The embedded paper profile.
@@ -361,58 +521,31 @@ impl Profile {
     }
 
     /// Checks what serde cannot: finite numbers, required components, filters only on http/grpc.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ProfileInvalid> {
         if self.platform.id.trim().is_empty() {
-            return Err("platform.id is empty".into());
+            return Err(ProfileInvalid::new("platform.id", Problem::Empty));
         }
         if self.modes.is_empty() {
-            return Err("`modes` is empty: a profile needs at least one of tcp, http, grpc".into());
+            return Err(ProfileInvalid::new("`modes`", Problem::NoModes));
         }
         for (mode, mp) in &self.modes {
-            for c in Component::ALL {
-                let required = c != Component::Parsing || *mode != Mode::Tcp;
-                if required && !mp.components.contains_key(&c) {
-                    return Err(format!("modes.{mode}.components lacks `{c}`"));
-                }
-            }
-            for (c, m) in &mp.components {
-                m.latency
-                    .validate(&format!("modes.{mode}.components.{c}.latency"))?;
-                m.cpu
-                    .validate(&format!("modes.{mode}.components.{c}.cpu"))?;
-                if let Some(u) = &m.cpu_unloaded {
-                    u.validate(&format!("modes.{mode}.components.{c}.cpu_unloaded"))?;
-                }
-            }
-            if *mode == Mode::Tcp && !mp.filters.is_empty() {
-                return Err(
-                    "modes.tcp has filters, but filters apply to http and grpc only".into(),
-                );
-            }
-            for (f, fp) in &mp.filters {
-                if fp.components.is_empty() {
-                    return Err(format!("modes.{mode}.filters.{f}.components is empty"));
-                }
-                for (c, m) in &fp.components {
-                    m.latency
-                        .validate(&format!("modes.{mode}.filters.{f}.components.{c}.latency"))?;
-                    m.cpu
-                        .validate(&format!("modes.{mode}.filters.{f}.components.{c}.cpu"))?;
-                }
-            }
+            mp.validate(*mode)?;
         }
         Ok(())
     }
 
     /// Whether the profile can price `config`; the error says what is missing.
-    pub fn supports(&self, config: &SidecarConfig) -> Result<(), String> {
+    pub fn supports(&self, config: &SidecarConfig) -> Result<(), Unsupported> {
         let mp = self
             .modes
             .get(&config.mode)
-            .ok_or_else(|| format!("mode {}", config.mode))?;
+            .ok_or(Unsupported::Mode(config.mode))?;
         for f in &config.filters {
             if !mp.filters.contains_key(f) {
-                return Err(format!("filter {f} for mode {}", config.mode));
+                return Err(Unsupported::Filter {
+                    filter: *f,
+                    mode: config.mode,
+                });
             }
         }
         Ok(())
@@ -470,9 +603,9 @@ impl Profile {
     /// The profile fitted again from its own runs with this version's fits and checks (the
     /// measurements, platform and settings are kept). Errors when it has no runs (the paper
     /// profile, or one written by hand).
-    pub fn refit(&self) -> Result<Profile, String> {
+    pub fn refit(&self) -> Result<Profile, RefitError> {
         if self.runs.is_empty() {
-            return Err("it has no runs to fit (only a measured profile keeps them)".into());
+            return Err(RefitError::NoRuns);
         }
         let (modes, mut checks) = assemble::assemble(&self.runs);
         checks.warnings.extend(
@@ -491,7 +624,8 @@ impl Profile {
             )),
             ..self.clone()
         };
-        refit.validate().map(|()| refit)
+        refit.validate().map_err(RefitError::Invalid)?;
+        Ok(refit)
     }
 
     /// The profile as pretty JSON.

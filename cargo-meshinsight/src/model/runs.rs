@@ -122,12 +122,4 @@ impl Run {
     pub fn sidecars_in_series(&self) -> f64 {
         f64::from(self.sidecars.max(1))
     }
-    /// Sum of the path times, µs per request.
-    pub fn path_total(&self) -> f64 {
-        self.path_us.values().sum()
-    }
-    /// Sum of the CPU times, µs per request.
-    pub fn cpu_total(&self) -> f64 {
-        self.cpu_us.values().sum()
-    }
 }

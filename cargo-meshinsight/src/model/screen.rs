@@ -13,21 +13,20 @@
 //!
 //! A point is judged against its own size where that is possible, so that screening finds
 //! disturbed runs and never a size whose cost is off the line: that is a finding about
-//! linearity (A2, the lack-of-fit test), and leaving the whole size out would hide it. (Judged
-//! against the line, an http profile up to 60 KB lost all its 30 KB open-loop points.)
+//! linearity (A2, the lack-of-fit test), and leaving the whole size out would hide it.
 
 use serde::{Deserialize, Serialize};
 
 /// Fewer points than this are not screened: the median absolute deviation of four or fewer
 /// residuals cannot tell one bad point from the spread.
-pub const MIN_POINTS: usize = 5;
+pub(crate) const MIN_POINTS: usize = 5;
 
 /// A size with at least this many points is its own reference: the median of four or more
 /// points is not moved by one disturbed run.
-pub const MIN_PER_SIZE: usize = 4;
+pub(crate) const MIN_PER_SIZE: usize = 4;
 
 /// The modified z-score over which a point is an outlier (Iglewicz and Hoaglin, 1993).
-pub const Z_LIMIT: f64 = 3.5;
+pub(crate) const Z_LIMIT: f64 = 3.5;
 
 /// A run pair left out of the fits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,9 +40,8 @@ pub struct Outlier {
     pub size: u64,
     /// The repeat of the run pair.
     pub repeat: u32,
-    /// What was screened: `path` (closed loop: the sum of the components' path times) or `cpu`
-    /// (open loop: the sum of the components' CPU per request).
-    pub statistic: String,
+    /// What was screened.
+    pub statistic: Statistic,
     /// Its value, µs per request.
     pub value_us: f64,
     /// What the robust line expects at this size, µs per request.
@@ -52,13 +50,32 @@ pub struct Outlier {
     pub z: f64,
 }
 
+/// What a run pair is screened by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Statistic {
+    /// Closed loop: the sum of the components' path times.
+    Path,
+    /// Open loop: the sum of the components' CPU per request.
+    Cpu,
+}
+
+impl std::fmt::Display for Statistic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Statistic::Path => "path",
+            Statistic::Cpu => "cpu",
+        })
+    }
+}
+
 /// The median; NaN for no values (nothing is then an outlier).
 fn median(v: Vec<f64>) -> f64 {
     crate::util::stats::median(&v).unwrap_or(f64::NAN)
 }
 
 /// `(base, slope)` of the Theil–Sen line through `points`; slope 0 with one distinct x.
-pub fn theil_sen(points: &[(f64, f64)]) -> (f64, f64) {
+pub(crate) fn theil_sen(points: &[(f64, f64)]) -> (f64, f64) {
     let mut slopes = Vec::new();
     for (i, a) in points.iter().enumerate() {
         for b in &points[i + 1..] {
@@ -78,7 +95,7 @@ pub fn theil_sen(points: &[(f64, f64)]) -> (f64, f64) {
 
 /// Per point: `Some((expected, z))` when it is an outlier, `None` when it is kept. Nothing is
 /// left out of fewer than [`MIN_POINTS`] points, or when the residuals have no spread at all.
-pub fn outliers(points: &[(f64, f64)]) -> Vec<Option<(f64, f64)>> {
+pub(crate) fn outliers(points: &[(f64, f64)]) -> Vec<Option<(f64, f64)>> {
     let mut out = vec![None; points.len()];
     if points.len() < MIN_POINTS
         || points
@@ -143,7 +160,7 @@ mod tests {
     #[test]
     fn a_disturbed_repeat_is_left_out_and_the_spread_is_kept() {
         // Three sizes, four repeats: ordinary spread of ±1 µs and one run hit by a 150 µs
-        // wake-up delay (as seen on this VM at 4000 B).
+        // wake-up delay.
         let ys = [
             [80.0, 81.0, 79.5, 80.5],
             [90.0, 89.0, 91.0, 90.5],
@@ -165,7 +182,7 @@ mod tests {
     #[test]
     fn a_size_off_the_line_is_kept_and_a_lone_point_is_judged_by_the_line() {
         // Four repeats at each of three sizes; the middle size sits 12 µs below the line
-        // through the others (as http's CPU did at 30 KB): no point of it is an outlier.
+        // through the others: no point of it is an outlier.
         let ys = [
             [40.0, 41.0, 39.5, 40.5],
             [38.0, 37.0, 38.5, 37.5],

@@ -76,7 +76,13 @@ impl MachineLoad {
 
 /// The load of a machine of `cpus` CPUs over `wall_s` seconds, from its busy and stolen
 /// seconds and those of the profiled processes.
-pub fn machine_load(busy_s: f64, steal_s: f64, ours_s: f64, wall_s: f64, cpus: u32) -> MachineLoad {
+pub(crate) fn machine_load(
+    busy_s: f64,
+    steal_s: f64,
+    ours_s: f64,
+    wall_s: f64,
+    cpus: u32,
+) -> MachineLoad {
     let capacity = wall_s * cpus.max(1) as f64;
     let pct = |s: f64| {
         if capacity > 0.0 {

@@ -1,4 +1,4 @@
-//! Messages larger than the kernel's split size (DESIGN §5, issue 8 "Large messages").
+//! Messages larger than the kernel's split size.
 //!
 //! The linear model prices a traversal at `L + l·s`. A message bigger than what one read or
 //! write moves is read and written in several pieces, each paying the fixed cost of a syscall
@@ -17,6 +17,9 @@
 //! `(base · u(s) − e(s))` events times the per-event latency (and CPU) measured at the smallest
 //! size. It is zero on average over the profiled sizes and grows with every further unit.
 //! A profile without event counts, or whose sizes never reached a split, gets no correction.
+//!
+//! The split is detected once, when a profile is fitted ([`super::assemble`]), and stored with
+//! its mode ([`super::ModeProfile::split`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -26,20 +29,41 @@ use crate::vocab::SidecarConfig;
 
 /// What the runs of one sidecar configuration say about splitting.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Split {
     /// Payload bytes one read/write unit carries: a message of `s` bytes takes `ceil(s / S)`.
     pub split_bytes: f64,
     /// Reads and writes of one traversal (request and response) of a one-unit message.
     pub base_events: f64,
-    /// Least-squares line of the measured events per traversal over size: intercept, slope
-    /// per byte (what the linear cost model extrapolates).
-    pub linear_events: (f64, f64),
+    /// Least-squares line of the measured events per traversal over size (what the linear
+    /// cost model extrapolates).
+    pub linear_events: EventLine,
     /// Latency of one read or write on the request path, µs.
     pub latency_per_event_us: f64,
     /// CPU of one read or write, µs.
     pub cpu_per_event_us: f64,
-    /// Measured (size, events per traversal), smallest size first.
-    pub points: Vec<(f64, f64)>,
+    /// The measured events per traversal, smallest size first.
+    pub points: Vec<EventCount>,
+}
+
+/// A line `base + per_byte · s` of events per traversal over size.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventLine {
+    /// Events at size 0.
+    pub base: f64,
+    /// Events per byte.
+    pub per_byte: f64,
+}
+
+/// Reads and writes per traversal measured at one size.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventCount {
+    /// Payload bytes.
+    pub size: f64,
+    /// Reads and writes per traversal (through the sidecar minus without it).
+    pub events: f64,
 }
 
 impl Split {
@@ -50,8 +74,8 @@ impl Split {
 
     /// Latency and CPU (µs) a traversal at `s` bytes costs beyond the linear model.
     pub fn correction(&self, s: f64) -> (f64, f64) {
-        let (a, b) = self.linear_events;
-        let extra = self.events_at(s) - (a + b * s);
+        let line = self.linear_events;
+        let extra = self.events_at(s) - (line.base + line.per_byte * s);
         (
             extra * self.latency_per_event_us,
             extra * self.cpu_per_event_us,
@@ -59,8 +83,17 @@ impl Split {
     }
 }
 
-/// Per size: (size, events, path µs, cpu µs) of reads and writes, mean over repetitions.
-fn read_write_by_size(runs: &[&Run]) -> Vec<(f64, f64, f64, f64)> {
+/// Reads and writes at one size, mean over repetitions (or a difference of two such means).
+#[derive(Clone, Copy, Debug)]
+struct ReadWrite {
+    size: f64,
+    events: f64,
+    path_us: f64,
+    cpu_us: f64,
+}
+
+/// Per size, the reads and writes of `runs`, smallest size first.
+fn read_write_by_size(runs: &[&Run]) -> Vec<ReadWrite> {
     let mut sizes: Vec<u64> = runs.iter().map(|r| r.size).collect();
     sizes.sort_unstable();
     sizes.dedup();
@@ -74,19 +107,19 @@ fn read_write_by_size(runs: &[&Run]) -> Vec<(f64, f64, f64, f64)> {
             let at: Vec<&&Run> = runs.iter().filter(|r| r.size == size).collect();
             let n = at.len() as f64;
             let mean = |f: &dyn Fn(&Run) -> f64| at.iter().map(|r| f(r)).sum::<f64>() / n;
-            (
-                size as f64,
-                mean(&|r| rw(&r.events)),
-                mean(&|r| rw(&r.path_us)),
-                mean(&|r| rw(&r.cpu_us)),
-            )
+            ReadWrite {
+                size: size as f64,
+                events: mean(&|r| rw(&r.events)),
+                path_us: mean(&|r| rw(&r.path_us)),
+                cpu_us: mean(&|r| rw(&r.cpu_us)),
+            }
         })
         .collect()
 }
 
 /// The split of `config`'s sidecar from `runs`, when the runs recorded event counts and some
 /// profiled size took more reads and writes than the smallest one.
-pub fn detect(runs: &[Run], config: &SidecarConfig) -> Option<Split> {
+pub(crate) fn detect(runs: &[Run], config: &SidecarConfig) -> Option<Split> {
     let closed = |through: bool| -> Vec<&Run> {
         runs.iter()
             .filter(|r| {
@@ -103,23 +136,30 @@ pub fn detect(runs: &[Run], config: &SidecarConfig) -> Option<Split> {
     let with = read_write_by_size(&through);
     let without = read_write_by_size(&closed(false));
     // Through the sidecar minus without it, per size present in both.
-    let delta: Vec<(f64, f64, f64, f64)> = with
+    let delta: Vec<ReadWrite> = with
         .iter()
         .filter_map(|w| {
-            let o = without.iter().find(|o| o.0 == w.0)?;
-            Some((w.0, (w.1 - o.1) / k, (w.2 - o.2) / k, (w.3 - o.3) / k))
+            let o = without.iter().find(|o| o.size == w.size)?;
+            Some(ReadWrite {
+                size: w.size,
+                events: (w.events - o.events) / k,
+                path_us: (w.path_us - o.path_us) / k,
+                cpu_us: (w.cpu_us - o.cpu_us) / k,
+            })
         })
         .collect();
     if delta.len() < 2 {
         return None;
     }
-    let (s0, base, path0, cpu0) = delta[0];
+    let smallest = delta[0];
+    let base = smallest.events;
     if base < 0.5 {
         return None;
     }
+    // Units per message at each size: how many times the smallest size's events it took.
     let units: Vec<(f64, f64)> = delta
         .iter()
-        .map(|&(s, e, _, _)| (s, (e / base).round().max(1.0)))
+        .map(|d| (d.size, (d.events / base).round().max(1.0)))
         .collect();
     if units.iter().all(|&(_, u)| u < 2.0) {
         return None;
@@ -127,27 +167,36 @@ pub fn detect(runs: &[Run], config: &SidecarConfig) -> Option<Split> {
     let split_bytes = units
         .iter()
         .map(|&(s, u)| if u < 2.0 { s } else { s / u })
-        .fold(s0, f64::max);
-    let points: Vec<(f64, f64)> = delta.iter().map(|&(s, e, _, _)| (s, e)).collect();
+        .fold(smallest.size, f64::max);
+    let points: Vec<EventCount> = delta
+        .iter()
+        .map(|d| EventCount {
+            size: d.size,
+            events: d.events,
+        })
+        .collect();
     Some(Split {
         split_bytes,
         base_events: base,
         linear_events: least_squares(&points),
-        latency_per_event_us: (path0 / base).max(0.0),
-        cpu_per_event_us: (cpu0 / base).max(0.0),
+        latency_per_event_us: (smallest.path_us / base).max(0.0),
+        cpu_per_event_us: (smallest.cpu_us / base).max(0.0),
         points,
     })
 }
 
-/// Intercept and slope of the least-squares line through `points`.
-fn least_squares(points: &[(f64, f64)]) -> (f64, f64) {
+/// The least-squares line of events over size through `points`.
+fn least_squares(points: &[EventCount]) -> EventLine {
     let n = points.len() as f64;
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let mx = points.iter().map(|p| p.size).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.events).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.size - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.size - mx) * (p.events - my)).sum();
     let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    (my - slope * mx, slope)
+    EventLine {
+        base: my - slope * mx,
+        per_byte: slope,
+    }
 }
 
 /// Closed-loop runs of `config` whose reads and writes per request follow 4 · ceil(s / 4096)

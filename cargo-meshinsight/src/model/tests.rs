@@ -24,7 +24,7 @@ fn the_paper_profile_matches_table_2_and_3() {
     assert!(p.supports(&lua).is_ok());
     let grpc_lua = SidecarConfig::new(Mode::Grpc, vec![Filter::Lua]).unwrap();
     assert_eq!(
-        p.supports(&grpc_lua).unwrap_err(),
+        p.supports(&grpc_lua).unwrap_err().to_string(),
         "filter lua for mode grpc"
     );
 }
@@ -101,4 +101,24 @@ fn standard_error_at_a_size_uses_the_covariance() {
     // var = 0.09 + 1e6 * 1e-6 + 2 * 1000 * -0.0002 = 0.69
     assert!((m.se_at(1000.0).unwrap() - 0.69f64.sqrt()).abs() < 1e-12);
     assert_eq!(LinearModel::new(1.0, 0.0).se_at(5.0), None);
+}
+
+#[test]
+fn the_split_is_stored_and_an_older_file_finds_it_in_its_runs() {
+    let http = SidecarConfig::plain(Mode::Http);
+    let mut p = Profile::paper();
+    p.runs = split::stepped_runs(&http, &[100, 4000, 8000, 16000]);
+    p.detect_splits();
+    let stored = p.modes[&Mode::Http].split.clone().expect("a split");
+    assert_eq!(Some(&stored), split::detect(&p.runs, &http).as_ref());
+    assert!(p.modes[&Mode::Tcp].split.is_none());
+    // Written and read back, the stored split is kept.
+    let json = p.to_json();
+    assert!(json.contains("\"split\""), "{json}");
+    assert_eq!(Profile::from_json(&json, Path::new("x.json")).unwrap(), p);
+    // A file written before the split was stored has runs but no split: found on load.
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["modes"]["http"].as_object_mut().unwrap().remove("split");
+    let older = Profile::from_json(&v.to_string(), Path::new("x.json")).unwrap();
+    assert_eq!(older.modes[&Mode::Http].split, Some(stored));
 }

@@ -1,4 +1,4 @@
-//! Prediction (DESIGN §6): from an ECG and a profile to the end-to-end latency and CPU
+//! Prediction (docs/prediction.md): from an ECG and a profile to the end-to-end latency and CPU
 //! overhead of the mesh, with the critical path and the share of each component.
 
 pub mod speedup;
@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::ecg::{Ecg, Service};
-use crate::model::{CostPart, CostVector, CpuPrice, Profile};
-use crate::vocab::{Component, SidecarConfig};
+use crate::model::split::Split;
+use crate::model::{CostPart, CostVector, CpuPrice, Profile, Unsupported};
+use crate::vocab::Component;
 pub use speedup::Speedup;
 pub use timeline::{Timeline, rebuild};
 
@@ -34,7 +35,7 @@ pub enum PredictError {
         /// The profile's platform id.
         profile: String,
         /// What is missing (`mode grpc`, `filter lua for mode http`).
-        what: String,
+        what: Unsupported,
     },
     /// A service names a platform no loaded profile is for.
     #[error(
@@ -204,7 +205,10 @@ pub struct Prediction {
 }
 
 /// The overhead of each call: the caller's outbound sidecar plus the callee's inbound one.
-pub fn call_costs(ecg: &Ecg, profiles: &ProfileSet) -> Result<Vec<CostVector>, PredictError> {
+pub(crate) fn call_costs(
+    ecg: &Ecg,
+    profiles: &ProfileSet,
+) -> Result<Vec<CostVector>, PredictError> {
     let priced: Vec<Option<&Profile>> = ecg
         .services
         .iter()
@@ -215,26 +219,16 @@ pub fn call_costs(ecg: &Ecg, profiles: &ProfileSet) -> Result<Vec<CostVector>, P
                 .transpose()
         })
         .collect::<Result<_, _>>()?;
-    // Each service's split model (from a profile with event counts; none for most), found
-    // once per distinct profile and configuration.
-    let mut found: Vec<(&Profile, &SidecarConfig, Option<crate::model::split::Split>)> = Vec::new();
-    let splits: Vec<Option<crate::model::split::Split>> = ecg
+    // Each service's split model, stored with its mode when the profile was fitted. It was
+    // measured on the plain mode, against runs without the sidecar; a configuration with
+    // filters has no such runs and gets no correction.
+    let splits: Vec<Option<&Split>> = ecg
         .services
         .iter()
         .zip(&priced)
         .map(|(svc, p)| match (p, &svc.sidecar) {
-            (Some(p), Some(config)) if !p.runs.is_empty() => {
-                let known = found
-                    .iter()
-                    .find(|(q, c, _)| std::ptr::eq(*q, *p) && *c == config);
-                match known {
-                    Some((_, _, split)) => split.clone(),
-                    None => {
-                        let split = crate::model::split::detect(&p.runs, config);
-                        found.push((p, config, split.clone()));
-                        split
-                    }
-                }
+            (Some(p), Some(config)) if config.filters.is_empty() => {
+                p.modes.get(&config.mode).and_then(|mp| mp.split.as_ref())
             }
             _ => None,
         })
@@ -252,7 +246,7 @@ pub fn call_costs(ecg: &Ecg, profiles: &ProfileSet) -> Result<Vec<CostVector>, P
             for svc in call.from.into_iter().chain(std::iter::once(call.to)) {
                 if let (Some(profile), Some(config)) = (priced[svc], &ecg.services[svc].sidecar) {
                     cost.add(&profile.traversal_cost_priced(config, s, profiles.cpu_price));
-                    if let Some(split) = &splits[svc] {
+                    if let Some(split) = splits[svc] {
                         // The extra reads and writes of a split message, half each.
                         let (lat, cpu) = split.correction(s);
                         for slot in [read, write] {

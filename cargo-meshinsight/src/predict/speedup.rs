@@ -1,4 +1,4 @@
-//! Speedup profiles: what-if changes to a profile's components (DESIGN §6), e.g. "IPC −30%"
+//! Speedup profiles: what-if changes to a profile's components, e.g. "IPC −30%"
 //! or "Write costs 3 µs + 0.001 µs/byte". Format: docs/speedup-format.md.
 
 use std::path::{Path, PathBuf};
@@ -11,13 +11,76 @@ use crate::vocab::{Component, Filter, Mode, VocabError};
 /// A speedup file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SpeedupError {
-    /// The file is not a valid speedup profile.
+    /// The text is not TOML of the speedup schema.
     #[error("invalid speedup profile {path}: {message}")]
-    Invalid {
+    Syntax {
         /// The file.
         path: PathBuf,
-        /// What and where.
+        /// The parser's message, after the line it found it on.
         message: String,
+    },
+    /// The file has no changes.
+    #[error("invalid speedup profile {path}: there are no `[[change]]` entries")]
+    NoChanges {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A change cannot be applied.
+    #[error("invalid speedup profile {path}: change #{number} ({component}): {reason}")]
+    Change {
+        /// The file (when applied: the speedup's name).
+        path: PathBuf,
+        /// The change's place, counting from 1.
+        number: usize,
+        /// Its `component`.
+        component: String,
+        /// What is wrong with it.
+        reason: ChangeInvalid,
+    },
+}
+
+/// What is wrong with one `[[change]]`.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeInvalid {
+    /// `component` names no component or filter.
+    #[error("{0}")]
+    Target(VocabError),
+    /// A percentage that is not a number of at least −100.
+    #[error("`{name}` must be a number of at least -100, found {value}")]
+    Percent {
+        /// The key.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// `percent` and a `*_percent` of the same model.
+    #[error("both `percent` and `{model}_percent` are set")]
+    PercentTwice {
+        /// `latency` or `cpu`.
+        model: &'static str,
+    },
+    /// Replacement coefficients that are not numbers.
+    #[error("`{model}` coefficients must be finite numbers")]
+    NotFinite {
+        /// `latency` or `cpu`.
+        model: &'static str,
+    },
+    /// A model both scaled and replaced.
+    #[error("`{model}` is both scaled and replaced")]
+    ScaledAndReplaced {
+        /// `latency` or `cpu`.
+        model: &'static str,
+    },
+    /// A change without an effect.
+    #[error(
+        "it changes nothing: set `percent`, `latency_percent`, `cpu_percent`, `latency` or `cpu`"
+    )]
+    NoEffect,
+    /// A change that matches no model of the profile it is applied to.
+    #[error("matches nothing in profile `{profile}`")]
+    MatchesNothing {
+        /// The profile's platform id.
+        profile: String,
     },
 }
 
@@ -103,41 +166,37 @@ enum Target {
 }
 
 impl Change {
-    fn target(&self) -> Result<Target, String> {
+    fn target(&self) -> Result<Target, ChangeInvalid> {
         match self.component.strip_prefix("filter:") {
             Some(f) => f.parse().map(Target::Filter),
             None => self.component.parse().map(Target::Component),
         }
-        .map_err(|e: VocabError| e.to_string())
+        .map_err(ChangeInvalid::Target)
     }
 
-    fn effects(&self) -> Result<(Effect, Effect), String> {
-        let pct = |name: &str, p: Option<f64>| -> Result<Option<f64>, String> {
-            match p {
-                Some(p) if !(p.is_finite() && p >= -100.0) => Err(format!(
-                    "`{name}` must be a number of at least -100, found {p}"
-                )),
-                Some(p) => Ok(Some(1.0 + p / 100.0)),
-                None => Ok(None),
+    fn effects(&self) -> Result<(Effect, Effect), ChangeInvalid> {
+        let pct = |name: &'static str, p: Option<f64>| match p {
+            Some(value) if !(value.is_finite() && value >= -100.0) => {
+                Err(ChangeInvalid::Percent { name, value })
             }
+            Some(p) => Ok(Some(1.0 + p / 100.0)),
+            None => Ok(None),
         };
         let both = pct("percent", self.percent)?;
         let lat = pct("latency_percent", self.latency_percent)?;
         let cpu = pct("cpu_percent", self.cpu_percent)?;
-        let pick = |name: &str, scale: Option<f64>, replace: Option<Coefficients>| {
+        let pick = |model: &'static str, scale: Option<f64>, replace: Option<Coefficients>| {
             let scale = match (both, scale) {
-                (Some(_), Some(_)) => {
-                    return Err(format!("both `percent` and `{name}_percent` are set"));
-                }
+                (Some(_), Some(_)) => return Err(ChangeInvalid::PercentTwice { model }),
                 (a, b) => a.or(b),
             };
             if let Some(c) = replace
                 && !(c.base_us.is_finite() && c.per_byte_us.is_finite())
             {
-                return Err(format!("`{name}` coefficients must be finite numbers"));
+                return Err(ChangeInvalid::NotFinite { model });
             }
             match (scale, replace) {
-                (Some(_), Some(_)) => Err(format!("`{name}` is both scaled and replaced")),
+                (Some(_), Some(_)) => Err(ChangeInvalid::ScaledAndReplaced { model }),
                 (Some(f), None) => Ok(Effect::Scale(f)),
                 (None, Some(c)) => Ok(Effect::Replace(c)),
                 (None, None) => Ok(Effect::Keep),
@@ -148,7 +207,7 @@ impl Change {
             pick("cpu", cpu, self.cpu)?,
         );
         if matches!(effects, (Effect::Keep, Effect::Keep)) {
-            return Err("it changes nothing: set `percent`, `latency_percent`, `cpu_percent`, `latency` or `cpu`".into());
+            return Err(ChangeInvalid::NoEffect);
         }
         Ok(effects)
     }
@@ -157,27 +216,33 @@ impl Change {
 impl Speedup {
     /// Parses and validates a speedup profile; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Speedup, SpeedupError> {
-        let invalid = |message: String| SpeedupError::Invalid {
-            path: origin.to_path_buf(),
-            message,
-        };
         let speedup: Speedup = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let msg = e.message().trim().replace('\n', " ");
-            invalid(match line {
-                Some(l) => format!("line {l}: {msg}"),
-                None => msg,
-            })
+            SpeedupError::Syntax {
+                path: origin.to_path_buf(),
+                message: match line {
+                    Some(l) => format!("line {l}: {msg}"),
+                    None => msg,
+                },
+            }
         })?;
         if speedup.changes.is_empty() {
-            return Err(invalid("there are no `[[change]]` entries".into()));
+            return Err(SpeedupError::NoChanges {
+                path: origin.to_path_buf(),
+            });
         }
         for (i, c) in speedup.changes.iter().enumerate() {
             c.target()
                 .and_then(|_| c.effects())
-                .map_err(|e| invalid(format!("change #{} ({}): {e}", i + 1, c.component)))?;
+                .map_err(|reason| SpeedupError::Change {
+                    path: origin.to_path_buf(),
+                    number: i + 1,
+                    component: c.component.clone(),
+                    reason,
+                })?;
         }
         Ok(speedup)
     }
@@ -187,9 +252,11 @@ impl Speedup {
     pub fn apply(&self, profile: &Profile) -> Result<Profile, SpeedupError> {
         let mut out = profile.clone();
         for (i, change) in self.changes.iter().enumerate() {
-            let invalid = |message: String| SpeedupError::Invalid {
+            let invalid = |reason| SpeedupError::Change {
                 path: PathBuf::from(&self.name),
-                message: format!("change #{} ({}): {message}", i + 1, change.component),
+                number: i + 1,
+                component: change.component.clone(),
+                reason,
             };
             let target = change.target().map_err(&invalid)?;
             let (lat, cpu) = change.effects().map_err(&invalid)?;
@@ -239,10 +306,9 @@ impl Speedup {
                 }
             }
             if !matched {
-                return Err(invalid(format!(
-                    "matches nothing in profile `{}`",
-                    profile.platform.id
-                )));
+                return Err(invalid(ChangeInvalid::MatchesNothing {
+                    profile: profile.platform.id.clone(),
+                }));
             }
         }
         out.source = Some(format!(

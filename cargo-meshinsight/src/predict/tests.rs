@@ -13,7 +13,7 @@ use crate::ecg::EcgDoc;
 use crate::model::{
     ComponentModel, FilterProfile, LinearModel, ModeProfile, Platform, SidecarInfo,
 };
-use crate::vocab::{Component, Filter, Mode};
+use crate::vocab::{Component, Filter, Mode, SidecarConfig};
 
 fn cm(lat: f64, cpu: f64) -> ComponentModel {
     ComponentModel {
@@ -34,6 +34,7 @@ pub(crate) fn toy_profile() -> Profile {
             (Other, cm(0.0, 0.0)),
         ]),
         filters: BTreeMap::new(),
+        split: None,
     };
     let http = ModeProfile {
         components: BTreeMap::from([
@@ -50,6 +51,7 @@ pub(crate) fn toy_profile() -> Profile {
                 components: BTreeMap::from([(Other, cm(5.0, 7.0))]),
             },
         )]),
+        split: None,
     };
     let p = Profile {
         format_version: crate::model::FORMAT_VERSION,
@@ -557,6 +559,7 @@ fn a_profile_whose_runs_show_a_split_prices_the_extra_reads_and_writes() {
     let linear = toy_profile();
     let mut stepped = toy_profile();
     stepped.runs = crate::model::split::stepped_runs(&http, &[100, 4000, 8000, 16000]);
+    stepped.detect_splits();
     let p0 = predict(&e, &ProfileSet::new(vec![linear]), None).unwrap();
     let p1 = predict(&e, &ProfileSet::new(vec![stepped]), None).unwrap();
     // 64000 B is 16 units of 4000 B (the detected split): 64 reads and writes per traversal

@@ -1,4 +1,4 @@
-//! The fork/join rebuild of DESIGN §6: every call's duration recomputed bottom-up after
+//! The fork/join rebuild (docs/prediction.md): every call's duration recomputed bottom-up after
 //! overhead is added, and the critical path through the new timeline.
 
 use std::cmp::{Ordering, Reverse};
@@ -17,13 +17,6 @@ pub struct Timeline {
     pub duration_us: Vec<f64>,
     /// The critical path, root first, children in time order.
     pub critical_path: Vec<usize>,
-}
-
-impl Timeline {
-    /// New end of call `k`.
-    pub fn end_us(&self, k: usize) -> f64 {
-        self.start_us[k] + self.duration_us[k]
-    }
 }
 
 /// A float ordered by `total_cmp`, for the heap below.

@@ -1,4 +1,4 @@
-//! What-if studies (the paper's §6, Fig. 13 and 14): a measured change of the sidecar turned
+//! What-if studies (as the paper's Fig. 13 and 14): a measured change of the sidecar turned
 //! into a speedup profile. Two profiles of the same sidecar on the same machine, one with the
 //! change (the builtin sidecar with a Unix-domain-socket upstream, or with MSG_ZEROCOPY
 //! writes) and one without, give per mode and component the relative change of latency and
@@ -8,19 +8,31 @@
 use super::speedup::{Change, Speedup};
 use crate::model::{LinearModel, Profile};
 
+/// Two profiles have no mode with a component measurable in both.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the profiles share no mode with a measurable component (base modes: {base_modes}; variant modes: {variant_modes})"
+)]
+pub struct NothingShared {
+    /// The base profile's modes, comma-separated.
+    pub base_modes: String,
+    /// The variant profile's modes, comma-separated.
+    pub variant_modes: String,
+}
+
 /// A component whose base cost at the reference size is this close to zero (µs) has no
 /// meaningful relative change (noise around zero) and is left unchanged.
-pub const MIN_BASE_US: f64 = 0.5;
+pub(crate) const MIN_BASE_US: f64 = 0.5;
 
 /// The change from `base` to `variant`, per mode and component, as percentages at `size`
 /// bytes. Components the two profiles do not share, or whose base is under [`MIN_BASE_US`],
 /// are left out (and listed in the description).
-pub fn speedup_between(
+pub(crate) fn speedup_between(
     name: &str,
     base: &Profile,
     variant: &Profile,
     size: f64,
-) -> Result<Speedup, String> {
+) -> Result<Speedup, NothingShared> {
     let mut changes = Vec::new();
     let mut left_out = Vec::new();
     for (mode, b) in &base.modes {
@@ -55,20 +67,17 @@ pub fn speedup_between(
         }
     }
     if changes.is_empty() {
-        return Err(format!(
-            "the profiles share no mode with a measurable component (base modes: {}; variant modes: {})",
-            base.modes
-                .keys()
-                .map(|m| m.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            variant
-                .modes
+        let modes = |p: &Profile| {
+            p.modes
                 .keys()
                 .map(|m| m.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        };
+        return Err(NothingShared {
+            base_modes: modes(base),
+            variant_modes: modes(variant),
+        });
     }
     let mut description = format!(
         "Measured: the change from profile `{}` to profile `{}` at {size:.0} B, per mode and \
@@ -143,7 +152,9 @@ mod tests {
         let base = Profile::paper();
         let mut other = base.clone();
         other.modes.clear();
-        let e = speedup_between("x", &base, &other, 100.0).unwrap_err();
+        let e = speedup_between("x", &base, &other, 100.0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("share no mode"), "{e}");
     }
 }

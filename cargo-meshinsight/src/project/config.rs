@@ -1,6 +1,6 @@
 //! The gate's configuration: `[workspace.metadata.meshinsight]` and
 //! `[package.metadata.meshinsight]` of the project, read with `cargo metadata`
-//! (DESIGN §7, docs/gate.md). The package table overrides the workspace table key by key.
+//! (docs/gate.md). The package table overrides the workspace table key by key.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use crate::vocab::{Filter, Mode};
 
 /// The configuration could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// `cargo metadata` failed.
     #[error("failed to read the cargo metadata of {manifest}: {message}")]
     Metadata {
@@ -21,14 +21,14 @@ pub enum ConfigError {
         message: String,
     },
     /// A `metadata.meshinsight` table is malformed.
-    #[error("invalid [{table}] in {manifest}: {message}")]
+    #[error("invalid [{table}] in {manifest}: {reason}")]
     Invalid {
         /// The manifest holding the table.
         manifest: PathBuf,
         /// `workspace.metadata.meshinsight` or `package.metadata.meshinsight`.
         table: &'static str,
-        /// What is wrong.
-        message: String,
+        /// What is wrong, and at which key.
+        reason: ConfigInvalid,
     },
     /// A fixture glob matches no file.
     #[error("fixture pattern `{pattern}` of {manifest} matches no file")]
@@ -40,10 +40,76 @@ pub enum ConfigError {
     },
 }
 
+/// What is wrong in a `metadata.meshinsight` table; one line, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigInvalid {
+    /// The table does not fit the schema as a whole.
+    #[error("{0}")]
+    Table(serde_json::Error),
+    /// A key does not fit the schema.
+    #[error("at `{key}`: {error}")]
+    Key {
+        /// The key's path in the table.
+        key: String,
+        /// What serde found there.
+        error: serde_json::Error,
+    },
+    /// `sidecar` names no sidecar.
+    #[error("at `sidecar`: {0}")]
+    Sidecar(SidecarInvalid),
+    /// `sidecar = { bin = ... }` names no binary target of the workspace.
+    #[error("at `sidecar`: no binary target `{name}` in the workspace (binaries: {bins})")]
+    NoBin {
+        /// The target named.
+        name: String,
+        /// The workspace's binary targets, comma-separated, or `none`.
+        bins: String,
+    },
+    /// A negative or infinite threshold.
+    #[error("at `threshold-pct`: must be a percentage >= 0, found {0}")]
+    Threshold(f64),
+    /// An α outside (0, 1).
+    #[error("at `alpha`: must lie strictly between 0 and 1, found {0}")]
+    Alpha(f64),
+    /// `fixtures = []`.
+    #[error("at `fixtures`: the list is empty")]
+    NoFixturePatterns,
+    /// A fixture glob that is not a pattern.
+    #[error("at `fixtures`: bad pattern `{pattern}`: {error}")]
+    BadPattern {
+        /// The glob.
+        pattern: String,
+        /// What glob found wrong with it.
+        error: glob::PatternError,
+    },
+}
+
+/// What is wrong with a `sidecar` key.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SidecarInvalid {
+    /// A name that is neither `builtin` nor `envoy`.
+    #[error(
+        "unknown sidecar `{0}` (expected \"builtin\", \"envoy\", {{ command = \"...\" }} or {{ bin = \"...\" }})"
+    )]
+    Unknown(String),
+    /// `args` beside `command`.
+    #[error("`args` goes with `bin`; put a command's arguments in `command`")]
+    ArgsWithCommand,
+    /// A bin's `args` without the listen placeholder.
+    #[error("`args` of bin `{name}` has no {{listen}} placeholder")]
+    NoListen {
+        /// The binary target.
+        name: String,
+    },
+    /// Neither or both of `command` and `bin`.
+    #[error("sidecar table needs exactly one of `command` and `bin`")]
+    NotOne,
+}
+
 /// Which sidecar the gate measures (used by the profiler; recorded in reports).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Sidecar {
+pub(crate) enum Sidecar {
     /// The project's own reference proxy.
     Builtin,
     /// Real Envoy, configuration generated per mode and filter set.
@@ -62,53 +128,53 @@ pub enum Sidecar {
 
 /// The arguments a `bin` sidecar gets without an `args` key: the `__sidecar` convention of the
 /// builtin sidecar.
-pub const DEFAULT_BIN_ARGS: &str = "--listen {listen} --upstream {upstream} --mode {mode}";
+pub(crate) const DEFAULT_BIN_ARGS: &str = "--listen {listen} --upstream {upstream} --mode {mode}";
 
 /// The resolved gate settings of a project.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The workspace root; relative paths below are resolved against it.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The manifest whose tables were read (named in errors).
-    pub manifest: PathBuf,
+    pub(crate) manifest: PathBuf,
     /// The sidecar under test.
-    pub sidecar: Sidecar,
+    pub(crate) sidecar: Sidecar,
     /// Modes to profile (empty: every mode the fixtures use).
-    pub modes: Vec<Mode>,
+    pub(crate) modes: Vec<Mode>,
     /// Filters to profile.
-    pub filters: Vec<Filter>,
+    pub(crate) filters: Vec<Filter>,
     /// Fixture globs, relative to the root.
-    pub fixtures: Vec<String>,
+    pub(crate) fixtures: Vec<String>,
     /// Directory of `<platform-id>.json` baselines, relative to the root.
-    pub baseline_dir: PathBuf,
+    pub(crate) baseline_dir: PathBuf,
     /// Practical threshold: relative change in percent that counts as a change.
-    pub threshold_pct: f64,
+    pub(crate) threshold_pct: f64,
     /// Significance level after the multiple-testing correction.
-    pub alpha: f64,
+    pub(crate) alpha: f64,
     /// The multiple-testing correction.
-    pub correction: Correction,
+    pub(crate) correction: Correction,
     /// The branch baselines are kept on; `check` compares against its merge base.
-    pub target_branch: String,
+    pub(crate) target_branch: String,
     /// How many earlier versions of the baseline file to read for the run-to-run spread.
-    pub history_depth: usize,
-    /// Profiler settings, passed through to `cargo meshinsight profile` (issue 5).
-    pub profile: Option<serde_json::Value>,
+    pub(crate) history_depth: usize,
+    /// Profiler settings (`sizes`, `rates`, `repeat`, `requests`) for a check that profiles.
+    pub(crate) profile: Option<serde_json::Value>,
 }
 
 /// Defaults of the settings.
-pub mod defaults {
+pub(crate) mod defaults {
     /// Relative change that counts, percent.
-    pub const THRESHOLD_PCT: f64 = 5.0;
+    pub(crate) const THRESHOLD_PCT: f64 = 5.0;
     /// Significance level.
-    pub const ALPHA: f64 = 0.05;
+    pub(crate) const ALPHA: f64 = 0.05;
     /// Baseline directory.
-    pub const BASELINE_DIR: &str = "baselines";
+    pub(crate) const BASELINE_DIR: &str = "baselines";
     /// Fixture glob.
-    pub const FIXTURES: &str = "fixtures/ecg/*.toml";
+    pub(crate) const FIXTURES: &str = "fixtures/ecg/*.toml";
     /// Target branch.
-    pub const TARGET_BRANCH: &str = "main";
+    pub(crate) const TARGET_BRANCH: &str = "main";
     /// Baseline history versions read.
-    pub const HISTORY_DEPTH: usize = 20;
+    pub(crate) const HISTORY_DEPTH: usize = 20;
 }
 
 /// One `metadata.meshinsight` table as written; every key optional.
@@ -140,13 +206,11 @@ enum SidecarToml {
 }
 
 impl SidecarToml {
-    fn resolve(self) -> Result<Sidecar, String> {
+    fn resolve(self) -> Result<Sidecar, SidecarInvalid> {
         match self {
             SidecarToml::Name(n) if n == "builtin" => Ok(Sidecar::Builtin),
             SidecarToml::Name(n) if n == "envoy" => Ok(Sidecar::Envoy),
-            SidecarToml::Name(n) => Err(format!(
-                "unknown sidecar `{n}` (expected \"builtin\", \"envoy\", {{ command = \"...\" }} or {{ bin = \"...\" }})"
-            )),
+            SidecarToml::Name(n) => Err(SidecarInvalid::Unknown(n)),
             SidecarToml::Table {
                 command: Some(c),
                 bin: None,
@@ -156,7 +220,7 @@ impl SidecarToml {
                 command: Some(_),
                 args: Some(_),
                 ..
-            } => Err("`args` goes with `bin`; put a command's arguments in `command`".into()),
+            } => Err(SidecarInvalid::ArgsWithCommand),
             SidecarToml::Table {
                 command: None,
                 bin: Some(name),
@@ -165,27 +229,25 @@ impl SidecarToml {
                 if let Some(a) = &args
                     && !a.contains("{listen}")
                 {
-                    return Err(format!(
-                        "`args` of bin `{name}` has no {{listen}} placeholder"
-                    ));
+                    return Err(SidecarInvalid::NoListen { name });
                 }
                 Ok(Sidecar::Bin { name, args })
             }
-            SidecarToml::Table { .. } => {
-                Err("sidecar table needs exactly one of `command` and `bin`".into())
-            }
+            SidecarToml::Table { .. } => Err(SidecarInvalid::NotOne),
         }
     }
 }
 
 impl Table {
-    fn parse(value: &serde_json::Value) -> Result<Option<Table>, String> {
+    fn parse(value: &serde_json::Value) -> Result<Option<Table>, ConfigInvalid> {
         match value.get("meshinsight") {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(v) => serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
-                match e.path().to_string().as_str() {
-                    "." => e.inner().to_string(),
-                    path => format!("at `{path}`: {}", e.inner()),
+                let key = e.path().to_string();
+                let error = e.into_inner();
+                match key.as_str() {
+                    "." => ConfigInvalid::Table(error),
+                    _ => ConfigInvalid::Key { key, error },
                 }
             }),
         }
@@ -211,7 +273,7 @@ impl Table {
 
 impl Settings {
     /// Reads the settings of the project of `manifest_path` (or of the current directory).
-    pub fn load(manifest_path: Option<&Path>) -> Result<Settings, ConfigError> {
+    pub(crate) fn load(manifest_path: Option<&Path>) -> Result<Settings, ConfigError> {
         let mut cmd = cargo_metadata::MetadataCommand::new();
         cmd.no_deps();
         if let Some(p) = manifest_path {
@@ -226,20 +288,19 @@ impl Settings {
         })?;
         let root = meta.workspace_root.clone().into_std_path_buf();
         let ws_manifest = root.join("Cargo.toml");
-        let ws =
-            Table::parse(&meta.workspace_metadata).map_err(|message| ConfigError::Invalid {
-                manifest: ws_manifest.clone(),
-                table: "workspace.metadata.meshinsight",
-                message,
-            })?;
+        let ws = Table::parse(&meta.workspace_metadata).map_err(|reason| ConfigError::Invalid {
+            manifest: ws_manifest.clone(),
+            table: "workspace.metadata.meshinsight",
+            reason,
+        })?;
         let mut manifest = ws_manifest;
         let mut table = ws.unwrap_or_default();
         if let Some(pkg) = meta.root_package() {
             let pkg_manifest = pkg.manifest_path.clone().into_std_path_buf();
-            let parsed = Table::parse(&pkg.metadata).map_err(|message| ConfigError::Invalid {
+            let parsed = Table::parse(&pkg.metadata).map_err(|reason| ConfigError::Invalid {
                 manifest: pkg_manifest.clone(),
                 table: "package.metadata.meshinsight",
-                message,
+                reason,
             })?;
             if let Some(t) = parsed {
                 table = table.overlay(t);
@@ -259,14 +320,14 @@ impl Settings {
                 return Err(ConfigError::Invalid {
                     manifest: settings.manifest.clone(),
                     table: "metadata.meshinsight",
-                    message: format!(
-                        "at `sidecar`: no binary target `{name}` in the workspace (binaries: {})",
-                        if bins.is_empty() {
+                    reason: ConfigInvalid::NoBin {
+                        name: name.clone(),
+                        bins: if bins.is_empty() {
                             "none".to_string()
                         } else {
                             bins.join(", ")
-                        }
-                    ),
+                        },
+                    },
                 });
             }
         }
@@ -274,35 +335,31 @@ impl Settings {
     }
 
     fn from_table(root: PathBuf, manifest: PathBuf, t: Table) -> Result<Settings, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
+        let invalid = |reason| ConfigError::Invalid {
             manifest: manifest.clone(),
             table: "metadata.meshinsight",
-            message,
+            reason,
         };
         let sidecar = match t.sidecar {
             Some(s) => s
                 .resolve()
-                .map_err(|m| invalid(format!("at `sidecar`: {m}")))?,
+                .map_err(|e| invalid(ConfigInvalid::Sidecar(e)))?,
             None => Sidecar::Builtin,
         };
         let threshold_pct = t.threshold_pct.unwrap_or(defaults::THRESHOLD_PCT);
         if !(threshold_pct.is_finite() && threshold_pct >= 0.0) {
-            return Err(invalid(format!(
-                "at `threshold-pct`: must be a percentage >= 0, found {threshold_pct}"
-            )));
+            return Err(invalid(ConfigInvalid::Threshold(threshold_pct)));
         }
         let alpha = t.alpha.unwrap_or(defaults::ALPHA);
         if !(alpha > 0.0 && alpha < 1.0) {
-            return Err(invalid(format!(
-                "at `alpha`: must lie strictly between 0 and 1, found {alpha}"
-            )));
+            return Err(invalid(ConfigInvalid::Alpha(alpha)));
         }
         let history_depth = t.history_depth.unwrap_or(defaults::HISTORY_DEPTH);
         let fixtures = t
             .fixtures
             .unwrap_or_else(|| vec![defaults::FIXTURES.to_string()]);
         if fixtures.is_empty() {
-            return Err(invalid("at `fixtures`: the list is empty".into()));
+            return Err(invalid(ConfigInvalid::NoFixturePatterns));
         }
         Ok(Settings {
             sidecar,
@@ -337,7 +394,7 @@ impl Settings {
     }
 
     /// The fixture files the globs select, sorted and deduplicated.
-    pub fn fixture_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
+    pub(crate) fn fixture_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
         let mut out = Vec::new();
         for pattern in &self.fixtures {
             let full = format!(
@@ -345,10 +402,13 @@ impl Settings {
                 glob::Pattern::escape(&self.root.to_string_lossy()),
                 pattern
             );
-            let paths = glob::glob(&full).map_err(|e| ConfigError::Invalid {
+            let paths = glob::glob(&full).map_err(|error| ConfigError::Invalid {
                 manifest: self.manifest.clone(),
                 table: "metadata.meshinsight",
-                message: format!("at `fixtures`: bad pattern `{pattern}`: {e}"),
+                reason: ConfigInvalid::BadPattern {
+                    pattern: pattern.clone(),
+                    error,
+                },
             })?;
             let before = out.len();
             out.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
@@ -365,7 +425,7 @@ impl Settings {
     }
 
     /// The baseline directory, absolute.
-    pub fn baseline_dir_abs(&self) -> PathBuf {
+    pub(crate) fn baseline_dir_abs(&self) -> PathBuf {
         self.root.join(&self.baseline_dir)
     }
 }

@@ -1,4 +1,4 @@
-//! The pull-request comment (DESIGN §7): one comment per platform, found by a hidden marker
+//! The pull-request comment (docs/gate.md): one comment per platform, found by a hidden marker
 //! and updated in place, through octocrab.
 //!
 //! Environment (GitHub Actions): `GITHUB_API_URL` (API base, default `https://api.github.com`;
@@ -14,11 +14,11 @@ use octocrab::{Octocrab, Page};
 use serde::Deserialize;
 
 /// The public API of github.com.
-pub const DEFAULT_API_URL: &str = "https://api.github.com";
+pub(crate) const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// The pull-request comment could not be posted.
 #[derive(Debug, thiserror::Error)]
-pub enum GithubError {
+pub(crate) enum GithubError {
     /// No token in the environment.
     #[error("failed to authenticate to GitHub: GITHUB_TOKEN is not set")]
     NoToken,
@@ -47,7 +47,7 @@ pub enum GithubError {
 
 impl GithubError {
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             GithubError::NoToken => Some(
                 "pass the workflow's token: `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}`"
@@ -69,19 +69,19 @@ impl GithubError {
 
 /// The pull request a comment goes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PrContext {
+pub(crate) struct PrContext {
     /// Repository owner.
-    pub owner: String,
+    pub(crate) owner: String,
     /// Repository name.
-    pub repo: String,
+    pub(crate) repo: String,
     /// Pull request number.
-    pub number: u64,
+    pub(crate) number: u64,
 }
 
 impl PrContext {
     /// The pull request of the Actions environment; `number` overrides the one found there.
     /// `Ok(None)`: not in a pull-request context.
-    pub fn from_env(
+    pub(crate) fn from_env(
         env: impl Fn(&str) -> Option<String>,
         number: Option<u64>,
     ) -> Result<Option<PrContext>, GithubError> {
@@ -138,19 +138,19 @@ fn pr_from_ref(r: Option<&str>) -> Option<u64> {
 }
 
 /// The hidden marker that identifies the gate's comment for a platform.
-pub fn marker(platform_id: &str) -> String {
+pub(crate) fn marker(platform_id: &str) -> String {
     format!("<!-- cargo-meshinsight:gate:{platform_id} -->")
 }
 
 /// How retries back off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retry {
+pub(crate) struct Retry {
     /// Attempts in all (at least 1).
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Delay before the first retry; doubled each time.
-    pub base_delay: Duration,
+    pub(crate) base_delay: Duration,
     /// Time allowed for one request; running out counts as a transport failure.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for Retry {
@@ -165,7 +165,7 @@ impl Default for Retry {
 
 /// What happened to the comment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CommentAction {
+pub(crate) enum CommentAction {
     /// A new comment was created, with this id.
     Created(u64),
     /// The existing comment with this id was updated.
@@ -181,14 +181,14 @@ struct RawComment {
 
 /// A GitHub API client.
 #[derive(Debug)]
-pub struct Client {
+pub(crate) struct Client {
     octo: Octocrab,
     retry: Retry,
 }
 
 impl Client {
     /// A client for `api_url` authenticated with `token`. Needs a Tokio runtime.
-    pub fn new(api_url: &str, token: &str, retry: Retry) -> Result<Client, GithubError> {
+    pub(crate) fn new(api_url: &str, token: &str, retry: Retry) -> Result<Client, GithubError> {
         let setup = |message: String| GithubError::Api {
             what: "set up the GitHub client".into(),
             status: None,
@@ -299,7 +299,7 @@ impl Client {
     }
 
     /// Creates the comment carrying `marker`, or updates the one that already does.
-    pub async fn upsert_comment(
+    pub(crate) async fn upsert_comment(
         &self,
         pr: &PrContext,
         marker: &str,
@@ -337,20 +337,20 @@ impl Client {
 
 /// Where and how to post, as read from the environment.
 #[derive(Clone, Debug)]
-pub struct PostConfig {
+pub(crate) struct PostConfig {
     /// API base URL.
-    pub api_url: String,
+    pub(crate) api_url: String,
     /// The token (never printed: `Debug` hides it).
-    pub token: Token,
+    pub(crate) token: Token,
     /// The pull request.
-    pub pr: PrContext,
+    pub(crate) pr: PrContext,
     /// Retry policy.
-    pub retry: Retry,
+    pub(crate) retry: Retry,
 }
 
 /// A secret that does not print.
 #[derive(Clone)]
-pub struct Token(pub String);
+pub(crate) struct Token(pub String);
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -359,7 +359,11 @@ impl std::fmt::Debug for Token {
 }
 
 /// Posts (creates or updates) the comment, blocking on a private single-thread runtime.
-pub fn post(config: &PostConfig, marker: &str, body: &str) -> Result<CommentAction, GithubError> {
+pub(crate) fn post(
+    config: &PostConfig,
+    marker: &str,
+    body: &str,
+) -> Result<CommentAction, GithubError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

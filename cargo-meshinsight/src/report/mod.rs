@@ -1,22 +1,20 @@
 //! Every renderer: results for people (terminal tables, markdown, SVG plots) and machines
 //! (JSON). Pure functions from a stage's output to text.
 
-pub mod analyze;
-pub mod analyze_plot;
+pub(crate) mod analyze;
+pub(crate) mod analyze_plot;
 pub(crate) mod bench;
 pub(crate) mod critical_path;
-pub mod prediction;
-pub mod probe;
-pub mod profile;
-pub mod validate;
-pub mod validate_plot;
-pub mod verdict;
-
-use std::str::FromStr;
+pub(crate) mod prediction;
+pub(crate) mod probe;
+pub(crate) mod profile;
+pub(crate) mod validate;
+pub(crate) mod validate_plot;
+pub(crate) mod verdict;
 
 /// How a result is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// A table for the terminal.
     #[default]
     Table,
@@ -26,15 +24,8 @@ pub enum Format {
     Markdown,
 }
 
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        <Format as clap::ValueEnum>::from_str(s, true)
-    }
-}
-
 /// Formats µs with a precision that suits the magnitude.
-pub fn us(v: f64) -> String {
+pub(crate) fn us(v: f64) -> String {
     if v.abs() >= 1000.0 {
         format!("{v:.0}")
     } else if v.abs() >= 10.0 {
@@ -45,7 +36,7 @@ pub fn us(v: f64) -> String {
 }
 
 /// Formats cores.
-pub fn cores(v: f64) -> String {
+pub(crate) fn cores(v: f64) -> String {
     if v.abs() >= 10.0 {
         format!("{v:.1}")
     } else if v.abs() >= 0.01 || v == 0.0 {

@@ -8,7 +8,7 @@ use crate::model::{CostPart, CpuPrice};
 use crate::predict::{Figures, Prediction};
 
 /// Renders predictions in `format`; JSON is an array with one object per fixture.
-pub fn render(predictions: &[Prediction], format: Format) -> String {
+pub(crate) fn render(predictions: &[Prediction], format: Format) -> String {
     match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(predictions).expect("predictions serialize");

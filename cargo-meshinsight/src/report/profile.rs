@@ -6,7 +6,8 @@ use comfy_table::{CellAlignment, Table, TableStyle};
 
 use super::{cores, us};
 use crate::model::assemble::{Checks, Linearity, PER_BYTE_R2};
-use crate::model::{LinearModel, Profile};
+use crate::model::settings::Settings;
+use crate::model::{ComponentModel, LinearModel, Profile};
 use crate::vocab::{Component, Mode, SidecarConfig};
 
 fn table(style: TableStyle, header: Vec<String>) -> Table {
@@ -44,321 +45,382 @@ fn model_text(m: &LinearModel) -> [String; 3] {
 }
 
 /// Renders the profile's tables at message size `size` and rate `rate` (requests/s).
-pub fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String {
-    let style = if markdown {
-        ASCII_MARKDOWN
-    } else {
-        UTF8_BORDERS_ONLY
-    };
-    let mut out = String::new();
-    let heading = |out: &mut String, text: &str| {
-        if markdown {
-            out.push_str(&format!("\n**{text}**\n\n"));
+pub(crate) fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String {
+    let mut doc = Doc {
+        style: if markdown {
+            ASCII_MARKDOWN
         } else {
-            out.push_str(&format!("\n{text}\n"));
-        }
+            UTF8_BORDERS_ONLY
+        },
+        markdown,
+        out: String::new(),
     };
-    let modes: Vec<Mode> = profile.modes.keys().copied().collect();
     if let Some(settings) = &profile.settings {
-        out.push_str(&format!(
-            "measured in {:.0} s, {}{}, {} repeats of {} requests per latency point{}{}\n",
-            settings.elapsed_s,
-            if settings.pinned {
-                "pinned"
-            } else {
-                "not pinned"
-            },
-            settings
-                .chain
-                .map(|n| format!(", {n} sidecars in series (costs per sidecar)"))
-                .unwrap_or_default(),
-            settings.repeat,
-            settings.requests,
-            settings
-                .block_requests
-                .map(|b| format!(" in blocks of {b}"))
-                .unwrap_or_default(),
-            settings
-                .machine_load
-                .map(|l| format!(
-                    "; the rest of the machine used {:.0}% of its CPUs, {:.0}% stolen{}",
-                    l.other_cpu_pct,
-                    l.steal_pct,
-                    if l.is_busy() { " (BUSY)" } else { "" }
-                ))
-                .unwrap_or_default()
-        ));
+        doc.out.push_str(&settings_line(settings));
+    }
+    doc.heading(&format!(
+        "Components at {size:.0} B (latency µs per round trip through one sidecar; vCPU at {rate:.0} requests/s); share in %"
+    ));
+    let modes: Vec<Mode> = profile.modes.keys().copied().collect();
+    let components = components_table(&doc, profile, size, rate);
+    doc.push_table(components);
+    doc.out.push_str(&cpu_prices(profile, &modes, size));
+    if let Some(filters) = filters_table(&doc, profile, size, rate) {
+        doc.heading(&format!("Filters at {size:.0} B (on top of their mode)"));
+        doc.push_table(filters);
+    }
+    if let Some(fits) = fits_table(&doc, profile) {
+        doc.heading("Fits: base µs ± standard error, per byte µs ± standard error, R²");
+        doc.push_table(fits);
+    }
+    if let Some(checks) = &profile.checks {
+        doc.heading(
+            "A1 additivity: client-measured overhead vs the sum of components (closed loop)",
+        );
+        let additivity = additivity_table(&doc, checks);
+        doc.push_table(additivity);
+        doc.out.push_str(&assumption_lines(checks));
+        doc.out.push_str(&split_lines(profile));
+        doc.out.push_str(&outliers_line(checks));
+        for w in &checks.warnings {
+            doc.out.push_str(&format!("warning: {w}\n"));
+        }
+    }
+    doc.out
+}
+
+/// The text being rendered, in the terminal's or markdown's style.
+struct Doc {
+    style: TableStyle,
+    markdown: bool,
+    out: String,
+}
+
+impl Doc {
+    fn heading(&mut self, text: &str) {
+        if self.markdown {
+            self.out.push_str(&format!("\n**{text}**\n\n"));
+        } else {
+            self.out.push_str(&format!("\n{text}\n"));
+        }
     }
 
-    // Table 2.
-    heading(
-        &mut out,
-        &format!(
-            "Components at {size:.0} B (latency µs per round trip through one sidecar; vCPU at {rate:.0} requests/s); share in %"
-        ),
-    );
+    fn table(&self, header: &[&str]) -> Table {
+        table(self.style, header.iter().map(|h| h.to_string()).collect())
+    }
+
+    fn push_table(&mut self, t: Table) {
+        self.out.push_str(&t.to_string());
+        self.out.push('\n');
+    }
+}
+
+/// How the profile was measured, and how busy the machine was meanwhile.
+fn settings_line(settings: &Settings) -> String {
+    format!(
+        "measured in {:.0} s, {}{}, {} repeats of {} requests per latency point{}{}\n",
+        settings.elapsed_s,
+        if settings.pinned {
+            "pinned"
+        } else {
+            "not pinned"
+        },
+        settings
+            .chain
+            .map(|n| format!(", {n} sidecars in series (costs per sidecar)"))
+            .unwrap_or_default(),
+        settings.repeat,
+        settings.requests,
+        settings
+            .block_requests
+            .map(|b| format!(" in blocks of {b}"))
+            .unwrap_or_default(),
+        settings
+            .machine_load
+            .map(|l| format!(
+                "; the rest of the machine used {:.0}% of its CPUs, {:.0}% stolen{}",
+                l.other_cpu_pct,
+                l.steal_pct,
+                if l.is_busy() { " (BUSY)" } else { "" }
+            ))
+            .unwrap_or_default()
+    )
+}
+
+/// Latency and CPU of a set of component models at one size, µs.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    latency_us: f64,
+    cpu_us: f64,
+}
+
+impl Cost {
+    fn of(m: &ComponentModel, size: f64) -> Cost {
+        Cost {
+            latency_us: m.latency.at(size),
+            cpu_us: m.cpu.at(size),
+        }
+    }
+
+    fn total<'a>(models: impl IntoIterator<Item = &'a ComponentModel>, size: f64) -> Cost {
+        models.into_iter().fold(Cost::default(), |t, m| {
+            let c = Cost::of(m, size);
+            Cost {
+                latency_us: t.latency_us + c.latency_us,
+                cpu_us: t.cpu_us + c.cpu_us,
+            }
+        })
+    }
+}
+
+/// The paper's Table 2: components × modes, each with its share of the mode's total.
+fn components_table(doc: &Doc, profile: &Profile, size: f64, rate: f64) -> Table {
     let mut header = vec!["component".to_string()];
-    for m in &modes {
+    for m in profile.modes.keys() {
         header.push(format!("{m} µs"));
         header.push(format!("{m} vCPU"));
     }
-    let mut t2 = table(style, header);
-    let totals: Vec<(f64, f64)> = modes
-        .iter()
-        .map(|m| {
-            profile.modes[m]
-                .components
-                .values()
-                .fold((0.0, 0.0), |(l, c), x| {
-                    (l + x.latency.at(size), c + x.cpu.at(size))
-                })
-        })
+    let mut t = table(doc.style, header);
+    let totals: Vec<Cost> = profile
+        .modes
+        .values()
+        .map(|mp| Cost::total(mp.components.values(), size))
         .collect();
     for comp in Component::ALL {
         let mut row = vec![comp.title().to_string()];
-        for (m, (tl, tc)) in modes.iter().zip(&totals) {
-            match profile.modes[m].components.get(&comp) {
+        for (mp, total) in profile.modes.values().zip(&totals) {
+            match mp.components.get(&comp) {
                 Some(x) => {
-                    let (l, c) = (x.latency.at(size), x.cpu.at(size));
-                    row.push(format!("{} ({:.0}%)", us(l), share(l, *tl)));
-                    row.push(format!("{} ({:.0}%)", cores(rate * c / 1e6), share(c, *tc)));
+                    let c = Cost::of(x, size);
+                    row.push(format!(
+                        "{} ({:.0}%)",
+                        us(c.latency_us),
+                        share(c.latency_us, total.latency_us)
+                    ));
+                    row.push(format!(
+                        "{} ({:.0}%)",
+                        cores(rate * c.cpu_us / 1e6),
+                        share(c.cpu_us, total.cpu_us)
+                    ));
                 }
                 None => row.extend(["-".to_string(), "-".to_string()]),
             }
         }
-        t2.add_row(row);
+        t.add_row(row);
     }
     let mut row = vec!["Total".to_string()];
-    for (tl, tc) in &totals {
-        row.push(us(*tl));
-        row.push(cores(rate * tc / 1e6));
+    for total in &totals {
+        row.push(us(total.latency_us));
+        row.push(cores(rate * total.cpu_us / 1e6));
     }
-    t2.add_row(row);
-    right(&mut t2, 1);
-    out.push_str(&t2.to_string());
-    out.push('\n');
-    out.push_str(&cpu_prices(profile, &modes, size));
+    t.add_row(row);
+    right(&mut t, 1);
+    t
+}
 
-    // Table 3.
-    let filters: Vec<_> = profile
-        .modes
-        .iter()
-        .flat_map(|(m, mp)| mp.filters.iter().map(move |(f, fp)| (*m, *f, fp)))
-        .collect();
-    if !filters.is_empty() {
-        heading(
-            &mut out,
-            &format!("Filters at {size:.0} B (on top of their mode)"),
-        );
-        let mut t3 = table(
-            style,
-            ["filter", "mode", "latency µs", "vCPU"]
-                .map(String::from)
-                .to_vec(),
-        );
-        for (m, f, fp) in filters {
-            let (l, c) = fp.components.values().fold((0.0, 0.0), |(l, c), x| {
-                (l + x.latency.at(size), c + x.cpu.at(size))
-            });
-            t3.add_row(vec![
+/// The paper's Table 3: each filter's cost on top of its mode; `None` without filters.
+fn filters_table(doc: &Doc, profile: &Profile, size: f64, rate: f64) -> Option<Table> {
+    let mut t = doc.table(&["filter", "mode", "latency µs", "vCPU"]);
+    let mut any = false;
+    for (m, mp) in &profile.modes {
+        for (f, fp) in &mp.filters {
+            let c = Cost::total(fp.components.values(), size);
+            t.add_row(vec![
                 f.to_string(),
                 m.to_string(),
-                us(l),
-                cores(rate * c / 1e6),
+                us(c.latency_us),
+                cores(rate * c.cpu_us / 1e6),
             ]);
+            any = true;
         }
-        right(&mut t3, 2);
-        out.push_str(&t3.to_string());
-        out.push('\n');
     }
+    right(&mut t, 2);
+    any.then_some(t)
+}
 
-    // Fits.
+/// Every fitted model with its standard errors; `None` for a profile without fits.
+fn fits_table(doc: &Doc, profile: &Profile) -> Option<Table> {
     let fitted = profile
         .modes
         .values()
         .flat_map(|mp| mp.components.values())
         .any(|x| x.latency.n.is_some());
-    if fitted {
-        heading(
-            &mut out,
-            "Fits: base µs ± standard error, per byte µs ± standard error, R²",
-        );
-        let mut tf = table(
-            style,
-            [
-                "mode",
-                "component",
-                "latency base",
-                "latency /B",
-                "R²",
-                "CPU base",
-                "CPU /B",
-                "R²",
-                "n",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
-        for (m, mp) in &profile.modes {
-            let rows = mp
-                .components
-                .iter()
-                .map(|(c, x)| (m.to_string(), c.to_string(), x))
-                .chain(mp.filters.iter().flat_map(|(f, fp)| {
-                    fp.components
-                        .iter()
-                        .map(move |(c, x)| (format!("{m}+{f}"), c.to_string(), x))
-                }));
-            for (mode, comp, x) in rows {
-                let [lb, lp, lr] = model_text(&x.latency);
-                let [cb, cp, cr] = model_text(&x.cpu);
-                let n = format!("{}/{}", x.latency.n.unwrap_or(0), x.cpu.n.unwrap_or(0));
-                tf.add_row(vec![mode, comp, lb, lp, lr, cb, cp, cr, n]);
-            }
-        }
-        right(&mut tf, 2);
-        out.push_str(&tf.to_string());
-        out.push('\n');
+    if !fitted {
+        return None;
     }
-
-    if let Some(checks) = &profile.checks {
-        heading(
-            &mut out,
-            "A1 additivity: client-measured overhead vs the sum of components (closed loop)",
-        );
-        let mut ta = table(
-            style,
-            [
-                "config",
-                "size B",
-                "client µs",
-                "± sd",
-                "components µs",
-                "residual µs",
-                "residual %",
-            ]
-            .map(String::from)
-            .to_vec(),
-        );
-        for a in &checks.additivity {
-            ta.add_row(vec![
-                a.config.clone(),
-                a.size.to_string(),
-                us(a.black_box_us),
-                a.black_box_sd_us.map(us).unwrap_or_else(|| "-".into()),
-                us(a.explained_us),
-                us(a.residual_us),
-                format!("{:.1}", a.residual_pct),
-            ]);
-        }
-        right(&mut ta, 1);
-        out.push_str(&ta.to_string());
-        out.push('\n');
-        if let Some(m) = checks.median_abs_residual_pct {
-            out.push_str(&format!(
-                "median |unexplained residual|: {m:.1}% of the measured overhead ({})\n",
-                if m <= 20.0 {
-                    "within 20%"
-                } else {
-                    "OVER 20%: the components do not explain the overhead"
-                }
-            ));
-        }
-        for f in &checks.filter_additivity {
-            out.push_str(&format!(
-                "filters combined ({}) at {} B: {} µs vs sum of singles {} µs ({:+.1}%)\n",
-                f.config,
-                f.size,
-                us(f.combined_us),
-                us(f.sum_of_singles_us),
-                f.difference_pct
-            ));
-        }
-        let lin = &checks.linearity;
-        let failing: Vec<String> = lin
+    let mut t = doc.table(&[
+        "mode",
+        "component",
+        "latency base",
+        "latency /B",
+        "R²",
+        "CPU base",
+        "CPU /B",
+        "R²",
+        "n",
+    ]);
+    for (m, mp) in &profile.modes {
+        let rows = mp
+            .components
             .iter()
-            .filter(|l| l.lack_of_fit.as_ref().is_some_and(|c| !c.holds))
-            .map(|l| format!("{} {} {}", l.config, l.component, l.metric))
-            .collect();
+            .map(|(c, x)| (m.to_string(), c.to_string(), x))
+            .chain(mp.filters.iter().flat_map(|(f, fp)| {
+                fp.components
+                    .iter()
+                    .map(move |(c, x)| (format!("{m}+{f}"), c.to_string(), x))
+            }));
+        for (mode, comp, x) in rows {
+            let [lb, lp, lr] = model_text(&x.latency);
+            let [cb, cp, cr] = model_text(&x.cpu);
+            let n = format!("{}/{}", x.latency.n.unwrap_or(0), x.cpu.n.unwrap_or(0));
+            t.add_row(vec![mode, comp, lb, lp, lr, cb, cp, cr, n]);
+        }
+    }
+    right(&mut t, 2);
+    Some(t)
+}
+
+/// A1 per configuration and size: what the client saw against the sum of the components.
+fn additivity_table(doc: &Doc, checks: &Checks) -> Table {
+    let mut t = doc.table(&[
+        "config",
+        "size B",
+        "client µs",
+        "± sd",
+        "components µs",
+        "residual µs",
+        "residual %",
+    ]);
+    for a in &checks.additivity {
+        t.add_row(vec![
+            a.config.clone(),
+            a.size.to_string(),
+            us(a.black_box_us),
+            a.black_box_sd_us.map(us).unwrap_or_else(|| "-".into()),
+            us(a.explained_us),
+            us(a.residual_us),
+            format!("{:.1}", a.residual_pct),
+        ]);
+    }
+    right(&mut t, 1);
+    t
+}
+
+/// The verdicts on the paper's assumptions: the A1 residual, filters combined, A2 and A3.
+fn assumption_lines(checks: &Checks) -> String {
+    let mut out = String::new();
+    if let Some(m) = checks.median_abs_residual_pct {
         out.push_str(&format!(
-            "A2 linearity in size: {} of {} fits pass the lack-of-fit test at 1%{}\n",
-            lin.len() - failing.len(),
-            lin.len(),
-            if failing.is_empty() {
-                String::new()
+            "median |unexplained residual|: {m:.1}% of the measured overhead ({})\n",
+            if m <= 20.0 {
+                "within 20%"
             } else {
-                format!(" (failing: {})", failing.join(", "))
+                "OVER 20%: the components do not explain the overhead"
             }
         ));
-        out.push_str(&copy_fits_line(checks));
-        for r in &checks.rate {
-            out.push_str(&format!(
-                "A3 CPU per request vs rate, {}: {:+.1}% across the measured rates (p = {}): {}\n",
-                r.mode,
-                r.change_over_range_pct,
-                r.check
-                    .as_ref()
-                    .map(|c| format!("{:.3}", c.p_value))
-                    .unwrap_or_else(|| "-".into()),
-                match &r.check {
-                    Some(c) if c.holds => "proportional to rate",
-                    Some(_) => "per-request CPU depends on rate",
-                    None => "not tested",
-                }
-            ));
+    }
+    for f in &checks.filter_additivity {
+        out.push_str(&format!(
+            "filters combined ({}) at {} B: {} µs vs sum of singles {} µs ({:+.1}%)\n",
+            f.config,
+            f.size,
+            us(f.combined_us),
+            us(f.sum_of_singles_us),
+            f.difference_pct
+        ));
+    }
+    let lin = &checks.linearity;
+    let failing: Vec<String> = lin
+        .iter()
+        .filter(|l| l.lack_of_fit.as_ref().is_some_and(|c| !c.holds))
+        .map(|l| format!("{} {} {}", l.config, l.component, l.metric))
+        .collect();
+    out.push_str(&format!(
+        "A2 linearity in size: {} of {} fits pass the lack-of-fit test at 1%{}\n",
+        lin.len() - failing.len(),
+        lin.len(),
+        if failing.is_empty() {
+            String::new()
+        } else {
+            format!(" (failing: {})", failing.join(", "))
         }
-        let has_events = profile.runs.iter().any(|r| !r.events.is_empty());
-        for mode in modes.iter().filter(|_| has_events) {
-            let plain = SidecarConfig {
-                mode: *mode,
-                filters: vec![],
-            };
-            let largest = profile
-                .runs
-                .iter()
-                .filter(|r| r.config == plain)
-                .map(|r| r.size)
-                .max()
-                .unwrap_or(0);
-            match crate::model::split::detect(&profile.runs, &plain) {
-                Some(split) => out.push_str(&format!(
-                    "split, {mode}: a message takes one more read and write per {:.0} B (about {} µs each); predictions add it beyond the profiled sizes\n",
-                    split.split_bytes,
-                    us(split.latency_per_event_us)
-                )),
-                None => out.push_str(&format!(
-                    "split, {mode}: none up to {largest} B (reads and writes per request do not grow with size)\n"
-                )),
+    ));
+    out.push_str(&copy_fits_line(checks));
+    for r in &checks.rate {
+        out.push_str(&format!(
+            "A3 CPU per request vs rate, {}: {:+.1}% across the measured rates (p = {}): {}\n",
+            r.mode,
+            r.change_over_range_pct,
+            r.check
+                .as_ref()
+                .map(|c| format!("{:.3}", c.p_value))
+                .unwrap_or_else(|| "-".into()),
+            match &r.check {
+                Some(c) if c.holds => "proportional to rate",
+                Some(_) => "per-request CPU depends on rate",
+                None => "not tested",
             }
-        }
-        if !checks.outliers.is_empty() {
-            let list: Vec<String> = checks
-                .outliers
-                .iter()
-                .map(|o| {
-                    format!(
-                        "{} {} {} B #{} ({} {} µs, expected {})",
-                        o.config,
-                        o.load,
-                        o.size,
-                        o.repeat,
-                        o.statistic,
-                        us(o.value_us),
-                        us(o.expected_us)
-                    )
-                })
-                .collect();
-            out.push_str(&format!(
-                "outliers left out of the fits: {} run pairs: {}\n",
-                list.len(),
-                list.join("; ")
-            ));
-        }
-        for w in &checks.warnings {
-            out.push_str(&format!("warning: {w}\n"));
+        ));
+    }
+    out
+}
+
+/// Per mode, the split stored in the profile, or that the runs' event counts show none.
+fn split_lines(profile: &Profile) -> String {
+    let mut out = String::new();
+    let has_events = profile.runs.iter().any(|r| !r.events.is_empty());
+    for (mode, mp) in &profile.modes {
+        match &mp.split {
+            Some(split) => out.push_str(&format!(
+                "split, {mode}: a message takes one more read and write per {:.0} B (about {} µs each); predictions add it beyond the profiled sizes\n",
+                split.split_bytes,
+                us(split.latency_per_event_us)
+            )),
+            None if has_events => {
+                let plain = SidecarConfig::plain(*mode);
+                let largest = profile
+                    .runs
+                    .iter()
+                    .filter(|r| r.config == plain)
+                    .map(|r| r.size)
+                    .max()
+                    .unwrap_or(0);
+                out.push_str(&format!(
+                    "split, {mode}: none up to {largest} B (reads and writes per request do not grow with size)\n"
+                ));
+            }
+            None => {}
         }
     }
     out
+}
+
+/// The run pairs screened out of the fits, in one line; empty when there are none.
+fn outliers_line(checks: &Checks) -> String {
+    if checks.outliers.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = checks
+        .outliers
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {} {} B #{} ({} {} µs, expected {})",
+                o.config,
+                o.load,
+                o.size,
+                o.repeat,
+                o.statistic,
+                us(o.value_us),
+                us(o.expected_us)
+            )
+        })
+        .collect();
+    format!(
+        "outliers left out of the fits: {} run pairs: {}\n",
+        list.len(),
+        list.join("; ")
+    )
 }
 
 fn share(part: f64, total: f64) -> f64 {
@@ -438,12 +500,13 @@ fn copy_fits_line(checks: &Checks) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::assemble::Metric;
 
     fn fit(config: &str, component: Component, r2_sizes: Option<f64>) -> Linearity {
         Linearity {
             config: config.into(),
             component,
-            metric: "latency".into(),
+            metric: Metric::Latency,
             r2: Some(0.4),
             r2_sizes,
             lack_of_fit: None,
@@ -459,7 +522,7 @@ mod tests {
                 fit("tcp", Component::Notify, Some(0.1)),
                 fit("http+lua", Component::Read, Some(0.1)),
                 Linearity {
-                    metric: "cpu".into(),
+                    metric: Metric::Cpu,
                     ..fit("tcp", Component::Read, Some(0.1))
                 },
             ],

@@ -5,10 +5,11 @@ use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table, TableStyle};
 
 use super::Format;
+use crate::gate::snapshot::Unit;
 use crate::gate::{MetricId, MetricResult, MetricVerdict, Outcome, Verdict};
 
 /// Renders `verdict` in `format`.
-pub fn render(verdict: &Verdict, format: Format) -> String {
+pub(crate) fn render(verdict: &Verdict, format: Format) -> String {
     match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(verdict).expect("a verdict serializes");
@@ -20,16 +21,16 @@ pub fn render(verdict: &Verdict, format: Format) -> String {
     }
 }
 
-fn value(v: Option<f64>, unit: &str) -> String {
-    match v {
-        None => "-".into(),
-        Some(v) if unit == "cores" => super::cores(v),
-        Some(v) if unit == "µs/B" => format!("{v:.5}"),
-        Some(v) => super::us(v),
+fn value(v: Option<f64>, unit: Unit) -> String {
+    match (v, unit) {
+        (None, _) => "-".into(),
+        (Some(v), Unit::Cores) => super::cores(v),
+        (Some(v), Unit::UsPerByte) => format!("{v:.5}"),
+        (Some(v), Unit::Us) => super::us(v),
     }
 }
 
-fn signed(v: Option<f64>, unit: &str) -> String {
+fn signed(v: Option<f64>, unit: Unit) -> String {
     match v {
         None => "-".into(),
         Some(0.0) => "0".into(),
@@ -67,7 +68,7 @@ fn moved_text(m: &MetricResult) -> String {
         Some(a) => format!(
             "{} {} ({:.0}%)",
             a.part,
-            signed(Some(a.delta), &m.unit),
+            signed(Some(a.delta), m.unit),
             a.share_pct
         ),
         None => String::new(),
@@ -94,12 +95,12 @@ fn metric_table(rows: &[&MetricResult], preset: TableStyle, with_moved: bool) ->
     for m in rows {
         let mut row = vec![
             m.id.label(),
-            m.unit.clone(),
-            value(m.base, &m.unit),
-            value(m.head, &m.unit),
-            signed(m.delta, &m.unit),
+            m.unit.to_string(),
+            value(m.base, m.unit),
+            value(m.head, m.unit),
+            signed(m.delta, m.unit),
             pct(m.change_pct),
-            value(m.se, &m.unit),
+            value(m.se, m.unit),
             p_text(m),
             verdict_text(m),
         ];
@@ -215,9 +216,9 @@ fn fixture_table(rows: &[&MetricResult]) -> String {
         t.add_row(vec![
             fixture.clone(),
             format!("{} ({})", quantity.as_str(), m.unit),
-            value(m.base, &m.unit),
-            value(m.head, &m.unit),
-            signed(m.delta, &m.unit),
+            value(m.base, m.unit),
+            value(m.head, m.unit),
+            signed(m.delta, m.unit),
             pct(m.change_pct),
             format!("`{}`", verdict_text(m)),
             moved_text(m),
@@ -243,10 +244,10 @@ fn verdict_text(m: &MetricResult) -> String {
 
 /// GitHub refuses comment bodies over 65,536 characters; the details table is left out of
 /// a report that would come near it.
-pub const MAX_MARKDOWN_BYTES: usize = 60_000;
+pub(crate) const MAX_MARKDOWN_BYTES: usize = 60_000;
 
 /// The markdown report; with `marker`, the hidden marker of the PR comment goes first.
-pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
+pub(crate) fn markdown(v: &Verdict, marker: Option<&str>) -> String {
     let mut out = String::new();
     if let Some(m) = marker {
         out.push_str(m);
@@ -296,8 +297,8 @@ pub fn markdown(v: &Verdict, marker: Option<&str>) -> String {
                 out.push_str(&format!(
                     "- `{}`: {} → {} {} ({}{of}, `{}`)\n",
                     m.id.label(),
-                    value(m.base, &m.unit),
-                    value(m.head, &m.unit),
+                    value(m.base, m.unit),
+                    value(m.head, m.unit),
                     m.unit,
                     pct(m.change_pct),
                     m.verdict.code()

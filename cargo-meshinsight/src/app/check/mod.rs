@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::comment::{CommentConfig, post_verdict, write_step_summary};
 use super::error::Error;
 use super::head_profile::{self, ProfileSource};
 use super::input::load_ecg;
@@ -10,12 +11,16 @@ use super::output::Output;
 use super::paired_base::{self, PairedBase};
 use crate::gate::baseline::{self, BaselineSource, Loaded};
 use crate::gate::paired::{self, PairedInfo};
-use crate::gate::{CompareSettings, GateError, Outcome, Snapshot, Verdict, judge, judge_paired};
+use crate::gate::{
+    BaselineInvalid, CompareSettings, GateError, Outcome, Snapshot, Verdict, judge, judge_paired,
+};
 use crate::model::Profile;
 use crate::project::config::Settings;
+use crate::project::github::PrContext;
+use crate::report::{Format, verdict};
 
 /// Loads the fixtures of `settings` and predicts them under `profile`.
-pub fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error> {
+pub(crate) fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error> {
     let paths = settings.fixture_paths()?;
     let mut ecgs = Vec::with_capacity(paths.len());
     for p in &paths {
@@ -30,7 +35,7 @@ pub fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error
 
 /// Which baseline `check` compares against.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum BaselineChoice {
+pub(crate) enum BaselineChoice {
     /// The baseline file at the merge base of `HEAD` and the target branch.
     #[default]
     MergeBase,
@@ -40,31 +45,93 @@ pub enum BaselineChoice {
 
 /// What `check` does.
 #[derive(Clone, Debug, Default)]
-pub struct CheckConfig {
+pub(crate) struct CheckConfig {
     /// The manifest of the project (`--manifest-path`).
-    pub manifest_path: Option<PathBuf>,
+    pub(crate) manifest_path: Option<PathBuf>,
     /// The profile of the head: a file, or measured now.
-    pub profile: ProfileSource,
+    pub(crate) profile: ProfileSource,
     /// The baseline.
-    pub baseline: BaselineChoice,
+    pub(crate) baseline: BaselineChoice,
     /// Fail (exit 101) instead of passing when there is no baseline.
-    pub require_baseline: bool,
+    pub(crate) require_baseline: bool,
     /// Overrides the configured target branch (e.g. from `GITHUB_BASE_REF`).
-    pub target_branch: Option<String>,
+    pub(crate) target_branch: Option<String>,
     /// Overrides the configured threshold, percent.
-    pub threshold_pct: Option<f64>,
+    pub(crate) threshold_pct: Option<f64>,
     /// Overrides the configured α.
-    pub alpha: Option<f64>,
+    pub(crate) alpha: Option<f64>,
     /// Paired mode: measure this base interleaved with the head instead of reading a
     /// baseline.
-    pub paired: Option<PairedBase>,
+    pub(crate) paired: Option<PairedBase>,
     /// Do not measure again to confirm a regression found against a baseline or by a paired
     /// check (`--no-confirm`; [`confirm`]).
-    pub no_confirm: bool,
+    pub(crate) no_confirm: bool,
+}
+
+impl CheckConfig {
+    /// The threshold must be a percentage of at least 0, α lie in (0, 1).
+    fn check_overrides(&self) -> Result<(), Error> {
+        if let Some(value) = self.threshold_pct
+            && !(value.is_finite() && value >= 0.0)
+        {
+            return Err(Error::InvalidOverride {
+                flag: "--threshold",
+                value,
+            });
+        }
+        if let Some(value) = self.alpha
+            && !(value > 0.0 && value < 1.0)
+        {
+            return Err(Error::InvalidOverride {
+                flag: "--alpha",
+                value,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What the `check` command does with its verdict.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ReportConfig {
+    /// How the verdict is printed.
+    pub(crate) format: Format,
+    /// Also write the verdict as JSON to this file.
+    pub(crate) report: Option<PathBuf>,
+    /// The pull-request comment's options (its `pr` also names the report's pull request).
+    pub(crate) comment: CommentConfig,
+    /// Post the comment when a token and a pull request are present.
+    pub(crate) post_comment: bool,
+}
+
+/// The `check` command: judges as `config` says, prints the verdict, writes the JSON report
+/// and the step summary, posts the comment; returns the exit code of the outcome.
+pub(crate) fn run(
+    config: &CheckConfig,
+    report: &ReportConfig,
+    out: &mut Output,
+) -> Result<u8, Error> {
+    let mut v = check(config, out)?;
+    let env = |k: &str| std::env::var(k).ok();
+    if let Ok(Some(pr)) = PrContext::from_env(env, report.comment.pr) {
+        v.pull_request = Some(pr.number);
+    }
+    out.write_result(&verdict::render(&v, report.format), "the verdict")?;
+    if let Some(path) = &report.report {
+        let mut json = serde_json::to_string_pretty(&v).expect("a verdict serializes");
+        json.push('\n');
+        crate::project::fs::write_atomic(path, json.as_bytes())?;
+        out.status("Wrote", path.display());
+    }
+    write_step_summary(&v, out);
+    if report.post_comment {
+        post_verdict(&v, &report.comment, false, out)?;
+    }
+    Ok(v.verdict.exit_code())
 }
 
 /// Loads the baseline `check` compares against.
-pub fn load_baseline(
+pub(crate) fn load_baseline(
     settings: &Settings,
     platform_id: &str,
     choice: &BaselineChoice,
@@ -102,10 +169,10 @@ pub fn load_baseline(
     {
         return Err(GateError::InvalidBaseline {
             origin: l.origin.clone(),
-            message: format!(
-                "it is for platform `{}`, not `{platform_id}`",
-                l.baseline.platform_id
-            ),
+            reason: BaselineInvalid::OtherPlatform {
+                found: l.baseline.platform_id.clone(),
+                expected: platform_id.to_string(),
+            },
         });
     }
     Ok(loaded)
@@ -114,7 +181,8 @@ pub fn load_baseline(
 /// `check`: predict, load the baseline, compare.
 ///
 /// The head profile is read or measured as `config.profile` says.
-pub fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
+pub(crate) fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
+    config.check_overrides()?;
     let settings = with_overrides(config, Settings::load(config.manifest_path.as_deref())?);
     if let Some(base) = &config.paired {
         return check_paired(config, settings, base, out);
@@ -228,7 +296,7 @@ fn judge_profile(
 /// both, and judge the per-point differences with a paired test.
 ///
 /// `settings` are the project's with the command line's overrides ([`check`]).
-pub fn check_paired(
+pub(crate) fn check_paired(
     config: &CheckConfig,
     settings: Settings,
     base: &PairedBase,
@@ -276,9 +344,8 @@ pub fn check_paired(
     };
     let first = measure_and_judge(out)?;
     // Interleaving cancels what the machine does to both sidecars alike, not a phase that
-    // slows one of the two processes for seconds: an A/A paired check (builtin against
-    // builtin) flagged 4 regressions in 1 of 8 runs that way (docs/gate.md). Such a phase
-    // mostly does not repeat; a change of the sidecar does.
+    // slows one of the two processes for seconds (docs/gate.md). Such a phase mostly does not
+    // repeat; a change of the sidecar does.
     confirm_by_measuring_again(config, first, "base and head", out, measure_and_judge)
 }
 

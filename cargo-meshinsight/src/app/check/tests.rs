@@ -86,7 +86,7 @@ fn remote_tracking_target_is_preferred_and_a_missing_one_is_a_clear_error() {
     let e = load_baseline(&s, "test-box", &BaselineChoice::MergeBase, Some("develop")).unwrap_err();
     assert!(matches!(e, GateError::NoTargetBranch { .. }), "{e}");
     assert!(e.to_string().contains("`develop`"), "{e}");
-    assert!(e.hint().unwrap().contains("--baseline-rev"));
+    assert!(Error::from(e).hint().unwrap().contains("--baseline-rev"));
 }
 
 #[test]
