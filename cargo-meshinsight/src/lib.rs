@@ -18,14 +18,16 @@
 //! project helpers it uses (configuration, cargo builds, git export, the GitHub client, atomic
 //! files) are in `project`. The command line (clap) sits on top and only converts arguments.
 
-pub mod analyze;
-pub mod app;
+#![warn(unreachable_pub)]
+
+pub(crate) mod analyze;
+pub(crate) mod app;
 mod cli;
 pub mod ecg;
 pub(crate) mod exit;
 pub(crate) mod gate;
 pub mod harness;
-pub mod measure;
+pub(crate) mod measure;
 pub mod model;
 pub mod predict;
 pub mod probe;
@@ -33,7 +35,7 @@ pub(crate) mod project;
 pub(crate) mod report;
 #[cfg(test)]
 mod test_support;
-pub mod traces;
+pub(crate) mod traces;
 pub(crate) mod util;
 pub mod validate;
 pub mod versioned;

@@ -167,3 +167,21 @@ pub(crate) fn load_profile(path: &Path) -> Profile {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Profile::from_json(&text, path).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The `.toml` and `.json` fixtures under `dir`, recursively, sorted.
+pub(crate) fn fixtures_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "toml" || e == "json") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}

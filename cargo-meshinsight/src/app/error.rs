@@ -21,7 +21,7 @@ use crate::validate::ValidateError;
 
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// An ECG fixture or trace could not be used.
     #[error(transparent)]
     Ecg(#[from] EcgError),
@@ -216,7 +216,7 @@ impl From<MeasureError> for Error {
 
 impl Error {
     /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Error::Probe(e) if e.is_capability() => exit::MISSING_PRIVILEGE,
             Error::Measure(MeasureError::Probe(e)) if e.is_capability() => exit::MISSING_PRIVILEGE,
@@ -225,7 +225,7 @@ impl Error {
     }
 
     /// A line saying what to do next, when there is something to say.
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Ecg(_) => {
                 Some("the ECG fixture format is described in docs/ecg-format.md".to_string())

@@ -17,7 +17,7 @@ pub(crate) mod input;
 pub(crate) mod internal;
 pub mod libtest;
 pub(crate) mod measuring;
-pub mod output;
+pub(crate) mod output;
 pub(crate) mod paired_base;
 pub(crate) mod predict;
 pub(crate) mod probe;

@@ -14,7 +14,7 @@ use crate::vocab::{Filter, Mode, SidecarConfig};
 
 /// Result format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(super) enum Format {
     /// A table for people.
     Table,
     /// One JSON object.
@@ -23,7 +23,7 @@ pub enum Format {
 
 /// How the builtin sidecar reaches the echo application.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum UpstreamArg {
+pub(super) enum UpstreamArg {
     #[default]
     /// TCP over loopback.
     Tcp,
@@ -33,7 +33,7 @@ pub enum UpstreamArg {
 
 /// The variants of the builtin sidecar (`bench` and `profile`).
 #[derive(Clone, Debug, Default, clap::Args)]
-pub struct BuiltinArgs {
+pub(crate) struct BuiltinArgs {
     /// builtin: how the sidecar reaches the echo application.
     #[arg(long, value_enum, default_value_t = UpstreamArg::Tcp)]
     upstream: UpstreamArg,

@@ -9,7 +9,7 @@ use crate::vocab::{Filter, Mode};
 
 /// `__echo`: the echo application.
 #[derive(Debug, clap::Args)]
-pub struct EchoArgs {
+pub(super) struct EchoArgs {
     /// Protocol.
     #[arg(long)]
     mode: Mode,
@@ -20,7 +20,7 @@ pub struct EchoArgs {
 
 /// `__sidecar`: the built-in reference sidecar.
 #[derive(Debug, clap::Args)]
-pub struct SidecarArgs {
+pub(crate) struct SidecarArgs {
     /// Protocol.
     #[arg(long)]
     mode: Mode,

@@ -28,7 +28,7 @@ use crate::app::output::Output;
 use crate::app::signals::{self, OnSignal};
 use crate::exit;
 
-pub mod probe;
+pub(crate) mod probe;
 mod probe_overhead;
 mod probe_workload;
 
@@ -43,7 +43,7 @@ enum Cargo {
 /// What a service-mesh sidecar costs, component by component.
 #[derive(Debug, Parser)]
 #[command(name = "cargo-meshinsight", version, about, long_about = None)]
-pub struct Args {
+pub(crate) struct Args {
     /// Print no status lines.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -84,7 +84,7 @@ enum Command {
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
-pub fn run<I, T>(argv: I, out: &mut Output) -> u8
+pub(crate) fn run<I, T>(argv: I, out: &mut Output) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,

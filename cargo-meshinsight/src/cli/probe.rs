@@ -9,7 +9,7 @@ use crate::probe::{Pid, ProbeOptions, Role};
 
 /// Attach the eBPF probe to running processes and print what each component costs.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Processes to follow (their threads and the children they fork are followed too).
     #[arg(
         long,
@@ -42,7 +42,7 @@ pub struct Args {
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Human-readable tables.
     Table,
     /// The `ProbeReport` as JSON.
@@ -88,7 +88,7 @@ impl TryFrom<&Args> for ProbeConfig {
 
 /// A `--duration` that is not one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DurationError {
+pub(crate) enum DurationError {
     /// Not a number with a unit.
     #[error("invalid duration `{0}` (expected e.g. 5s, 500ms, 1m)")]
     Syntax(String),
@@ -98,7 +98,7 @@ pub enum DurationError {
 }
 
 /// Parses `5s`, `500ms`, `2m`, `1.5s` or a plain number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
         (n, 1e-3)

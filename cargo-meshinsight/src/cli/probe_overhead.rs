@@ -6,7 +6,7 @@ use crate::probe::overhead::OverheadConfig;
 
 /// Measure the probe's own cost (docs/probe.md).
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Pairs of blocks, without and with the probe (order alternates).
     #[arg(long, default_value_t = 100)]
     repetitions: usize,

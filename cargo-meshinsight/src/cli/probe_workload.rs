@@ -9,7 +9,7 @@ use crate::probe::workload::{PairConfig, Side};
 
 /// The processes the probe tests and benchmark measure (not for users).
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     #[command(subcommand)]
     kind: Kind,
 }

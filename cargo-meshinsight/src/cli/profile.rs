@@ -12,7 +12,7 @@ use crate::vocab::{Filter, Mode};
 
 /// Measure a sidecar component by component and fit its profile (needs root for eBPF).
 #[derive(Debug, clap::Args)]
-pub struct ProfileArgs {
+pub(crate) struct ProfileArgs {
     /// Fit a saved profile again from the runs it keeps (no measuring, no root), e.g. after
     /// an upgrade of the fits; the result goes to --output
     #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin", "chain", "upstream", "zerocopy", "extra_work_us", "probe_set"])]

@@ -6,7 +6,7 @@ use crate::harness::Endpoint;
 
 /// `__service`: replays one call's timeline per request (one plan per call it serves).
 #[derive(Debug, clap::Args)]
-pub struct ServiceArgs {
+pub(super) struct ServiceArgs {
     /// Where to listen (HOST:PORT or unix:PATH).
     #[arg(long)]
     listen: Endpoint,

@@ -12,7 +12,7 @@ use crate::report::Format;
 /// Deploy call graphs for real (services and sidecars), measure the overhead of the mesh and
 /// compare it with the prediction (needs root when it profiles first).
 #[derive(Debug, clap::Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// `builtin`, `envoy`, or a command with {listen} {upstream} {mode}
     #[arg(long, default_value = "builtin")]
     sidecar: Sidecar,

@@ -177,7 +177,7 @@ fn after_must_name_an_earlier_sibling() {
 #[test]
 fn the_shipped_fixtures_load() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/ecg");
-    let files = crate::app::input::find_fixtures(&dir).unwrap();
+    let files = crate::test_support::fixtures_in(&dir);
     assert!(files.len() >= 10, "{files:?}");
     for f in files {
         crate::test_support::load_ecg(&f);

@@ -9,9 +9,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub mod paired;
+pub(crate) mod paired;
 pub(crate) mod plan;
-pub mod quiet;
+pub(crate) mod quiet;
 mod run;
 mod session;
 
@@ -26,7 +26,7 @@ use plan::Plan;
 
 /// Why profiling stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum MeasureError {
+pub(crate) enum MeasureError {
     /// The probe could not attach or read.
     #[error(transparent)]
     Probe(#[from] ProbeError),
@@ -49,7 +49,7 @@ pub enum MeasureError {
 
 /// Settings that cannot be measured.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SettingsError {
+pub(crate) enum SettingsError {
     /// No mode was asked for.
     #[error("no modes to profile")]
     NoModes,
@@ -91,7 +91,7 @@ impl From<SettingsError> for MeasureError {
 
 /// What to measure.
 #[derive(Clone, Debug)]
-pub struct MeasureConfig {
+pub(crate) struct MeasureConfig {
     /// The sidecar under test.
     pub sidecar: Sidecar,
     /// Modes (tcp is added when http or grpc are asked for: Parsing needs it).
@@ -126,7 +126,7 @@ pub struct MeasureConfig {
 
 impl MeasureConfig {
     /// The defaults: 100..4000 bytes, 25/50/75/100 % of the maximum rate.
-    pub fn full(sidecar: Sidecar) -> Self {
+    pub(crate) fn full(sidecar: Sidecar) -> Self {
         MeasureConfig {
             sidecar,
             modes: Mode::ALL.to_vec(),
@@ -145,7 +145,7 @@ impl MeasureConfig {
 
     /// `--quick`: tcp and http, three sizes, two rates, no filters; four repeats, so that
     /// each load has 12 points per mode and a disturbed run can be screened out.
-    pub fn quick(sidecar: Sidecar) -> Self {
+    pub(crate) fn quick(sidecar: Sidecar) -> Self {
         MeasureConfig {
             modes: vec![Mode::Tcp, Mode::Http],
             filters: vec![],
@@ -167,7 +167,7 @@ impl MeasureConfig {
     }
 
     /// The mode filters are measured on.
-    pub fn filter_mode(&self) -> Option<Mode> {
+    pub(crate) fn filter_mode(&self) -> Option<Mode> {
         let modes = self.modes_in_order();
         [Mode::Http, Mode::Grpc]
             .into_iter()
@@ -175,7 +175,7 @@ impl MeasureConfig {
     }
 
     /// Closed-loop blocks per point and repeat, and the requests of each.
-    pub fn blocks(&self) -> (u64, u64) {
+    pub(crate) fn blocks(&self) -> (u64, u64) {
         let blocks = self.requests.div_ceil(self.block_requests.max(1)).max(1);
         (blocks, self.requests.div_ceil(blocks))
     }
@@ -222,7 +222,7 @@ impl MeasureConfig {
     }
 
     /// Number of load runs (for progress), not counting the maximum-rate searches.
-    pub fn planned_runs(&self) -> u64 {
+    pub(crate) fn planned_runs(&self) -> u64 {
         Plan::plain(self).runs(self)
     }
 
@@ -260,11 +260,11 @@ impl MeasureConfig {
 }
 
 /// The longest `--chain`.
-pub const MAX_CHAIN: u32 = 4;
+pub(crate) const MAX_CHAIN: u32 = 4;
 
 /// Progress of a profile.
 #[derive(Clone, Debug)]
-pub enum Progress {
+pub(crate) enum Progress {
     /// A phase started (`measuring tcp`, `finding the maximum rate of http`, ...).
     Phase(String),
     /// A load run finished.
@@ -272,7 +272,7 @@ pub enum Progress {
 }
 
 /// Measures and fits a profile. `progress` hears of phases and finished runs.
-pub fn measure(
+pub(crate) fn measure(
     cfg: &MeasureConfig,
     launch: &Launch,
     progress: &mut dyn FnMut(Progress),
@@ -325,7 +325,7 @@ fn sidecar_notes(cfg: &MeasureConfig) -> Vec<String> {
 }
 
 /// CPU model, core count, kernel, sidecar name, version and binary hash, tool version.
-pub fn fingerprint(
+pub(crate) fn fingerprint(
     sidecar: &Sidecar,
     launch: &Launch,
     version: Option<String>,

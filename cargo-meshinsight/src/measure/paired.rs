@@ -28,7 +28,7 @@ use crate::vocab::SidecarConfig;
 
 /// What a paired run measured.
 #[derive(Clone, Debug)]
-pub struct PairedProfiles {
+pub(crate) struct PairedProfiles {
     /// The base sidecar against the shared no-sidecar runs.
     pub base: Profile,
     /// The head sidecar against the shared no-sidecar runs.
@@ -68,7 +68,7 @@ impl Sides {
 
 /// Measures `base` and `cfg.sidecar` (the head) interleaved, plain modes and each filter
 /// (the combination of filters is not measured: it serves the additivity check only).
-pub fn measure_paired(
+pub(crate) fn measure_paired(
     cfg: &MeasureConfig,
     base: &Sidecar,
     launch: &Launch,

@@ -9,7 +9,7 @@ use crate::model::settings::{MachineLoad, machine_load};
 
 /// Busy and stolen ticks of all CPUs so far.
 #[derive(Clone, Copy, Debug)]
-pub struct Sample {
+pub(crate) struct Sample {
     busy: u64,
     steal: u64,
     at: std::time::Instant,
@@ -17,7 +17,7 @@ pub struct Sample {
 
 impl Sample {
     /// Reads /proc/stat; `None` when it cannot be read (the figures are then left out).
-    pub fn now() -> Option<Sample> {
+    pub(crate) fn now() -> Option<Sample> {
         let t = KernelStats::current().ok()?.total;
         let busy = t.user + t.nice + t.system + t.irq.unwrap_or(0) + t.softirq.unwrap_or(0);
         Some(Sample {
@@ -29,7 +29,7 @@ impl Sample {
 
     /// The load between `self` and now, given the CPU time of the profiled processes in that
     /// interval and the number of CPUs.
-    pub fn load_since(&self, ours_cpu_ns: u64, cpus: u32) -> Option<MachineLoad> {
+    pub(crate) fn load_since(&self, ours_cpu_ns: u64, cpus: u32) -> Option<MachineLoad> {
         let now = Sample::now()?;
         let ticks = procfs::ticks_per_second() as f64;
         Some(machine_load(

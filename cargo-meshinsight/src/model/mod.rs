@@ -7,9 +7,9 @@
 //! assumptions, [`split`] finds the size at which a message takes more reads and writes.
 
 pub mod assemble;
-pub mod fit;
+pub(crate) mod fit;
 pub mod runs;
-pub mod screen;
+pub(crate) mod screen;
 pub mod settings;
 pub mod split;
 

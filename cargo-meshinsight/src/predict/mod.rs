@@ -3,7 +3,7 @@
 
 pub mod speedup;
 pub mod timeline;
-pub mod whatif;
+pub(crate) mod whatif;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -13,7 +13,7 @@ use crate::model::{LinearModel, Profile};
 #[error(
     "the profiles share no mode with a measurable component (base modes: {base_modes}; variant modes: {variant_modes})"
 )]
-pub struct NothingShared {
+pub(crate) struct NothingShared {
     /// The base profile's modes, comma-separated.
     pub base_modes: String,
     /// The variant profile's modes, comma-separated.

@@ -1,32 +1,32 @@
 //! `#[repr(C)]` mirrors of `bpf/probe.h`, with compile-time size checks.
 
 /// Component indexes (`COMP_*`).
-pub const COMP_COUNT: usize = 6;
+pub(crate) const COMP_COUNT: usize = 6;
 /// Histogram buckets (`HIST_BUCKETS`).
-pub const HIST_BUCKETS: usize = 32;
+pub(crate) const HIST_BUCKETS: usize = 32;
 /// Counter slots (`CNT_*`).
-pub const CNT_COUNT: u32 = 8;
+pub(crate) const CNT_COUNT: u32 = 8;
 /// `CNT_STATS_FULL`.
-pub const CNT_STATS_FULL: u32 = 0;
+pub(crate) const CNT_STATS_FULL: u32 = 0;
 /// `CNT_THREADS_FULL`.
-pub const CNT_THREADS_FULL: u32 = 1;
+pub(crate) const CNT_THREADS_FULL: u32 = 1;
 /// `CNT_TARGETS_FULL`.
-pub const CNT_TARGETS_FULL: u32 = 2;
+pub(crate) const CNT_TARGETS_FULL: u32 = 2;
 /// `CNT_UNMATCHED_SYS`.
-pub const CNT_UNMATCHED_SYS: u32 = 3;
+pub(crate) const CNT_UNMATCHED_SYS: u32 = 3;
 /// `CNT_UNMATCHED_SIRQ`.
-pub const CNT_UNMATCHED_SIRQ: u32 = 4;
+pub(crate) const CNT_UNMATCHED_SIRQ: u32 = 4;
 /// `CNT_NESTED`.
-pub const CNT_NESTED: u32 = 5;
+pub(crate) const CNT_NESTED: u32 = 5;
 /// `SYSCALL_SLOTS`.
-pub const SYSCALL_SLOTS: u32 = 512;
+pub(crate) const SYSCALL_SLOTS: u32 = 512;
 /// `TGID_SOFTIRQ_DAEMON`.
-pub const TGID_SOFTIRQ_DAEMON: u32 = 0;
+pub(crate) const TGID_SOFTIRQ_DAEMON: u32 = 0;
 
 /// `struct probe_key`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProbeKey {
+pub(crate) struct ProbeKey {
     /// Process id (thread group id) the time belongs to.
     pub tgid: u32,
     /// `COMP_*` index.
@@ -64,7 +64,7 @@ impl Default for ProbeStats {
 /// `struct thread_state` (user space only seeds it with zeroes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ThreadState {
+pub(crate) struct ThreadState {
     /// `TF_*`.
     pub flags: u32,
     /// `SYS_*` of the current syscall.

@@ -7,12 +7,12 @@
 //! Dropping the probe detaches everything; all attachments are file descriptors of this
 //! process, so the kernel also detaches them when the process dies (panic, Ctrl-C).
 
-pub mod abi;
+pub(crate) mod abi;
 pub mod capability;
 mod loader;
-pub mod overhead;
+pub(crate) mod overhead;
 pub mod report;
-pub mod syscalls;
+pub(crate) mod syscalls;
 pub mod workload;
 
 use std::collections::BTreeMap;

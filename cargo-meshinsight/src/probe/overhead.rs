@@ -13,7 +13,7 @@ use crate::util::stats::quantile;
 
 /// What to run.
 #[derive(Clone, Debug)]
-pub struct OverheadConfig {
+pub(crate) struct OverheadConfig {
     /// Pairs of blocks (one without, one with the probe; the order alternates).
     pub repetitions: usize,
     /// Round trips per block.
@@ -28,7 +28,7 @@ pub struct OverheadConfig {
 
 /// The result: per-repetition mean round trips and their differences.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OverheadReport {
+pub(crate) struct OverheadReport {
     /// The programs that measured.
     pub probe_set: ProbeSet,
     /// Why the raw tracepoint set was not used, if it was wanted and failed.
@@ -69,7 +69,7 @@ pub struct OverheadReport {
 
 /// Errors of the benchmark.
 #[derive(Debug, thiserror::Error)]
-pub enum OverheadError {
+pub(crate) enum OverheadError {
     /// The echo server or the socket failed.
     #[error("run the ping-pong")]
     Io(#[from] io::Error),
@@ -146,7 +146,7 @@ fn block(echo: &mut Echo, round_trips: usize, size: usize) -> io::Result<(f64, f
 /// The probe is loaded once and then attached and detached around the probed blocks, from
 /// the calling thread, which therefore mounts tracefs in a private mount namespace of its
 /// own when the host has none mounted and the classic set is used.
-pub fn run(
+pub(crate) fn run(
     cfg: &OverheadConfig,
     exe: &std::path::Path,
     mut progress: impl FnMut(usize),

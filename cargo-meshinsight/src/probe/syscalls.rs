@@ -2,14 +2,14 @@
 //! Loaded into the `syscall_class` map, so the BPF object is the same on every architecture.
 
 /// `SYS_READ` in `bpf/probe.h`.
-pub const SYS_READ: u32 = 1;
+pub(crate) const SYS_READ: u32 = 1;
 /// `SYS_WRITE`.
-pub const SYS_WRITE: u32 = 2;
+pub(crate) const SYS_WRITE: u32 = 2;
 /// `SYS_NOTIFY`.
-pub const SYS_NOTIFY: u32 = 3;
+pub(crate) const SYS_NOTIFY: u32 = 3;
 
 /// Syscalls that read data: the value they return (> 0) is the byte count.
-pub const READS: &[libc::c_long] = &[
+pub(crate) const READS: &[libc::c_long] = &[
     libc::SYS_read,
     libc::SYS_readv,
     libc::SYS_pread64,
@@ -20,7 +20,7 @@ pub const READS: &[libc::c_long] = &[
 ];
 
 /// Syscalls that write data: the value they return (> 0) is the byte count.
-pub const WRITES: &[libc::c_long] = &[
+pub(crate) const WRITES: &[libc::c_long] = &[
     libc::SYS_write,
     libc::SYS_writev,
     libc::SYS_pwrite64,
@@ -32,7 +32,7 @@ pub const WRITES: &[libc::c_long] = &[
 
 /// Syscalls that wait for readiness.
 #[cfg(target_arch = "x86_64")]
-pub const NOTIFY: &[libc::c_long] = &[
+pub(crate) const NOTIFY: &[libc::c_long] = &[
     libc::SYS_epoll_wait,
     libc::SYS_epoll_pwait,
     libc::SYS_epoll_pwait2,
@@ -52,7 +52,7 @@ pub const NOTIFY: &[libc::c_long] = &[
 ];
 
 /// (syscall number, class) pairs for the map.
-pub fn classes() -> impl Iterator<Item = (u32, u32)> {
+pub(crate) fn classes() -> impl Iterator<Item = (u32, u32)> {
     let tag = |list: &'static [libc::c_long], class: u32| {
         list.iter()
             .filter_map(move |&nr| u32::try_from(nr).ok().map(|nr| (nr, class)))

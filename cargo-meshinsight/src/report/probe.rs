@@ -6,10 +6,10 @@ use crate::probe::overhead::OverheadReport;
 use crate::probe::report::{Components, ProbeComponent, ProbeReport};
 
 /// At most this many per-process tables.
-pub const MAX_PROCESS_TABLES: usize = 8;
+pub(crate) const MAX_PROCESS_TABLES: usize = 8;
 
 /// A table per process (the busiest [`MAX_PROCESS_TABLES`]) and one for the total.
-pub fn table(report: &ProbeReport) -> String {
+pub(crate) fn table(report: &ProbeReport) -> String {
     let mut text = String::new();
     // The busiest processes first; a target that forks many short children would
     // otherwise print a table for each.

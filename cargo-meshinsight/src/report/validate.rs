@@ -8,7 +8,7 @@ use super::{Format, us};
 use crate::validate::{ValidateReport, mean};
 
 /// Renders a report.
-pub fn render(report: &ValidateReport, format: Format) -> String {
+pub(crate) fn render(report: &ValidateReport, format: Format) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(report).expect("a report serializes") + "\n",
         Format::Table => table(report, UTF8_BORDERS_ONLY),

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use crate::validate::ValidateReport;
 
 /// The plot as SVG text.
-pub fn svg(r: &ValidateReport) -> String {
+pub(crate) fn svg(r: &ValidateReport) -> String {
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, (1100, 440)).into_drawing_area();

@@ -19,7 +19,7 @@ use crate::vocab::Mode;
 
 /// A deployed topology.
 #[derive(Debug)]
-pub struct Topology {
+pub(crate) struct Topology {
     /// Where the entry call goes.
     pub entry: Endpoint,
     /// Its protocol.
@@ -34,7 +34,7 @@ pub struct Topology {
 
 impl Topology {
     /// Every process of the topology (services and all processes of every sidecar).
-    pub fn pids(&self) -> Vec<u32> {
+    pub(crate) fn pids(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = self.services.iter().map(ManagedChild::pid).collect();
         for s in &self.sidecars {
             pids.extend(s.pids());
@@ -43,7 +43,7 @@ impl Topology {
     }
 
     /// The sidecars' processes.
-    pub fn sidecar_pids(&self) -> Vec<u32> {
+    pub(crate) fn sidecar_pids(&self) -> Vec<u32> {
         self.sidecars
             .iter()
             .flat_map(RunningSidecar::pids)
@@ -51,12 +51,12 @@ impl Topology {
     }
 
     /// Number of sidecar processes started (outbound and inbound).
-    pub fn sidecar_count(&self) -> usize {
+    pub(crate) fn sidecar_count(&self) -> usize {
         self.sidecars.len()
     }
 
     /// An error if any process has exited.
-    pub fn check_running(&mut self) -> Result<(), HarnessError> {
+    pub(crate) fn check_running(&mut self) -> Result<(), HarnessError> {
         for s in &mut self.services {
             s.check_running("during the run")?;
         }
@@ -163,7 +163,7 @@ pub enum DeployError {
 }
 
 /// Checks that the fixture can be deployed.
-pub fn check_deployable(ecg: &Ecg) -> Result<(), DeployError> {
+pub(crate) fn check_deployable(ecg: &Ecg) -> Result<(), DeployError> {
     callees_first(ecg)?;
     // The first call to each service: the others must agree with it on the wire.
     let mut first: Vec<Option<usize>> = vec![None; ecg.services.len()];
@@ -280,7 +280,7 @@ fn start_service(
 
 /// Deploys `ecg`: with `mesh`, through that sidecar; without, services call each other
 /// directly.
-pub fn deploy(
+pub(crate) fn deploy(
     ecg: &Ecg,
     mesh: Option<&Sidecar>,
     launch: &Launch,
@@ -383,7 +383,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut seen = 0;
         for dir in ["validate", "validate-filters", "validate-hops"] {
-            for path in crate::app::input::find_fixtures(&root.join("fixtures").join(dir)).unwrap()
+            for path in crate::test_support::fixtures_in(&root.join("fixtures").join(dir))
             {
                 let ecg = crate::test_support::load_ecg(&path);
                 check_deployable(&ecg).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

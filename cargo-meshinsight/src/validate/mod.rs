@@ -8,8 +8,8 @@
 //! Connections (the entry call here, downstream calls in the services) are the harness's
 //! client ([`crate::harness::client`]), with per-call request and response sizes.
 
-pub mod deploy;
-pub mod service;
+pub(crate) mod deploy;
+pub(crate) mod service;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -33,7 +33,7 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a service does on each request of one incoming call (its route); `__service` takes a
 /// JSON array of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ServicePlan {
+pub(crate) struct ServicePlan {
     /// The incoming call's id in the fixture.
     pub id: String,
     /// The protocol it serves.
@@ -52,7 +52,7 @@ pub struct ServicePlan {
 
 /// One downstream call of a [`ServicePlan`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DownstreamPlan {
+pub(crate) struct DownstreamPlan {
     /// The call's id in the fixture.
     pub id: String,
     /// Where to send it.
@@ -293,7 +293,7 @@ fn tcp_route(request: &[u8]) -> u64 {
 }
 
 /// Serves until killed. Announces `listening on ADDR` on `announce`.
-pub fn serve(
+pub(crate) fn serve(
     plans: Vec<ServicePlan>,
     listen: &Endpoint,
     announce: &mut dyn Write,

@@ -39,7 +39,7 @@ const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;
 
 /// What `__sidecar` was asked to do.
 #[derive(Clone, Debug)]
-pub struct BuiltinOptions {
+pub(crate) struct BuiltinOptions {
     /// Protocol.
     pub mode: Mode,
     /// Where to listen (port 0 picks one; it is announced on stdout).
@@ -81,7 +81,7 @@ impl Shared {
 }
 
 /// The body of `__sidecar`: serves until killed. Announces `listening on ADDR` on `announce`.
-pub fn serve(opts: &BuiltinOptions, announce: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn serve(opts: &BuiltinOptions, announce: &mut dyn Write) -> io::Result<()> {
     if opts.zerocopy && opts.mode == Mode::Grpc {
         return Err(io::Error::other("--zerocopy needs the tcp or http mode"));
     }

@@ -18,7 +18,7 @@ use crate::harness::{Endpoint, HarnessError};
 use crate::vocab::{Filter, Mode, SidecarConfig};
 
 /// A proxy-wasm (ABI 0.2.0) module that does nothing: every callback continues.
-pub const NOOP_WASM_WAT: &str = r#"(module
+pub(crate) const NOOP_WASM_WAT: &str = r#"(module
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 1024))
   (func (export "proxy_abi_version_0_2_0"))
@@ -49,7 +49,7 @@ pub const NOOP_WASM_WAT: &str = r#"(module
 "#;
 
 /// The no-op Lua script.
-pub const NOOP_LUA: &str = "function envoy_on_request(request_handle)\nend\nfunction envoy_on_response(response_handle)\nend\n";
+pub(crate) const NOOP_LUA: &str = "function envoy_on_request(request_handle)\nend\nfunction envoy_on_response(response_handle)\nend\n";
 
 /// The Envoy binary to run: the given path, or `envoy` on `PATH`.
 pub(crate) fn resolve(path: Option<&Path>) -> Result<PathBuf, HarnessError> {
@@ -184,7 +184,7 @@ fn http_filter(filter: Filter, dir: &Path) -> Value {
 
 /// The bootstrap for one mode and filter set, listening on `listen`, forwarding to `upstream`.
 /// Files it refers to (the wasm module, the tap directory) live in `dir`.
-pub fn bootstrap(
+pub(crate) fn bootstrap(
     config: &SidecarConfig,
     listen: &Endpoint,
     upstream: &Endpoint,

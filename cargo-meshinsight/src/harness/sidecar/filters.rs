@@ -16,11 +16,11 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::vocab::Filter;
 
 /// The filters the builtin sidecar has.
-pub const BUILTIN_FILTERS: [Filter; 2] = [Filter::Fault, Filter::Ratelimit];
+pub(crate) const BUILTIN_FILTERS: [Filter; 2] = [Filter::Fault, Filter::Ratelimit];
 
 /// How the filters are configured (`__sidecar --fault-abort-percent`, `--ratelimit-rps`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct FilterSettings {
+pub(crate) struct FilterSettings {
     /// Share of requests the fault filter aborts, 0–100.
     pub fault_abort_percent: f64,
     /// Requests per second (and burst) the rate limit lets through.
@@ -38,7 +38,7 @@ impl Default for FilterSettings {
 
 /// A filter chain the builtin sidecar cannot build.
 #[derive(Debug, PartialEq, thiserror::Error)]
-pub enum FilterError {
+pub(crate) enum FilterError {
     /// A fault percentage outside 0..=100.
     #[error("the fault abort percentage {0} is not in 0..=100")]
     AbortPercent(f64),
@@ -56,7 +56,7 @@ enum Stage {
 }
 
 /// A configured filter chain; [`FilterChain::on_request`] runs it.
-pub struct FilterChain {
+pub(crate) struct FilterChain {
     stages: Vec<Stage>,
 }
 
@@ -79,7 +79,7 @@ impl std::fmt::Debug for FilterChain {
 impl FilterChain {
     /// The chain of `filters` in order. Errors name a filter the builtin sidecar lacks or a
     /// setting out of range.
-    pub fn new(filters: &[Filter], settings: &FilterSettings) -> Result<Self, FilterError> {
+    pub(crate) fn new(filters: &[Filter], settings: &FilterSettings) -> Result<Self, FilterError> {
         let mut stages = Vec::with_capacity(filters.len());
         for f in filters {
             stages.push(match f {
@@ -101,14 +101,9 @@ impl FilterChain {
         Ok(FilterChain { stages })
     }
 
-    /// Whether there are no filters.
-    pub fn is_empty(&self) -> bool {
-        self.stages.is_empty()
-    }
-
     /// Runs the chain for one request: `None` lets it through, `Some(status)` answers it
     /// with that HTTP status instead of forwarding it.
-    pub fn on_request(&self) -> Option<u16> {
+    pub(crate) fn on_request(&self) -> Option<u16> {
         for stage in &self.stages {
             match stage {
                 Stage::Fault { abort_percent } => {
@@ -128,7 +123,7 @@ impl FilterChain {
 }
 
 /// The HTTP/1.1 answer of a rejected request (empty body, keep-alive).
-pub fn http_rejection(status: u16) -> Vec<u8> {
+pub(crate) fn http_rejection(status: u16) -> Vec<u8> {
     let reason = match status {
         429 => "Too Many Requests",
         503 => "Service Unavailable",

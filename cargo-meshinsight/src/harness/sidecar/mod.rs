@@ -1,9 +1,9 @@
 //! The sidecar under test: real Envoy, the built-in reference proxy, or any
 //! command, started in front of a running echo application.
 
-pub mod builtin;
-pub mod envoy;
-pub mod filters;
+pub(crate) mod builtin;
+pub(crate) mod envoy;
+pub(crate) mod filters;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -5,6 +5,10 @@ use std::time::Duration;
 use super::*;
 
 #[path = "../../../../tests/support/fake_github.rs"]
+#[expect(
+    unreachable_pub,
+    reason = "the fake server is shared with the integration tests, which need it public"
+)]
 mod fake;
 use fake::FakeGithub;
 
