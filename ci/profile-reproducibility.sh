@@ -85,7 +85,7 @@ for mode in profiles[0]["settings"]["max_rate_rps"]:
     mean, sd, c = cv([p["settings"]["max_rate_rps"][mode] for p in profiles])
     print(f"{mode:6} {'maximum rate, req/s':24} {mean:10.0f} {sd:10.0f} {c:7.1f}")
 print("R² of the per-byte read / write fits per run, over the runs | over the size means")
-print("(issue 5 wants > 0.8; the CI judges the latency fits' R² over the size means):")
+print("(the target is > 0.8; the CI judges the latency fits' R² over the size means):")
 def r2_sizes(p, mode, comp, metric):
     for l in p["checks"]["linearity"]:
         if (l["config"], l["component"], l["metric"]) == (mode, comp, metric):

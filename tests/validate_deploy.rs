@@ -65,7 +65,7 @@ fn a_service_called_by_two_callers_and_twice_by_one_deploys_once() {
 #[test]
 fn grpc_calls_deploy_through_chained_builtin_sidecars() {
     // The CI chain in gRPC: an outbound sidecar into an inbound one on every in-mesh call,
-    // past the 100 requests per connection at which h2 used to reset it (issue 8).
+    // past the 100 requests per connection at which h2 used to reset it.
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(root().join("fixtures/validate/ci-chain-tcp.toml"))
         .unwrap()

@@ -1,4 +1,4 @@
-//! The vocabulary of DESIGN §2: modes, components, filters and sidecar configurations.
+//! The vocabulary: modes, components, filters and sidecar configurations.
 
 use std::fmt;
 use std::str::FromStr;
@@ -71,7 +71,7 @@ impl FromStr for Mode {
     }
 }
 
-/// A part of the sidecar's cost (DESIGN §2). Filters are kept apart, see [`Filter`].
+/// A part of the sidecar's cost. Filters are kept apart, see [`Filter`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Component {

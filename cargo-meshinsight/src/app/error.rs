@@ -2,6 +2,9 @@
 //! the application layer sees it: stages return their own errors, wrapped here.
 
 use crate::ecg::EcgError;
+use std::io;
+use std::path::PathBuf;
+
 use crate::exit;
 use crate::gate::GateError;
 use crate::harness::HarnessError;
@@ -60,7 +63,7 @@ pub(crate) enum Error {
     Validate(#[from] ValidateError),
     /// An input file could not be read.
     #[error(transparent)]
-    Input(#[from] super::input::InputError),
+    Input(#[from] InputError),
     /// A sidecar spec names no known sidecar.
     #[error(transparent)]
     Spec(#[from] SpecError),
@@ -152,7 +155,7 @@ pub(crate) enum Error {
     },
     /// A helper process (`__echo`, `__sidecar`, `__service`, `__probe-workload`) stopped.
     #[error(transparent)]
-    Helper(#[from] super::internal::HelperError),
+    Helper(#[from] HelperError),
     /// `check --threshold` or `--alpha` out of range.
     #[error("invalid {flag} {value}")]
     InvalidOverride {
@@ -186,7 +189,7 @@ pub(crate) enum Error {
         /// The manifest holding them.
         manifest: std::path::PathBuf,
         /// What is wrong.
-        reason: super::head_profile::ProfileTableInvalid,
+        reason: ProfileTableInvalid,
     },
     /// A system call or file operation failed.
     #[error("failed to {what}")]
@@ -298,7 +301,7 @@ impl Error {
             Error::InvalidOverride { .. } => {
                 Some("--threshold is a percentage >= 0; --alpha lies in (0, 1)".into())
             }
-            Error::Input(super::input::InputError::NoFixtures { .. }) => Some(
+            Error::Input(InputError::NoFixtures { .. }) => Some(
                 "pass --ecg FILE, or run in a project with fixtures/ecg/ (docs/ecg-format.md)"
                     .into(),
             ),
@@ -358,4 +361,89 @@ pub(crate) fn causes<'a>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
     std::iter::successors(error.source(), |e| e.source())
+}
+
+/// An input file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InputError {
+    /// The file could not be opened or read.
+    #[error("failed to read {what} {path}")]
+    Read {
+        /// What the file was to be.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is a directory, a FIFO, a socket or a device.
+    #[error("{what} {path} is not a regular file")]
+    NotAFile {
+        /// What the file was to be.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is larger than [`MAX_INPUT_BYTES`](super::input::MAX_INPUT_BYTES).
+    #[error("{what} {path} is larger than {max} bytes")]
+    TooLarge {
+        /// What the file was to be.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        max: u64,
+    },
+    /// No fixture was found where fixtures were looked for.
+    #[error("no ECG fixtures found under {dir}")]
+    NoFixtures {
+        /// The directory searched.
+        dir: PathBuf,
+    },
+}
+
+/// Why a helper process stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HelperError {
+    /// A server stopped serving.
+    #[error("{what} stopped")]
+    Stopped {
+        /// The server.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The plan of a service is not valid JSON of plans.
+    #[error("invalid service plan")]
+    ServicePlan(#[source] serde_json::Error),
+    /// The workload failed.
+    #[error("run the workload")]
+    Workload(#[source] io::Error),
+    /// A workload of empty messages.
+    #[error("run the workload: size {0} is not positive")]
+    EmptyMessages(usize),
+}
+
+/// What is wrong with the project's `profile = { ... }` settings.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProfileTableInvalid {
+    /// `profile` is not a table.
+    #[error("`profile` must be a table")]
+    NotATable,
+    /// A key's value has the wrong type.
+    #[error("`profile.{key}` must be {expected}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// What it must be, in words.
+        expected: &'static str,
+    },
+    /// A key the profiler does not know.
+    #[error("unknown key `profile.{key}` (expected sizes, rates, repeat, requests)")]
+    UnknownKey {
+        /// The key.
+        key: String,
+    },
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::Error;
+use super::error::{Error, ProfileTableInvalid};
 use super::input::{load_ecg, load_profile};
 use super::measuring::measure_profile;
 use super::output::Output;
@@ -57,28 +57,6 @@ impl ProfileSource {
             }
         }
     }
-}
-
-/// What is wrong with the project's `profile = { ... }` settings.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ProfileTableInvalid {
-    /// `profile` is not a table.
-    #[error("`profile` must be a table")]
-    NotATable,
-    /// A key's value has the wrong type.
-    #[error("`profile.{key}` must be {expected}")]
-    BadValue {
-        /// The key.
-        key: String,
-        /// What it must be, in words.
-        expected: &'static str,
-    },
-    /// A key the profiler does not know.
-    #[error("unknown key `profile.{key}` (expected sizes, rates, repeat, requests)")]
-    UnknownKey {
-        /// The key.
-        key: String,
-    },
 }
 
 fn invalid(settings: &Settings, reason: ProfileTableInvalid) -> Error {

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::error::Error;
+use super::error::{Error, InputError};
 use crate::ecg::Ecg;
 use crate::model::Profile;
 use crate::predict::Speedup;
@@ -15,46 +15,6 @@ pub(crate) const MAX_INPUT_BYTES: u64 = 256 << 20;
 
 /// Where fixtures live in a project, relative to its root.
 pub(crate) const FIXTURE_DIR: &str = "fixtures/ecg";
-
-/// An input file could not be read.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum InputError {
-    /// The file could not be opened or read.
-    #[error("failed to read {what} {path}")]
-    Read {
-        /// What the file was to be.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The path is a directory, a FIFO, a socket or a device.
-    #[error("{what} {path} is not a regular file")]
-    NotAFile {
-        /// What the file was to be.
-        what: &'static str,
-        /// The path.
-        path: PathBuf,
-    },
-    /// The file is larger than [`MAX_INPUT_BYTES`].
-    #[error("{what} {path} is larger than {max} bytes")]
-    TooLarge {
-        /// What the file was to be.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The limit.
-        max: u64,
-    },
-    /// No fixture was found where fixtures were looked for.
-    #[error("no ECG fixtures found under {dir}")]
-    NoFixtures {
-        /// The directory searched.
-        dir: PathBuf,
-    },
-}
 
 /// The text of the regular file at `path`; `what` names it in errors.
 pub(crate) fn read_text(path: &Path, what: &'static str) -> Result<String, InputError> {

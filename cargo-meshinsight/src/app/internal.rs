@@ -4,7 +4,7 @@
 use std::io;
 use std::time::Duration;
 
-use super::error::Error;
+use super::error::{Error, HelperError};
 use super::output::Output;
 use crate::exit;
 use crate::harness::Endpoint;
@@ -12,29 +12,6 @@ use crate::harness::sidecar::builtin::{self, BuiltinOptions};
 use crate::probe::workload::{self, PairConfig};
 use crate::validate::service::{self, ServicePlan};
 use crate::vocab::Mode;
-
-/// Why a helper process stopped.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum HelperError {
-    /// A server stopped serving.
-    #[error("{what} stopped")]
-    Stopped {
-        /// The server.
-        what: &'static str,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-    /// The plan of a service is not valid JSON of plans.
-    #[error("invalid service plan")]
-    ServicePlan(#[source] serde_json::Error),
-    /// The workload failed.
-    #[error("run the workload")]
-    Workload(#[source] io::Error),
-    /// A workload of empty messages.
-    #[error("run the workload: size {0} is not positive")]
-    EmptyMessages(usize),
-}
 
 /// `__echo`: the echo application, on every endpoint of `listen`.
 pub(crate) fn echo(mode: Mode, listen: &[Endpoint], out: &mut Output) -> Result<u8, Error> {

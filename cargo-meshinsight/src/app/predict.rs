@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::error::Error;
+use super::error::{Error, InputError};
 use super::input::{
-    FIXTURE_DIR, InputError, default_fixture_dir, find_fixtures, load_ecg, load_profile,
-    load_speedup,
+    FIXTURE_DIR, default_fixture_dir, find_fixtures, load_ecg, load_profile, load_speedup,
 };
 use super::output::Output;
 use crate::exit;

@@ -383,8 +383,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut seen = 0;
         for dir in ["validate", "validate-filters", "validate-hops"] {
-            for path in crate::test_support::fixtures_in(&root.join("fixtures").join(dir))
-            {
+            for path in crate::test_support::fixtures_in(&root.join("fixtures").join(dir)) {
                 let ecg = crate::test_support::load_ecg(&path);
                 check_deployable(&ecg).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 seen += 1;
