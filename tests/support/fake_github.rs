@@ -1,8 +1,17 @@
 //! A fake of GitHub's issue-comment endpoints on 127.0.0.1:0 (tiny_http), shared by the
 //! library's unit tests and the CLI tests: comments of any repository, pages of two with
-//! `Link: rel="next"`, and a queue of forced error statuses answered first.
+//! `Link: rel="next"`, a queue of forced error statuses answered first, and the misbehaviours
+//! a client must survive: error bodies that echo the credentials, `next` links that loop, never
+//! end or lead to another host.
+
+#![allow(
+    dead_code,
+    reason = "each test crate that includes the fake uses some of its misbehaviours"
+)]
 
 use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
 
 /// A fake GitHub API: issue comments of one repository, a page size of 2, and a queue of
 /// forced error statuses answered before the real handling.
@@ -11,8 +20,39 @@ pub struct FakeState {
     pub comments: Vec<(u64, u64, String)>, // (pr, id, body)
     pub next_id: u64,
     pub forced: Vec<u16>,
+    /// How forced errors answer.
+    pub error_body: ErrorBody,
+    /// Where the comment list's `next` links point.
+    pub next: NextLink,
     pub log: Vec<String>,
     pub auth: Vec<String>,
+}
+
+/// The body of a forced error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorBody {
+    /// GitHub's JSON `{"message": ...}`.
+    #[default]
+    Plain,
+    /// JSON whose message echoes the `Authorization` header, raw and as base64 of
+    /// `x-access-token:TOKEN` (what a misconfigured proxy may send back).
+    EchoJson,
+    /// A multi-line HTML page echoing the same (a proxy's error page).
+    EchoHtml,
+}
+
+/// Where the comment list's `next` links point.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NextLink {
+    /// The next page while there are more comments.
+    #[default]
+    Pages,
+    /// The page requested, always.
+    ToItself,
+    /// One more page, always, comments or not.
+    Endless,
+    /// Page 2 on this other `host:port`.
+    OtherHost(String),
 }
 
 pub struct FakeGithub {
@@ -99,7 +139,8 @@ fn handle(
         } else {
             "Server Error"
         };
-        return (code, format!("{{\"message\": \"{msg}\"}}"), None);
+        let auth = s.auth.last().cloned().unwrap_or_default();
+        return (code, error_body(s.error_body, msg, &auth), None);
     }
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     // GitHub Enterprise Server serves the API under /api/v3.
@@ -121,12 +162,16 @@ fn handle(
                 .take(PAGE)
                 .map(|c| serde_json::json!({"id": c.1, "body": c.2, "user": {"login": "bot"}}))
                 .collect();
-            let link = (page * PAGE < all.len()).then(|| {
-                format!(
-                    "<{base}{path}?per_page=100&page={}>; rel=\"next\"",
-                    page + 1
-                )
-            });
+            let link = match &s.next {
+                NextLink::Pages => (page * PAGE < all.len())
+                    .then(|| format!("{base}{path}?per_page=100&page={}", page + 1)),
+                NextLink::ToItself => Some(format!("{base}{url}")),
+                NextLink::Endless => Some(format!("{base}{path}?per_page=100&page={}", page + 1)),
+                NextLink::OtherHost(host) => {
+                    Some(format!("http://{host}{path}?per_page=100&page=2"))
+                }
+            }
+            .map(|next| format!("<{next}>; rel=\"next\""));
             (200, json_body(serde_json::Value::Array(items)), link)
         }
         (tiny_http::Method::Post, ["repos", _, _, "issues", n, "comments"]) => {
@@ -163,5 +208,22 @@ fn handle(
             }
         }
         _ => (404, "{\"message\": \"Not Found\"}".into(), None),
+    }
+}
+
+/// A forced error's body, echoing `auth` (the `Authorization` header received) when asked to.
+fn error_body(kind: ErrorBody, msg: &str, auth: &str) -> String {
+    let token = auth.strip_prefix("Bearer ").unwrap_or(auth);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    match kind {
+        ErrorBody::Plain => serde_json::json!({ "message": msg }).to_string(),
+        ErrorBody::EchoJson => serde_json::json!({
+            "message": format!("{msg}: you sent Authorization: {auth} (as Basic {basic})"),
+        })
+        .to_string(),
+        ErrorBody::EchoHtml => format!(
+            "<html>\n<head><title>{msg}</title></head>\n<body>\n<pre>\nAuthorization: {auth}\n\
+             Proxy-Authorization: Basic {basic}\n</pre>\n</body>\n</html>\n"
+        ),
     }
 }

@@ -96,30 +96,38 @@ pub(crate) fn post_verdict(
 }
 
 /// Where to post, from the environment: `None` outside a pull request or without a token,
-/// unless the comment `must` be posted.
+/// unless the comment `must` be posted. The token is trimmed; one that is not a valid header
+/// value is an error (a warning unless the comment must be posted).
 fn post_config(
     v: &Verdict,
     config: &CommentConfig,
     must: bool,
 ) -> Result<Option<PostConfig>, GithubError> {
     let env = |k: &str| std::env::var(k).ok();
-    let pr = PrContext::from_env(env, config.pr.or(v.pull_request))?;
-    let token = env("GITHUB_TOKEN").filter(|t| !t.is_empty());
-    let (pr, token) = match (pr, token) {
-        (Some(pr), Some(token)) => (pr, token),
-        (None, _) if must => {
-            return Err(GithubError::NoContext(
-                "no pull request in GITHUB_EVENT_PATH or GITHUB_REF, and no --pr".into(),
-            ));
+    let Some(pr) = PrContext::from_env(env, config.pr.or(v.pull_request))? else {
+        if !must {
+            return Ok(None);
         }
-        (Some(_), None) if must => return Err(GithubError::NoToken),
-        _ => return Ok(None),
+        return Err(GithubError::NoContext(
+            "no pull request in GITHUB_EVENT_PATH or GITHUB_REF, and no --pr".into(),
+        ));
+    };
+    let token = match env("GITHUB_TOKEN") {
+        Some(raw) => Token::new(&raw)?,
+        None => None,
+    };
+    let Some(token) = token else {
+        return if must {
+            Err(GithubError::NoToken)
+        } else {
+            Ok(None)
+        };
     };
     Ok(Some(PostConfig {
         api_url: env("GITHUB_API_URL")
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| github::DEFAULT_API_URL.to_string()),
-        token: Token(token),
+        token,
         pr,
         retry: Retry::default(),
     }))

@@ -329,6 +329,14 @@ impl Error {
 /// What the user can do about a baseline or report that cannot be used.
 fn gate_hint(e: &GateError) -> Option<String> {
     match e {
+        GateError::InvalidBaseline {
+            reason: crate::gate::BaselineInvalid::NotAFile(_),
+            ..
+        } => Some(
+            "the baseline path (`baseline-dir`/<platform-id>.json) must be a file at that commit; \
+             --baseline-rev or --baseline-file reads another"
+                .into(),
+        ),
         GateError::InvalidBaseline { .. } => Some(
             "regenerate it with `cargo meshinsight baseline update`; the format is in docs/gate.md"
                 .into(),
@@ -346,6 +354,9 @@ fn gate_hint(e: &GateError) -> Option<String> {
                 .into(),
         ),
         GateError::BadPlatformId { .. } => Some("change `platform.id` in the profile".into()),
+        GateError::NoBaselineFile { .. } => Some(
+            "check the path given to --baseline-file; --no-baseline compares nothing".into(),
+        ),
         GateError::InvalidReport { .. } => {
             Some("pass the JSON written by `cargo meshinsight check --report FILE`".into())
         }

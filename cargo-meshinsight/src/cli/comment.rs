@@ -12,8 +12,9 @@ pub(crate) struct CommentArgs {
     /// Fail (exit 101) when the comment cannot be posted, instead of warning
     #[arg(long)]
     pub(crate) require_comment: bool,
+    // Numbers start at 1: `--pr 0` is a usage error (exit 2) before anything is measured.
     /// Pull request number [default: from GITHUB_EVENT_PATH or GITHUB_REF, or the report]
-    #[arg(long, value_name = "NUMBER")]
+    #[arg(long, value_name = "NUMBER", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) pr: Option<u64>,
 }
 

@@ -203,14 +203,102 @@ pub(crate) fn merge_base(repo: &Repository, branch: &str) -> Result<(Oid, String
     })
 }
 
-fn blob_at(commit: &git2::Commit<'_>, rel: &Path) -> Result<Option<Oid>, GateError> {
+/// What a commit's tree holds at a path.
+enum AtPath {
+    /// Nothing (or a directory on the way is missing).
+    Missing,
+    /// A file, found directly or through symbolic links inside the tree.
+    File(Oid),
+    /// Something else: what it is.
+    NotAFile(String),
+}
+
+/// Symbolic links followed at most in a commit's tree.
+const MAX_LINKS: usize = 8;
+
+/// What `commit`'s tree holds at `rel`, following symbolic links inside the tree the way a
+/// checkout would.
+fn at_path(repo: &Repository, commit: &git2::Commit<'_>, rel: &Path) -> Result<AtPath, GateError> {
     let tree = commit.tree().map_err(git_err("read a commit's tree"))?;
-    match tree.get_path(rel) {
-        Ok(entry) if entry.kind() == Some(git2::ObjectType::Blob) => Ok(Some(entry.id())),
-        Ok(_) => Ok(None),
-        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-        Err(e) => Err(git_err(format!("look up {}", rel.display()))(e)),
+    // Components still to resolve, the next on top; `done` is the directory reached so far.
+    let mut todo: Vec<std::ffi::OsString> = rel.iter().rev().map(|c| c.to_os_string()).collect();
+    let mut done = PathBuf::new();
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == "." {
+            continue;
+        }
+        if name == ".." {
+            if !done.pop() {
+                return Ok(AtPath::NotAFile(
+                    "a symbolic link that leads out of the repository".into(),
+                ));
+            }
+            continue;
+        }
+        let here = done.join(&name);
+        let entry = match tree.get_path(&here) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => {
+                return Ok(match links {
+                    0 => AtPath::Missing,
+                    _ => AtPath::NotAFile(format!(
+                        "a symbolic link to {}, which does not exist",
+                        here.display()
+                    )),
+                });
+            }
+            Err(e) => return Err(git_err(format!("look up {}", here.display()))(e)),
+        };
+        let last = todo.is_empty();
+        match entry.kind() {
+            Some(git2::ObjectType::Tree) if last => {
+                return Ok(AtPath::NotAFile(format!(
+                    "a directory ({})",
+                    here.display()
+                )));
+            }
+            Some(git2::ObjectType::Tree) => done = here,
+            Some(git2::ObjectType::Blob) if entry.filemode() == 0o120000 => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Ok(AtPath::NotAFile(format!(
+                        "a chain of more than {MAX_LINKS} symbolic links"
+                    )));
+                }
+                let target = repo.find_blob(entry.id()).map_err(git_err(format!(
+                    "read the symbolic link {}",
+                    here.display()
+                )))?;
+                let target = PathBuf::from(String::from_utf8_lossy(target.content()).as_ref());
+                if target.is_absolute() {
+                    return Ok(AtPath::NotAFile(format!(
+                        "a symbolic link to the absolute path {}",
+                        target.display()
+                    )));
+                }
+                todo.extend(target.iter().rev().map(|c| c.to_os_string()));
+            }
+            Some(git2::ObjectType::Blob) if last => return Ok(AtPath::File(entry.id())),
+            Some(git2::ObjectType::Blob) => {
+                return Ok(AtPath::NotAFile(format!(
+                    "{} is a file, not a directory",
+                    here.display()
+                )));
+            }
+            Some(git2::ObjectType::Commit) => {
+                return Ok(AtPath::NotAFile(format!(
+                    "a submodule ({})",
+                    here.display()
+                )));
+            }
+            _ => return Ok(AtPath::NotAFile("an unknown kind of git object".into())),
+        }
     }
+    Ok(AtPath::NotAFile(format!(
+        "a directory ({})",
+        done.display()
+    )))
 }
 
 fn read_blob(repo: &Repository, id: Oid, origin: &str) -> Result<String, GateError> {
@@ -224,8 +312,8 @@ fn read_blob(repo: &Repository, id: Oid, origin: &str) -> Result<String, GateErr
 }
 
 /// The versions of `rel` along the first-parent line from `start`, newest first: at most
-/// `depth` distinct blobs, stopping where the file did not exist. Versions that no longer
-/// parse (an older format) end the history.
+/// `depth` distinct blobs, stopping where no file was there (nothing, a directory, a link to no
+/// file). Versions that no longer parse (an older format) end the history.
 pub(crate) fn history(
     repo: &Repository,
     start: Oid,
@@ -242,7 +330,7 @@ pub(crate) fn history(
         if out.len() >= depth {
             break;
         }
-        let Some(blob) = blob_at(&commit, rel)? else {
+        let AtPath::File(blob) = at_path(repo, &commit, rel)? else {
             break;
         };
         if last != Some(blob) {
@@ -269,7 +357,8 @@ pub(crate) fn short(id: Oid) -> String {
 }
 
 /// Loads the baseline `file` (absolute path in the project at `root`) from `source`.
-/// `Ok(None)`: there is no baseline for this platform there.
+/// `Ok(None)`: the revision has no baseline for this platform (a file named by path must
+/// exist).
 pub(crate) fn load(
     source: &BaselineSource,
     root: &Path,
@@ -279,16 +368,14 @@ pub(crate) fn load(
     match source {
         BaselineSource::None => Ok(None),
         BaselineSource::Path(p) => {
-            let text = match std::fs::read_to_string(p) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(source) => {
-                    return Err(GateError::Read {
-                        path: p.clone(),
-                        source,
-                    });
-                }
-            };
+            // A file named on the command line must be there: a typo is not "no baseline".
+            let text = std::fs::read_to_string(p).map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => GateError::NoBaselineFile { path: p.clone() },
+                _ => GateError::Read {
+                    path: p.clone(),
+                    source,
+                },
+            })?;
             let origin = p.display().to_string();
             let baseline = Baseline::from_json(&text, &origin)?;
             Ok(Some(Loaded {
@@ -317,6 +404,16 @@ pub(crate) fn load_at(
     label: &str,
     depth: usize,
 ) -> Result<Option<Loaded>, GateError> {
+    // Something other than a file at the commit asked for is an error, not "no baseline".
+    let commit = repo
+        .find_commit(at)
+        .map_err(git_err(format!("read commit {at}")))?;
+    if let AtPath::NotAFile(what) = at_path(repo, &commit, rel)? {
+        return Err(GateError::InvalidBaseline {
+            origin: format!("{} at {}", rel.display(), short(at)),
+            reason: BaselineInvalid::NotAFile(what),
+        });
+    }
     let mut versions = history(repo, at, rel, depth.max(1))?;
     if versions.is_empty() {
         return Ok(None);

@@ -34,6 +34,12 @@ pub(crate) enum GateError {
         #[source]
         source: std::io::Error,
     },
+    /// The baseline file named on the command line does not exist.
+    #[error("baseline file {path} does not exist")]
+    NoBaselineFile {
+        /// The file.
+        path: PathBuf,
+    },
     /// A baseline document is malformed.
     #[error("invalid baseline {origin}: {reason}")]
     InvalidBaseline {
@@ -136,6 +142,9 @@ pub(crate) enum BaselineInvalid {
     /// The blob in git is not text.
     #[error("not UTF-8")]
     NotUtf8,
+    /// The path holds a directory, a submodule or a link to no file.
+    #[error("it is not a file but {0}")]
+    NotAFile(String),
 }
 
 #[cfg(test)]

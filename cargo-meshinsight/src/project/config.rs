@@ -1,6 +1,9 @@
 //! The gate's configuration: `[workspace.metadata.meshinsight]` and
 //! `[package.metadata.meshinsight]` of the project, read with `cargo metadata`
-//! (docs/gate.md). The package table overrides the workspace table key by key.
+//! (docs/gate.md). The table of the package `--manifest-path` names (else the package of the
+//! nearest `Cargo.toml` above the current directory) overrides the workspace table key by key.
+//! Cargo writes `nan` and `inf` as null in its metadata: a null anywhere in a table is an error,
+//! never a default.
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +67,12 @@ pub(crate) enum ConfigInvalid {
         name: String,
         /// The workspace's binary targets, comma-separated, or `none`.
         bins: String,
+    },
+    /// A key holds null: `nan` or `inf` in the manifest (cargo's metadata writes them as null).
+    #[error("at `{key}`: not a finite number (`nan`, `inf` and null are not allowed)")]
+    NotFinite {
+        /// The key's path in the table.
+        key: String,
     },
     /// A negative or infinite threshold.
     #[error("at `threshold-pct`: must be a percentage >= 0, found {0}")]
@@ -241,15 +250,23 @@ impl SidecarToml {
 impl Table {
     fn parse(value: &serde_json::Value) -> Result<Option<Table>, ConfigInvalid> {
         match value.get("meshinsight") {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(v) => serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
-                let key = e.path().to_string();
-                let error = e.into_inner();
-                match key.as_str() {
-                    "." => ConfigInvalid::Table(error),
-                    _ => ConfigInvalid::Key { key, error },
-                }
+            None => Ok(None),
+            Some(v) if v.is_null() => Err(ConfigInvalid::NotFinite {
+                key: "meshinsight".into(),
             }),
+            Some(v) => {
+                if let Some(key) = first_null(v, String::new()) {
+                    return Err(ConfigInvalid::NotFinite { key });
+                }
+                serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
+                    let key = e.path().to_string();
+                    let error = e.into_inner();
+                    match key.as_str() {
+                        "." => ConfigInvalid::Table(error),
+                        _ => ConfigInvalid::Key { key, error },
+                    }
+                })
+            }
         }
     }
 
@@ -295,7 +312,7 @@ impl Settings {
         })?;
         let mut manifest = ws_manifest;
         let mut table = ws.unwrap_or_default();
-        if let Some(pkg) = meta.root_package() {
+        if let Some(pkg) = selected_package(&meta, manifest_path) {
             let pkg_manifest = pkg.manifest_path.clone().into_std_path_buf();
             let parsed = Table::parse(&pkg.metadata).map_err(|reason| ConfigError::Invalid {
                 manifest: pkg_manifest.clone(),
@@ -430,6 +447,51 @@ impl Settings {
     }
 }
 
+/// The path of the first null in `v` (`profile.sizes[1]`), `path` being `v`'s own.
+fn first_null(v: &serde_json::Value, path: String) -> Option<String> {
+    match v {
+        serde_json::Value::Null => Some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| first_null(item, format!("{path}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, item)| {
+            let key = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            first_null(item, key)
+        }),
+        _ => None,
+    }
+}
+
+/// The package whose table overrides the workspace's: the one whose manifest is
+/// `manifest_path`, or without it the one of the nearest `Cargo.toml` at or above the current
+/// directory (the manifest cargo itself picks). `None` for a virtual manifest.
+fn selected_package<'a>(
+    meta: &'a cargo_metadata::Metadata,
+    manifest_path: Option<&Path>,
+) -> Option<&'a cargo_metadata::Package> {
+    let manifest = match manifest_path {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let cwd = std::env::current_dir().ok()?;
+            cwd.ancestors()
+                .map(|d| d.join("Cargo.toml"))
+                .find(|m| m.is_file())?
+        }
+    };
+    let wanted = manifest.canonicalize().ok()?;
+    meta.workspace_packages().into_iter().find(|p| {
+        p.manifest_path
+            .as_std_path()
+            .canonicalize()
+            .is_ok_and(|m| m == wanted)
+    })
+}
+
 fn metadata_message(e: &cargo_metadata::Error) -> String {
     let text = match e {
         cargo_metadata::Error::CargoMetadata { stderr } => stderr.clone(),
@@ -558,6 +620,109 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown sidecar `nginx`"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_values_are_errors_naming_the_key_and_the_manifest() {
+        for (ws, pkg, key, table) in [
+            ("threshold-pct = nan", "", "threshold-pct", "workspace"),
+            ("alpha = inf", "", "alpha", "workspace"),
+            ("", "threshold-pct = -inf", "threshold-pct", "package"),
+            (
+                "profile = { sizes = [100, nan] }",
+                "",
+                "profile.sizes[1]",
+                "workspace",
+            ),
+        ] {
+            let dir = project(ws, pkg);
+            let e = Settings::load(Some(&dir.path().join("Cargo.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("at `{key}`: not a finite number")),
+                "{ws} {pkg}: {e}"
+            );
+            assert!(
+                e.contains(&format!("[{table}.metadata.meshinsight]")),
+                "{e}"
+            );
+            assert!(e.contains("Cargo.toml") && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_null_in_the_metadata_json_is_an_error_not_the_default() {
+        let v = serde_json::json!({ "meshinsight": { "threshold-pct": null, "alpha": 0.1 } });
+        let e = Table::parse(&v).unwrap_err();
+        assert!(
+            matches!(&e, ConfigInvalid::NotFinite { key } if key == "threshold-pct"),
+            "{e:?}"
+        );
+        let v = serde_json::json!({ "meshinsight": null });
+        assert!(Table::parse(&v).is_err());
+        let v = serde_json::json!({ "other-tool": null });
+        assert!(Table::parse(&v).unwrap().is_none());
+    }
+
+    /// A virtual workspace with members `a` (own table, `a_table`) and `b` (none).
+    fn workspace(a_table: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"a\", \"b\"]\nresolver = \"2\"\n\n\
+             [workspace.metadata.meshinsight]\nthreshold-pct = 7.5\nmodes = [\"http\"]\n",
+        )
+        .unwrap();
+        for (name, table) in [("a", a_table), ("b", "")] {
+            std::fs::create_dir(root.join(name)).unwrap();
+            std::fs::write(root.join(name).join("lib.rs"), "").unwrap();
+            let table = match table {
+                "" => String::new(),
+                t => format!("\n[package.metadata.meshinsight]\n{t}\n"),
+            };
+            std::fs::write(
+                root.join(name).join("Cargo.toml"),
+                format!(
+                    "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\npath = \"lib.rs\"\n{table}"
+                ),
+            )
+            .unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_member_named_by_the_manifest_path_overrides_the_workspace_table() {
+        let dir = workspace("threshold-pct = 2.0\ncorrection = \"bh\"");
+        let a = Settings::load(Some(&dir.path().join("a/Cargo.toml"))).unwrap();
+        assert_eq!(a.threshold_pct, 2.0);
+        assert_eq!(a.correction, Correction::Bh);
+        assert_eq!(a.modes, vec![Mode::Http], "kept from the workspace table");
+        assert!(a.manifest.ends_with("a/Cargo.toml"), "{:?}", a.manifest);
+        assert_eq!(
+            a.root.canonicalize().unwrap(),
+            dir.path().canonicalize().unwrap()
+        );
+
+        for manifest in ["b/Cargo.toml", "Cargo.toml"] {
+            let s = Settings::load(Some(&dir.path().join(manifest))).unwrap();
+            assert_eq!(s.threshold_pct, 7.5, "{manifest}");
+            assert_eq!(s.correction, Correction::Holm, "{manifest}");
+        }
+
+        let dir = workspace("thresold-pct = 2.0");
+        let e = Settings::load(Some(&dir.path().join("a/Cargo.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[package.metadata.meshinsight]"), "{e}");
+        assert!(
+            e.contains("a/Cargo.toml") && e.contains("thresold-pct"),
+            "{e}"
+        );
+        // The member's table is read only when that member is named.
+        assert!(Settings::load(Some(&dir.path().join("b/Cargo.toml"))).is_ok());
     }
 
     #[test]
