@@ -24,7 +24,6 @@ fn privileged_envoy_profile_of_envoy_explains_the_overhead_and_predicts() {
 }
 
 fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
-    let _turn = common::measuring();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.json");
     let o = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"))
