@@ -41,14 +41,20 @@ pub(crate) struct Tolerance {
 impl Tolerance {
     /// The tolerance of `counter` (chosen from A/A measurements, docs/gate.md).
     pub(crate) fn of(counter: WorkCounter) -> Tolerance {
+        // Half an event per traversal: one more syscall, wake-up or softirq run per traversal
+        // is a regression, the largest A/A difference measured (0.38 read syscalls, Envoy's
+        // gRPC at 4000 B, where a message comes in one or two reads by timing) is not. Bytes:
+        // a few header bytes, not a message.
         let (abs, rel) = match counter {
+            WorkCounter::ReadBytes | WorkCounter::WriteBytes => (16.0, 0.01),
             WorkCounter::ReadSyscalls
             | WorkCounter::WriteSyscalls
             | WorkCounter::NotifySyscalls
-            | WorkCounter::OtherSyscalls => (0.3, 0.05),
-            WorkCounter::ReadBytes | WorkCounter::WriteBytes => (16.0, 0.01),
-            WorkCounter::Wakeups | WorkCounter::Switches => (0.3, 0.05),
-            WorkCounter::Softirqs | WorkCounter::Transmits => (0.3, 0.05),
+            | WorkCounter::OtherSyscalls
+            | WorkCounter::Wakeups
+            | WorkCounter::Switches
+            | WorkCounter::Softirqs
+            | WorkCounter::Transmits => (0.5, 0.05),
         };
         Tolerance { abs, rel }
     }
@@ -217,7 +223,39 @@ pub(crate) enum CounterVerdict {
     Unchanged,
 }
 
-/// One counter of one configuration, head against base.
+/// One counter of one configuration at one message size, head against base.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SizeResult {
+    /// Payload bytes per request and per response.
+    pub(crate) size: u64,
+    /// The base's mean per traversal over the compared points.
+    pub(crate) base: f64,
+    /// The head's.
+    pub(crate) head: f64,
+    /// The mean of the per-point differences head − base.
+    pub(crate) delta: f64,
+    /// Their standard deviation (0 with one point).
+    pub(crate) sd: f64,
+    /// Compared points (repetitions and blocks).
+    pub(crate) n: usize,
+    /// How far it may move: `max(abs, rel × base)`.
+    pub(crate) tolerance: f64,
+    /// One-sided p of the differences' mean in its direction (t test); absent with one point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) p: Option<f64>,
+    /// The judgement at this size.
+    pub(crate) verdict: CounterVerdict,
+}
+
+impl SizeResult {
+    /// How far it moved, in tolerances.
+    fn moved(&self) -> f64 {
+        self.delta.abs() / self.tolerance
+    }
+}
+
+/// One counter of one configuration, head against base, judged size by size: a change can
+/// show at one size only (a message that now takes two reads past a buffer's length).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct CounterResult {
     /// `counter/http/write/syscalls`, `counter/http+fault/notify/wakeups`.
@@ -228,23 +266,14 @@ pub(crate) struct CounterResult {
     pub(crate) counter: WorkCounter,
     /// The component whose work it counts.
     pub(crate) component: Component,
-    /// The base's mean per traversal over the compared points.
-    pub(crate) base: f64,
-    /// The head's.
-    pub(crate) head: f64,
-    /// The mean of the per-point differences head − base.
-    pub(crate) delta: f64,
-    /// Their standard deviation (0 with one point).
-    pub(crate) sd: f64,
-    /// Compared points.
-    pub(crate) n: usize,
-    /// How far it may move: `max(abs, rel × base)`.
-    pub(crate) tolerance: f64,
-    /// One-sided p of the differences' mean in its direction (t test); absent with one point.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) p: Option<f64>,
-    /// The judgement.
+    /// The verdict: a regression when any size regressed; else an improvement when any size
+    /// improved; else inconsistent when any size moved inconsistently; else unchanged.
     pub(crate) verdict: CounterVerdict,
+    /// The size that decided the verdict (of those, the one that moved most relative to its
+    /// tolerance; unchanged, the one that moved most).
+    pub(crate) worst: SizeResult,
+    /// Every compared size.
+    pub(crate) by_size: Vec<SizeResult>,
 }
 
 /// Every counter of every configuration both sides measured, head against base. Points pair
@@ -258,21 +287,24 @@ pub(crate) fn compare_counters(head: &Counters, base: &Counters) -> Vec<CounterR
             continue;
         };
         for counter in WorkCounter::ALL {
-            let pairs = paired_values(h, b, counter);
-            if !pairs.is_empty() {
-                results.push(judge(&h.config, counter, &pairs));
+            let by_size: Vec<SizeResult> = paired_values(h, b, counter)
+                .into_iter()
+                .map(|(size, pairs)| judge_size(counter, size, &pairs))
+                .collect();
+            if let Some(result) = combine(&h.config, counter, by_size) {
+                results.push(result);
             }
         }
     }
     results
 }
 
-/// (head, base) per matched point.
+/// Per size, (head, base) per matched point.
 fn paired_values(
     head: &ConfigCounters,
     base: &ConfigCounters,
     counter: WorkCounter,
-) -> Vec<(f64, f64)> {
+) -> BTreeMap<u64, Vec<(f64, f64)>> {
     let by_point = |c: &ConfigCounters| -> BTreeMap<(u64, u32), f64> {
         c.points
             .iter()
@@ -280,10 +312,12 @@ fn paired_values(
             .collect()
     };
     let (h, b) = (by_point(head), by_point(base));
-    let pairs: Vec<(f64, f64)> = h
-        .iter()
-        .filter_map(|(k, hv)| Some((*hv, *b.get(k)?)))
-        .collect();
+    let mut pairs: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
+    for ((size, repeat), hv) in &h {
+        if let Some(bv) = b.get(&(*size, *repeat)) {
+            pairs.entry(*size).or_default().push((*hv, *bv));
+        }
+    }
     if !pairs.is_empty() {
         return pairs;
     }
@@ -296,12 +330,12 @@ fn paired_values(
     };
     let (h, b) = (by_size(&h), by_size(&b));
     h.iter()
-        .filter_map(|(size, hv)| Some((*hv, *b.get(size)?)))
+        .filter_map(|(size, hv)| Some((*size, vec![(*hv, *b.get(size)?)])))
         .collect()
 }
 
-/// The verdict on one counter from its (head, base) pairs.
-fn judge(config: &SidecarConfig, counter: WorkCounter, pairs: &[(f64, f64)]) -> CounterResult {
+/// The verdict on one counter at one size from its (head, base) pairs.
+fn judge_size(counter: WorkCounter, size: u64, pairs: &[(f64, f64)]) -> SizeResult {
     let diffs: Vec<f64> = pairs.iter().map(|(h, b)| h - b).collect();
     let base = mean(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
     let head = mean(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
@@ -319,11 +353,8 @@ fn judge(config: &SidecarConfig, counter: WorkCounter, pairs: &[(f64, f64)]) -> 
     } else {
         CounterVerdict::Improvement
     };
-    CounterResult {
-        key: format!("counter/{config}/{}", counter.name()),
-        config: config.clone(),
-        counter,
-        component: counter.component(),
+    SizeResult {
+        size,
         base,
         head,
         delta,
@@ -333,6 +364,37 @@ fn judge(config: &SidecarConfig, counter: WorkCounter, pairs: &[(f64, f64)]) -> 
         p,
         verdict,
     }
+}
+
+/// One counter's result from its sizes; `None` without any.
+fn combine(
+    config: &SidecarConfig,
+    counter: WorkCounter,
+    by_size: Vec<SizeResult>,
+) -> Option<CounterResult> {
+    let verdict = [
+        CounterVerdict::Regression,
+        CounterVerdict::Improvement,
+        CounterVerdict::Inconsistent,
+    ]
+    .into_iter()
+    .find(|v| by_size.iter().any(|s| s.verdict == *v))
+    .unwrap_or(CounterVerdict::Unchanged);
+    // The size that decided (or, unchanged, the one that moved most).
+    let worst = by_size
+        .iter()
+        .filter(|s| verdict == CounterVerdict::Unchanged || s.verdict == verdict)
+        .max_by(|a, b| a.moved().total_cmp(&b.moved()))?
+        .clone();
+    Some(CounterResult {
+        key: format!("counter/{config}/{}", counter.name()),
+        config: config.clone(),
+        counter,
+        component: counter.component(),
+        verdict,
+        worst,
+        by_size,
+    })
 }
 
 fn mean(values: &[f64]) -> f64 {

@@ -129,8 +129,12 @@ fn split_writes_are_a_regression_of_write_syscalls_only() {
     let results = compare_counters(&head_bytes, &base);
     let writes = result(&results, "counter/http/write/syscalls");
     assert_eq!(writes.verdict, CounterVerdict::Regression, "{writes:?}");
-    assert_eq!((writes.base, writes.head, writes.delta), (2.0, 4.0, 2.0));
-    assert_eq!((writes.n, writes.sd, writes.p), (8, 0.0, Some(0.0)));
+    assert_eq!(writes.by_size.len(), 2);
+    for s in &writes.by_size {
+        assert_eq!((s.base, s.head, s.delta), (2.0, 4.0, 2.0), "{s:?}");
+        assert_eq!((s.n, s.sd, s.p), (4, 0.0, Some(0.0)), "{s:?}");
+        assert_eq!(s.verdict, CounterVerdict::Regression);
+    }
     assert_eq!(writes.component, Component::Write);
     for r in results
         .iter()
@@ -142,11 +146,14 @@ fn split_writes_are_a_regression_of_write_syscalls_only() {
     assert_eq!(json["counter"], "write/syscalls");
     assert_eq!(json["component"], "write");
     assert_eq!(json["verdict"], "regression");
+    assert_eq!(json["worst"]["delta"], 2.0);
+    let back: CounterResult = serde_json::from_value(json).unwrap();
+    assert_eq!(&back, writes);
 }
 
 #[test]
 fn small_noise_is_unchanged_and_fewer_wakeups_everywhere_an_improvement() {
-    // A/A: ±0.1 wake-ups per traversal from block to block, under the tolerance of 0.3.
+    // A/A: ±0.1 writes per traversal from block to block, under the tolerance of 0.5.
     let noise = |_: u64, r: u32| if r.is_multiple_of(2) { 0.1 } else { -0.1 };
     let base = counters_of_runs(&side(|_, _| 2.0, 2.0, 4));
     let head = counters_of_runs(&side(move |s, r| 2.0 + noise(s, r), 2.0, 4));
@@ -177,15 +184,35 @@ fn one_disturbed_point_is_inconsistent_not_a_regression() {
         .into_iter()
         .find(|r| r.counter == WorkCounter::WriteSyscalls)
         .unwrap();
-    assert!(writes.delta > writes.tolerance, "{writes:?}");
+    assert_eq!(writes.worst.size, 100);
+    assert!(writes.worst.delta > writes.worst.tolerance, "{writes:?}");
     assert_eq!(writes.verdict, CounterVerdict::Inconsistent, "{writes:?}");
+}
+
+/// A change at one size only (a message past a buffer's length now takes one more write) is
+/// a regression of that size, however steady the others are.
+#[test]
+fn a_change_at_one_size_is_a_regression_of_that_size() {
+    let base = counters_of_runs(&side(|_, _| 2.0, 2.0, 4));
+    let head = counters_of_runs(&side(|s, _| if s == 4000 { 3.0 } else { 2.0 }, 2.0, 4));
+    let writes = compare_counters(&head, &base)
+        .into_iter()
+        .find(|r| r.counter == WorkCounter::WriteSyscalls)
+        .unwrap();
+    assert_eq!(writes.verdict, CounterVerdict::Regression, "{writes:?}");
+    assert_eq!((writes.worst.size, writes.worst.delta), (4000, 1.0));
+    let small = &writes.by_size[0];
+    assert_eq!(
+        (small.size, small.verdict),
+        (100, CounterVerdict::Unchanged)
+    );
 }
 
 #[test]
 fn the_tolerance_is_the_larger_of_its_absolute_and_relative_parts() {
     let t = Tolerance::of(WorkCounter::WriteBytes);
-    assert_eq!(t.at(100.0), 16.0);
-    assert_eq!(t.at(10_000.0), 100.0);
+    assert_eq!(t.at(100.0), t.abs);
+    assert_eq!(t.at(1e6), t.rel * 1e6);
     // Bytes of the same traversal may move by a few header bytes, never by a message.
     let base = counters_of_runs(&side(|_, _| 2.0, 2.0, 2));
     let mut head = base.clone();
@@ -211,7 +238,9 @@ fn points_pair_by_size_when_no_repetition_matches() {
         .into_iter()
         .find(|r| r.counter == WorkCounter::WriteSyscalls)
         .unwrap();
-    assert_eq!((writes.n, writes.delta), (2, 1.0), "{writes:?}");
+    for s in &writes.by_size {
+        assert_eq!((s.n, s.delta, s.p), (1, 1.0, None), "{s:?}");
+    }
     assert_eq!(writes.verdict, CounterVerdict::Regression);
     // Nothing in common: nothing compared.
     let other: SidecarConfig = "tcp".parse().unwrap();
