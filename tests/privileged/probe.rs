@@ -231,11 +231,12 @@ fn privileged_read_and_write_counts_are_exact() {
     );
 }
 
-/// Each side sleeps once per message it waits for (the peer works 200 µs before it answers)
-/// and is woken once for it: the probe's voluntary switches are the kernel's own count, and
-/// its wake-ups one per message (and the SIGCONT). Checked for both program sets: the classic
-/// record marks a preemption in `prev_state`, which must not count as sleeping, and a busy
-/// third process makes preemptions happen.
+/// The probe's voluntary switches are the kernel's own count. Checked for both program sets:
+/// the classic record marks a preemption in `prev_state`, which must not count as sleeping,
+/// and the busy third process makes preemptions happen (about 1300 per side here). Every
+/// sleep ends with a wake-up (but the last, stopped at the end), and a side is woken at most
+/// once per message it waits for (and by the SIGCONT): how often it sleeps depends on whether
+/// the message arrives before it waited (600 to 800 times of 2000 on this machine).
 fn assert_event_counts_match_the_kernel(run: &PairRun) {
     for (pid, kernel_switches) in [
         (run.server, run.server_switches),
@@ -250,7 +251,7 @@ fn assert_event_counts_match_the_kernel(run: &PairRun) {
             run.set
         );
         assert!(
-            (MESSAGES..=MESSAGES + 5).contains(&e.wakeups),
+            e.switches <= e.wakeups + 1 + skipped && e.wakeups <= MESSAGES + 1,
             "{pid} ({:?}): {e:?}",
             run.set
         );
