@@ -1,7 +1,8 @@
 //! The work counters measured for real (root: the eBPF probe): a paired measurement of the
 //! builtin sidecar against itself and against `builtin --split-writes 2`, closed loop, every
 //! mode. They launch the `cargo-meshinsight` binary that `cargo test` builds beside this test
-//! binary, and fail (never skip) without root.
+//! binary (unoptimised under `cargo test`: the work a sidecar does is counted, not timed), and
+//! fail (never skip) without root.
 //!
 //! The probe counts every thread of the measuring process (the load generator's): each test
 //! runs in a process of its own ([`isolated`]), not beside the other unit tests of this binary,
