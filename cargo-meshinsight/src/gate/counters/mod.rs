@@ -43,8 +43,8 @@ impl Tolerance {
     pub(crate) fn of(counter: WorkCounter) -> Tolerance {
         // Half an event per traversal: one more syscall, wake-up or softirq run per traversal
         // is a regression, the largest A/A difference measured (0.38 read syscalls, Envoy's
-        // gRPC at 4000 B, where a message comes in one or two reads by timing) is not. Bytes:
-        // a few header bytes, not a message.
+        // gRPC at 4000 B, moving in some blocks and not in others) is not. Bytes: a few
+        // header bytes, not a message.
         let (abs, rel) = match counter {
             WorkCounter::ReadBytes | WorkCounter::WriteBytes => (16.0, 0.01),
             WorkCounter::ReadSyscalls
