@@ -26,6 +26,10 @@ volatile const u32 CFG_FOLLOW_CHILDREN = 1;
 #define SOFTIRQ_NET_TX 2
 #define SOFTIRQ_NET_RX 3
 
+/* sched_switch's classic record marks a preempted task's prev_state with TASK_REPORT_MAX
+ * (0x100); the bits below it say how a task went to sleep. */
+#define TASK_REPORT_SLEEP_MASK 0xff
+
 /* tgid -> role, written by user space (targets) and by fork (children). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -56,6 +60,14 @@ struct {
 	__type(key, struct probe_key);
 	__type(value, struct probe_stats);
 } stats SEC(".maps");
+
+/* tgid -> the event counts of its exited threads (a thread's own are in its state). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, struct probe_events);
+} retired SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -257,11 +269,17 @@ static __always_inline struct thread_state *current_state(u32 *tgid_out)
 	u32 tid = (u32)id;
 	*tgid_out = tgid;
 	struct thread_state *st = bpf_map_lookup_elem(&threads, &tid);
-	if (st || CFG_FOLLOW_CHILDREN)
+	if (st) {
+		/* A child forked after the attach starts with its parent's tgid (a new
+		 * thread's, not a new process's): set it right at its first event. */
+		st->tgid = tgid;
 		return st;
+	}
+	if (CFG_FOLLOW_CHILDREN)
+		return 0;
 	if (!bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
-	struct thread_state fresh = {};
+	struct thread_state fresh = {.tgid = tgid};
 	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST)) {
 		st = bpf_map_lookup_elem(&threads, &tid);
 		if (!st)
@@ -383,7 +401,10 @@ static __always_inline void on_sys_exit(s64 nr, s64 ret)
 	st->seg_cpu = 0;
 }
 
-/* prev: the current thread; sleeps: it leaves the CPU to wait (not preempted). */
+/*
+ * prev: the current thread; sleeps: it leaves the CPU to wait (not preempted). The
+ * switch counts run on prev's own CPU, in its context: no other CPU writes them.
+ */
 static __always_inline void on_switch(u32 prev, u32 next, int sleeps)
 {
 	u64 now = 0;
@@ -395,8 +416,12 @@ static __always_inline void on_switch(u32 prev, u32 next, int sleeps)
 			if (st->flags & TF_ONCPU)
 				st->seg_cpu += now - st->last_ts;
 			st->flags &= ~TF_ONCPU;
-			if (sleeps)
+			if (sleeps) {
 				st->wakeup_ts = 0; /* a new wake-up will come */
+				st->events.switches += 1;
+			} else {
+				st->events.preemptions += 1;
+			}
 		}
 	}
 	if (next) {
@@ -418,11 +443,46 @@ static __always_inline void on_switch(u32 prev, u32 next, int sleeps)
 	}
 }
 
+/*
+ * Every wake-up of a followed thread is counted, also one that catches it before it left
+ * the CPU (it had begun to wait). The kernel serialises the wake-ups of one task (its
+ * pi_lock), so the count needs no atomic add.
+ */
 static __always_inline void on_wakeup(u32 tid)
 {
 	struct thread_state *st = bpf_map_lookup_elem(&threads, &tid);
-	if (st && !(st->flags & TF_ONCPU))
+	if (!st)
+		return;
+	st->events.wakeups += 1;
+	if (!(st->flags & TF_ONCPU))
 		st->wakeup_ts = bpf_ktime_get_ns();
+}
+
+/* The current thread exits: keep its event counts for its process, forget its state. */
+static __always_inline void on_thread_exit(void)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	u32 tgid = id >> 32;
+	struct thread_state *st = bpf_map_lookup_elem(&threads, &tid);
+	if (!st)
+		return;
+	struct probe_events *r = bpf_map_lookup_elem(&retired, &tgid);
+	if (!r) {
+		struct probe_events zero = {};
+		bpf_map_update_elem(&retired, &tgid, &zero, BPF_NOEXIST);
+		r = bpf_map_lookup_elem(&retired, &tgid);
+	}
+	if (r) {
+		r->wakeups += st->events.wakeups;
+		r->switches += st->events.switches;
+		r->preemptions += st->events.preemptions;
+		r->net_softirqs += st->events.net_softirqs;
+		r->other_softirqs += st->events.other_softirqs;
+	} else {
+		count(CNT_RETIRED_FULL);
+	}
+	bpf_map_delete_elem(&threads, &tid);
 }
 
 /* Runs in the parent's context. */
@@ -440,7 +500,7 @@ static __always_inline void on_fork(u32 child)
 	if (bpf_map_update_elem(&targets, &child, &r, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&targets, &child))
 		count(CNT_TARGETS_FULL);
-	struct thread_state fresh = {.flags = TF_CHILD};
+	struct thread_state fresh = {.flags = TF_CHILD, .tgid = tgid};
 	if (bpf_map_update_elem(&threads, &child, &fresh, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&threads, &child))
 		count(CNT_THREADS_FULL);
@@ -473,6 +533,10 @@ static __always_inline void on_softirq_exit(struct cpu_state *cs, u32 vec)
 	struct thread_state *st = current_state(&tgid);
 	if (st) {
 		charge(tgid, net ? COMP_IPC : COMP_OTHER_KERNEL, 1, 0, d, d);
+		if (net)
+			st->events.net_softirqs += 1;
+		else
+			st->events.other_softirqs += 1;
 		if (st->flags & TF_INSYS)
 			st->nested_ns += d;
 		st->flags |= TF_ONCPU;
@@ -549,16 +613,14 @@ PROGRAM("tracepoint/raw_syscalls/sys_enter", sys_enter, struct tp_sys_enter,
 PROGRAM("tracepoint/raw_syscalls/sys_exit", sys_exit, struct tp_sys_exit,
 	on_sys_exit(ctx->id, ctx->ret))
 PROGRAM("tracepoint/sched/sched_switch", sched_switch, struct tp_sched_switch,
-	on_switch(ctx->prev_pid, ctx->next_pid, ctx->prev_state != 0))
+	on_switch(ctx->prev_pid, ctx->next_pid,
+		  (ctx->prev_state & TASK_REPORT_SLEEP_MASK) != 0))
 PROGRAM("tracepoint/sched/sched_wakeup", sched_wakeup, struct tp_sched_wakeup,
 	on_wakeup(ctx->pid))
 PROGRAM("tracepoint/sched/sched_process_fork", sched_process_fork,
 	struct tp_sched_process_fork, on_fork(ctx->child_pid))
 PROGRAM("tracepoint/sched/sched_process_exit", sched_process_exit,
-	struct tp_sched_process_exit, {
-		u32 tid = ctx->pid;
-		bpf_map_delete_elem(&threads, &tid);
-	})
+	struct tp_sched_process_exit, on_thread_exit())
 PROGRAM("tracepoint/irq/softirq_entry", softirq_entry, struct tp_softirq,
 	on_softirq_entry(cs, ctx->vec))
 PROGRAM("tracepoint/irq/softirq_exit", softirq_exit, struct tp_softirq,
@@ -603,10 +665,7 @@ PROGRAM("raw_tracepoint/sched_process_fork", raw_sched_process_fork,
 	on_fork(task_pid((const struct task_struct *)ctx->args[1])))
 /* sched_process_exit(struct task_struct *p, ...): p is the current task. */
 PROGRAM("raw_tracepoint/sched_process_exit", raw_sched_process_exit,
-	struct bpf_raw_tracepoint_args, {
-		u32 tid = (u32)bpf_get_current_pid_tgid();
-		bpf_map_delete_elem(&threads, &tid);
-	})
+	struct bpf_raw_tracepoint_args, on_thread_exit())
 /* softirq_entry(unsigned int vec_nr), softirq_exit(unsigned int vec_nr) */
 PROGRAM("raw_tracepoint/softirq_entry", raw_softirq_entry, struct bpf_raw_tracepoint_args,
 	on_softirq_entry(cs, (u32)ctx->args[0]))

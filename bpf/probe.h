@@ -29,6 +29,7 @@
 #define CNT_UNMATCHED_SYS 3  /* sys_exit without its sys_enter (attached mid-call) */
 #define CNT_UNMATCHED_SIRQ 4 /* softirq_exit without its softirq_entry */
 #define CNT_NESTED 5 /* an event skipped: another program of ours ran on the CPU */
+#define CNT_RETIRED_FULL 6 /* an exited thread's event counts could not be kept */
 #define CNT_COUNT 8
 
 #define HIST_BUCKETS 32
@@ -51,6 +52,18 @@ struct probe_stats {
 	u64 hist[HIST_BUCKETS];
 };
 
+/*
+ * Scheduler and softirq events of a thread (in its thread_state) or of the exited
+ * threads of a process (the retired map), counted exactly.
+ */
+struct probe_events {
+	u64 wakeups;	    /* sched_wakeup of the thread */
+	u64 switches;	    /* it left the CPU to sleep (a voluntary context switch) */
+	u64 preemptions;    /* it left the CPU runnable (an involuntary one) */
+	u64 net_softirqs;   /* NET_RX/NET_TX runs in its context (in the ipc count) */
+	u64 other_softirqs; /* other softirq runs in its context (in other_kernel's) */
+};
+
 /* Thread flags. */
 #define TF_ONCPU 1 /* on a CPU since last_ts (known only once set) */
 #define TF_INSYS 2 /* inside a syscall that we saw start */
@@ -68,6 +81,9 @@ struct thread_state {
 	u64 wakeup_ts;	     /* last sched_wakeup not yet followed by a switch-in */
 	u64 pending_wake_ns; /* wake-up delay outside notify syscalls */
 	u64 xmit_ts;	     /* start of a loopback transmit */
+	u32 tgid;	     /* its process, refreshed at every event in its context */
+	u32 pad;
+	struct probe_events events;
 };
 
 #endif

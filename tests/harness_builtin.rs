@@ -31,6 +31,7 @@ fn builtin(upstream: Upstream, zerocopy: bool, extra_work_us: u64) -> Sidecar {
         upstream,
         zerocopy,
         extra_work_us,
+        split_writes: 1,
     }
 }
 

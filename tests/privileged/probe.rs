@@ -81,6 +81,23 @@ impl Side {
         }
         total
     }
+
+    /// Voluntary context switches of all threads so far (the kernel's `nvcsw`).
+    fn voluntary_switches(&self) -> u64 {
+        let mut total = 0;
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .expect("tasks")
+            .flatten()
+        {
+            let text = std::fs::read_to_string(task.path().join("status")).expect("status");
+            total += text
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .expect("voluntary_ctxt_switches");
+        }
+        total
+    }
 }
 
 struct PairRun {
@@ -93,6 +110,9 @@ struct PairRun {
     client_work: WorkloadResult,
     server_sched_ns: u64,
     client_sched_ns: u64,
+    /// Voluntary context switches the kernel counted while probed.
+    server_switches: u64,
+    client_switches: u64,
 }
 
 /// One run shared by the tests: server and client exchange MESSAGES messages of SIZE bytes
@@ -132,6 +152,7 @@ fn run_pair(options: &ProbeOptions) -> PairRun {
     server.wait_stopped();
     client.wait_stopped();
     let sched0 = (server.sched_cpu_ns(), client.sched_cpu_ns());
+    let switches0 = (server.voluntary_switches(), client.voluntary_switches());
     let probe = Probe::attach(
         &[(server.pid(), Role::App), (client.pid(), Role::Client)],
         options,
@@ -146,6 +167,7 @@ fn run_pair(options: &ProbeOptions) -> PairRun {
     let report = probe.snapshot().expect("snapshot");
     let set = probe.probe_set();
     let sched1 = (server.sched_cpu_ns(), client.sched_cpu_ns());
+    let switches1 = (server.voluntary_switches(), client.voluntary_switches());
     drop(probe);
     server.cont();
     client.cont();
@@ -166,6 +188,8 @@ fn run_pair(options: &ProbeOptions) -> PairRun {
         client_work,
         server_sched_ns: sched1.0 - sched0.0,
         client_sched_ns: sched1.1 - sched0.1,
+        server_switches: switches1.0 - switches0.0,
+        client_switches: switches1.1 - switches0.1,
     }
 }
 
@@ -205,6 +229,51 @@ fn privileged_read_and_write_counts_are_exact() {
         "{:?}",
         RUN.report.drops
     );
+}
+
+/// The probe's voluntary switches are the kernel's own count. Checked for both program sets:
+/// the classic record marks a preemption in `prev_state`, which must not count as sleeping,
+/// and the busy third process makes preemptions happen (about 1300 per side here). Every
+/// sleep ends with a wake-up (but the last, stopped at the end), and a side is woken at most
+/// once per message it waits for (and by the SIGCONT): how often it sleeps depends on whether
+/// the message arrives before it waited (600 to 800 times of 2000 on this machine).
+fn assert_event_counts_match_the_kernel(run: &PairRun) {
+    for (pid, kernel_switches) in [
+        (run.server, run.server_switches),
+        (run.client, run.client_switches),
+    ] {
+        let p = run.report.process(pid).expect("traced");
+        let e = &p.events;
+        let skipped = run.report.drops.nested_events;
+        assert!(
+            e.switches.abs_diff(kernel_switches) <= skipped,
+            "{pid} ({:?}): probe {e:?}, kernel {kernel_switches} voluntary switches",
+            run.set
+        );
+        assert!(
+            e.switches <= e.wakeups + 1 + skipped && e.wakeups <= MESSAGES + 1,
+            "{pid} ({:?}): {e:?}",
+            run.set
+        );
+        assert!(e.net_softirqs > 0, "{pid}: {e:?}");
+        let ipc = &p.components[&ProbeComponent::Ipc];
+        assert!(e.net_softirqs <= ipc.count, "{pid}: {e:?}, {ipc:?}");
+    }
+    let e = &run.report.events_total;
+    assert_eq!(
+        e.switches,
+        run.report
+            .processes
+            .iter()
+            .map(|p| p.events.switches)
+            .sum::<u64>()
+    );
+}
+
+#[test]
+fn privileged_event_counts_match_the_kernels() {
+    let _turn = common::measuring();
+    assert_event_counts_match_the_kernel(&RUN);
 }
 
 #[test]
@@ -355,4 +424,5 @@ fn privileged_classic_tracepoint_set_measures_the_same() {
     }
     assert_eq!(run.report.drops.lost(), 0, "{:?}", run.report.drops);
     assert!(run.report.process(run.busy).is_none());
+    assert_event_counts_match_the_kernel(&run);
 }

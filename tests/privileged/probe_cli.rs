@@ -49,6 +49,14 @@ fn privileged_children_forked_after_attach_are_followed() {
     assert_eq!(head.role, Role::Sidecar, "children inherit the role");
     assert_eq!(head.components[&ProbeComponent::Write].bytes, 5000);
     assert_eq!(report.drops.lost(), 0);
+    // sh has exited: its event counts are the ones its thread left when it exited. SIGCONT
+    // woke it, it slept waiting for head, and head's exit woke it again.
+    let sh = report.process(pid).expect("sh is in the report");
+    assert!(
+        sh.events.wakeups >= 2 && sh.events.switches >= 1,
+        "{:?}",
+        sh.events
+    );
 }
 
 #[test]

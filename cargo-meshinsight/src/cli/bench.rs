@@ -43,6 +43,9 @@ pub(crate) struct BuiltinArgs {
     /// builtin: timed busy work per message, in µs (an injected regression).
     #[arg(long, default_value_t = 0)]
     extra_work_us: u64,
+    /// builtin: issue every write in N write syscalls (an injected structural regression).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    split_writes: u32,
 }
 
 impl From<&BuiltinArgs> for BuiltinVariant {
@@ -54,6 +57,7 @@ impl From<&BuiltinArgs> for BuiltinVariant {
             },
             zerocopy: a.zerocopy,
             extra_work_us: a.extra_work_us,
+            split_writes: a.split_writes,
         }
     }
 }

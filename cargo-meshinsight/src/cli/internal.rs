@@ -36,6 +36,9 @@ pub(crate) struct SidecarArgs {
     /// Calibrated busy work per message, in µs.
     #[arg(long, default_value_t = 0)]
     extra_work_us: u64,
+    /// Issue every write in this many write syscalls.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    split_writes: u32,
     /// Abort after this many messages (a crash for tests).
     #[arg(long)]
     crash_after: Option<u64>,
@@ -58,6 +61,7 @@ impl From<&SidecarArgs> for BuiltinOptions {
             upstream: a.upstream.clone(),
             zerocopy: a.zerocopy,
             extra_work_us: a.extra_work_us,
+            split_writes: a.split_writes as usize,
             crash_after: a.crash_after,
             filters: a.filters.clone(),
             filter_settings: FilterSettings {

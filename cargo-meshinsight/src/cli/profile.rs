@@ -15,12 +15,12 @@ use crate::vocab::{Filter, Mode};
 pub(crate) struct ProfileArgs {
     /// Fit a saved profile again from the runs it keeps (no measuring, no root), e.g. after
     /// an upgrade of the fits; the result goes to --output
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin", "chain", "upstream", "zerocopy", "extra_work_us", "probe_set"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sidecar", "modes", "filters", "sizes", "rates", "quick", "repeat", "requests", "block_requests", "no_pin", "chain", "upstream", "zerocopy", "extra_work_us", "split_writes", "probe_set"])]
     refit: Option<PathBuf>,
     /// Profile what `cargo meshinsight check` would measure for the project: its configured
     /// sidecar (a `bin` target is built), the modes and filters its fixtures use and its
     /// `profile = {...}` settings (docs/gate.md). --quick and --sidecar still apply.
-    #[arg(long, conflicts_with_all = ["refit", "modes", "filters", "sizes", "rates", "repeat", "requests", "block_requests", "no_pin", "chain", "upstream", "zerocopy", "extra_work_us", "probe_set"])]
+    #[arg(long, conflicts_with_all = ["refit", "modes", "filters", "sizes", "rates", "repeat", "requests", "block_requests", "no_pin", "chain", "upstream", "zerocopy", "extra_work_us", "split_writes", "probe_set"])]
     project: bool,
     /// With --project: path to Cargo.toml of the project
     #[arg(long, value_name = "PATH", requires = "project")]

@@ -7,6 +7,7 @@
 pub(crate) mod baseline;
 pub(crate) mod compare;
 pub(crate) mod confirm;
+pub(crate) mod counters;
 pub(crate) mod paired;
 pub(crate) mod snapshot;
 pub(crate) mod verdict;

@@ -298,6 +298,7 @@ fn sidecar_notes(cfg: &MeasureConfig) -> Vec<String> {
         upstream,
         zerocopy,
         extra_work_us,
+        split_writes,
     } = &cfg.sidecar
     {
         let mut variant = Vec::new();
@@ -309,6 +310,9 @@ fn sidecar_notes(cfg: &MeasureConfig) -> Vec<String> {
         }
         if *extra_work_us > 0 {
             variant.push(format!("{extra_work_us} µs of extra work per message"));
+        }
+        if *split_writes > 1 {
+            variant.push(format!("every write in {split_writes} write syscalls"));
         }
         if !variant.is_empty() {
             notes.push(format!("builtin sidecar with {}", variant.join(", ")));

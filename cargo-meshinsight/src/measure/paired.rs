@@ -241,6 +241,7 @@ mod tests {
             events: BTreeMap::new(),
             reference_for: None,
             sidecars: 1,
+            counters: BTreeMap::new(),
         }
     }
 

@@ -179,6 +179,7 @@ pub(super) fn record(
         events: crate::model::runs::events_per_request(&before, &after, result.requests),
         reference_for: None,
         sidecars: 1,
+        counters: crate::model::runs::counters_per_request(&before, &after, result.requests),
     }
 }
 

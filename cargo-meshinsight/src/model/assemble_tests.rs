@@ -67,6 +67,7 @@ fn run(config: &SidecarConfig, through: bool, size: u64, load: Load, repeat: u32
         events: BTreeMap::new(),
         reference_for: None,
         sidecars: 1,
+        counters: BTreeMap::new(),
     }
 }
 

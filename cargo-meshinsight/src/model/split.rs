@@ -242,6 +242,7 @@ mod tests {
             events: half(events),
             reference_for: None,
             sidecars: 1,
+            counters: BTreeMap::new(),
         }
     }
 

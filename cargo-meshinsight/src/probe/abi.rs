@@ -18,6 +18,8 @@ pub(crate) const CNT_UNMATCHED_SYS: u32 = 3;
 pub(crate) const CNT_UNMATCHED_SIRQ: u32 = 4;
 /// `CNT_NESTED`.
 pub(crate) const CNT_NESTED: u32 = 5;
+/// `CNT_RETIRED_FULL`.
+pub(crate) const CNT_RETIRED_FULL: u32 = 6;
 /// `SYSCALL_SLOTS`.
 pub(crate) const SYSCALL_SLOTS: u32 = 512;
 /// `TGID_SOFTIRQ_DAEMON`.
@@ -61,7 +63,34 @@ impl Default for ProbeStats {
     }
 }
 
-/// `struct thread_state` (user space only seeds it with zeroes).
+/// `struct probe_events`: scheduler and softirq events, counted exactly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ProbeEvents {
+    /// `sched_wakeup` of the thread.
+    pub wakeups: u64,
+    /// It left the CPU to sleep (voluntary context switches).
+    pub switches: u64,
+    /// It left the CPU runnable (involuntary context switches).
+    pub preemptions: u64,
+    /// NET_RX/NET_TX softirq runs in its context.
+    pub net_softirqs: u64,
+    /// Other softirq runs in its context.
+    pub other_softirqs: u64,
+}
+
+impl ProbeEvents {
+    /// Adds another's counts to these.
+    pub(crate) fn add(&mut self, other: &ProbeEvents) {
+        self.wakeups += other.wakeups;
+        self.switches += other.switches;
+        self.preemptions += other.preemptions;
+        self.net_softirqs += other.net_softirqs;
+        self.other_softirqs += other.other_softirqs;
+    }
+}
+
+/// `struct thread_state` (user space seeds it with zeroes and the thread's process).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ThreadState {
@@ -87,16 +116,25 @@ pub(crate) struct ThreadState {
     pub pending_wake_ns: u64,
     /// Loopback transmit start.
     pub xmit_ts: u64,
+    /// The thread's process.
+    pub tgid: u32,
+    /// Padding.
+    pub pad: u32,
+    /// The thread's event counts.
+    pub events: ProbeEvents,
 }
 
 const _: () = assert!(size_of::<ProbeKey>() == 8);
 const _: () = assert!(size_of::<ProbeStats>() == 8 * (4 + HIST_BUCKETS));
-const _: () = assert!(size_of::<ThreadState>() == 80);
+const _: () = assert!(size_of::<ProbeEvents>() == 8 * 5);
+const _: () = assert!(size_of::<ThreadState>() == 80 + 8 + size_of::<ProbeEvents>());
 
 // SAFETY: plain `#[repr(C)]` integers without padding; every bit pattern is valid.
 unsafe impl aya::Pod for ProbeKey {}
 // SAFETY: as above.
 unsafe impl aya::Pod for ProbeStats {}
-// SAFETY: as above (u32, u32, then 8-byte fields: no padding).
+// SAFETY: as above.
+unsafe impl aya::Pod for ProbeEvents {}
+// SAFETY: as above (u32, u32, 8-byte fields, u32, u32, 8-byte fields: no padding).
 unsafe impl aya::Pod for ThreadState {}
 const _: () = assert!(crate::vocab::ProbeComponent::ALL.len() == COMP_COUNT);

@@ -288,9 +288,11 @@ impl Probe {
             };
             // Only new threads: a thread already followed keeps its state.
             if threads.get(&tid, 0).is_err() {
-                threads
-                    .insert(tid, abi::ThreadState::default(), 0)
-                    .map_err(map_err("threads"))?;
+                let state = abi::ThreadState {
+                    tgid: pid,
+                    ..Default::default()
+                };
+                threads.insert(tid, state, 0).map_err(map_err("threads"))?;
             }
         }
         Ok(())
@@ -352,6 +354,7 @@ impl Probe {
                 }
             }
         }
+        raw.events = self.events()?;
         let targets: HashMap<&MapData, u32, u32> =
             HashMap::try_from(self.map("targets")?).map_err(map_err("targets"))?;
         let mut roles = BTreeMap::new();
@@ -374,6 +377,28 @@ impl Probe {
             raw.counters[i as usize] = values.iter().sum();
         }
         Ok(ProbeReport::from_raw(&raw))
+    }
+
+    /// Per process, the event counts of its followed threads (kept in their states) and of
+    /// those that exited (the `retired` map).
+    fn events(&self) -> Result<BTreeMap<u32, abi::ProbeEvents>, ProbeError> {
+        let mut events: BTreeMap<u32, abi::ProbeEvents> = BTreeMap::new();
+        let threads: HashMap<&MapData, u32, abi::ThreadState> =
+            HashMap::try_from(self.map("threads")?).map_err(map_err("threads"))?;
+        for item in threads.iter() {
+            let (_, state) = item.map_err(map_err("threads"))?;
+            events.entry(state.tgid).or_default().add(&state.events);
+        }
+        let retired: PerCpuHashMap<&MapData, u32, abi::ProbeEvents> =
+            PerCpuHashMap::try_from(self.map("retired")?).map_err(map_err("retired"))?;
+        for item in retired.iter() {
+            let (tgid, per_cpu) = item.map_err(map_err("retired"))?;
+            let sum = events.entry(tgid).or_default();
+            for v in per_cpu.iter() {
+                sum.add(v);
+            }
+        }
+        Ok(events)
     }
 
     fn map(&self, name: &'static str) -> Result<&aya::maps::Map, ProbeError> {

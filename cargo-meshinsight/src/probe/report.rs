@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::abi::{self, ProbeStats};
+use super::abi::{self, ProbeEvents, ProbeStats};
 pub use crate::vocab::ProbeComponent;
 
 /// Version of the serialized [`ProbeReport`].
@@ -206,6 +206,46 @@ fn add_components(into: &mut Components, from: &Components) {
     }
 }
 
+/// Scheduler and softirq events of a process (or a sum of processes), counted exactly
+/// (docs/probe.md, "Event counts").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCounts {
+    /// Wake-ups of its threads (`sched_wakeup`).
+    pub wakeups: u64,
+    /// Voluntary context switches: a thread left the CPU to sleep.
+    pub switches: u64,
+    /// Involuntary context switches: a thread was preempted (these depend on what else
+    /// runs on the machine).
+    pub preemptions: u64,
+    /// NET_RX and NET_TX softirq runs in its threads' context (part of `ipc`'s count; the
+    /// rest of that count are loopback transmits).
+    pub net_softirqs: u64,
+    /// Other softirq runs (timer, RCU, ...) in its threads' context (part of
+    /// `other_kernel`'s count; the rest of that count are syscalls).
+    pub other_softirqs: u64,
+}
+
+impl EventCounts {
+    fn from_raw(raw: &ProbeEvents) -> Self {
+        EventCounts {
+            wakeups: raw.wakeups,
+            switches: raw.switches,
+            preemptions: raw.preemptions,
+            net_softirqs: raw.net_softirqs,
+            other_softirqs: raw.other_softirqs,
+        }
+    }
+
+    /// Adds another's counts to these.
+    pub fn add(&mut self, other: &EventCounts) {
+        self.wakeups += other.wakeups;
+        self.switches += other.switches;
+        self.preemptions += other.preemptions;
+        self.net_softirqs += other.net_softirqs;
+        self.other_softirqs += other.other_softirqs;
+    }
+}
+
 /// One traced process (a target or a child of one).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProcessReport {
@@ -217,6 +257,9 @@ pub struct ProcessReport {
     pub comm: String,
     /// Per component.
     pub components: Components,
+    /// Scheduler and softirq events.
+    #[serde(default)]
+    pub events: EventCounts,
 }
 
 impl ProcessReport {
@@ -244,12 +287,15 @@ pub struct Drops {
     /// the segment they interrupted, as the kernel does for classic tracepoints.
     #[serde(default)]
     pub nested_events: u64,
+    /// Exited threads whose event counts were lost because the map keeping them was full.
+    #[serde(default)]
+    pub retired_map_full: u64,
 }
 
 impl Drops {
     /// Events lost (the unmatched ones are not lost, only partial).
     pub fn lost(&self) -> u64 {
-        self.stats_map_full + self.threads_map_full + self.targets_map_full
+        self.stats_map_full + self.threads_map_full + self.targets_map_full + self.retired_map_full
     }
 }
 
@@ -268,6 +314,13 @@ pub struct ProbeReport {
     pub by_role: BTreeMap<Role, Components>,
     /// All processes and the softirq daemon.
     pub total: Components,
+    /// Per role, the scheduler and softirq events of its processes.
+    #[serde(default)]
+    pub events_by_role: BTreeMap<Role, EventCounts>,
+    /// Scheduler and softirq events of all processes (ksoftirqd's NET_RX runs are in
+    /// `softirq_daemon`'s `ipc` count).
+    #[serde(default)]
+    pub events_total: EventCounts,
     /// Lost and partial events.
     pub drops: Drops,
 }
@@ -281,6 +334,8 @@ pub struct RawSnapshot {
     pub roles: BTreeMap<u32, Role>,
     /// tgid → command name.
     pub comms: BTreeMap<u32, String>,
+    /// tgid → scheduler and softirq events.
+    pub(crate) events: BTreeMap<u32, ProbeEvents>,
     /// `CNT_*` counters.
     pub counters: [u64; abi::CNT_COUNT as usize],
     /// Time since attach, ns.
@@ -304,22 +359,30 @@ impl ProbeReport {
             let Some(&role) = raw.roles.get(&tgid) else {
                 continue;
             };
-            let process = processes.entry(tgid).or_insert_with(|| ProcessReport {
-                pid: tgid,
-                role,
-                comm: raw.comms.get(&tgid).cloned().unwrap_or_default(),
-                components: empty_components(),
-            });
-            process.components.entry(comp).or_default().add(&stats);
+            process_entry(&mut processes, raw, tgid, role)
+                .components
+                .entry(comp)
+                .or_default()
+                .add(&stats);
+        }
+        for (&tgid, events) in &raw.events {
+            if let Some(&role) = raw.roles.get(&tgid) {
+                process_entry(&mut processes, raw, tgid, role).events =
+                    EventCounts::from_raw(events);
+            }
         }
         let mut by_role: BTreeMap<Role, Components> = BTreeMap::new();
+        let mut events_by_role: BTreeMap<Role, EventCounts> = BTreeMap::new();
         let mut total = empty_components();
+        let mut events_total = EventCounts::default();
         for p in processes.values() {
             add_components(
                 by_role.entry(p.role).or_insert_with(empty_components),
                 &p.components,
             );
             add_components(&mut total, &p.components);
+            events_by_role.entry(p.role).or_default().add(&p.events);
+            events_total.add(&p.events);
         }
         add_components(&mut total, &softirq_daemon);
         let c = &raw.counters;
@@ -330,6 +393,8 @@ impl ProbeReport {
             softirq_daemon,
             by_role,
             total,
+            events_by_role,
+            events_total,
             drops: Drops {
                 stats_map_full: c[abi::CNT_STATS_FULL as usize],
                 threads_map_full: c[abi::CNT_THREADS_FULL as usize],
@@ -337,6 +402,7 @@ impl ProbeReport {
                 unmatched_syscalls: c[abi::CNT_UNMATCHED_SYS as usize],
                 unmatched_softirqs: c[abi::CNT_UNMATCHED_SIRQ as usize],
                 nested_events: c[abi::CNT_NESTED as usize],
+                retired_map_full: c[abi::CNT_RETIRED_FULL as usize],
             },
         }
     }
@@ -345,6 +411,22 @@ impl ProbeReport {
     pub fn process(&self, pid: u32) -> Option<&ProcessReport> {
         self.processes.iter().find(|p| p.pid == pid)
     }
+}
+
+/// The report of process `tgid` with `role`, created empty on first use.
+fn process_entry<'a>(
+    processes: &'a mut BTreeMap<u32, ProcessReport>,
+    raw: &RawSnapshot,
+    tgid: u32,
+    role: Role,
+) -> &'a mut ProcessReport {
+    processes.entry(tgid).or_insert_with(|| ProcessReport {
+        pid: tgid,
+        role,
+        comm: raw.comms.get(&tgid).cloned().unwrap_or_default(),
+        components: empty_components(),
+        events: EventCounts::default(),
+    })
 }
 
 #[cfg(test)]

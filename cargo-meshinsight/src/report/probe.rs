@@ -3,7 +3,7 @@
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::probe::overhead::OverheadReport;
-use crate::probe::report::{Components, ProbeComponent, ProbeReport};
+use crate::probe::report::{Components, EventCounts, ProbeComponent, ProbeReport};
 
 /// At most this many per-process tables.
 pub(crate) const MAX_PROCESS_TABLES: usize = 8;
@@ -19,6 +19,7 @@ pub(crate) fn table(report: &ProbeReport) -> String {
         text.push_str(&format!("process {} ({}, {})\n", p.pid, p.comm, p.role));
         text.push_str(&components_table(&p.components).to_string());
         text.push('\n');
+        text.push_str(&events_line(&p.events));
     }
     if processes.len() > MAX_PROCESS_TABLES {
         text.push_str(&format!(
@@ -43,18 +44,28 @@ pub(crate) fn table(report: &ProbeReport) -> String {
     ));
     text.push_str(&components_table(&report.total).to_string());
     text.push('\n');
+    text.push_str(&events_line(&report.events_total));
     let d = &report.drops;
     text.push_str(&format!(
-        "drops: {} lost events (stats {}, threads {}, targets {}); partial: {} syscalls, {} softirqs begun before the attach, {} nested events skipped\n",
+        "drops: {} lost events (stats {}, threads {}, targets {}, exited threads' events {}); partial: {} syscalls, {} softirqs begun before the attach, {} nested events skipped\n",
         d.lost(),
         d.stats_map_full,
         d.threads_map_full,
         d.targets_map_full,
+        d.retired_map_full,
         d.unmatched_syscalls,
         d.unmatched_softirqs,
         d.nested_events
     ));
     text
+}
+
+/// The scheduler and softirq events under a components table, in one line.
+fn events_line(e: &EventCounts) -> String {
+    format!(
+        "events: {} wake-ups, {} voluntary switches, {} preemptions; softirq runs: {} net, {} other\n",
+        e.wakeups, e.switches, e.preemptions, e.net_softirqs, e.other_softirqs
+    )
 }
 
 fn components_table(components: &Components) -> Table {
@@ -157,6 +168,16 @@ mod tests {
         raw.stats
             .insert((42, 5), stats(4003, 0, 1_000_000, 1_000_000, 8));
         raw.stats.insert((0, 2), stats(3, 0, 9_000, 9_000, 12));
+        raw.events.insert(
+            42,
+            crate::probe::abi::ProbeEvents {
+                wakeups: 2001,
+                switches: 1998,
+                preemptions: 7,
+                net_softirqs: 2000,
+                other_softirqs: 3,
+            },
+        );
         raw.roles.insert(42, Role::Sidecar);
         raw.comms.insert(42, "envoy".to_string());
         raw.counters[3] = 1;

@@ -10,10 +10,12 @@
 //! Upstream over TCP or a Unix domain socket. With `--zerocopy`, writes to TCP sockets use
 //! `MSG_ZEROCOPY` (completions are reaped from the error queue before a buffer is reused).
 //! `--extra-work-us N` adds N µs of timed busy work per message (an injected regression).
+//! `--split-writes N` issues every write in N pieces, N write syscalls (an injected structural
+//! regression: lost write coalescing).
 //! `--filters fault,ratelimit` puts those HTTP filters in front of every http and grpc request
 //! (see [`super::filters`]).
 
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,11 +24,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{tcp, unix};
 
 use crate::harness::Endpoint;
-use crate::harness::wire::{self, HttpKind, Listener, Stream};
+use crate::harness::wire::{self, BoxIo, HttpKind, Listener, Stream};
 use crate::harness::work::BusyWork;
 use crate::vocab::{Filter, Mode};
 
@@ -50,6 +52,8 @@ pub(crate) struct BuiltinOptions {
     pub zerocopy: bool,
     /// Calibrated busy work per message, µs.
     pub extra_work_us: u64,
+    /// Write syscalls per write (at least 1; 1: each write in one piece).
+    pub split_writes: usize,
     /// Abort (SIGABRT) after this many messages: a crash for tests.
     pub crash_after: Option<u64>,
     /// HTTP filters, in order (http and grpc modes).
@@ -63,6 +67,7 @@ struct Shared {
     crash_after: Option<u64>,
     messages: AtomicU64,
     zerocopy: bool,
+    split_writes: usize,
     filters: FilterChain,
 }
 
@@ -95,6 +100,7 @@ pub(crate) fn serve(opts: &BuiltinOptions, announce: &mut dyn Write) -> io::Resu
         crash_after: opts.crash_after,
         messages: AtomicU64::new(0),
         zerocopy: opts.zerocopy,
+        split_writes: opts.split_writes.max(1),
         filters,
     });
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -156,12 +162,33 @@ struct ZeroCopy {
     completed: u64,
 }
 
-enum WriteHalf {
+enum Socket {
     Tcp(tcp::OwnedWriteHalf, Option<ZeroCopy>),
     Unix(unix::OwnedWriteHalf),
 }
 
-fn split(stream: Stream, zerocopy: bool) -> io::Result<(ReadHalf, WriteHalf)> {
+/// The writing half of a connection: each write goes out in `pieces` write syscalls.
+struct WriteHalf {
+    socket: Socket,
+    pieces: usize,
+}
+
+/// The length of the pieces a write of `len` bytes is issued in: `pieces` nearly equal parts
+/// (fewer when `len` has fewer bytes than that).
+fn piece_len(len: usize, pieces: usize) -> usize {
+    len.div_ceil(pieces.max(1)).max(1)
+}
+
+fn split(stream: Stream, shared: &Shared) -> io::Result<(ReadHalf, WriteHalf)> {
+    let (read, socket) = split_socket(stream, shared.zerocopy)?;
+    let write = WriteHalf {
+        socket,
+        pieces: shared.split_writes,
+    };
+    Ok((read, write))
+}
+
+fn split_socket(stream: Stream, zerocopy: bool) -> io::Result<(ReadHalf, Socket)> {
     Ok(match stream {
         Stream::Tcp(s) => {
             let zc = if zerocopy {
@@ -184,29 +211,141 @@ fn split(stream: Stream, zerocopy: bool) -> io::Result<(ReadHalf, WriteHalf)> {
                 None
             };
             let (r, w) = s.into_split();
-            (ReadHalf::Tcp(r), WriteHalf::Tcp(w, zc))
+            (ReadHalf::Tcp(r), Socket::Tcp(w, zc))
         }
         Stream::Unix(s) => {
             let (r, w) = s.into_split();
-            (ReadHalf::Unix(r), WriteHalf::Unix(w))
+            (ReadHalf::Unix(r), Socket::Unix(w))
         }
     })
 }
 
 impl WriteHalf {
     async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            WriteHalf::Tcp(w, None) => w.write_all(buf).await,
-            WriteHalf::Tcp(w, Some(zc)) => send_zerocopy(w.as_ref(), buf, zc).await,
-            WriteHalf::Unix(w) => w.write_all(buf).await,
+        for piece in buf.chunks(piece_len(buf.len(), self.pieces)) {
+            match &mut self.socket {
+                Socket::Tcp(w, None) => w.write_all(piece).await?,
+                Socket::Tcp(w, Some(zc)) => send_zerocopy(w.as_ref(), piece, zc).await?,
+                Socket::Unix(w) => w.write_all(piece).await?,
+            }
         }
+        Ok(())
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
-        match self {
-            WriteHalf::Tcp(w, _) => w.shutdown().await,
-            WriteHalf::Unix(w) => w.shutdown().await,
+        match &mut self.socket {
+            Socket::Tcp(w, _) => w.shutdown().await,
+            Socket::Unix(w) => w.shutdown().await,
         }
+    }
+}
+
+/// A connection whose every write (plain or vectored) is issued in `pieces` writes of the
+/// connection beneath: the HTTP/2 side, whose writes h2 makes.
+struct SplitWrites {
+    inner: BoxIo,
+    pieces: usize,
+}
+
+impl SplitWrites {
+    /// `stream`, its writes split in `pieces` when that is more than one.
+    fn boxed(stream: Stream, pieces: usize) -> BoxIo {
+        if pieces > 1 {
+            Box::new(SplitWrites {
+                inner: stream.boxed(),
+                pieces,
+            })
+        } else {
+            stream.boxed()
+        }
+    }
+
+    /// Writes `total` bytes in pieces with `write_piece(offset, len)`, one after the other,
+    /// until one is not ready: what was written by then, as one write.
+    fn poll_pieces(
+        total: usize,
+        pieces: usize,
+        mut write_piece: impl FnMut(usize, usize) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let piece = piece_len(total, pieces);
+        let mut written = 0;
+        while written < total {
+            match write_piece(written, piece.min(total - written)) {
+                Poll::Ready(Ok(0)) => break,
+                Poll::Ready(Ok(n)) => written += n,
+                Poll::Ready(Err(e)) if written == 0 => return Poll::Ready(Err(e)),
+                Poll::Pending if written == 0 => return Poll::Pending,
+                Poll::Ready(Err(_)) | Poll::Pending => break,
+            }
+        }
+        Poll::Ready(Ok(written))
+    }
+}
+
+/// The slices of `bufs` that cover the bytes `offset .. offset + len` of their concatenation.
+fn window<'a>(bufs: &'a [IoSlice<'a>], offset: usize, len: usize) -> Vec<IoSlice<'a>> {
+    let (mut skip, mut left) = (offset, len);
+    let mut out = Vec::new();
+    for buf in bufs {
+        if left == 0 {
+            break;
+        }
+        if skip >= buf.len() {
+            skip -= buf.len();
+            continue;
+        }
+        let take = (buf.len() - skip).min(left);
+        out.push(IoSlice::new(&buf[skip..skip + take]));
+        left -= take;
+        skip = 0;
+    }
+    out
+}
+
+impl AsyncRead for SplitWrites {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SplitWrites {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        SplitWrites::poll_pieces(buf.len(), this.pieces, |offset, len| {
+            Pin::new(&mut this.inner).poll_write(cx, &buf[offset..offset + len])
+        })
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let total = bufs.iter().map(|b| b.len()).sum();
+        SplitWrites::poll_pieces(total, this.pieces, |offset, len| {
+            Pin::new(&mut this.inner).poll_write_vectored(cx, &window(bufs, offset, len))
+        })
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -321,15 +460,15 @@ async fn pump(mut from: ReadHalf, mut to: WriteHalf, shared: &Shared) -> io::Res
 }
 
 async fn relay_tcp(down: Stream, up: Stream, shared: &Shared) -> io::Result<()> {
-    let (dr, dw) = split(down, shared.zerocopy)?;
-    let (ur, uw) = split(up, shared.zerocopy)?;
+    let (dr, dw) = split(down, shared)?;
+    let (ur, uw) = split(up, shared)?;
     tokio::try_join!(pump(dr, uw, shared), pump(ur, dw, shared))?;
     Ok(())
 }
 
 async fn relay_http(down: Stream, up: Stream, shared: &Shared) -> io::Result<()> {
-    let (mut dr, mut dw) = split(down, shared.zerocopy)?;
-    let (mut ur, mut uw) = split(up, shared.zerocopy)?;
+    let (mut dr, mut dw) = split(down, shared)?;
+    let (mut ur, mut uw) = split(up, shared)?;
     let (mut dbuf, mut ubuf) = (
         BytesMut::with_capacity(16 * 1024),
         BytesMut::with_capacity(16 * 1024),
@@ -351,13 +490,13 @@ async fn relay_http(down: Stream, up: Stream, shared: &Shared) -> io::Result<()>
 }
 
 async fn relay_grpc(down: Stream, up: Stream, shared: Arc<Shared>) -> io::Result<()> {
-    let (client, conn) = h2::client::handshake(up.boxed())
+    let (client, conn) = h2::client::handshake(SplitWrites::boxed(up, shared.split_writes))
         .await
         .map_err(io::Error::other)?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let mut server = h2::server::handshake(down.boxed())
+    let mut server = h2::server::handshake(SplitWrites::boxed(down, shared.split_writes))
         .await
         .map_err(io::Error::other)?;
     while let Some(next) = server.accept().await {
@@ -485,6 +624,7 @@ pub(crate) mod test_support {
             upstream,
             zerocopy: false,
             extra_work_us: 0,
+            split_writes: 1,
             crash_after: None,
             filters: filters.to_vec(),
             filter_settings,
@@ -588,6 +728,128 @@ mod tests {
             err.to_string().contains("need the http or grpc mode"),
             "{err}"
         );
+    }
+
+    /// Records the length and slice count of every write it is asked for.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<std::sync::Mutex<Vec<(usize, usize)>>>);
+
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.0.lock().unwrap().push((buf.len(), 1));
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let len = bufs.iter().map(|b| b.len()).sum();
+            self.0.lock().unwrap().push((len, bufs.len()));
+            Poll::Ready(Ok(len))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn writes_split_into_nearly_equal_pieces() {
+        assert_eq!(piece_len(1000, 2), 500);
+        assert_eq!(piece_len(1000, 3), 334);
+        assert_eq!(piece_len(1, 2), 1);
+        assert_eq!(piece_len(0, 2), 1);
+        assert_eq!(piece_len(7, 1), 7);
+        let recorder = Recorder::default();
+        let mut split = SplitWrites {
+            inner: Box::new(recorder.clone()),
+            pieces: 3,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            split.write_all(&[7u8; 1000]).await.unwrap();
+            assert!(split.is_write_vectored());
+            let (a, b) = ([1u8; 300], [2u8; 700]);
+            let n = split
+                .write_vectored(&[IoSlice::new(&a), IoSlice::new(&b)])
+                .await
+                .unwrap();
+            assert_eq!(n, 1000);
+            split.write_all(&[1u8]).await.unwrap();
+        });
+        // Plain: three pieces. Vectored: three writev calls over the slices (300 + 34, 334,
+        // 332 bytes). A single byte: one write.
+        let calls = recorder.0.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            [
+                (334, 1),
+                (334, 1),
+                (332, 1),
+                (334, 2),
+                (334, 1),
+                (332, 1),
+                (1, 1)
+            ]
+        );
+    }
+
+    /// Every mode relays whole messages of every size with its writes split.
+    #[test]
+    fn every_mode_relays_with_split_writes() {
+        for mode in Mode::ALL {
+            let mut opts = test_support::options(
+                mode,
+                test_support::free_endpoint(),
+                spawn_echo(mode),
+                &[],
+                FilterSettings::default(),
+            );
+            opts.split_writes = 3;
+            let listen = opts.listen.clone();
+            std::thread::spawn(move || {
+                let _ = serve(&opts, &mut io::sink());
+            });
+            test_support::wait_listening(&listen);
+            for size in [1, 1000, 64 * 1024] {
+                let run = run_closed_loop(&ClosedLoop {
+                    mode,
+                    target: listen.clone(),
+                    size,
+                    warmup: 0,
+                    stop: Stop::Requests(50),
+                    pin_cpu: None,
+                })
+                .unwrap_or_else(|e| panic!("{mode} at {size} B: {e}"));
+                assert_eq!(run.requests, 50, "{mode} at {size} B");
+            }
+        }
     }
 
     /// Through two chained gRPC relays, a connection keeps working past 100 requests: a relay

@@ -51,6 +51,10 @@ pub enum Sidecar {
         zerocopy: bool,
         /// Timed busy work per message, µs (an injected regression).
         extra_work_us: u64,
+        /// Write syscalls each write is issued in (an injected structural regression; 1:
+        /// each write whole).
+        #[serde(default = "one_piece")]
+        split_writes: u32,
     },
     /// A user command run with `sh -c`; `{listen}`, `{upstream}` (HOST:PORT), `{mode}` and
     /// `{filters}` are replaced.
@@ -58,6 +62,10 @@ pub enum Sidecar {
         /// The command line.
         template: String,
     },
+}
+
+fn one_piece() -> u32 {
+    1
 }
 
 impl Sidecar {
@@ -75,6 +83,7 @@ impl Sidecar {
             upstream: Upstream::Tcp,
             zerocopy: false,
             extra_work_us: 0,
+            split_writes: 1,
         }
     }
 
@@ -138,6 +147,7 @@ impl Sidecar {
             Sidecar::Builtin {
                 zerocopy,
                 extra_work_us,
+                split_writes,
                 ..
             } => {
                 if let Some(f) = config
@@ -170,6 +180,9 @@ impl Sidecar {
                 if *extra_work_us > 0 {
                     cmd.arg("--extra-work-us").arg(extra_work_us.to_string());
                 }
+                if *split_writes > 1 {
+                    cmd.arg("--split-writes").arg(split_writes.to_string());
+                }
                 if !config.filters.is_empty() {
                     let names: Vec<&str> = config.filters.iter().map(|f| f.as_str()).collect();
                     cmd.arg("--filters").arg(names.join(","));
@@ -197,8 +210,8 @@ impl Sidecar {
 }
 
 /// The builtin sidecar's variant as flags give it (`--upstream`, `--zerocopy`,
-/// `--extra-work-us` of `bench` and `profile`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `--extra-work-us`, `--split-writes` of `bench` and `profile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BuiltinVariant {
     /// How it reaches the echo application.
     pub(crate) upstream: Upstream,
@@ -206,6 +219,19 @@ pub(crate) struct BuiltinVariant {
     pub(crate) zerocopy: bool,
     /// Timed busy work per message, µs.
     pub(crate) extra_work_us: u64,
+    /// Write syscalls per write.
+    pub(crate) split_writes: u32,
+}
+
+impl Default for BuiltinVariant {
+    fn default() -> Self {
+        BuiltinVariant {
+            upstream: Upstream::Tcp,
+            zerocopy: false,
+            extra_work_us: 0,
+            split_writes: 1,
+        }
+    }
 }
 
 impl BuiltinVariant {
@@ -217,14 +243,17 @@ impl BuiltinVariant {
                 upstream,
                 zerocopy,
                 extra_work_us,
+                split_writes,
             } => {
                 *upstream = self.upstream;
                 *zerocopy = self.zerocopy;
                 *extra_work_us = self.extra_work_us;
+                *split_writes = self.split_writes;
                 Ok(())
             }
             _ if asked => Err(HarnessError::Config(
-                "--upstream uds, --zerocopy and --extra-work-us need --sidecar builtin".into(),
+                "--upstream uds, --zerocopy, --extra-work-us and --split-writes need --sidecar builtin"
+                    .into(),
             )),
             _ => Ok(()),
         }
@@ -235,7 +264,7 @@ impl BuiltinVariant {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown sidecar `{spec}`: {reason}; expected `envoy`, `builtin` (options: --extra-work-us N, \
-     --upstream tcp|uds, --zerocopy), or a command with a {{listen}} placeholder, e.g. \
+     --split-writes N, --upstream tcp|uds, --zerocopy), or a command with a {{listen}} placeholder, e.g. \
      'my-proxy --listen {{listen}} --upstream {{upstream}} --mode {{mode}}'"
 )]
 pub struct SpecError {
@@ -260,6 +289,9 @@ pub enum SpecProblem {
     /// `--extra-work-us` without a whole number.
     #[error("--extra-work-us takes a whole number of microseconds")]
     ExtraWork,
+    /// `--split-writes` without a whole number of at least 1.
+    #[error("--split-writes takes a whole number of pieces, at least 1")]
+    SplitWrites,
     /// `--upstream` without tcp or uds.
     #[error("--upstream takes tcp or uds")]
     Upstream,
@@ -295,13 +327,15 @@ impl FromStr for Sidecar {
     }
 }
 
-/// `builtin` with `options` (`--extra-work-us N`, `--upstream tcp|uds`, `--zerocopy`).
+/// `builtin` with `options` (`--extra-work-us N`, `--split-writes N`, `--upstream tcp|uds`,
+/// `--zerocopy`).
 fn builtin_with(options: &[&str]) -> Result<Sidecar, SpecProblem> {
     let mut sidecar = Sidecar::builtin();
     let Sidecar::Builtin {
         upstream,
         zerocopy,
         extra_work_us,
+        split_writes,
     } = &mut sidecar
     else {
         unreachable!("Sidecar::builtin() is builtin")
@@ -315,6 +349,13 @@ fn builtin_with(options: &[&str]) -> Result<Sidecar, SpecProblem> {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .ok_or(SpecProblem::ExtraWork)?;
+            }
+            "--split-writes" => {
+                *split_writes = rest
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n >= 1)
+                    .ok_or(SpecProblem::SplitWrites)?;
             }
             "--upstream" => {
                 *upstream = match rest.next() {
@@ -340,10 +381,14 @@ impl fmt::Display for Sidecar {
                 upstream,
                 zerocopy,
                 extra_work_us,
+                split_writes,
             } => {
                 f.write_str("builtin")?;
                 if *extra_work_us > 0 {
                     write!(f, " --extra-work-us {extra_work_us}")?;
+                }
+                if *split_writes > 1 {
+                    write!(f, " --split-writes {split_writes}")?;
                 }
                 if *upstream == Upstream::Uds {
                     f.write_str(" --upstream uds")?;
@@ -548,6 +593,8 @@ mod tests {
         assert_eq!(cmd.name(), "command");
         for spec in [
             "builtin --extra-work-us 5",
+            "builtin --split-writes 2",
+            "builtin --extra-work-us 2 --split-writes 3 --upstream uds",
             "builtin --upstream uds --zerocopy",
             "envoy",
             "my-proxy -l {listen}",
@@ -567,6 +614,9 @@ mod tests {
         for bad in [
             "",
             "builtin --extra-work-us",
+            "builtin --split-writes",
+            "builtin --split-writes 0",
+            "builtin --split-writes two",
             "builtin --turbo",
             "envoy --x",
         ] {
