@@ -32,9 +32,10 @@ pub(crate) mod probe;
 mod probe_overhead;
 mod probe_workload;
 
-/// Cargo's view: `cargo meshinsight ARGS`.
+/// Cargo's view: `cargo meshinsight ARGS`. Named `cargo` so that the subcommand's display
+/// name (in `--version`) is `cargo-meshinsight`.
 #[derive(Debug, Parser)]
-#[command(bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
+#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
 enum Cargo {
     /// What a service-mesh sidecar costs, component by component.
     Meshinsight(Args),
