@@ -430,7 +430,7 @@ impl Settings {
     }
 }
 
-fn metadata_message(e: &cargo_metadata::Error) -> String {
+pub(crate) fn metadata_message(e: &cargo_metadata::Error) -> String {
     let text = match e {
         cargo_metadata::Error::CargoMetadata { stderr } => stderr.clone(),
         other => other.to_string(),
