@@ -182,21 +182,10 @@ fn install_from_package(tmp: &Path) -> PathBuf {
     );
     let version = env!("CARGO_PKG_VERSION");
     let krate = pkg.join(format!("package/cargo-meshinsight-{version}.crate"));
-    let unpacked = tmp.join("src");
-    std::fs::create_dir(&unpacked).unwrap();
-    ok(
-        "tar",
-        Command::new("tar")
-            .arg("xzf")
-            .arg(&krate)
-            .arg("-C")
-            .arg(&unpacked)
-            .output()
-            .unwrap(),
-    );
-    let source = unpacked.join(format!("cargo-meshinsight-{version}"));
+    // Outside the workspace (cargo would take it for a member), at a fixed place.
+    let source = unpack(&krate, &std::env::temp_dir().join("meshinsight-adopt-e2e"));
     assert!(
-        !source.join("../bpf").exists() && source.join("bpf/probe.bpf.o").is_file(),
+        source.join("bpf/probe.bpf.o").is_file() && !source.join("bpf/probe.bpf.o").is_symlink(),
         "the package carries its BPF object"
     );
     let o = ok(
@@ -227,6 +216,55 @@ fn install_from_package(tmp: &Path) -> PathBuf {
         assert_eq!(text(&o.stdout), format!("cargo-meshinsight {version}\n"));
     }
     bin
+}
+
+/// Unpacks `krate` into `parent`, and leaves an earlier unpacked copy as it is when the files
+/// are the same: cargo judges a path source by its files' times, so an unchanged copy keeps
+/// the release build fresh, and a changed one is unpacked with new times and rebuilt.
+fn unpack(krate: &Path, parent: &Path) -> PathBuf {
+    std::fs::create_dir_all(parent).unwrap();
+    let name = krate.file_stem().unwrap().to_string_lossy().into_owned();
+    let dest = parent.join(&name);
+    let fresh = tempfile::tempdir_in(parent).unwrap();
+    let tar = |dir: &Path, touch: bool| {
+        let mut c = Command::new("tar");
+        c.arg("xzf").arg(krate).arg("-C").arg(dir);
+        if touch {
+            c.arg("--touch");
+        }
+        ok("tar", c.output().unwrap());
+    };
+    tar(fresh.path(), false);
+    if files(&dest) != files(&fresh.path().join(&name)) {
+        let _ = std::fs::remove_dir_all(&dest);
+        tar(parent, true);
+    }
+    dest
+}
+
+/// Every file under `dir` with its bytes (empty when `dir` does not exist), but the record of
+/// the commit it was packaged from, which does not change what is built.
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.ends_with(".cargo_vcs_info.json") {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// `cargo new` of the relay, in git on `main`, pushed to a bare `origin`.
@@ -261,6 +299,20 @@ fn new_relay(tmp: &Path) -> (PathBuf, PathBuf) {
     git(&dir, &["remote", "add", "origin", remote.to_str().unwrap()]);
     git(&dir, &["push", "-q", "origin", "main"]);
     (dir, remote)
+}
+
+/// Every object of the JSON verdict judged a regression, as text.
+fn regressed(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if map.get("verdict").and_then(|x| x.as_str()) == Some("regression") {
+                out.push(v.to_string());
+            }
+            map.values().for_each(|x| regressed(x, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|x| regressed(x, out)),
+        _ => {}
+    }
 }
 
 /// A progress line, straight to standard error (not captured): the test takes minutes.
@@ -298,8 +350,9 @@ fn privileged_adopt_end_to_end() {
 
     let o = ok("init", tool(&["init"]));
     assert!(
-        text(&o.stderr)
-            .contains("sidecar = { bin = \"relay\" } (`relay` is the only binary target)"),
+        text(&o.stderr).contains(
+            "sidecar = { bin = \"relay\" } (the binary target `relay` looks like a proxy)"
+        ),
         "{}",
         shown(&o)
     );
@@ -348,9 +401,15 @@ fn privileged_adopt_end_to_end() {
         &["--quick"],
     );
     assert_eq!(o.status.code(), Some(100), "the check job: {}", shown(&o));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(relay.join("meshinsight-out/report.json")).unwrap(),
+    )
+    .unwrap();
+    let mut regressions = Vec::new();
+    regressed(&report, &mut regressions);
     assert!(
-        text(&o.stdout).contains("other"),
-        "the regression is in `other`: {}",
+        regressions.iter().any(|r| r.contains("\"other\"")),
+        "`other` is among what regressed: {regressions:#?}\n{}",
         shown(&o)
     );
     step(start, "the check of the slower relay");
