@@ -1,5 +1,9 @@
 //! Builds `bpf/probe.bpf.c` into the BPF object that the probe embeds.
 //!
+//! The sources are read from the package's own `bpf/` (in the repository, symbolic links to
+//! the workspace's `bpf/`, which `cargo package` turns into copies), so that the published
+//! crate builds without anything outside it.
+//!
 //! With clang on the machine, the object is compiled into OUT_DIR (aya's
 //! integration-test recipe: clang with a cleared environment, `rerun-if-changed` per file,
 //! failures print the full command and stderr). Without clang, the committed
@@ -19,7 +23,7 @@ include!("bpf_inputs.rs");
 fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let bpf_dir = manifest_dir.parent().expect("workspace root").join("bpf");
+    let bpf_dir = manifest_dir.join("bpf");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     let committed = bpf_dir.join("probe.bpf.o");
     let committed_hash = bpf_dir.join("probe.bpf.o.sha256");

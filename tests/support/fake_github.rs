@@ -26,6 +26,18 @@ pub struct FakeState {
     pub next: NextLink,
     pub log: Vec<String>,
     pub auth: Vec<String>,
+    /// Pull requests, for the scripts that look them up or open one.
+    pub pulls: Vec<FakePull>,
+}
+
+/// A pull request of the fake: its number, head (`owner:branch` and commit) and base.
+#[derive(Clone, Debug, Default)]
+pub struct FakePull {
+    pub number: u64,
+    pub head_label: String,
+    pub head_sha: String,
+    pub base: String,
+    pub title: String,
 }
 
 /// The body of a forced error.
@@ -207,6 +219,7 @@ fn handle(
                 None => (404, "{\"message\": \"Not Found\"}".into(), None),
             }
         }
+        (method, ["repos", _, _, "pulls", ..]) => pulls(&mut s, method, &parts[3..], query, body),
         _ => (404, "{\"message\": \"Not Found\"}".into(), None),
     }
 }
@@ -225,5 +238,57 @@ fn error_body(kind: ErrorBody, msg: &str, auth: &str) -> String {
             "<html>\n<head><title>{msg}</title></head>\n<body>\n<pre>\nAuthorization: {auth}\n\
              Proxy-Authorization: Basic {basic}\n</pre>\n</body>\n</html>\n"
         ),
+    }
+}
+
+/// `GET pulls/N`, `GET pulls?head=owner:branch` and `POST pulls`.
+fn pulls(
+    s: &mut FakeState,
+    method: &tiny_http::Method,
+    parts: &[&str],
+    query: &str,
+    body: &str,
+) -> (u16, String, Option<String>) {
+    let json = |p: &FakePull| {
+        serde_json::json!({"number": p.number, "title": p.title, "base": {"ref": p.base},
+            "head": {"sha": p.head_sha, "label": p.head_label},
+            "html_url": format!("https://github.example/pull/{}", p.number)})
+    };
+    let not_found = (404, "{\"message\": \"Not Found\"}".to_string(), None);
+    match (method, parts) {
+        (tiny_http::Method::Get, ["pulls", n]) => {
+            match s.pulls.iter().find(|p| n.parse() == Ok(p.number)) {
+                Some(p) => (200, json(p).to_string(), None),
+                None => not_found,
+            }
+        }
+        (tiny_http::Method::Get, ["pulls"]) => {
+            let head = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("head="))
+                .map(|h| h.replace("%3A", ":").replace("%3a", ":"));
+            let found: Vec<_> = s
+                .pulls
+                .iter()
+                .filter(|p| head.as_deref().is_none_or(|h| h == p.head_label))
+                .map(json)
+                .collect();
+            (200, serde_json::Value::Array(found).to_string(), None)
+        }
+        (tiny_http::Method::Post, ["pulls"]) => {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            let number = 100 + s.pulls.len() as u64 + 1;
+            let pull = FakePull {
+                number,
+                head_label: v["head"].as_str().unwrap().to_string(),
+                head_sha: String::new(),
+                base: v["base"].as_str().unwrap().to_string(),
+                title: v["title"].as_str().unwrap().to_string(),
+            };
+            let answer = json(&pull).to_string();
+            s.pulls.push(pull);
+            (201, answer, None)
+        }
+        _ => not_found,
     }
 }

@@ -22,11 +22,7 @@ pub(crate) struct CommentConfig {
 
 /// `comment`: posts the verdict saved at `report`; a failure to post is an error.
 pub(crate) fn run(report: &Path, config: CommentConfig, out: &mut Output) -> Result<u8, Error> {
-    let text = std::fs::read_to_string(report).map_err(|source| GateError::Read {
-        path: report.to_path_buf(),
-        source,
-    })?;
-    let v = Verdict::from_json(&text, report)?;
+    let v = read_report(report)?;
     // Posting is the whole point of the command.
     let config = CommentConfig {
         require_comment: true,
@@ -34,6 +30,22 @@ pub(crate) fn run(report: &Path, config: CommentConfig, out: &mut Output) -> Res
     };
     post_verdict(&v, &config, true, out)?;
     Ok(exit::OK)
+}
+
+/// `comment --render-only`: prints the comment that `comment` would post (marker first).
+pub(crate) fn render(report: &Path, out: &mut Output) -> Result<u8, Error> {
+    let v = read_report(report)?;
+    let marker = github::marker(&v.platform.id);
+    out.write_result(&verdict::markdown(&v, Some(&marker)), "the comment")?;
+    Ok(exit::OK)
+}
+
+fn read_report(report: &Path) -> Result<Verdict, Error> {
+    let text = std::fs::read_to_string(report).map_err(|source| GateError::Read {
+        path: report.to_path_buf(),
+        source,
+    })?;
+    Ok(Verdict::from_json(&text, report)?)
 }
 
 /// Appends the markdown report to `$GITHUB_STEP_SUMMARY` when set; warns on failure.

@@ -200,6 +200,9 @@ pub(crate) enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `init` refused to overwrite a file, or could not edit the manifest.
+    #[error(transparent)]
+    Init(#[from] super::init::InitError),
     /// Writing a result failed.
     #[error("failed to write {what}")]
     Write {
@@ -317,6 +320,11 @@ impl Error {
             Error::RolesForPids { .. } => Some(
                 "give one --role for all pids, or one per pid in the same order".into(),
             ),
+            Error::Init(super::init::InitError::Differs { .. }) => Some(
+                "pass --force to overwrite (after upgrading cargo-meshinsight, it pins the workflows to this version)"
+                    .into(),
+            ),
+            Error::Init(_) => None,
             Error::Write { .. }
             | Error::WriteFile(_)
             | Error::Io { .. }

@@ -36,8 +36,15 @@ pub(crate) struct CommentCmdArgs {
     report: PathBuf,
     #[command(flatten)]
     comment: CommentArgs,
+    /// Print the comment's markdown (with its hidden marker) instead of posting it, for a job
+    /// that posts it without this tool (ci/meshinsight-comment.sh)
+    #[arg(long, conflicts_with_all = ["require_comment", "pr"])]
+    render_only: bool,
 }
 
 pub(super) fn run(args: CommentCmdArgs, out: &mut Output) -> Result<u8, Error> {
+    if args.render_only {
+        return comment::render(&args.report, out);
+    }
     comment::run(&args.report, CommentConfig::from(&args.comment), out)
 }

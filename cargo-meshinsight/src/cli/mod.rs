@@ -9,8 +9,10 @@ mod bench;
 mod check;
 mod comment;
 mod critical_path;
+mod doctor;
 mod generate;
 mod import;
+mod init;
 mod internal;
 mod predict;
 mod profile;
@@ -32,9 +34,10 @@ pub(crate) mod probe;
 mod probe_overhead;
 mod probe_workload;
 
-/// Cargo's view: `cargo meshinsight ARGS`.
+/// Cargo's view: `cargo meshinsight ARGS`. Named `cargo` so that the subcommand's display
+/// name (in `--version`) is `cargo-meshinsight`.
 #[derive(Debug, Parser)]
-#[command(bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
+#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
 enum Cargo {
     /// What a service-mesh sidecar costs, component by component.
     Meshinsight(Args),
@@ -81,6 +84,8 @@ enum Command {
     /// A service of a deployed topology (internal).
     #[command(name = "__service", hide = true)]
     Service(service::ServiceArgs),
+    Init(init::InitArgs),
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Parses `argv` (either form) and runs the command; returns the exit code.
@@ -155,5 +160,7 @@ fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
         Command::CriticalPath(args) => critical_path::run(args, out),
         Command::Validate(args) => validate::run(args, out),
         Command::Service(args) => service::run(args, out),
+        Command::Init(args) => init::run(args, out),
+        Command::Doctor(args) => doctor::run(args, out),
     }
 }

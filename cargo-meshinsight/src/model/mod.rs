@@ -24,9 +24,9 @@ use crate::vocab::{Component, Filter, Mode, SidecarConfig};
 /// The version of the profile file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The paper's figures (SoCC '23, Tables 2 and 3), embedded as the default profile.
-pub(crate) const PAPER_PROFILE_JSON: &str =
-    include_str!("../../../fixtures/profiles/socc23-envoy-1.21.json");
+/// The paper's figures (SoCC '23, Tables 2 and 3), embedded as the default profile. The
+/// package's copy (`assets/`, a symbolic link in the repository) keeps the crate whole.
+pub(crate) const PAPER_PROFILE_JSON: &str = include_str!("../../assets/socc23-envoy-1.21.json");
 
 /// Where the embedded paper profile lives in the repository.
 pub const PAPER_PROFILE_PATH: &str = "fixtures/profiles/socc23-envoy-1.21.json";

@@ -492,7 +492,7 @@ fn selected_package<'a>(
     })
 }
 
-fn metadata_message(e: &cargo_metadata::Error) -> String {
+pub(crate) fn metadata_message(e: &cargo_metadata::Error) -> String {
     let text = match e {
         cargo_metadata::Error::CargoMetadata { stderr } => stderr.clone(),
         other => other.to_string(),

@@ -1,0 +1,1 @@
+../../../ci/meshinsight-lib.sh

@@ -1,0 +1,1 @@
+../../bpf/bpf_min.h

@@ -1,0 +1,1 @@
+../../bpf/probe.bpf.c
