@@ -457,7 +457,7 @@ fn libtest_trials_fail_on_a_regression_and_are_ignored_without_a_baseline() {
         panic!("{chain:?}")
     };
     assert!(
-        msg.starts_with("regression: 825.8 µs → 947.9 µs (+14.8%"),
+        msg.starts_with("regression: 826 µs → 948 µs (+14.8%"),
         "{msg}"
     );
     assert!(msg.contains("moved most: parsing (100%)"), "{msg}");

@@ -40,10 +40,13 @@ pub fn launch() -> Launch {
     Launch::with_exe(env!("CARGO_BIN_EXE_cargo-meshinsight"))
 }
 
-/// The binary under test, run in the repository root, without colour.
+/// The binary under test, run in the repository root, without colour, its tables laid out
+/// for the default width (docs/cli.md).
 pub fn meshinsight() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"));
-    c.current_dir(root()).env("NO_COLOR", "1");
+    c.current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("COLUMNS");
     c
 }
 

@@ -1,9 +1,8 @@
-//! `cargo meshinsight bench`: the black-box overhead of a sidecar, with a progress bar.
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+//! `cargo meshinsight bench`: the black-box overhead of a sidecar, with progress.
 
 use super::error::Error;
 use super::output::Output;
+use super::progress::{self, Bar, Unit};
 use crate::exit;
 use crate::harness::Launch;
 use crate::harness::bench::{BenchConfig, BenchProgress, run_bench};
@@ -14,18 +13,14 @@ pub(crate) fn run(cfg: &BenchConfig, format: Format, out: &mut Output) -> Result
     let launch = Launch::current()?;
     let what = format!("{} ({}, {} B)", cfg.sidecar.name(), cfg.config, cfg.size);
     out.status("Starting", &what);
-    let bar = if out.is_quiet() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-    };
+    let bar = progress::bar(out, "Measuring", None, Unit::Count("runs"));
     let result = run_bench(&launch, cfg, &mut |p| show(&bar, p));
     bar.finish_and_clear();
     let result = result?;
     out.status("Finished", format!("{what}, {} repetitions", result.repeat));
     let text = match format {
         Format::Json => serde_json::to_string_pretty(&result).expect("results serialize"),
-        Format::Table | Format::Markdown => crate::report::bench::table(&result),
+        Format::Table | Format::Markdown => crate::report::bench::table(&result, out.width()),
     };
     writeln!(out.out(), "{text}").map_err(|source| Error::Write {
         what: "the result".into(),
@@ -35,23 +30,15 @@ pub(crate) fn run(cfg: &BenchConfig, format: Format, out: &mut Output) -> Result
 }
 
 /// Shows the benchmark's progress on `bar`.
-fn show(bar: &ProgressBar, p: BenchProgress) {
+fn show(bar: &Bar, p: BenchProgress) {
     match p {
         BenchProgress::Started {
             runs,
             sidecar_version,
         } => {
             bar.set_length(runs as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>12.green.bold} [{bar:30}] {pos}/{len} runs {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix("Measuring");
             if let Some(v) = sidecar_version {
-                bar.set_message(format!("(version {v})"));
+                bar.set_message(format!("version {v}"));
             }
         }
         BenchProgress::RunDone {
@@ -59,8 +46,9 @@ fn show(bar: &ProgressBar, p: BenchProgress) {
             p50_us,
         } => {
             bar.set_message(format!(
-                "last: {} p50 {p50_us:.1} µs",
-                if with_sidecar { "sidecar" } else { "baseline" }
+                "last: {} p50 {} µs",
+                if with_sidecar { "sidecar" } else { "baseline" },
+                crate::report::num::us(p50_us)
             ));
             bar.inc(1);
         }

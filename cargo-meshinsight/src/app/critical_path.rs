@@ -49,7 +49,7 @@ pub(crate) fn run(config: &CriticalPathConfig, out: &mut Output) -> Result<u8, E
         .iter()
         .map(|g| report_of(g, config.size_bytes, mesh.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
-    let text = report::critical_path::render(&reports, config.format);
+    let text = report::critical_path::render(&reports, config.format, out.width());
     out.out()
         .write_all(text.as_bytes())
         .map_err(|source| Error::Write {

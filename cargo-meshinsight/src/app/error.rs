@@ -305,7 +305,8 @@ impl Error {
                 Some("--threshold is a percentage >= 0; --alpha lies in (0, 1)".into())
             }
             Error::Input(InputError::NoFixtures { .. }) => Some(
-                "pass --ecg FILE, or run in a project with fixtures/ecg/ (docs/ecg-format.md)"
+                "pass --ecg FILE, configure `fixtures` in the project's Cargo.toml (docs/gate.md), \
+                 or run where fixtures/ecg/ is (docs/ecg-format.md)"
                     .into(),
             ),
             Error::Input(_) => None,
@@ -366,7 +367,7 @@ fn gate_hint(e: &GateError) -> Option<String> {
             "check the path given to --baseline-file; --no-baseline compares nothing".into(),
         ),
         GateError::InvalidReport { .. } => {
-            Some("pass the JSON written by `cargo meshinsight check --report FILE`".into())
+            Some("pass the JSON written by `cargo meshinsight check -o FILE`".into())
         }
         GateError::Read { .. }
         | GateError::Git { .. }

@@ -9,8 +9,6 @@ use crate::measure::paired::PairedProfiles;
 use crate::measure::{MeasureConfig, MeasureError, Progress};
 use crate::model::Profile;
 
-const RUNS: &str = "{pos}/{len} runs, {eta} left: {msg}";
-
 /// [`crate::measure::measure`] with a progress bar (time left) and status lines on `out`.
 pub(crate) fn measure_profile(
     cfg: &MeasureConfig,
@@ -29,9 +27,7 @@ pub(crate) fn measure_profile(
             planned
         ),
     );
-    let profile = with_bar(out, planned, |progress| {
-        crate::measure::measure(cfg, launch, progress)
-    })?;
+    let profile = measure_with_progress(cfg, launch, out)?;
     let elapsed = profile
         .settings
         .as_ref()
@@ -42,6 +38,17 @@ pub(crate) fn measure_profile(
         format!("{} in {elapsed:.0} s", profile.platform.id),
     );
     Ok(profile)
+}
+
+/// [`crate::measure::measure`] with progress only (the caller says what it measures).
+pub(crate) fn measure_with_progress(
+    cfg: &MeasureConfig,
+    launch: &Launch,
+    out: &mut Output,
+) -> Result<Profile, Error> {
+    with_bar(out, cfg.planned_runs(), |progress| {
+        crate::measure::measure(cfg, launch, progress)
+    })
 }
 
 /// [`crate::measure::paired::measure_paired`] with a progress bar and status lines on `out`.
@@ -84,7 +91,12 @@ fn with_bar<T>(
     planned: u64,
     measure: impl FnOnce(&mut dyn FnMut(Progress)) -> Result<T, MeasureError>,
 ) -> Result<T, Error> {
-    let bar = progress::bar(out, "Measuring", Some(planned), RUNS);
+    let bar = progress::bar(
+        out,
+        "Measuring",
+        Some(planned),
+        progress::Unit::Count("runs"),
+    );
     let result = measure(&mut |p| match p {
         Progress::Phase(what) => bar.set_message(what),
         Progress::Run => bar.inc(1),

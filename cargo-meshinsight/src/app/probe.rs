@@ -50,7 +50,7 @@ pub(crate) fn run(config: &ProbeConfig, out: &mut Output) -> Result<u8, Error> {
     let report = probe.snapshot()?;
     drop(probe);
     let text = match config.format {
-        Format::Table | Format::Markdown => crate::report::probe::table(&report),
+        Format::Table | Format::Markdown => crate::report::probe::table(&report, out.width()),
         Format::Json => json(&report, "the probe report")? + "\n",
     };
     out.out()

@@ -130,8 +130,8 @@ pub(crate) fn run(config: &ProfileConfig, out: &mut Output) -> Result<u8, Error>
     let size = config.report_size.unwrap_or(smallest as f64);
     let text = match config.format {
         Format::Json => profile.to_json() + "\n",
-        Format::Table => render::render(&profile, size, config.report_rate, false),
-        Format::Markdown => render::render(&profile, size, config.report_rate, true),
+        Format::Table => render::render(&profile, size, config.report_rate, Some(out.width())),
+        Format::Markdown => render::render(&profile, size, config.report_rate, None),
     };
     out.out()
         .write_all(text.as_bytes())

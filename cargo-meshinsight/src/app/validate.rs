@@ -9,7 +9,7 @@ use super::output::Output;
 use crate::ecg::Ecg;
 use crate::exit;
 use crate::harness::{Launch, Sidecar};
-use crate::measure::{MeasureConfig, measure};
+use crate::measure::MeasureConfig;
 use crate::model::{CpuPrice, Profile};
 use crate::predict::ProfileSet;
 use crate::report::Format;
@@ -74,8 +74,9 @@ pub(crate) fn run(cmd: &ValidateCommand, out: &mut Output) -> Result<u8, Error> 
         cases.push(validate_case(&cfg, p, ecg, &sets, &launch, out)?);
     }
     let report = validate::report(&cfg, sets[0].primary(), cmd.cpu_price, load, cases);
+    let text = crate::report::validate::render(&report, cmd.format, out.width());
     out.out()
-        .write_all(crate::report::validate::render(&report, cmd.format).as_bytes())
+        .write_all(text.as_bytes())
         .map_err(|source| Error::Write {
             what: "the report".into(),
             source,
@@ -213,7 +214,7 @@ fn quick_profile(
             }
         ),
     );
-    Ok(measure(&cfg, launch, &mut |_| {})?)
+    super::measuring::measure_with_progress(&cfg, launch, out)
 }
 
 /// Validates the fixture `ecg` (from `path`) with the profile closest to its sidecars in

@@ -89,9 +89,9 @@ pub struct BenchArgs {
     /// Closed loop: requests before measuring, per run.
     #[arg(long, default_value_t = 200)]
     warmup: u64,
-    /// Open loop: measured seconds per run.
-    #[arg(long, default_value_t = 1.0)]
-    duration: f64,
+    /// Open loop: how long each run measures (e.g. 2s, 500ms; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = super::duration::parse)]
+    duration: Duration,
     /// Open loop: requests in flight at most.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -103,8 +103,12 @@ pub struct BenchArgs {
     concurrency: usize,
     #[command(flatten)]
     builtin: BuiltinArgs,
-    /// Pin load generator, echo application and sidecar to separate CPUs.
+    /// Do not pin load generator, echo application and sidecar to separate CPUs (pinned by
+    /// default, as `profile` measures)
     #[arg(long)]
+    no_pin: bool,
+    /// Pinning is the default: accepted for scripts that ask for it.
+    #[arg(long, hide = true, conflicts_with = "no_pin")]
     pin: bool,
     /// Result format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -121,20 +125,15 @@ impl TryFrom<&BenchArgs> for BenchConfig {
             *concurrency = a.concurrency;
         }
         BuiltinVariant::from(&a.builtin).apply(&mut sidecar)?;
-        if !(a.duration > 0.0 && a.duration.is_finite()) {
-            return Err(HarnessError::Config(
-                "--duration must be a positive number of seconds".into(),
-            ));
-        }
         Ok(BenchConfig {
             size: a.size,
             rate: a.rate,
             repeat: a.repeat,
             requests: a.requests,
             warmup: a.warmup,
-            duration: Duration::from_secs_f64(a.duration),
+            duration: a.duration,
             connections: a.connections,
-            pin: a.pin,
+            pin: !a.no_pin,
             ..BenchConfig::new(sidecar, config)
         })
     }

@@ -74,8 +74,12 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     /// Also write the verdict as JSON to this file (for `cargo meshinsight comment`)
+    #[arg(short, long, value_name = "FILE", alias = "report")]
+    output: Option<PathBuf>,
+    /// Also write the verdict as JUnit XML to this file (one test case per metric; a
+    /// regression is a failure)
     #[arg(long, value_name = "FILE")]
-    report: Option<PathBuf>,
+    junit: Option<PathBuf>,
     /// Do not post the pull-request comment even when a token and a pull request are present
     #[arg(long, conflicts_with = "require_comment")]
     no_comment: bool,
@@ -115,7 +119,8 @@ impl From<&CheckArgs> for ReportConfig {
     fn from(a: &CheckArgs) -> Self {
         ReportConfig {
             format: a.format,
-            report: a.report.clone(),
+            report: a.output.clone(),
+            junit: a.junit.clone(),
             comment: CommentConfig::from(&a.comment),
             post_comment: !a.no_comment,
         }

@@ -31,7 +31,7 @@ impl From<&CommentArgs> for CommentConfig {
 /// comments on pull requests from forks).
 #[derive(Debug, clap::Args)]
 pub(crate) struct CommentCmdArgs {
-    /// The JSON verdict written by `cargo meshinsight check --report FILE`
+    /// The JSON verdict written by `cargo meshinsight check -o FILE`
     #[arg(long, value_name = "FILE")]
     report: PathBuf,
     #[command(flatten)]

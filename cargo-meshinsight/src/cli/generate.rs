@@ -25,9 +25,9 @@ pub(crate) struct GenerateArgs {
     /// Leave out the data problems of the real trace
     #[arg(long)]
     clean: bool,
-    /// Output directory
-    #[arg(long, short, value_name = "DIR")]
-    out: PathBuf,
+    /// Directory the CSV files are written to
+    #[arg(short, long, value_name = "DIR", alias = "out")]
+    output: PathBuf,
 }
 
 impl From<&GenerateArgs> for GenerateConfig {
@@ -40,7 +40,7 @@ impl From<&GenerateArgs> for GenerateConfig {
                 schema: a.schema,
                 problems: !a.clean,
             },
-            dir: a.out.clone(),
+            dir: a.output.clone(),
         }
     }
 }

@@ -19,8 +19,14 @@ pub(crate) struct ImportArgs {
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
     /// Directory the fixtures are written to
-    #[arg(long, short, value_name = "DIR", default_value = "fixtures/ecg")]
-    out: PathBuf,
+    #[arg(
+        short,
+        long,
+        value_name = "DIR",
+        alias = "out",
+        default_value = "fixtures/ecg"
+    )]
+    output: PathBuf,
     /// Sidecar mode of every service (the fixtures' [defaults])
     #[arg(long, default_value = "http")]
     mode: Mode,
@@ -46,7 +52,7 @@ impl From<&ImportArgs> for ImportConfig {
         ImportConfig {
             format: a.format,
             files: a.files.clone(),
-            dir: a.out.clone(),
+            dir: a.output.clone(),
             defaults: Defaults {
                 mode: a.mode,
                 filters: a.filters.clone(),

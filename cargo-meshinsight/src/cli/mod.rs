@@ -10,6 +10,7 @@ mod check;
 mod comment;
 mod critical_path;
 mod doctor;
+mod duration;
 mod generate;
 mod import;
 mod init;
@@ -26,7 +27,7 @@ use std::ffi::OsString;
 use clap::{Parser, Subcommand};
 
 use crate::app::error::Error;
-use crate::app::output::Output;
+use crate::app::output::{ColorChoice, Output};
 use crate::app::signals::{self, OnSignal};
 use crate::exit;
 
@@ -50,8 +51,51 @@ pub(crate) struct Args {
     /// Print no status lines.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Colour status lines, errors and help: auto (NO_COLOR, CLICOLOR_FORCE, TERM=dumb,
+    /// CARGO_TERM_COLOR and whether it is a terminal decide), always, never
+    #[arg(long, value_name = "WHEN", global = true, default_value_t = ColorArg::Auto, value_enum)]
+    color: ColorArg,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ColorArg> for ColorChoice {
+    fn from(c: ColorArg) -> Self {
+        match c {
+            ColorArg::Auto => ColorChoice::Auto,
+            ColorArg::Always => ColorChoice::Always,
+            ColorArg::Never => ColorChoice::Never,
+        }
+    }
+}
+
+/// The `--color` of `argv` before clap has parsed it, so that clap's own errors and help
+/// are coloured as asked: the last `--color WHEN` or `--color=WHEN` before `--`.
+fn color_in(argv: &[OsString]) -> ColorChoice {
+    let mut choice = ColorChoice::Auto;
+    let mut args = argv.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        let value = match arg.as_ref() {
+            "--" => break,
+            "--color" => args.next().map(|v| v.into_owned()),
+            a => a.strip_prefix("--color=").map(str::to_string),
+        };
+        choice = match value.as_deref() {
+            Some("always") => ColorChoice::Always,
+            Some("never") => ColorChoice::Never,
+            Some("auto") => ColorChoice::Auto,
+            _ => choice,
+        };
+    }
+    choice
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +139,7 @@ where
     T: Into<OsString> + Clone,
 {
     let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    out.set_color(color_in(&argv));
     let parsed = if argv.get(1).is_some_and(|a| a == "meshinsight") {
         Cargo::try_parse_from(&argv).map(|Cargo::Meshinsight(args)| args)
     } else {
@@ -108,7 +153,12 @@ where
             } else {
                 exit::OK
             };
-            let text = if out.color() {
+            let color = if e.use_stderr() {
+                out.color()
+            } else {
+                out.color_stdout()
+            };
+            let text = if color {
                 e.render().ansi().to_string()
             } else {
                 e.render().to_string()
@@ -122,6 +172,7 @@ where
         }
     };
     out.set_quiet(args.quiet);
+    out.set_color(args.color.into());
     match dispatch(args.command, out) {
         Ok(code) => code,
         Err(e) => {
@@ -162,5 +213,31 @@ fn dispatch(command: Command, out: &mut Output) -> Result<u8, Error> {
         Command::Service(args) => service::run(args, out),
         Command::Init(args) => init::run(args, out),
         Command::Doctor(args) => doctor::run(args, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn color_is_found_before_clap_parses() {
+        let c = |a: &[&str]| color_in(&argv(a));
+        assert_eq!(c(&["x", "predict"]), ColorChoice::Auto);
+        assert_eq!(c(&["x", "--color", "never", "predict"]), ColorChoice::Never);
+        assert_eq!(c(&["x", "predict", "--color=always"]), ColorChoice::Always);
+        assert_eq!(
+            c(&["x", "--color=never", "predict", "--color", "always"]),
+            ColorChoice::Always
+        );
+        assert_eq!(
+            c(&["x", "predict", "--", "--color=always"]),
+            ColorChoice::Auto
+        );
+        assert_eq!(c(&["x", "--color", "purple"]), ColorChoice::Auto);
     }
 }

@@ -11,9 +11,14 @@ use crate::report::Format;
 /// Predict the end-to-end overhead of the mesh for call graphs (ECG fixtures).
 #[derive(Debug, clap::Args)]
 pub(crate) struct PredictArgs {
-    /// ECG fixture files (TOML or JSON) or directories of them [default: fixtures/ecg]
+    /// ECG fixture files (TOML or JSON) or directories of them [default: the fixtures the
+    /// project configures (`[*.metadata.meshinsight] fixtures`), else fixtures/ecg]
     #[arg(long = "ecg", value_name = "FILE", num_args = 1..)]
     ecg: Vec<PathBuf>,
+    /// Path to Cargo.toml of the project whose configured fixtures are predicted [default:
+    /// the nearest Cargo.toml with a `metadata.meshinsight` table]
+    #[arg(long, value_name = "PATH", conflicts_with = "ecg")]
+    manifest_path: Option<PathBuf>,
     /// Profile JSON; repeat to give services on other platforms their own [default: the paper's]
     #[arg(long, value_name = "FILE")]
     profile: Vec<PathBuf>,
@@ -33,6 +38,7 @@ impl From<&PredictArgs> for PredictConfig {
     fn from(a: &PredictArgs) -> Self {
         PredictConfig {
             ecg: a.ecg.clone(),
+            manifest_path: a.manifest_path.clone(),
             profiles: a.profile.clone(),
             speedup: a.speedup.clone(),
             cpu_price: a.cpu_price,

@@ -27,7 +27,7 @@ pub(crate) struct Args {
     )]
     role: Vec<Role>,
     /// How long to measure (e.g. 5s, 500ms, 1m); Ctrl-C stops early.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = super::duration::parse)]
     duration: Duration,
     /// Output format.
     #[arg(long, default_value = "table")]
@@ -86,55 +86,7 @@ impl TryFrom<&Args> for ProbeConfig {
     }
 }
 
-/// A `--duration` that is not one.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DurationError {
-    /// Not a number with a unit.
-    #[error("invalid duration `{0}` (expected e.g. 5s, 500ms, 1m)")]
-    Syntax(String),
-    /// Zero, negative or not finite.
-    #[error("invalid duration `{0}` (must be positive)")]
-    NotPositive(String),
-}
-
-/// Parses `5s`, `500ms`, `2m`, `1.5s` or a plain number of seconds.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    let text = text.trim();
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| DurationError::Syntax(text.to_string()))?;
-    if !(value.is_finite() && value > 0.0) {
-        return Err(DurationError::NotPositive(text.to_string()));
-    }
-    Ok(Duration::from_secs_f64(value * scale))
-}
-
 /// Runs the command.
 pub(super) fn run(args: Args, out: &mut Output) -> Result<u8, Error> {
     crate::app::probe::run(&ProbeConfig::try_from(&args)?, out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("soon").is_err());
-    }
 }

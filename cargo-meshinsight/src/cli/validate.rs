@@ -25,8 +25,13 @@ pub(crate) struct ValidateArgs {
     #[arg(long, value_name = "FILE")]
     profile: Vec<PathBuf>,
     /// Write the profile measured first to this file
-    #[arg(long, value_name = "FILE", conflicts_with = "profile")]
-    save_profile: Option<PathBuf>,
+    #[arg(
+        long,
+        value_name = "FILE",
+        alias = "save-profile",
+        conflicts_with = "profile"
+    )]
+    profile_output: Option<PathBuf>,
     /// The profile measured first: closed-loop requests per point
     #[arg(long, default_value_t = 800, conflicts_with = "profile")]
     profile_requests: u64,
@@ -53,8 +58,8 @@ pub(crate) struct ValidateArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     /// Also write the plot (predicted vs measured, error per case) to this SVG file
-    #[arg(long, value_name = "FILE")]
-    svg: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", alias = "svg")]
+    plot: Option<PathBuf>,
 }
 
 impl From<&ValidateArgs> for ValidateCommand {
@@ -63,7 +68,7 @@ impl From<&ValidateArgs> for ValidateCommand {
             sidecar: a.sidecar.clone(),
             ecg: a.ecg.clone(),
             profiles: a.profile.clone(),
-            save_profile: a.save_profile.clone(),
+            save_profile: a.profile_output.clone(),
             profile_requests: a.profile_requests,
             profile_repeat: a.profile_repeat,
             requests: a.requests,
@@ -72,7 +77,7 @@ impl From<&ValidateArgs> for ValidateCommand {
             tolerance_pct: a.tolerance,
             cpu_price: a.cpu_price,
             format: a.format,
-            svg: a.svg.clone(),
+            svg: a.plot.clone(),
         }
     }
 }

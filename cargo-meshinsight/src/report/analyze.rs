@@ -3,25 +3,28 @@
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table};
 
-use super::{Format, cores, us};
+use super::num::pct;
+use super::{Format, Width, cores, fit, us, wrap};
 use crate::analyze::stats::Summary;
 use crate::analyze::{Analysis, VariantReport};
 
-/// Renders `analysis` in `format`.
-pub(crate) fn render(analysis: &Analysis, format: Format) -> String {
+/// Renders `analysis` in `format`, terminal tables fitted to `width`.
+pub(crate) fn render(analysis: &Analysis, format: Format, width: Width) -> String {
     match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(analysis).expect("an analysis serializes");
             s.push('\n');
             s
         }
-        Format::Table => tables(analysis, false),
-        Format::Markdown => tables(analysis, true),
+        Format::Table => tables(analysis, Some(width)),
+        Format::Markdown => tables(analysis, None),
     }
 }
 
-fn tables(a: &Analysis, markdown: bool) -> String {
-    let mut text = format!(
+/// The tables: for the terminal fitted to `width`, markdown without one.
+fn tables(a: &Analysis, width: Option<Width>) -> String {
+    let markdown = width.is_none();
+    let summary = format!(
         "{} call graphs (calls per graph: median {}, max {}; latency without the mesh: median {} µs), \
          profile {}, {} bytes, {} requests/s per graph\n",
         a.graphs,
@@ -32,15 +35,15 @@ fn tables(a: &Analysis, markdown: bool) -> String {
         a.size_bytes,
         a.rate_rps
     );
+    let mut text = match width {
+        Some(w) => wrap(&summary, w),
+        None => summary,
+    };
     type Pick = fn(&VariantReport) -> &Summary;
     type Fmt = fn(f64) -> String;
     let metrics: [(&str, Pick, Fmt); 3] = [
         ("latency overhead µs", |v| &v.latency_overhead_us, us),
-        (
-            "latency overhead %",
-            |v| &v.latency_overhead_pct,
-            |x| format!("{x:.1}"),
-        ),
+        ("latency overhead %", |v| &v.latency_overhead_pct, pct),
         ("CPU overhead cores", |v| &v.cpu_overhead_cores, cores),
     ];
     for (title, pick, fmt) in metrics {
@@ -57,6 +60,7 @@ fn tables(a: &Analysis, markdown: bool) -> String {
             .map(String::from)
             .to_vec(),
         );
+
         for v in &a.variants {
             let s = pick(v);
             t.add_row(vec![
@@ -75,6 +79,9 @@ fn tables(a: &Analysis, markdown: bool) -> String {
             if let Some(c) = t.column_mut(i) {
                 c.set_cell_alignment(CellAlignment::Right);
             }
+        }
+        if let Some(w) = width {
+            fit(&mut t, w);
         }
         text.push('\n');
         text.push_str(&t.to_string());

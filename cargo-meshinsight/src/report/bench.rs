@@ -1,13 +1,16 @@
 //! The result of `cargo meshinsight bench`: a table of the percentiles without and with the
 //! sidecar, and the overhead with its confidence interval.
 
-use comfy_table::Table;
+use comfy_table::{CellAlignment, Table};
 
+use super::num::us;
+use super::{Width, fit, wrap};
 use crate::harness::bench::BenchResult;
 use crate::vocab::SidecarConfig;
 
-/// The result as a table plus a line on the overhead's confidence interval.
-pub(crate) fn table(r: &BenchResult) -> String {
+/// The result as a table plus a line on the overhead's confidence interval, fitted to
+/// `width`.
+pub(crate) fn table(r: &BenchResult, width: Width) -> String {
     let mut table = Table::new();
     table.set_header(vec!["latency (µs)", "baseline", "with sidecar", "overhead"]);
     let rows = [
@@ -37,13 +40,14 @@ pub(crate) fn table(r: &BenchResult) -> String {
         ),
     ];
     for (name, b, s, o) in rows {
-        table.add_row(vec![
-            name.to_string(),
-            format!("{b:.1}"),
-            format!("{s:.1}"),
-            format!("{o:.1}"),
-        ]);
+        table.add_row(vec![name.to_string(), us(b), us(s), us(o)]);
     }
+    for i in 1..4 {
+        if let Some(c) = table.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    fit(&mut table, width);
     let config = SidecarConfig {
         mode: r.mode,
         filters: r.filters.clone(),
@@ -54,19 +58,20 @@ pub(crate) fn table(r: &BenchResult) -> String {
         .map(|v| format!(" {v}"))
         .unwrap_or_default();
     let ci = match r.overhead_ci95_us {
-        Some(ci) => format!("± {ci:.1} µs (95% CI over {} repetitions)", r.repeat),
+        Some(ci) => format!("± {} µs (95% CI over {} repetitions)", us(ci), r.repeat),
         None => "(one repetition: no confidence interval)".to_string(),
     };
-    format!(
-        "{}{version}, {config}, {} B, {}:\n{table}\noverhead p50: {:.1} µs {ci}",
+    let title = format!(
+        "{}{version}, {config}, {} B, {}:",
         r.sidecar,
         r.size,
         match r.rate {
             Some(rate) => format!("open loop at {rate} req/s"),
             None => "closed loop".to_string(),
         },
-        r.overhead_p50_us,
-    )
+    );
+    let last = format!("overhead p50: {} µs {ci}", us(r.overhead_p50_us));
+    format!("{}\n{table}\n{}", wrap(&title, width), wrap(&last, width))
 }
 
 #[cfg(test)]
@@ -105,6 +110,15 @@ mod tests {
             overhead_mean_ci95_us: Some(3.0),
             repetitions: vec![],
         };
-        insta::assert_snapshot!(table(&r));
+        for w in [80, 160] {
+            let text = table(&r, Width(w));
+            assert!(
+                text.lines().all(|l| l.chars().count() <= w as usize),
+                "{text}"
+            );
+            insta::assert_snapshot!(format!("bench_table_{w}"), text);
+        }
+        let narrow = table(&r, Width::MIN);
+        assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
     }
 }

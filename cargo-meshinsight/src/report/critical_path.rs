@@ -4,39 +4,48 @@
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table};
 
-use super::{Format, us};
+use super::{Format, Width, fit, us, wrap};
 use crate::analyze::critical_path::TraceReport;
 
-/// Renders `reports` in `format`.
-pub(crate) fn render(reports: &[TraceReport], format: Format) -> String {
+/// Renders `reports` in `format`, tables fitted to `width`.
+pub(crate) fn render(reports: &[TraceReport], format: Format, width: Width) -> String {
     match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(reports).expect("reports serialize");
             s.push('\n');
             s
         }
-        Format::Table => tables(reports, false),
-        Format::Markdown => tables(reports, true),
+        Format::Table => tables(reports, Some(width)),
+        Format::Markdown => tables(reports, None),
     }
 }
 
-fn tables(reports: &[TraceReport], markdown: bool) -> String {
+/// The tables: for the terminal fitted to `width`, markdown without one.
+fn tables(reports: &[TraceReport], width: Option<Width>) -> String {
     let mut text = String::new();
     for r in reports {
-        text.push_str(&format!("trace {}", r.trace_id));
+        let mut title = format!("trace {}", r.trace_id);
         if let Some(m) = &r.with_mesh {
-            text.push_str(&format!(
+            title.push_str(&format!(
                 " (with the mesh: {} on profile {}, +{} µs)",
                 m.config,
                 m.profile,
                 us(m.overhead_us)
             ));
         }
-        text.push('\n');
+        title.push('\n');
         if !r.problems.is_empty() {
-            text.push_str(&format!("  {}\n", r.problems.summary()));
+            title.push_str(&format!("  {}\n", r.problems.summary()));
         }
-        text.push_str(&table(r, markdown).to_string());
+        text.push_str(&match width {
+            Some(w) => wrap(&title, w),
+            None => title,
+        });
+        let mut t = table(r, width.is_none());
+        if let Some(w) = width {
+            fit(&mut t, w);
+        }
+        text.push_str(&t.to_string());
         text.push_str("\n\n");
     }
     text
@@ -152,8 +161,8 @@ mod tests {
         plain.problems = Problems::default();
         let text = format!(
             "{}{}",
-            render(&[report()], Format::Table),
-            render(&[plain], Format::Markdown)
+            render(&[report()], Format::Table, Width::DEFAULT),
+            render(&[plain], Format::Markdown, Width::DEFAULT)
         );
         insta::assert_snapshot!(text);
     }

@@ -3,20 +3,22 @@
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table, TableStyle};
 
-use super::{Format, cores, us};
+use super::num::pct;
+use super::{Format, Width, cores, fit, us, wrap};
 use crate::model::{CostPart, CpuPrice};
 use crate::predict::{Figures, Prediction};
 
-/// Renders predictions in `format`; JSON is an array with one object per fixture.
-pub(crate) fn render(predictions: &[Prediction], format: Format) -> String {
+/// Renders predictions in `format`, a table fitted to `width`; JSON is an array with one
+/// object per fixture.
+pub(crate) fn render(predictions: &[Prediction], format: Format, width: Width) -> String {
     match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(predictions).expect("predictions serialize");
             s.push('\n');
             s
         }
-        Format::Table => tables(predictions, UTF8_BORDERS_ONLY, false),
-        Format::Markdown => tables(predictions, ASCII_MARKDOWN, true),
+        Format::Table => tables(predictions, UTF8_BORDERS_ONLY, Some(width)),
+        Format::Markdown => tables(predictions, ASCII_MARKDOWN, None),
     }
 }
 
@@ -35,7 +37,9 @@ fn right_align(t: &mut Table, from: usize) {
     }
 }
 
-fn tables(predictions: &[Prediction], preset: TableStyle, markdown: bool) -> String {
+/// The tables; terminal ones (`width` given) fitted to it, markdown ones (`None`) not.
+fn tables(predictions: &[Prediction], preset: TableStyle, width: Option<Width>) -> String {
+    let markdown = width.is_none();
     let speedup = predictions
         .iter()
         .find_map(|p| p.speedup.as_ref().map(|s| s.name.clone()));
@@ -63,7 +67,7 @@ fn tables(predictions: &[Prediction], preset: TableStyle, markdown: bool) -> Str
             us(p.base_latency_us),
             us(f.predicted_latency_us),
             us(f.latency_overhead_us),
-            format!("{:.1}", f.latency_overhead_pct),
+            pct(f.latency_overhead_pct),
             cores(f.cpu_overhead_cores),
             path_text(f, p.calls),
         ];
@@ -111,8 +115,16 @@ fn tables(predictions: &[Prediction], preset: TableStyle, markdown: bool) -> Str
         }
     }
     right_align(&mut by_part, 2);
+    if let Some(w) = width {
+        fit(&mut main, w);
+        fit(&mut by_part, w);
+    }
 
     let mut out = String::new();
+    let prose = |text: String| match width {
+        Some(w) => wrap(&text, w),
+        None => text,
+    };
     let profile = predictions
         .first()
         .map(|p| p.profile.as_str())
@@ -126,21 +138,23 @@ fn tables(predictions: &[Prediction], preset: TableStyle, markdown: bool) -> Str
             "**Predicted sidecar overhead** (profile `{profile}`{price})\n\n"
         ));
     } else {
-        out.push_str(&format!(
+        out.push_str(&prose(format!(
             "Predicted sidecar overhead (profile {profile}{price})\n"
-        ));
+        )));
     }
     out.push_str(&main.to_string());
     out.push_str("\n\n");
     if markdown {
         out.push_str("**By component** (latency: overhead on the predicted critical path)\n\n");
     } else {
-        out.push_str("By component (latency: overhead on the predicted critical path)\n");
+        out.push_str(&prose(
+            "By component (latency: overhead on the predicted critical path)\n".into(),
+        ));
     }
     out.push_str(&by_part.to_string());
     out.push('\n');
     if let Some(name) = speedup {
-        out.push_str(&format!("\nSpeedup: {name}\n"));
+        out.push_str(&prose(format!("\nSpeedup: {name}\n")));
     }
     out
 }

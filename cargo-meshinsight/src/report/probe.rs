@@ -2,14 +2,17 @@
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
+use super::num::{pct, us};
+use super::{Width, fit, wrap};
 use crate::probe::overhead::OverheadReport;
 use crate::probe::report::{Components, EventCounts, ProbeComponent, ProbeReport};
 
 /// At most this many per-process tables.
 pub(crate) const MAX_PROCESS_TABLES: usize = 8;
 
-/// A table per process (the busiest [`MAX_PROCESS_TABLES`]) and one for the total.
-pub(crate) fn table(report: &ProbeReport) -> String {
+/// A table per process (the busiest [`MAX_PROCESS_TABLES`]) and one for the total, fitted to
+/// `width`.
+pub(crate) fn table(report: &ProbeReport, width: Width) -> String {
     let mut text = String::new();
     // The busiest processes first; a target that forks many short children would
     // otherwise print a table for each.
@@ -17,9 +20,9 @@ pub(crate) fn table(report: &ProbeReport) -> String {
     processes.sort_by_key(|p| std::cmp::Reverse(p.cpu_ns()));
     for p in processes.iter().take(MAX_PROCESS_TABLES) {
         text.push_str(&format!("process {} ({}, {})\n", p.pid, p.comm, p.role));
-        text.push_str(&components_table(&p.components).to_string());
+        text.push_str(&components_table(&p.components, width).to_string());
         text.push('\n');
-        text.push_str(&events_line(&p.events));
+        text.push_str(&wrap(&events_line(&p.events), width));
     }
     if processes.len() > MAX_PROCESS_TABLES {
         text.push_str(&format!(
@@ -35,18 +38,18 @@ pub(crate) fn table(report: &ProbeReport) -> String {
             .filter(|(c, _)| **c == ProbeComponent::Ipc)
             .map(|(c, s)| (*c, s.clone()))
             .collect();
-        text.push_str(&components_table(&ipc_only).to_string());
+        text.push_str(&components_table(&ipc_only, width).to_string());
         text.push('\n');
     }
     text.push_str(&format!(
         "total over {:.3} s\n",
         report.duration_ns as f64 / 1e9
     ));
-    text.push_str(&components_table(&report.total).to_string());
+    text.push_str(&components_table(&report.total, width).to_string());
     text.push('\n');
-    text.push_str(&events_line(&report.events_total));
+    text.push_str(&wrap(&events_line(&report.events_total), width));
     let d = &report.drops;
-    text.push_str(&format!(
+    text.push_str(&wrap(&format!(
         "drops: {} lost events (stats {}, threads {}, targets {}, exited threads' events {}); partial: {} syscalls, {} softirqs begun before the attach, {} nested events skipped\n",
         d.lost(),
         d.stats_map_full,
@@ -56,7 +59,7 @@ pub(crate) fn table(report: &ProbeReport) -> String {
         d.unmatched_syscalls,
         d.unmatched_softirqs,
         d.nested_events
-    ));
+    ), width));
     text
 }
 
@@ -68,7 +71,7 @@ fn events_line(e: &EventCounts) -> String {
     )
 }
 
-fn components_table(components: &Components) -> Table {
+fn components_table(components: &Components, width: Width) -> Table {
     let total_cpu: u64 = components.values().map(|s| s.cpu_ns).sum();
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_header(vec![
@@ -94,14 +97,15 @@ fn components_table(components: &Components) -> Table {
             Cell::new(c.as_str()),
             num(s.count.to_string()),
             num(s.bytes.to_string()),
-            num(format!("{:.2}", s.mean_wall_us())),
-            num(format!("{:.2}", s.p50_us)),
-            num(format!("{:.2}", s.p99_us)),
-            num(format!("{:.2}", s.mean_cpu_us())),
-            num(format!("{share:.1} %")),
+            num(us(s.mean_wall_us())),
+            num(us(s.p50_us)),
+            num(us(s.p99_us)),
+            num(us(s.mean_cpu_us())),
+            num(format!("{} %", pct(share))),
         ];
         table.add_row(row);
     }
+    fit(&mut table, width);
     table
 }
 
@@ -182,7 +186,14 @@ mod tests {
         raw.comms.insert(42, "envoy".to_string());
         raw.counters[3] = 1;
         let report = ProbeReport::from_raw(&raw);
-        insta::assert_snapshot!(table(&report));
+        for w in [80u16, 160] {
+            let text = table(&report, Width(w));
+            assert!(
+                text.lines().all(|l| l.chars().count() <= w as usize),
+                "{text}"
+            );
+            insta::assert_snapshot!(format!("table_{w}"), text);
+        }
         insta::assert_json_snapshot!("report_json", report);
     }
 }

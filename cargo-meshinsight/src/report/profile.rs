@@ -4,7 +4,8 @@
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_BORDERS_ONLY};
 use comfy_table::{CellAlignment, Table, TableStyle};
 
-use super::{cores, us};
+use super::num::{pct, sig3, signed_pct};
+use super::{Width, cores, fit, us, wrap};
 use crate::model::assemble::{Checks, Linearity, PER_BYTE_R2};
 use crate::model::settings::Settings;
 use crate::model::{ComponentModel, LinearModel, Profile};
@@ -32,7 +33,7 @@ fn pm(v: f64, se: Option<f64>, fmt: fn(f64) -> String) -> String {
 }
 
 fn per_byte(v: f64) -> String {
-    format!("{v:.5}")
+    sig3(v)
 }
 
 fn model_text(m: &LinearModel) -> [String; 3] {
@@ -44,19 +45,20 @@ fn model_text(m: &LinearModel) -> [String; 3] {
     ]
 }
 
-/// Renders the profile's tables at message size `size` and rate `rate` (requests/s).
-pub(crate) fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) -> String {
+/// Renders the profile's tables at message size `size` and rate `rate` (requests/s): for the
+/// terminal, fitted to `width`; as markdown without one.
+pub(crate) fn render(profile: &Profile, size: f64, rate: f64, width: Option<Width>) -> String {
     let mut doc = Doc {
-        style: if markdown {
+        style: if width.is_none() {
             ASCII_MARKDOWN
         } else {
             UTF8_BORDERS_ONLY
         },
-        markdown,
+        width,
         out: String::new(),
     };
     if let Some(settings) = &profile.settings {
-        doc.out.push_str(&settings_line(settings));
+        doc.prose(&settings_line(settings));
     }
     doc.heading(&format!(
         "Components at {size:.0} B (latency µs per round trip through one sidecar; vCPU at {rate:.0} requests/s); share in %"
@@ -64,7 +66,7 @@ pub(crate) fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) ->
     let modes: Vec<Mode> = profile.modes.keys().copied().collect();
     let components = components_table(&doc, profile, size, rate);
     doc.push_table(components);
-    doc.out.push_str(&cpu_prices(profile, &modes, size));
+    doc.prose(&cpu_prices(profile, &modes, size));
     if let Some(filters) = filters_table(&doc, profile, size, rate) {
         doc.heading(&format!("Filters at {size:.0} B (on top of their mode)"));
         doc.push_table(filters);
@@ -79,29 +81,36 @@ pub(crate) fn render(profile: &Profile, size: f64, rate: f64, markdown: bool) ->
         );
         let additivity = additivity_table(&doc, checks);
         doc.push_table(additivity);
-        doc.out.push_str(&assumption_lines(checks));
-        doc.out.push_str(&split_lines(profile));
-        doc.out.push_str(&outliers_line(checks));
+        doc.prose(&assumption_lines(checks));
+        doc.prose(&split_lines(profile));
+        doc.prose(&outliers_line(checks));
         for w in &checks.warnings {
-            doc.out.push_str(&format!("warning: {w}\n"));
+            doc.prose(&format!("warning: {w}\n"));
         }
     }
     doc.out
 }
 
-/// The text being rendered, in the terminal's or markdown's style.
+/// The text being rendered: for the terminal (fitted to `width`) or markdown (no width).
 struct Doc {
     style: TableStyle,
-    markdown: bool,
+    width: Option<Width>,
     out: String,
 }
 
 impl Doc {
     fn heading(&mut self, text: &str) {
-        if self.markdown {
-            self.out.push_str(&format!("\n**{text}**\n\n"));
-        } else {
-            self.out.push_str(&format!("\n{text}\n"));
+        match self.width {
+            None => self.out.push_str(&format!("\n**{text}**\n\n")),
+            Some(w) => self.out.push_str(&wrap(&format!("\n{text}\n"), w)),
+        }
+    }
+
+    /// Lines of prose, wrapped to the width.
+    fn prose(&mut self, text: &str) {
+        match self.width {
+            None => self.out.push_str(text),
+            Some(w) => self.out.push_str(&wrap(text, w)),
         }
     }
 
@@ -109,7 +118,11 @@ impl Doc {
         table(self.style, header.iter().map(|h| h.to_string()).collect())
     }
 
-    fn push_table(&mut self, t: Table) {
+    /// Appends `t`, fitted to the width.
+    fn push_table(&mut self, mut t: Table) {
+        if let Some(w) = self.width {
+            fit(&mut t, w);
+        }
         self.out.push_str(&t.to_string());
         self.out.push('\n');
     }
@@ -138,9 +151,9 @@ fn settings_line(settings: &Settings) -> String {
         settings
             .machine_load
             .map(|l| format!(
-                "; the rest of the machine used {:.0}% of its CPUs, {:.0}% stolen{}",
-                l.other_cpu_pct,
-                l.steal_pct,
+                "; the rest of the machine used {}% of its CPUs, {}% stolen{}",
+                pct(l.other_cpu_pct),
+                pct(l.steal_pct),
                 if l.is_busy() { " (BUSY)" } else { "" }
             ))
             .unwrap_or_default()
@@ -193,14 +206,14 @@ fn components_table(doc: &Doc, profile: &Profile, size: f64, rate: f64) -> Table
                 Some(x) => {
                     let c = Cost::of(x, size);
                     row.push(format!(
-                        "{} ({:.0}%)",
+                        "{} ({}%)",
                         us(c.latency_us),
-                        share(c.latency_us, total.latency_us)
+                        pct(share(c.latency_us, total.latency_us))
                     ));
                     row.push(format!(
-                        "{} ({:.0}%)",
+                        "{} ({}%)",
                         cores(rate * c.cpu_us / 1e6),
-                        share(c.cpu_us, total.cpu_us)
+                        pct(share(c.cpu_us, total.cpu_us))
                     ));
                 }
                 None => row.extend(["-".to_string(), "-".to_string()]),
@@ -299,7 +312,7 @@ fn additivity_table(doc: &Doc, checks: &Checks) -> Table {
             a.black_box_sd_us.map(us).unwrap_or_else(|| "-".into()),
             us(a.explained_us),
             us(a.residual_us),
-            format!("{:.1}", a.residual_pct),
+            pct(a.residual_pct),
         ]);
     }
     right(&mut t, 1);
@@ -311,7 +324,8 @@ fn assumption_lines(checks: &Checks) -> String {
     let mut out = String::new();
     if let Some(m) = checks.median_abs_residual_pct {
         out.push_str(&format!(
-            "median |unexplained residual|: {m:.1}% of the measured overhead ({})\n",
+            "median |unexplained residual|: {}% of the measured overhead ({})\n",
+            pct(m),
             if m <= 20.0 {
                 "within 20%"
             } else {
@@ -321,12 +335,12 @@ fn assumption_lines(checks: &Checks) -> String {
     }
     for f in &checks.filter_additivity {
         out.push_str(&format!(
-            "filters combined ({}) at {} B: {} µs vs sum of singles {} µs ({:+.1}%)\n",
+            "filters combined ({}) at {} B: {} µs vs sum of singles {} µs ({}%)\n",
             f.config,
             f.size,
             us(f.combined_us),
             us(f.sum_of_singles_us),
-            f.difference_pct
+            signed_pct(f.difference_pct)
         ));
     }
     let lin = &checks.linearity;
@@ -348,9 +362,9 @@ fn assumption_lines(checks: &Checks) -> String {
     out.push_str(&copy_fits_line(checks));
     for r in &checks.rate {
         out.push_str(&format!(
-            "A3 CPU per request vs rate, {}: {:+.1}% across the measured rates (p = {}): {}\n",
+            "A3 CPU per request vs rate, {}: {}% across the measured rates (p = {}): {}\n",
             r.mode,
-            r.change_over_range_pct,
+            signed_pct(r.change_over_range_pct),
             r.check
                 .as_ref()
                 .map(|c| format!("{:.3}", c.p_value))

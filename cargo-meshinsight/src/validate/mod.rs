@@ -479,15 +479,17 @@ mod tests {
         let r = report(&cfg, &profile, CpuPrice::Unloaded, Some(0.3), cases);
         assert_eq!(r.median_abs_error_pct, Some(17.5));
         assert_eq!(r.max_abs_error_pct, Some(40.0));
-        let text = crate::report::validate::render(&r, crate::report::Format::Table);
+        let wide = crate::report::Width::DEFAULT;
+        let text = crate::report::validate::render(&r, crate::report::Format::Table, wide);
         assert!(text.contains("MISS"), "{text}");
         assert!(text.contains("median |error| 17.5%"), "{text}");
         assert!(text.contains("(CPU priced unloaded)"), "{text}");
-        let md = crate::report::validate::render(&r, crate::report::Format::Markdown);
+        let md = crate::report::validate::render(&r, crate::report::Format::Markdown, wide);
         assert!(md.contains("| case"), "{md}");
         let json: ValidateReport = serde_json::from_str(&crate::report::validate::render(
             &r,
             crate::report::Format::Json,
+            wide,
         ))
         .unwrap();
         assert_eq!(json, r);

@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use indicatif::ProgressBar;
-
 use super::error::Error;
 use super::input::load_speedup;
 use super::output::Output;
@@ -51,7 +49,7 @@ pub(crate) fn run(config: &AnalyzeConfig, out: &mut Output) -> Result<u8, Error>
         write_atomic(path, analyze_plot::svg(&analysis).as_bytes())?;
         out.status("Wrote", format!("the CDF plot to {}", path.display()));
     }
-    let text = report::analyze::render(&analysis, config.format);
+    let text = report::analyze::render(&analysis, config.format, out.width());
     out.out()
         .write_all(text.as_bytes())
         .map_err(|source| Error::Write {
@@ -87,15 +85,15 @@ pub(crate) fn trace_paths(given: &[PathBuf]) -> Result<Vec<PathBuf>, TraceError>
     Ok(out)
 }
 
-/// A progress bar on standard error (hidden with --quiet or when it is not a terminal).
-fn progress_bar(out: &Output) -> ProgressBar {
-    progress::bar(out, "Analyzing", Some(0), "{percent:>3}% {msg}, {eta} left")
+/// Progress on standard error (a bar on a terminal, plain lines elsewhere, none with --quiet).
+fn progress_bar(out: &Output) -> progress::Bar {
+    progress::bar(out, "Analyzing", Some(0), progress::Unit::Percent)
 }
 
 /// Updates `bar` from the stream's counters until `done`: the first pass (reading and
 /// partitioning) is the first half of the bar, the second (building and predicting
 /// graphs) the second half.
-fn watch(bar: &ProgressBar, p: &StreamProgress, done: &AtomicBool) {
+fn watch(bar: &progress::Bar, p: &StreamProgress, done: &AtomicBool) {
     bar.set_length(1000);
     while !done.load(Ordering::Relaxed) {
         let read = p.bytes_read.load(Ordering::Relaxed) as f64;

@@ -98,6 +98,8 @@ pub(crate) struct ReportConfig {
     pub(crate) format: Format,
     /// Also write the verdict as JSON to this file.
     pub(crate) report: Option<PathBuf>,
+    /// Also write the verdict as JUnit XML to this file.
+    pub(crate) junit: Option<PathBuf>,
     /// The pull-request comment's options (its `pr` also names the report's pull request).
     pub(crate) comment: CommentConfig,
     /// Post the comment when a token and a pull request are present.
@@ -122,6 +124,9 @@ pub(crate) fn run(
         json.push('\n');
         crate::project::fs::write_atomic(path, json.as_bytes())?;
         out.status("Wrote", path.display());
+    }
+    if let Some(path) = &report.junit {
+        junit::write(&v, path, out)?;
     }
     write_step_summary(&v, out);
     if report.post_comment {
@@ -349,5 +354,6 @@ pub(crate) fn check_paired(
     confirm_by_measuring_again(config, first, "base and head", out, measure_and_judge)
 }
 
+mod junit;
 #[cfg(test)]
 mod tests;
