@@ -5,13 +5,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::error::Error;
 use super::output::Output;
 use crate::exit;
-use crate::harness::Launch;
 use crate::harness::bench::{BenchConfig, BenchProgress, run_bench};
 use crate::report::Format;
 
 /// Runs the benchmark and prints its result as a table or as JSON.
 pub(crate) fn run(cfg: &BenchConfig, format: Format, out: &mut Output) -> Result<u8, Error> {
-    let launch = Launch::current()?;
+    let launch = super::launch::launch(None, out)?;
     let what = format!("{} ({}, {} B)", cfg.sidecar.name(), cfg.config, cfg.size);
     out.status("Starting", &what);
     let bar = if out.is_quiet() {

@@ -15,6 +15,7 @@ pub(crate) mod head_profile;
 pub(crate) mod import;
 pub(crate) mod input;
 pub(crate) mod internal;
+pub(crate) mod launch;
 pub mod libtest;
 pub(crate) mod measuring;
 pub(crate) mod output;

@@ -9,7 +9,7 @@ use crate::app::error::Error;
 use crate::app::output::Output;
 use crate::harness::bench::BenchConfig;
 use crate::harness::sidecar::BuiltinVariant;
-use crate::harness::{HarnessError, Sidecar, Upstream};
+use crate::harness::{CpuList, HarnessError, Sidecar, Upstream};
 use crate::vocab::{Filter, Mode, SidecarConfig};
 
 /// Result format.
@@ -102,6 +102,9 @@ pub struct BenchArgs {
     /// Pin load generator, echo application and sidecar to separate CPUs.
     #[arg(long)]
     pin: bool,
+    /// Measure on these CPUs (real ids, e.g. 2-7 or 0,2,4; within the allowed set)
+    #[arg(long, value_name = "LIST")]
+    cpus: Option<CpuList>,
     /// Result format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -112,8 +115,13 @@ impl TryFrom<&BenchArgs> for BenchConfig {
     fn try_from(a: &BenchArgs) -> Result<Self, HarnessError> {
         let config = SidecarConfig::new(a.mode, a.filters.clone())?;
         let mut sidecar = a.sidecar.clone();
-        if let Sidecar::Envoy { path, concurrency } = &mut sidecar {
-            path.clone_from(&a.envoy);
+        if let Sidecar::Envoy {
+            path, concurrency, ..
+        } = &mut sidecar
+        {
+            if a.envoy.is_some() {
+                path.clone_from(&a.envoy);
+            }
             *concurrency = a.concurrency;
         }
         BuiltinVariant::from(&a.builtin).apply(&mut sidecar)?;
@@ -131,6 +139,7 @@ impl TryFrom<&BenchArgs> for BenchConfig {
             duration: Duration::from_secs_f64(a.duration),
             connections: a.connections,
             pin: a.pin,
+            cpus: a.cpus.clone(),
             ..BenchConfig::new(sidecar, config)
         })
     }
