@@ -53,7 +53,7 @@ struct Installed(tempfile::TempDir);
 impl Installed {
     fn new() -> Installed {
         let dir = tempfile::Builder::new()
-            .prefix("meshinsight-runner-")
+            .prefix("meshinsight-bin-")
             .tempdir()
             .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -156,12 +156,11 @@ impl SudoSetup {
             .unwrap();
         assert!(status.success());
         let example = std::fs::read_to_string(common::root().join("ci/sudoers.example")).unwrap();
-        let rules = example
-            .replace(
-                "/usr/local/bin/cargo-meshinsight",
-                &installed.bin().display().to_string(),
-            )
-            .replace("runner", &user);
+        // The user first: the binary's path may contain the word too.
+        let rules = example.replace("runner", &user).replace(
+            "/usr/local/bin/cargo-meshinsight",
+            &installed.bin().display().to_string(),
+        );
         let candidate = installed.dir().join("sudoers");
         std::fs::write(&candidate, rules).unwrap();
         let check = Command::new("visudo")
@@ -250,9 +249,7 @@ fn privileged_runner_the_sudoers_example_works_with_real_sudo() {
             "--sizes",
             "100",
             "--rates",
-            "",
-            "--filters",
-            "",
+            "50",
             "--repeat",
             "1",
             "--requests",
