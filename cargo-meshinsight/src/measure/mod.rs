@@ -410,6 +410,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn filters_are_refused_for_a_mode_that_runs_a_bootstrap_template() {
+        let sidecar: Sidecar = "envoy --config mesh.yaml".parse().unwrap();
+        let cfg = MeasureConfig {
+            filters: vec![Filter::Lua],
+            ..MeasureConfig::quick(sidecar.clone())
+        };
+        assert_eq!(
+            cfg.validate(),
+            Err(SettingsError::TemplateFilters(Mode::Http))
+        );
+        let plain = MeasureConfig::quick(sidecar);
+        assert_eq!(plain.validate(), Ok(()));
+        assert!(sidecar_notes(&plain)[0].contains("http from mesh.yaml"));
+    }
+
+    #[test]
     fn closed_loops_are_measured_in_blocks_that_pair_on_their_own() {
         let cfg = MeasureConfig::quick(Sidecar::builtin());
         assert_eq!(cfg.blocks(), (6, 250));

