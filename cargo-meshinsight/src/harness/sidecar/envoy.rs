@@ -104,10 +104,12 @@ fn release_in(
     })?;
     let says = self::version(launch, &binary)?;
     if release_of(&says) != Some(version) {
-        return Err(HarnessError::Config(format!(
-            "`{}` ({name} on PATH) is Envoy {says}, not release {version}",
-            binary.display()
-        )));
+        return Err(HarnessError::WrongRelease {
+            binary,
+            name,
+            found: says,
+            wanted: version.to_string(),
+        });
     }
     Ok(binary)
 }
