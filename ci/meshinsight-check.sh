@@ -9,7 +9,7 @@
 # privilege (docs/exit-codes.md). Extra arguments go to `check`.
 #
 # The measurement needs root or CAP_BPF + CAP_PERFMON: as root it runs as is, otherwise
-# through $MESHINSIGHT_SUDO (default `sudo -n -E`; ci/README.md "Runner setup"). It never
+# through $MESHINSIGHT_SUDO (default `sudo -n`; ci/README.md "Runner setup"). It never
 # comments (a fork's pull request gets a read-only token): the comment job does.
 set +x
 set -euo pipefail

@@ -8,6 +8,8 @@
 #                        a directory the job cannot write must hold the version already
 #   MESHINSIGHT_SOURCE   build from this directory (an unpacked .crate or the crate in a
 #                        checkout) instead of crates.io
+#   MESHINSIGHT_BIN      a binary installed by the runner's administrator (root-owned, named
+#                        in the sudoers rule): used when it is this version, never rebuilt
 set +x
 set -euo pipefail
 . "$(dirname "$0")/meshinsight-lib.sh"
@@ -20,6 +22,14 @@ root="$base/$version"
 bin="$root/bin/cargo-meshinsight"
 
 installed() { [ -x "$bin" ] && [ "$("$bin" meshinsight --version 2>/dev/null)" = "cargo-meshinsight $version" ]; }
+
+if [ -n "${MESHINSIGHT_BIN:-}" ]; then
+  bin=$MESHINSIGHT_BIN
+  installed || mi_die "MESHINSIGHT_BIN=$bin is not cargo-meshinsight $version: install that version there (ci/README.md \"Runner setup\")"
+  mi_note "cargo-meshinsight $version is installed at $bin"
+  printf '%s\n' "$bin"
+  exit 0
+fi
 
 if installed; then
   mi_note "cargo-meshinsight $version is installed at $bin"

@@ -27,14 +27,14 @@ mi_bin() {
 }
 
 # Runs "$@" with the privileges the eBPF probe needs: as is when already root, else through
-# $MESHINSIGHT_SUDO (default `sudo -n -E`, which the runner's sudoers rule must allow for the
+# $MESHINSIGHT_SUDO (default `sudo -n`, which the runner's sudoers rule must allow for the
 # installed binary: ci/README.md "Runner setup"). Children drop back to the invoking user.
 mi_privileged() {
   if [ "$(id -u)" = 0 ]; then
     "$@"
   else
     local sudo
-    read -r -a sudo <<<"${MESHINSIGHT_SUDO:-sudo -n -E}"
+    read -r -a sudo <<<"${MESHINSIGHT_SUDO:-sudo -n}"
     "${sudo[@]}" "$@"
   fi
 }

@@ -244,6 +244,7 @@ fn missing_sidecar_binaries_are_clear_errors() {
     let envoy = Sidecar::Envoy {
         path: Some("/nonexistent/bin/envoy".into()),
         concurrency: 1,
+        templates: Default::default(),
     };
     let err = envoy
         .start(&launch(), &config(Mode::Tcp), &echo, None)
@@ -415,6 +416,75 @@ fn ctrl_c_during_bench_kills_the_echo_and_sidecar_processes() {
     assert!(gone, "processes {children:?} survived Ctrl-C");
     let left: Vec<_> = temp.iter().filter(|p| p.exists()).collect();
     assert!(left.is_empty(), "temporary files survived Ctrl-C: {left:?}");
+}
+
+/// `bench --cpus` runs the echo application and the sidecar on the CPUs named, by their real
+/// ids: the last allowed CPU alone, then the allowed set pinned one process per CPU.
+#[test]
+fn a_run_with_cpus_uses_only_those_cpus() {
+    let allowed = common::allowed_cpus();
+    let last = allowed.last().unwrap().to_string();
+    let mut cmd = common::meshinsight();
+    cmd.args(["meshinsight", "bench", "--mode", "http", "--repeat", "2"])
+        .args(["--requests", "300", "--warmup", "20", "--format", "json"])
+        .args(["--pin", "--cpus", &last]);
+    let (out, children) = common::run_watching_children(cmd);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let kinds = ["__echo", "__sidecar"];
+    for kind in kinds {
+        let seen: Vec<_> = children
+            .iter()
+            .filter(|c| c.cmdline.contains(kind))
+            .collect();
+        assert!(!seen.is_empty(), "no {kind} child seen: {children:?}");
+        for c in seen {
+            assert_eq!(c.cpus, last, "{}", c.cmdline);
+        }
+    }
+    if allowed.len() >= 2 {
+        let set = format!("{},{}", allowed[0], allowed[1]);
+        let mut cmd = common::meshinsight();
+        cmd.args(["meshinsight", "bench", "--mode", "tcp", "--repeat", "1"])
+            .args([
+                "--requests",
+                "200",
+                "--format",
+                "json",
+                "--pin",
+                "--cpus",
+                &set,
+            ]);
+        let (out, children) = common::run_watching_children(cmd);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let cpus_of = |kind: &str| {
+            let c = children.iter().find(|c| c.cmdline.contains(kind));
+            c.map(|c| c.cpus.clone())
+        };
+        assert_eq!(cpus_of("__echo"), Some(allowed[0].to_string()));
+        assert_eq!(cpus_of("__sidecar"), Some(allowed[1].to_string()));
+    }
+}
+
+#[test]
+fn cpus_outside_the_allowed_set_are_refused_naming_them() {
+    let out = common::run(&[
+        "meshinsight",
+        "bench",
+        "--cpus",
+        "1000-1001",
+        "--repeat",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(101));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("CPUs 1000-1001 of the measurement CPUs 1000-1001 are not allowed"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    let out = common::run(&["meshinsight", "bench", "--cpus", "2-1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("the range `2-1` ends before it starts"));
 }
 
 #[test]

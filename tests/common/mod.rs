@@ -94,3 +94,135 @@ pub fn bench_json(args: &[&str], repeat: u32) -> serde_json::Value {
     assert!(out.status.success(), "{}", stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A child process seen while a command ran: its command line and what /proc/PID/status says.
+#[derive(Clone, Debug)]
+pub struct SeenChild {
+    /// Its command line, arguments joined by spaces.
+    pub cmdline: String,
+    /// The real, effective, saved and filesystem uids (`Uid:` of /proc/PID/status).
+    pub uids: Vec<u32>,
+    /// The CPUs it may run on (`Cpus_allowed_list:`).
+    pub cpus: String,
+}
+
+/// Runs `cmd` and, while it runs, records its direct children (every 10 ms, each once, as
+/// they look once they run their own program); returns its output and those children.
+pub fn run_watching_children(cmd: Command) -> (Output, Vec<SeenChild>) {
+    run_watching(cmd, false)
+}
+
+/// As [`run_watching_children`], with every descendant (through sudo, say).
+pub fn run_watching_descendants(cmd: Command) -> (Output, Vec<SeenChild>) {
+    run_watching(cmd, true)
+}
+
+fn run_watching(mut cmd: Command, descendants: bool) -> (Output, Vec<SeenChild>) {
+    use std::collections::BTreeMap;
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("the command starts");
+    let root = child.id();
+    let watcher = std::thread::spawn(move || {
+        let mut seen: BTreeMap<u32, SeenChild> = BTreeMap::new();
+        while Path::new(&format!("/proc/{root}")).exists() {
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if seen.contains_key(&pid) || !descends(pid, root, descendants) {
+                    continue;
+                }
+                // Between fork and exec a child still runs its parent's program.
+                if parent_of(pid).is_some_and(|p| cmdline(p) == cmdline(pid)) {
+                    continue;
+                }
+                if let Some(c) = describe(pid) {
+                    seen.insert(pid, c);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        seen.into_values().collect::<Vec<_>>()
+    });
+    let output = child.wait_with_output().expect("the command runs");
+    (output, watcher.join().expect("the watcher runs"))
+}
+
+/// Whether `pid` is a child of `root` (or, with `deep`, any descendant).
+fn descends(pid: u32, root: u32, deep: bool) -> bool {
+    let mut at = pid;
+    for _ in 0..64 {
+        match parent_of(at) {
+            Some(p) if p == root => return true,
+            Some(p) if deep && p > 1 => at = p,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
+}
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn describe(pid: u32) -> Option<SeenChild> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    Some(SeenChild {
+        cmdline: cmdline(pid),
+        uids: field("Uid:")?
+            .split_whitespace()
+            .filter_map(|u| u.parse().ok())
+            .collect(),
+        cpus: field("Cpus_allowed_list:")?,
+    })
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list` of /proc/self/status).
+pub fn allowed_cpus() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    list.split(',')
+        .flat_map(|part| match part.split_once('-') {
+            Some((a, b)) => (a.parse::<usize>().unwrap()..=b.parse().unwrap()).collect(),
+            None => vec![part.parse().unwrap()],
+        })
+        .collect()
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+        .unwrap_or(false)
+}

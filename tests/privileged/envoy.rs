@@ -25,6 +25,7 @@ fn envoy() -> Sidecar {
     Sidecar::Envoy {
         path,
         concurrency: 1,
+        templates: Default::default(),
     }
 }
 
@@ -107,4 +108,65 @@ fn privileged_envoy_bench_command_reports_the_version_and_overhead() {
     assert!(v["sidecar_version"].as_str().unwrap().contains("1."), "{v}");
     assert_eq!(v["filters"], serde_json::json!(["lua"]));
     assert!(v["overhead_p50_us"].as_f64().unwrap() > 0.0, "{v}");
+}
+
+/// The oldest and the newest Envoy release docs/harness.md says are supported, and the
+/// variables .ci/run points at their binaries with.
+const RELEASES: [(&str, &str); 2] = [
+    ("MESHINSIGHT_ENVOY_OLDEST", "1.36.2"),
+    ("MESHINSIGHT_ENVOY_NEWEST", "1.40.0"),
+];
+
+/// Every supported release starts through `bench` and carries traffic, with the tap filter
+/// writing its files (1.36 and 1.37 refuse configuration paths under /dev).
+#[test]
+fn privileged_envoy_every_supported_release_starts() {
+    let _turn = common::measuring();
+    for (var, release) in RELEASES {
+        let binary = super::runner::envoy_release(var);
+        let spec = format!("envoy --binary {}", binary.display());
+        for args in [
+            ["--mode", "http", "--filters", "tap"].as_slice(),
+            &["--mode", "grpc"],
+        ] {
+            let mut all = vec!["--sidecar", spec.as_str()];
+            all.extend_from_slice(args);
+            let v = bench_json(&all, 2);
+            let version = v["sidecar_version"].as_str().unwrap();
+            assert!(
+                version.contains(&format!("/{release}/")),
+                "{release}: {version}"
+            );
+            assert_eq!(v["requests_per_run"], 200, "{release} {args:?}");
+        }
+    }
+}
+
+/// A mesh team's own bootstrap (fixtures/envoy/mesh.yaml) runs for http and grpc, tcp gets the
+/// generated configuration, and the generated filters are refused for a template.
+#[test]
+fn privileged_envoy_runs_a_bootstrap_template() {
+    let _turn = common::measuring();
+    let template = common::root().join("fixtures/envoy/mesh.yaml");
+    let spec = format!("envoy --config {}", template.display());
+    for mode in ["http", "grpc", "tcp"] {
+        let v = bench_json(&["--sidecar", &spec, "--mode", mode], 2);
+        assert_eq!(v["mode"], mode);
+    }
+    let out = common::run(&[
+        "meshinsight",
+        "bench",
+        "--sidecar",
+        &spec,
+        "--mode",
+        "http",
+        "--filters",
+        "lua",
+    ]);
+    assert_eq!(out.status.code(), Some(101));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("is measured as it is: the generated filters"),
+        "{err}"
+    );
 }

@@ -12,4 +12,5 @@ mod gate;
 mod probe;
 mod probe_cli;
 mod profile;
+mod runner;
 mod validate;

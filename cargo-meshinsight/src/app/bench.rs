@@ -4,13 +4,12 @@ use super::error::Error;
 use super::output::Output;
 use super::progress::{self, Bar, Unit};
 use crate::exit;
-use crate::harness::Launch;
 use crate::harness::bench::{BenchConfig, BenchProgress, run_bench};
 use crate::report::Format;
 
 /// Runs the benchmark and prints its result as a table or as JSON.
 pub(crate) fn run(cfg: &BenchConfig, format: Format, out: &mut Output) -> Result<u8, Error> {
-    let launch = Launch::current()?;
+    let launch = super::launch::launch(None, out)?;
     let what = format!("{} ({}, {} B)", cfg.sidecar.name(), cfg.config, cfg.size);
     out.status("Starting", &what);
     let bar = progress::bar(out, "Measuring", None, Unit::Count("runs"));

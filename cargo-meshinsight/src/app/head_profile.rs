@@ -8,11 +8,12 @@ use super::error::{Error, ProfileTableInvalid};
 use super::input::{load_ecg, load_profile};
 use super::measuring::measure_profile;
 use super::output::Output;
+use crate::harness::sidecar::envoy;
 use crate::harness::{Launch, Sidecar};
 use crate::measure::MeasureConfig;
 use crate::model::Profile;
 use crate::project::build::{BuildOutput, build_bin, shell_quote};
-use crate::project::config::{DEFAULT_BIN_ARGS, Settings, Sidecar as ConfigSidecar};
+use crate::project::config::{DEFAULT_BIN_ARGS, EnvoyBinary, Settings, Sidecar as ConfigSidecar};
 use crate::util::hash::{sha256_file, slug};
 
 /// The head profile of `check` (and the profile `baseline update` records).
@@ -45,12 +46,14 @@ impl ProfileSource {
         match self {
             ProfileSource::File(path) => load_profile(path),
             ProfileSource::Measure { quick, sidecar } => {
+                let launch = super::launch::launch(settings.user.as_deref(), out)?;
                 let resolved = match sidecar {
                     Some(sidecar) => Resolved::preset(sidecar.clone()),
-                    None => resolve_sidecar(&settings.sidecar, &settings.manifest, None, out)?,
+                    None => {
+                        resolve_sidecar(&settings.sidecar, &settings.manifest, None, &launch, out)?
+                    }
                 };
                 let cfg = measure_config(settings, *quick, resolved.sidecar.clone())?;
-                let launch = Launch::current()?;
                 let mut profile = measure_profile(&cfg, &launch, out)?;
                 resolved.relabel(&mut profile);
                 Ok(profile)
@@ -123,16 +126,33 @@ impl Resolved {
 }
 
 /// The configured sidecar, ready to run: a `bin` target is built first with cargo in the
-/// project of `manifest` (into `target_dir` when given).
+/// project of `manifest` (into `target_dir` when given), as the user `launch` runs its
+/// children as; an Envoy release is found on `PATH`.
 pub(crate) fn resolve_sidecar(
     configured: &ConfigSidecar,
     manifest: &Path,
     target_dir: Option<&Path>,
+    launch: &Launch,
     out: &mut Output,
 ) -> Result<Resolved, Error> {
     Ok(match configured {
         ConfigSidecar::Builtin => Resolved::preset(Sidecar::builtin()),
-        ConfigSidecar::Envoy => Resolved::preset(Sidecar::envoy()),
+        ConfigSidecar::Envoy { binary, templates } => {
+            let path = match binary {
+                None => None,
+                Some(EnvoyBinary::Path(path)) => Some(path.clone()),
+                Some(EnvoyBinary::Release(release)) => {
+                    let path = envoy::release(launch, release)?;
+                    out.status("Found", format!("Envoy {release}: {}", path.display()));
+                    Some(path)
+                }
+            };
+            Resolved::preset(Sidecar::Envoy {
+                path,
+                concurrency: 1,
+                templates: templates.clone(),
+            })
+        }
         ConfigSidecar::Command(template) => Resolved::preset(Sidecar::Command {
             template: template.clone(),
         }),
@@ -152,6 +172,7 @@ pub(crate) fn resolve_sidecar(
                 manifest,
                 name,
                 target_dir,
+                launch,
                 BuildOutput {
                     color,
                     line: &mut line,
@@ -208,6 +229,15 @@ pub(crate) fn measure_config(
     } else {
         settings.filters.clone()
     };
+    // A bootstrap template is measured as it is: the fixtures' filters are its own business.
+    if settings.filters.is_empty()
+        && cfg
+            .filter_mode()
+            .is_some_and(|m| cfg.sidecar.template(m).is_some())
+    {
+        cfg.filters.clear();
+    }
+    cfg.cpus.clone_from(&settings.cpus);
     if let Some(table) = &settings.profile {
         let obj = table
             .as_object()
@@ -252,4 +282,26 @@ pub(crate) fn measure_config(
         }
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A template's mode measures no generated filter, though the fixtures configure some;
+    /// the configured CPUs go to the measurement.
+    #[test]
+    fn a_template_drops_the_fixtures_filters_and_the_cpus_are_kept() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut settings = Settings::with_defaults(&root);
+        settings.fixtures = vec!["fixtures/ecg/mixed-modes.toml".into()];
+        settings.cpus = Some("0".parse().unwrap());
+        let builtin = measure_config(&settings, true, Sidecar::builtin()).unwrap();
+        assert!(!builtin.filters.is_empty(), "mixed-modes.toml has filters");
+        assert_eq!(builtin.cpus, settings.cpus);
+        let template: Sidecar = "envoy --config mesh.yaml".parse().unwrap();
+        let cfg = measure_config(&settings, true, template).unwrap();
+        assert!(cfg.filters.is_empty(), "{:?}", cfg.filters);
+        cfg.validate().unwrap();
+    }
 }

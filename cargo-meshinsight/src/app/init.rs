@@ -136,7 +136,7 @@ pub(crate) fn choose_sidecar(bins: &[String], envoy_on_path: bool) -> (Sidecar, 
         ),
         ([], [one]) => (bin(one), format!("`{one}` is the only binary target")),
         ([], _) if envoy_on_path => (
-            Sidecar::Envoy,
+            Sidecar::envoy(),
             "no binary target looks like a proxy, and envoy is on PATH".to_string(),
         ),
         ([], _) => (
@@ -385,7 +385,10 @@ mod tests {
         let (s, why) = choose_sidecar(&names(&["MeshProxy", "sidecar-b"]), false);
         assert!(matches!(s, Sidecar::Bin { name, .. } if name == "MeshProxy"));
         assert!(why.contains("MeshProxy, sidecar-b"), "{why}");
-        assert_eq!(choose_sidecar(&names(&["a", "b"]), true).0, Sidecar::Envoy);
+        assert_eq!(
+            choose_sidecar(&names(&["a", "b"]), true).0,
+            Sidecar::envoy()
+        );
         assert_eq!(
             choose_sidecar(&names(&["a", "b"]), false).0,
             Sidecar::Builtin

@@ -17,6 +17,7 @@ pub(crate) mod import;
 pub(crate) mod init;
 pub(crate) mod input;
 pub(crate) mod internal;
+pub(crate) mod launch;
 pub mod libtest;
 pub(crate) mod measuring;
 pub(crate) mod output;

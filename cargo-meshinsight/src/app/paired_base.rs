@@ -6,7 +6,7 @@ use super::error::Error;
 use super::head_profile::{ProfileSource, Resolved, resolve_sidecar};
 use super::output::Output;
 use crate::gate::baseline::{self, git_err, short};
-use crate::harness::Sidecar;
+use crate::harness::{Launch, Sidecar};
 use crate::project::config::Settings;
 use crate::project::export::{export_tree, target_dir};
 
@@ -31,11 +31,13 @@ pub(crate) struct PreparedBase {
     _tree: Option<tempfile::TempDir>,
 }
 
-/// Resolves the base sidecar of a paired check.
+/// Resolves the base sidecar of a paired check; a `bin` sidecar is built as the user `launch`
+/// runs its children as (the exported tree is theirs).
 pub(crate) fn prepare_base(
     settings: &Settings,
     base: &PairedBase,
     target_branch: Option<&str>,
+    launch: &Launch,
     out: &mut Output,
 ) -> Result<PreparedBase, Error> {
     let rev = match base {
@@ -75,6 +77,10 @@ pub(crate) fn prepare_base(
             source,
         })?;
     export_tree(&repo, at, dir.path())?;
+    if let Some(user) = &launch.user {
+        user.give(dir.path())
+            .map_err(crate::harness::HarnessError::from)?;
+    }
     let manifest = dir.path().join(&rel_manifest);
     if !manifest.is_file() {
         return Err(Error::NoBaseManifest {
@@ -86,7 +92,13 @@ pub(crate) fn prepare_base(
     // Beside the head's target directory (not over it: the names are the same), kept between
     // runs so that the base builds incrementally.
     let target = target_dir(&settings.manifest)?.join("meshinsight-base");
-    let resolved = resolve_sidecar(&base_settings.sidecar, &manifest, Some(&target), out)?;
+    let resolved = resolve_sidecar(
+        &base_settings.sidecar,
+        &manifest,
+        Some(&target),
+        launch,
+        out,
+    )?;
     Ok(PreparedBase {
         resolved,
         commit: Some(at.to_string()),

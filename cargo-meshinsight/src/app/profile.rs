@@ -9,7 +9,7 @@ use super::output::Output;
 use crate::exit;
 use crate::harness::sidecar::BuiltinVariant;
 use crate::harness::sidecar::filters::BUILTIN_FILTERS;
-use crate::harness::{Launch, Sidecar};
+use crate::harness::{CpuList, Sidecar};
 use crate::measure::MeasureConfig;
 use crate::model::Profile;
 use crate::probe::ProbeSet;
@@ -44,6 +44,8 @@ pub(crate) enum Source {
         quick: bool,
         /// Measure this sidecar instead of the configured one.
         sidecar: Option<Sidecar>,
+        /// Measure on these CPUs instead of the configured ones.
+        cpus: Option<CpuList>,
     },
     /// A measurement with the given settings.
     Measure {
@@ -70,6 +72,7 @@ pub(crate) struct MeasureSettings {
     pub(crate) requests: Option<u64>,
     pub(crate) block_requests: Option<u64>,
     pub(crate) pin: bool,
+    pub(crate) cpus: Option<CpuList>,
     pub(crate) chain: Option<u32>,
     pub(crate) probe_set: Option<ProbeSet>,
 }
@@ -96,6 +99,7 @@ impl MeasureSettings {
             block_requests: self.block_requests.unwrap_or(base.block_requests),
             probe_set: self.probe_set.or(base.probe_set),
             pin: self.pin,
+            cpus: self.cpus.clone(),
             chain: self.chain.unwrap_or(base.chain),
             ..base
         };
@@ -149,8 +153,12 @@ fn obtain(source: &Source, out: &mut Output) -> Result<Profile, Error> {
             manifest_path,
             quick,
             sidecar,
+            cpus,
         } => {
-            let settings = crate::project::config::Settings::load(manifest_path.as_deref())?;
+            let mut settings = crate::project::config::Settings::load(manifest_path.as_deref())?;
+            if cpus.is_some() {
+                settings.cpus.clone_from(cpus);
+            }
             let source = super::head_profile::ProfileSource::Measure {
                 quick: *quick,
                 sidecar: sidecar.clone(),
@@ -165,7 +173,7 @@ fn obtain(source: &Source, out: &mut Output) -> Result<Profile, Error> {
             let mut sidecar = sidecar_choice(sidecar.as_ref(), out);
             variant.apply(&mut sidecar)?;
             let cfg = settings.config(sidecar);
-            let launch = Launch::current()?;
+            let launch = super::launch::launch(None, out)?;
             super::measuring::measure_profile(&cfg, &launch, out)
         }
     }

@@ -63,7 +63,7 @@ pub(crate) fn run(cmd: &ValidateCommand, out: &mut Output) -> Result<u8, Error> 
         repeat: cmd.repeat.max(1),
         tolerance_pct: cmd.tolerance_pct,
     };
-    let launch = Launch::current()?;
+    let launch = super::launch::launch(None, out)?;
     let load = validate::load_average();
     let sets: Vec<ProfileSet> = profiles(cmd, &ecgs, &launch, out)?
         .into_iter()

@@ -9,7 +9,7 @@ use crate::app::error::Error;
 use crate::app::output::Output;
 use crate::harness::bench::BenchConfig;
 use crate::harness::sidecar::BuiltinVariant;
-use crate::harness::{HarnessError, Sidecar, Upstream};
+use crate::harness::{CpuList, HarnessError, Sidecar, Upstream};
 use crate::vocab::{Filter, Mode, SidecarConfig};
 
 /// Result format.
@@ -110,6 +110,9 @@ pub struct BenchArgs {
     /// Pinning is the default: accepted for scripts that ask for it.
     #[arg(long, hide = true, conflicts_with = "no_pin")]
     pin: bool,
+    /// Measure on these CPUs (real ids, e.g. 2-7 or 0,2,4; within the allowed set)
+    #[arg(long, value_name = "LIST")]
+    cpus: Option<CpuList>,
     /// Result format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -120,8 +123,13 @@ impl TryFrom<&BenchArgs> for BenchConfig {
     fn try_from(a: &BenchArgs) -> Result<Self, HarnessError> {
         let config = SidecarConfig::new(a.mode, a.filters.clone())?;
         let mut sidecar = a.sidecar.clone();
-        if let Sidecar::Envoy { path, concurrency } = &mut sidecar {
-            path.clone_from(&a.envoy);
+        if let Sidecar::Envoy {
+            path, concurrency, ..
+        } = &mut sidecar
+        {
+            if a.envoy.is_some() {
+                path.clone_from(&a.envoy);
+            }
             *concurrency = a.concurrency;
         }
         BuiltinVariant::from(&a.builtin).apply(&mut sidecar)?;
@@ -134,6 +142,7 @@ impl TryFrom<&BenchArgs> for BenchConfig {
             duration: a.duration,
             connections: a.connections,
             pin: !a.no_pin,
+            cpus: a.cpus.clone(),
             ..BenchConfig::new(sidecar, config)
         })
     }

@@ -70,6 +70,10 @@ pub(crate) struct CheckArgs {
     /// once more to confirm it (by default a regression must repeat in a second measurement)
     #[arg(long, conflicts_with = "profile")]
     no_confirm: bool,
+    /// When measuring: use these CPUs (real ids, e.g. 2-7; within the allowed set)
+    /// [default: `cpus` of the config, else the allowed set]
+    #[arg(long, value_name = "LIST", conflicts_with = "profile")]
+    cpus: Option<crate::harness::CpuList>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -111,6 +115,7 @@ impl From<&CheckArgs> for CheckConfig {
             threshold_pct: a.threshold,
             alpha: a.alpha,
             no_confirm: a.no_confirm,
+            cpus: a.cpus.clone(),
         }
     }
 }

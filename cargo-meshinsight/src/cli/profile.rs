@@ -57,6 +57,10 @@ pub(crate) struct ProfileArgs {
     /// Do not pin the processes to CPUs
     #[arg(long)]
     no_pin: bool,
+    /// Measure on these CPUs (real ids, e.g. 2-7 or 0,2,4; within the allowed set)
+    /// [default: `cpus` of the project's config with --project, else the allowed set]
+    #[arg(long, value_name = "LIST", conflicts_with = "refit")]
+    cpus: Option<crate::harness::CpuList>,
     /// Sidecars in series on the measured path: 2 measures an outbound sidecar into an
     /// inbound one, as a mesh hop runs them, and prices each as half of the pair [default: 1]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=crate::measure::MAX_CHAIN as i64))]
@@ -95,6 +99,7 @@ impl From<&ProfileArgs> for ProfileConfig {
                 manifest_path: a.manifest_path.clone(),
                 quick: a.quick,
                 sidecar: a.sidecar.clone(),
+                cpus: a.cpus.clone(),
             }
         } else {
             Source::Measure {
@@ -110,6 +115,7 @@ impl From<&ProfileArgs> for ProfileConfig {
                     requests: a.requests,
                     block_requests: a.block_requests,
                     pin: !a.no_pin,
+                    cpus: a.cpus.clone(),
                     chain: a.chain,
                     probe_set: a.probe_set,
                 },

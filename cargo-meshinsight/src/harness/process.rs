@@ -11,13 +11,18 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::user::RunAs;
 use super::{Endpoint, HarnessError};
 
-/// How the harness starts its own helper processes (`__echo`, `__sidecar`).
+/// How the harness starts its processes: the binary with the hidden subcommands (`__echo`,
+/// `__sidecar`, `__service`), and the user every child runs as when the tool runs as root
+/// for someone else (only the probe needs root).
 #[derive(Clone, Debug)]
 pub struct Launch {
     /// The `cargo-meshinsight` binary that has the hidden subcommands.
     pub exe: PathBuf,
+    /// Whom the children run as (`None`: as this process).
+    pub user: Option<RunAs>,
 }
 
 impl Launch {
@@ -27,12 +32,37 @@ impl Launch {
             what: "find the running executable".to_string(),
             source,
         })?;
-        Ok(Launch { exe })
+        Ok(Launch { exe, user: None })
     }
 
     /// A given `cargo-meshinsight` binary (tests use `env!("CARGO_BIN_EXE_cargo-meshinsight")`).
     pub fn with_exe(exe: impl Into<PathBuf>) -> Self {
-        Launch { exe: exe.into() }
+        Launch {
+            exe: exe.into(),
+            user: None,
+        }
+    }
+
+    /// The same, with the children run as `user`.
+    pub fn run_as(self, user: Option<RunAs>) -> Self {
+        Launch { user, ..self }
+    }
+
+    /// A command for `program` that runs as [`Launch::user`].
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        if let Some(user) = &self.user {
+            user.apply(&mut cmd);
+        }
+        cmd
+    }
+
+    /// Gives a directory this process made to the children's user, so they can use it.
+    pub(crate) fn hand_over(&self, dir: &TempDir) -> Result<(), HarnessError> {
+        match &self.user {
+            Some(user) => user.give(dir.path()).map_err(HarnessError::User),
+            None => Ok(()),
+        }
     }
 }
 
@@ -64,6 +94,7 @@ impl TempDir {
         TempDir(dir)
     }
 
+    /// In the system's temporary directory (`TMPDIR`, else /tmp).
     pub(crate) fn new(prefix: &str, what: &str) -> Result<Self, HarnessError> {
         Self::new_in(&std::env::temp_dir(), prefix, what)
     }
@@ -125,46 +156,19 @@ fn kill_all_groups() {
     }
 }
 
-/// The CPUs of a measurement's processes: the load generator's thread, the application and
-/// the sidecar. `None` leaves a process wherever the scheduler puts it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct CpuPlan {
-    /// The load generator (this process's measuring thread).
-    pub(crate) load: Option<usize>,
-    /// The echo application.
-    pub(crate) app: Option<Vec<usize>>,
-    /// The sidecar (all of its processes).
-    pub(crate) sidecar: Option<Vec<usize>>,
-}
-
-impl CpuPlan {
-    /// Separate CPUs where the machine has them (with two, the load generator shares the
-    /// application's); nothing pinned when `pin` is false or there is one CPU.
-    pub(crate) fn new(pin: bool) -> CpuPlan {
-        let n = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        match n {
-            _ if !pin => CpuPlan::default(),
-            0 | 1 => CpuPlan::default(),
-            2 => CpuPlan {
-                load: Some(0),
-                app: Some(vec![0]),
-                sidecar: Some(vec![1]),
-            },
-            _ => CpuPlan {
-                load: Some(0),
-                app: Some(vec![1]),
-                sidecar: Some((2..n).collect()),
-            },
-        }
-    }
-}
-
 /// Pins the calling thread to one CPU (for the load generator).
 pub fn pin_current_thread(cpu: usize) -> Result<(), HarnessError> {
     set_affinity(0, &[cpu]).map_err(|source| HarnessError::Io {
         what: format!("pin the load generator to cpu {cpu}"),
+        source,
+    })
+}
+
+/// Confines the calling thread, and so the processes it starts, to `cpus` (a measurement's
+/// CPUs when they are only confined, not pinned one by one).
+pub fn confine_current_thread(cpus: &[usize]) -> Result<(), HarnessError> {
+    set_affinity(0, cpus).map_err(|source| HarnessError::Io {
+        what: format!("confine the measurement to cpus {cpus:?}"),
         source,
     })
 }

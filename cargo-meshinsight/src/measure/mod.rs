@@ -16,7 +16,7 @@ mod run;
 mod session;
 
 use crate::harness::sidecar::filters::BUILTIN_FILTERS;
-use crate::harness::{HarnessError, Launch, Sidecar, Upstream};
+use crate::harness::{CpuList, HarnessError, Launch, Sidecar, Upstream};
 use crate::model::runs::Load;
 use crate::model::{Platform, Profile, SidecarInfo};
 use crate::probe::{ProbeError, ProbeSet};
@@ -78,6 +78,11 @@ pub(crate) enum SettingsError {
         "the builtin sidecar has no {0} filter (it has fault and ratelimit); profile {0} with --sidecar envoy"
     )]
     NotBuiltin(Filter),
+    /// Filters asked of a mode that runs the user's Envoy bootstrap template.
+    #[error(
+        "the Envoy bootstrap template for {0} is measured as it is: the generated filters do not apply to it (its own filters are part of the {0} cost); measure no filters"
+    )]
+    TemplateFilters(Mode),
     /// Sidecars in series in a paired measurement.
     #[error("a paired check measures one sidecar per path; --chain is for `profile`")]
     PairedChain,
@@ -114,6 +119,9 @@ pub(crate) struct MeasureConfig {
     pub open_duration: Duration,
     /// Pin load generator, application and sidecar to CPUs.
     pub pin: bool,
+    /// The CPUs to measure on (real ids, within the allowed set; `--cpus`, `cpus = "2-7"`);
+    /// `None`: the allowed set.
+    pub cpus: Option<CpuList>,
     /// Sidecars in series on the measured path (1: one sidecar in front of the application;
     /// 2: an outbound sidecar into an inbound one, as a mesh hop deploys them). Each
     /// component's cost is divided by it: the profile prices one sidecar as it runs in a hop.
@@ -138,6 +146,7 @@ impl MeasureConfig {
             block_requests: 250,
             open_duration: Duration::from_millis(400),
             pin: true,
+            cpus: None,
             chain: 1,
             probe_set: Some(ProbeSet::Tracepoint),
         }
@@ -254,6 +263,11 @@ impl MeasureConfig {
             {
                 return Err(SettingsError::NotBuiltin(*f));
             }
+            if let Some(mode) = self.filter_mode()
+                && self.sidecar.template(mode).is_some()
+            {
+                return Err(SettingsError::TemplateFilters(mode));
+            }
         }
         Ok(())
     }
@@ -317,6 +331,18 @@ fn sidecar_notes(cfg: &MeasureConfig) -> Vec<String> {
         if !variant.is_empty() {
             notes.push(format!("builtin sidecar with {}", variant.join(", ")));
         }
+    }
+    if let Sidecar::Envoy { templates, .. } = &cfg.sidecar
+        && !templates.is_empty()
+    {
+        let used: Vec<String> = templates
+            .iter()
+            .map(|(mode, file)| format!("{mode} from {}", file.display()))
+            .collect();
+        notes.push(format!(
+            "Envoy ran the user's bootstrap templates ({}); other modes ran the generated configuration, and no generated filter applies to a template",
+            used.join(", ")
+        ));
     }
     if cfg.chain > 1 {
         notes.push(format!(
@@ -386,6 +412,22 @@ pub(crate) fn fingerprint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_are_refused_for_a_mode_that_runs_a_bootstrap_template() {
+        let sidecar: Sidecar = "envoy --config mesh.yaml".parse().unwrap();
+        let cfg = MeasureConfig {
+            filters: vec![Filter::Lua],
+            ..MeasureConfig::quick(sidecar.clone())
+        };
+        assert_eq!(
+            cfg.validate(),
+            Err(SettingsError::TemplateFilters(Mode::Http))
+        );
+        let plain = MeasureConfig::quick(sidecar);
+        assert_eq!(plain.validate(), Ok(()));
+        assert!(sidecar_notes(&plain)[0].contains("http from mesh.yaml"));
+    }
 
     #[test]
     fn closed_loops_are_measured_in_blocks_that_pair_on_their_own() {

@@ -9,7 +9,7 @@ use super::session::{
     Chain, Finished, Measured, Session, max_rate, record, start_chain, start_echo,
 };
 use super::{MeasureConfig, MeasureError, Progress};
-use crate::harness::process::CpuPlan;
+use crate::harness::cpus::CpuPlan;
 use crate::harness::{EchoServer, Launch, Sidecar};
 use crate::model::runs::{Load, Run};
 use crate::probe::Role;

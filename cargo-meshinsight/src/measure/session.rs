@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use super::quiet::Sample;
 use super::{MeasureConfig, MeasureError};
+use crate::harness::cpus::CpuPlan;
 use crate::harness::loadgen::{
     ClosedLoop, LoadResult, MaxRateSearch, OpenLoop, Stop, find_max_rate, run_closed_loop,
     run_open_loop,
 };
-use crate::harness::process::{AffinityGuard, CpuPlan, TempDir};
+use crate::harness::process::{AffinityGuard, TempDir, confine_current_thread};
 use crate::harness::{
     EchoServer, Endpoint, HarnessError, Launch, RunningSidecar, Sidecar, Upstream,
 };
@@ -49,6 +50,11 @@ impl Session {
         let cores = std::thread::available_parallelism()
             .ok()
             .map(|n| n.get() as u32);
+        let cpus = CpuPlan::new(cfg.pin, cfg.cpus.as_ref()).map_err(HarnessError::from)?;
+        // Children inherit the measuring thread's CPUs; the guard gives them back at the end.
+        if let Some(set) = &cpus.confine {
+            confine_current_thread(set)?;
+        }
         let probe = Probe::attach(
             &[(std::process::id(), Role::Client)],
             &ProbeOptions {
@@ -58,7 +64,7 @@ impl Session {
         )?;
         Ok(Session {
             probe,
-            cpus: CpuPlan::new(cfg.pin),
+            cpus,
             started,
             cores,
             quiet_since: Sample::now(),
@@ -245,6 +251,7 @@ pub(super) fn start_echo(
     cpus: Option<&[usize]>,
 ) -> Result<(TempDir, EchoServer), MeasureError> {
     let socket_dir = TempDir::in_memory("meshinsight-echo-", "a directory for the echo socket")?;
+    launch.hand_over(&socket_dir)?;
     let socket = sidecars
         .iter()
         .any(|s| s.upstream() == Upstream::Uds)

@@ -1,12 +1,47 @@
 //! Building a `bin` sidecar with cargo: `cargo build --release -p PKG --bin NAME` in the
 //! project of a manifest, cargo's own messages shown as progress, the binary found through
-//! cargo's JSON artifact messages (or cargo_metadata's `target_directory`).
+//! cargo's JSON artifact messages (or cargo_metadata's `target_directory`). Cargo runs as the
+//! user the tool's children run as (the invoking user under sudo), never as root for them:
+//! its files in `target/` stay theirs, and it finds their toolchain.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use cargo_metadata::Message;
+use cargo_metadata::{Message, Metadata, MetadataCommand};
+
+use crate::harness::{Launch, RunAs};
+
+/// The user sudo names (`SUDO_UID`) when this process runs as root: whose toolchain and
+/// project `cargo metadata` reads. `None` otherwise, and when SUDO_UID names nobody (the
+/// command reports that when it starts its children).
+pub(crate) fn invoking_user() -> Option<RunAs> {
+    RunAs::from_environment(None).unwrap_or_default()
+}
+
+/// `cargo metadata` as `cmd` describes it, run as `user` when given (what
+/// [`MetadataCommand::exec`] does, as another user).
+pub(crate) fn metadata(
+    cmd: &MetadataCommand,
+    user: Option<&RunAs>,
+) -> Result<Metadata, cargo_metadata::Error> {
+    let mut command = cmd.cargo_command();
+    if let Some(user) = user {
+        user.apply(&mut command);
+    }
+    let output = command.output()?;
+    if !output.status.success() {
+        return Err(cargo_metadata::Error::CargoMetadata {
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = stdout
+        .lines()
+        .find(|line| line.starts_with('{'))
+        .ok_or(cargo_metadata::Error::NoJson)?;
+    MetadataCommand::parse(json)
+}
 
 /// A `bin` sidecar could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -26,31 +61,32 @@ pub(crate) struct BuildOutput<'a> {
     pub(crate) line: &'a mut dyn FnMut(&str),
 }
 
-/// Builds binary target `name` of the workspace of `manifest` in release mode and returns the
-/// executable. `target_dir` overrides cargo's target directory (the base of a paired check
-/// builds beside the head, not over it).
+/// Builds binary target `name` of the workspace of `manifest` in release mode, as the user
+/// `launch` runs its children as, and returns the executable. `target_dir` overrides cargo's
+/// target directory (the base of a paired check builds beside the head, not over it).
 pub(crate) fn build_bin(
     manifest: &Path,
     name: &str,
     target_dir: Option<&Path>,
+    launch: &Launch,
     out: BuildOutput<'_>,
 ) -> Result<PathBuf, BuildError> {
     let failed = |message: String| BuildError {
         name: name.to_string(),
         message,
     };
-    let meta = cargo_metadata::MetadataCommand::new()
-        .manifest_path(manifest)
-        .no_deps()
-        .exec()
-        .map_err(|e| failed(format!("cargo metadata: {}", first_line(&e.to_string()))))?;
+    let meta = metadata(
+        MetadataCommand::new().manifest_path(manifest).no_deps(),
+        launch.user.as_ref(),
+    )
+    .map_err(|e| failed(format!("cargo metadata: {}", first_line(&e.to_string()))))?;
     let package = meta
         .workspace_packages()
         .into_iter()
         .find(|p| p.targets.iter().any(|t| t.is_bin() && t.name == name))
         .ok_or_else(|| failed(format!("no binary target `{name}` in the workspace")))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    let mut cmd = launch.command(cargo);
     cmd.args([
         "build",
         "--release",

@@ -5,11 +5,13 @@
 //! Cargo writes `nan` and `inf` as null in its metadata: a null anywhere in a table is an error,
 //! never a default.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::gate::Correction;
+use crate::harness::CpuList;
 use crate::vocab::{Filter, Mode};
 
 /// The configuration could not be read.
@@ -98,9 +100,14 @@ pub(crate) enum ConfigInvalid {
 pub(crate) enum SidecarInvalid {
     /// A name that is neither `builtin` nor `envoy`.
     #[error(
-        "unknown sidecar `{0}` (expected \"builtin\", \"envoy\", {{ command = \"...\" }} or {{ bin = \"...\" }})"
+        "unknown sidecar `{0}` (expected \"builtin\", \"envoy\", {{ command = \"...\" }}, {{ bin = \"...\" }}, {{ envoy = \"PATH or RELEASE\" }} or {{ envoy-config = \"FILE\" }})"
     )]
     Unknown(String),
+    /// `envoy = ...` that is neither a path nor a release number.
+    #[error(
+        "`envoy = \"{0}\"` is neither a path to an Envoy binary (it has a `/`) nor a release number such as \"1.36.2\""
+    )]
+    EnvoyBinary(String),
     /// `args` beside `command`.
     #[error("`args` goes with `bin`; put a command's arguments in `command`")]
     ArgsWithCommand,
@@ -110,8 +117,10 @@ pub(crate) enum SidecarInvalid {
         /// The binary target.
         name: String,
     },
-    /// Neither or both of `command` and `bin`.
-    #[error("sidecar table needs exactly one of `command` and `bin`")]
+    /// Neither or several of `command`, `bin` and Envoy's keys.
+    #[error(
+        "sidecar table needs exactly one of `command`, `bin`, and `envoy` and/or `envoy-config`"
+    )]
     NotOne,
 }
 
@@ -121,8 +130,14 @@ pub(crate) enum SidecarInvalid {
 pub(crate) enum Sidecar {
     /// The project's own reference proxy.
     Builtin,
-    /// Real Envoy, configuration generated per mode and filter set.
-    Envoy,
+    /// Real Envoy: the configuration generated per mode and filter set, or the project's
+    /// bootstrap templates for the modes that have one.
+    Envoy {
+        /// Which Envoy binary (`None`: `envoy` on `PATH`).
+        binary: Option<EnvoyBinary>,
+        /// Bootstrap templates by mode, absolute paths.
+        templates: BTreeMap<Mode, PathBuf>,
+    },
     /// A command template with `{listen}`, `{upstream}`, `{mode}` placeholders.
     Command(String),
     /// A binary target of the workspace, built with cargo (`cargo build --release --bin`)
@@ -133,6 +148,45 @@ pub(crate) enum Sidecar {
         /// Its arguments; `None`: [`DEFAULT_BIN_ARGS`].
         args: Option<String>,
     },
+}
+
+impl Sidecar {
+    /// Envoy from `PATH` with the generated configuration (`sidecar = "envoy"`).
+    pub(crate) fn envoy() -> Sidecar {
+        Sidecar::Envoy {
+            binary: None,
+            templates: BTreeMap::new(),
+        }
+    }
+}
+
+/// The Envoy binary `envoy = "..."` names: a path (it has a `/`; relative to the workspace
+/// root), or a release number, found as `envoy-<release>` on `PATH`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum EnvoyBinary {
+    /// The binary itself, absolute.
+    Path(PathBuf),
+    /// A release such as `1.36.2`.
+    Release(String),
+}
+
+impl EnvoyBinary {
+    fn parse(value: &str, root: &Path) -> Result<EnvoyBinary, SidecarInvalid> {
+        if value.contains('/') {
+            return Ok(EnvoyBinary::Path(root.join(value)));
+        }
+        let release = !value.is_empty()
+            && value.split('.').count() >= 2
+            && value
+                .split('.')
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if release {
+            Ok(EnvoyBinary::Release(value.to_string()))
+        } else {
+            Err(SidecarInvalid::EnvoyBinary(value.to_string()))
+        }
+    }
 }
 
 /// The arguments a `bin` sidecar gets without an `args` key: the `__sidecar` convention of the
@@ -168,6 +222,11 @@ pub(crate) struct Settings {
     pub(crate) history_depth: usize,
     /// Profiler settings (`sizes`, `rates`, `repeat`, `requests`) for a check that profiles.
     pub(crate) profile: Option<serde_json::Value>,
+    /// The CPUs to measure on (`cpus = "2-7"`); `None`: the allowed set.
+    pub(crate) cpus: Option<CpuList>,
+    /// The user the tool's child processes run as when it runs as root (`user = "runner"`);
+    /// `None`: the user sudo names, if any.
+    pub(crate) user: Option<String>,
 }
 
 /// Defaults of the settings.
@@ -201,6 +260,8 @@ struct Table {
     target_branch: Option<String>,
     history_depth: Option<usize>,
     profile: Option<serde_json::Value>,
+    cpus: Option<CpuList>,
+    user: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -211,19 +272,63 @@ enum SidecarToml {
         command: Option<String>,
         bin: Option<String>,
         args: Option<String>,
+        envoy: Option<String>,
+        #[serde(rename = "envoy-config")]
+        envoy_config: Option<TemplatesToml>,
     },
 }
 
+/// `envoy-config = "FILE"` (for http and grpc) or `envoy-config = { http = "FILE", ... }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum TemplatesToml {
+    One(PathBuf),
+    ByMode(BTreeMap<Mode, PathBuf>),
+}
+
+impl TemplatesToml {
+    /// The templates by mode, absolute: one file serves http and grpc (an HTTP
+    /// configuration; tcp, the reference for Parsing, keeps the generated `tcp_proxy`).
+    fn by_mode(self, root: &Path) -> BTreeMap<Mode, PathBuf> {
+        match self {
+            TemplatesToml::One(file) => [Mode::Http, Mode::Grpc]
+                .into_iter()
+                .map(|m| (m, root.join(&file)))
+                .collect(),
+            TemplatesToml::ByMode(map) => map
+                .into_iter()
+                .map(|(m, file)| (m, root.join(file)))
+                .collect(),
+        }
+    }
+}
+
 impl SidecarToml {
-    fn resolve(self) -> Result<Sidecar, SidecarInvalid> {
+    fn resolve(self, root: &Path) -> Result<Sidecar, SidecarInvalid> {
         match self {
             SidecarToml::Name(n) if n == "builtin" => Ok(Sidecar::Builtin),
-            SidecarToml::Name(n) if n == "envoy" => Ok(Sidecar::Envoy),
+            SidecarToml::Name(n) if n == "envoy" => Ok(Sidecar::envoy()),
             SidecarToml::Name(n) => Err(SidecarInvalid::Unknown(n)),
+            SidecarToml::Table {
+                command: None,
+                bin: None,
+                args: None,
+                envoy,
+                envoy_config,
+            } if envoy.is_some() || envoy_config.is_some() => Ok(Sidecar::Envoy {
+                binary: envoy.map(|e| EnvoyBinary::parse(&e, root)).transpose()?,
+                templates: envoy_config.map(|t| t.by_mode(root)).unwrap_or_default(),
+            }),
+            SidecarToml::Table { envoy: Some(_), .. }
+            | SidecarToml::Table {
+                envoy_config: Some(_),
+                ..
+            } => Err(SidecarInvalid::NotOne),
             SidecarToml::Table {
                 command: Some(c),
                 bin: None,
                 args: None,
+                ..
             } => Ok(Sidecar::Command(c)),
             SidecarToml::Table {
                 command: Some(_),
@@ -234,6 +339,7 @@ impl SidecarToml {
                 command: None,
                 bin: Some(name),
                 args,
+                ..
             } => {
                 if let Some(a) = &args
                     && !a.contains("{listen}")
@@ -284,6 +390,8 @@ impl Table {
             target_branch: over.target_branch.or(self.target_branch),
             history_depth: over.history_depth.or(self.history_depth),
             profile: over.profile.or(self.profile),
+            cpus: over.cpus.or(self.cpus),
+            user: over.user.or(self.user),
         }
     }
 }
@@ -299,10 +407,12 @@ impl Settings {
         let shown = manifest_path
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("Cargo.toml"));
-        let meta = cmd.exec().map_err(|e| ConfigError::Metadata {
-            manifest: shown,
-            message: metadata_message(&e),
-        })?;
+        let user = super::build::invoking_user();
+        let meta =
+            super::build::metadata(&cmd, user.as_ref()).map_err(|e| ConfigError::Metadata {
+                manifest: shown,
+                message: metadata_message(&e),
+            })?;
         let root = meta.workspace_root.clone().into_std_path_buf();
         let ws_manifest = root.join("Cargo.toml");
         let ws = Table::parse(&meta.workspace_metadata).map_err(|reason| ConfigError::Invalid {
@@ -359,7 +469,7 @@ impl Settings {
         };
         let sidecar = match t.sidecar {
             Some(s) => s
-                .resolve()
+                .resolve(&root)
                 .map_err(|e| invalid(ConfigInvalid::Sidecar(e)))?,
             None => Sidecar::Builtin,
         };
@@ -394,6 +504,8 @@ impl Settings {
                 .unwrap_or_else(|| defaults::TARGET_BRANCH.to_string()),
             history_depth,
             profile: t.profile,
+            cpus: t.cpus,
+            user: t.user,
             root,
             manifest,
         })
@@ -531,7 +643,7 @@ mod tests {
         assert_eq!(s.threshold_pct, 2.0);
         assert_eq!(s.correction, Correction::Bh);
         assert_eq!(s.modes, vec![Mode::Http]);
-        assert_eq!(s.sidecar, Sidecar::Envoy);
+        assert_eq!(s.sidecar, Sidecar::envoy());
         assert_eq!(s.alpha, defaults::ALPHA);
         assert_eq!(s.baseline_dir, PathBuf::from("baselines"));
         assert_eq!(
@@ -648,6 +760,60 @@ mod tests {
                 "{e}"
             );
             assert!(e.contains("Cargo.toml") && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn envoy_binaries_templates_cpus_and_user_resolve() {
+        let dir = project(
+            "sidecar = { envoy = \"1.36.2\", envoy-config = \"mesh/envoy.yaml\" }\ncpus = \"2-7\"\nuser = \"runner\"",
+            "",
+        );
+        let s = Settings::load(Some(&dir.path().join("Cargo.toml"))).unwrap();
+        let Sidecar::Envoy { binary, templates } = &s.sidecar else {
+            panic!("{:?}", s.sidecar)
+        };
+        assert_eq!(binary, &Some(EnvoyBinary::Release("1.36.2".into())));
+        let http = &templates[&Mode::Http];
+        assert!(
+            http.is_absolute() && http.ends_with("mesh/envoy.yaml"),
+            "{http:?}"
+        );
+        assert_eq!(templates.get(&Mode::Grpc), Some(http));
+        assert_eq!(templates.get(&Mode::Tcp), None);
+        assert_eq!(s.cpus, Some("2-7".parse().unwrap()));
+        assert_eq!(s.user.as_deref(), Some("runner"));
+
+        let dir = project(
+            "sidecar = { envoy = \"tools/envoy\", envoy-config = { tcp = \"t.yaml\" } }",
+            "",
+        );
+        let s = Settings::load(Some(&dir.path().join("Cargo.toml"))).unwrap();
+        let Sidecar::Envoy { binary, templates } = &s.sidecar else {
+            panic!("{:?}", s.sidecar)
+        };
+        let Some(EnvoyBinary::Path(p)) = binary else {
+            panic!("{binary:?}")
+        };
+        assert!(p.is_absolute() && p.ends_with("tools/envoy"), "{p:?}");
+        assert_eq!(templates.keys().collect::<Vec<_>>(), [&Mode::Tcp]);
+
+        for (table, expected) in [
+            (
+                "sidecar = { envoy = \"latest\" }",
+                "neither a path to an Envoy binary",
+            ),
+            (
+                "sidecar = { envoy = \"1.40.0\", bin = \"x\" }",
+                "exactly one of",
+            ),
+            ("cpus = \"7-2\"", "the range `7-2` ends before it starts"),
+        ] {
+            let dir = project(table, "");
+            let e = Settings::load(Some(&dir.path().join("Cargo.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expected), "{table}: {e}");
         }
     }
 

@@ -40,14 +40,16 @@ pub(crate) enum ExportError {
 
 /// The target directory of the workspace of `manifest`.
 pub(crate) fn target_dir(manifest: &Path) -> Result<PathBuf, ExportError> {
-    let meta = cargo_metadata::MetadataCommand::new()
-        .manifest_path(manifest)
-        .no_deps()
-        .exec()
-        .map_err(|source| ExportError::Metadata {
-            manifest: manifest.to_path_buf(),
-            source,
-        })?;
+    let meta = super::build::metadata(
+        cargo_metadata::MetadataCommand::new()
+            .manifest_path(manifest)
+            .no_deps(),
+        super::build::invoking_user().as_ref(),
+    )
+    .map_err(|source| ExportError::Metadata {
+        manifest: manifest.to_path_buf(),
+        source,
+    })?;
     Ok(meta.target_directory.into_std_path_buf())
 }
 

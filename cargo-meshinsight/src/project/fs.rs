@@ -1,10 +1,12 @@
 //! Files the tool writes: atomically (a temporary file beside the target, synced, renamed
 //! over it), so a reader never sees half a file and a failure leaves nothing behind, with the
 //! permissions a plain `create` would give (the umask's), or the target's own when it exists.
+//! Run as root (through sudo, to measure), the tool leaves the project's files to their
+//! owners: a file keeps its owner, and a new file or directory gets its directory's.
 
 use std::fs::Permissions;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A file could not be written.
@@ -28,10 +30,15 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> 
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mode = match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => meta.permissions().mode() & 0o7777,
-        _ => 0o666 & !umask(),
+    create_dirs(dir).map_err(err)?;
+    let existing = std::fs::metadata(path).ok().filter(|m| m.is_file());
+    let mode = match &existing {
+        Some(meta) => meta.permissions().mode() & 0o7777,
+        None => 0o666 & !umask(),
+    };
+    let owner = match &existing {
+        Some(meta) => (meta.uid(), meta.gid()),
+        None => owner_of(dir).map_err(err)?,
     };
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(
@@ -46,8 +53,45 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> 
     tmp.as_file().sync_all().map_err(err)?;
     // The mode asked for at creation is reduced by the umask; set it exactly.
     std::fs::set_permissions(tmp.path(), Permissions::from_mode(mode)).map_err(err)?;
+    give_back(tmp.path(), owner).map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
+}
+
+/// Creates `dir` and its missing parents, each owned as the directory it is made in.
+fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dirs(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    give_back(dir, owner_of(parent)?)
+}
+
+/// The owner and group of `path`.
+fn owner_of(path: &Path) -> std::io::Result<(u32, u32)> {
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.uid(), meta.gid()))
+}
+
+/// Run as root, gives `path` to `owner`; otherwise nothing (only root can, and whatever this
+/// process creates is its user's anyway).
+fn give_back(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }
 
 /// The process's umask, read from /proc (setting it to read it back would race other threads).
@@ -65,6 +109,36 @@ fn umask() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Run as root (as CI runs), a file written into a directory of another user is that
+    /// user's, and so are the directories made for it; an existing file keeps its owner.
+    #[test]
+    fn as_root_new_files_belong_to_their_directorys_owner() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the unprivileged suite as root; this test needs it"
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+        let path = dir.path().join("baselines/sub/x.json");
+        write_atomic(&path, b"one").unwrap();
+        for p in [
+            &path,
+            &dir.path().join("baselines"),
+            &dir.path().join("baselines/sub"),
+        ] {
+            assert_eq!(owner_of(p).unwrap(), (65534, 65534), "{}", p.display());
+        }
+        let kept = dir.path().join("kept.json");
+        std::fs::write(&kept, "a").unwrap();
+        std::os::unix::fs::chown(&kept, Some(1), Some(1)).unwrap();
+        write_atomic(&kept, b"b").unwrap();
+        assert_eq!(owner_of(&kept).unwrap(), (1, 1));
+    }
 
     #[test]
     fn writes_whole_files_with_the_umask_permissions_and_leaves_nothing_behind() {

@@ -145,7 +145,7 @@ const TABLE_COMMENT: &str = "\n# What the cargo-meshinsight gate measures and pr
 pub(crate) fn sidecar_value(sidecar: &Sidecar) -> Value {
     match sidecar {
         Sidecar::Builtin => Value::from("builtin"),
-        Sidecar::Envoy => Value::from("envoy"),
+        Sidecar::Envoy { .. } => Value::from("envoy"),
         Sidecar::Command(c) => {
             let mut t = toml_edit::InlineTable::new();
             t.insert("command", Value::from(c.as_str()));
@@ -169,7 +169,7 @@ fn sidecar_comment(sidecar: &Sidecar) -> String {
             "# The binary target `{name}`, built with cargo and started as\n# `{name} {}`\n# (add `args = \"...\"` with those placeholders if it takes other flags).\n",
             super::config::DEFAULT_BIN_ARGS
         ),
-        Sidecar::Envoy => {
+        Sidecar::Envoy { .. } => {
             "# Envoy from PATH, its configuration generated per mode and filter.\n".to_string()
         }
         _ => "# The sidecar under test: \"builtin\", \"envoy\", { bin = \"...\" } or { command = \"...\" }.\n"

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use super::ValidateError;
@@ -266,7 +265,7 @@ fn start_service(
     plans: &[ServicePlan],
 ) -> Result<(ManagedChild, Endpoint), ValidateError> {
     let json = serde_json::to_string(plans).expect("a plan serializes");
-    let mut cmd = Command::new(&launch.exe);
+    let mut cmd = launch.command(&launch.exe);
     cmd.args(["__service", "--listen", "127.0.0.1:0", "--plan"])
         .arg(json);
     let mut child = ManagedChild::spawn(format!("service `{name}`"), cmd, None)?;

@@ -66,6 +66,8 @@ pub(crate) struct CheckConfig {
     /// Do not measure again to confirm a regression found against a baseline or by a paired
     /// check (`--no-confirm`; [`confirm`]).
     pub(crate) no_confirm: bool,
+    /// Measure on these CPUs instead of the configured ones (`--cpus`).
+    pub(crate) cpus: Option<crate::harness::CpuList>,
 }
 
 impl CheckConfig {
@@ -243,6 +245,9 @@ fn with_overrides(config: &CheckConfig, mut settings: Settings) -> Settings {
     if let Some(a) = config.alpha {
         settings.alpha = a;
     }
+    if config.cpus.is_some() {
+        settings.cpus.clone_from(&config.cpus);
+    }
     settings
 }
 
@@ -308,13 +313,25 @@ pub(crate) fn check_paired(
     out: &mut Output,
 ) -> Result<Verdict, Error> {
     let (quick, head_spec) = paired_base::measure_options(&config.profile)?;
+    let launch = super::launch::launch(settings.user.as_deref(), out)?;
     let head = match &head_spec {
         Some(sidecar) => head_profile::Resolved::preset(sidecar.clone()),
-        None => head_profile::resolve_sidecar(&settings.sidecar, &settings.manifest, None, out)?,
+        None => head_profile::resolve_sidecar(
+            &settings.sidecar,
+            &settings.manifest,
+            None,
+            &launch,
+            out,
+        )?,
     };
-    let base = paired_base::prepare_base(&settings, base, config.target_branch.as_deref(), out)?;
+    let base = paired_base::prepare_base(
+        &settings,
+        base,
+        config.target_branch.as_deref(),
+        &launch,
+        out,
+    )?;
     let cfg = head_profile::measure_config(&settings, quick, head.sidecar.clone())?;
-    let launch = crate::harness::Launch::current()?;
     let (base_label, head_label) = (base.resolved.label(), head.label());
     let compare = compare_settings(&settings);
     let measure_and_judge = |out: &mut Output| -> Result<Verdict, Error> {

@@ -17,7 +17,7 @@ use self::system::Readings;
 use super::error::Error;
 use super::output::Output;
 use crate::exit;
-use crate::project::config::{Settings, Sidecar};
+use crate::project::config::{EnvoyBinary, Settings, Sidecar};
 
 /// What `doctor` does.
 #[derive(Clone, Debug)]
@@ -173,7 +173,15 @@ fn project(manifest_path: Option<&Path>) -> Vec<Finding> {
 fn sidecar_label(s: &Sidecar) -> String {
     match s {
         Sidecar::Builtin => "builtin".into(),
-        Sidecar::Envoy => "envoy".into(),
+        Sidecar::Envoy { binary: None, .. } => "envoy".into(),
+        Sidecar::Envoy {
+            binary: Some(EnvoyBinary::Path(p)),
+            ..
+        } => format!("envoy {}", p.display()),
+        Sidecar::Envoy {
+            binary: Some(EnvoyBinary::Release(r)),
+            ..
+        } => format!("envoy {r}"),
         Sidecar::Command(c) => format!("`{c}`"),
         Sidecar::Bin { name, .. } => format!("bin {name}"),
     }
@@ -182,10 +190,17 @@ fn sidecar_label(s: &Sidecar) -> String {
 /// What the configured sidecar needs on this machine: Envoy, or cargo to build a `bin`.
 fn sidecar_needs(sidecar: &Sidecar) -> Finding {
     match sidecar {
-        Sidecar::Envoy => envoy(which::which("envoy").ok().map(|p| {
-            let version = version_of(&p);
-            (p, version)
-        })),
+        Sidecar::Envoy { binary, .. } => {
+            let found = match binary {
+                None => which::which("envoy").ok(),
+                Some(EnvoyBinary::Path(p)) => p.is_file().then(|| p.clone()),
+                Some(EnvoyBinary::Release(r)) => which::which(format!("envoy-{r}")).ok(),
+            };
+            envoy(found.map(|p| {
+                let version = version_of(&p);
+                (p, version)
+            }))
+        }
         Sidecar::Bin { name, .. } => {
             let cargo = std::env::var_os("CARGO")
                 .map(PathBuf::from)

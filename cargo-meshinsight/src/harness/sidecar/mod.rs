@@ -5,9 +5,11 @@ pub(crate) mod builtin;
 pub(crate) mod envoy;
 pub(crate) mod filters;
 
+pub use envoy::TemplateProblem;
+
+use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::echo::EchoServer;
 use super::process::{ManagedChild, TempDir, free_port, is_port_collision};
 use super::{Endpoint, HarnessError, Launch};
-use crate::vocab::SidecarConfig;
+use crate::vocab::{Mode, SidecarConfig};
 
 /// How long a sidecar may take to accept connections.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -36,12 +38,17 @@ pub enum Upstream {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sidecar {
-    /// Real Envoy with a bootstrap generated per mode and filters.
+    /// Real Envoy with a bootstrap generated per mode and filters, or the user's bootstrap
+    /// template for the modes that have one.
     Envoy {
         /// The binary (`None`: `envoy` on `PATH`).
         path: Option<PathBuf>,
         /// Worker threads (`--concurrency`).
         concurrency: usize,
+        /// Bootstrap templates by mode (`{listen_port}`, `{upstream_port}`, ... replaced;
+        /// [`envoy::expand_template`]); modes without one get the generated bootstrap.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        templates: BTreeMap<Mode, PathBuf>,
     },
     /// The built-in reference sidecar (`__sidecar`).
     Builtin {
@@ -69,11 +76,20 @@ fn one_piece() -> u32 {
 }
 
 impl Sidecar {
-    /// Real Envoy from `PATH`, one worker.
+    /// Real Envoy from `PATH`, one worker, generated bootstraps.
     pub fn envoy() -> Sidecar {
         Sidecar::Envoy {
             path: None,
             concurrency: 1,
+            templates: BTreeMap::new(),
+        }
+    }
+
+    /// The user's bootstrap template for `mode`, when this is Envoy with one.
+    pub fn template(&self, mode: Mode) -> Option<&Path> {
+        match self {
+            Sidecar::Envoy { templates, .. } => templates.get(&mode).map(PathBuf::as_path),
+            _ => None,
         }
     }
 
@@ -141,8 +157,15 @@ impl Sidecar {
     ) -> Result<RunningSidecar, HarnessError> {
         let upstream = upstream.clone();
         match self {
-            Sidecar::Envoy { path, concurrency } => {
-                start_envoy(path.as_deref(), *concurrency, config, &upstream, cpus)
+            Sidecar::Envoy {
+                path, concurrency, ..
+            } => {
+                let envoy = Envoy {
+                    path: path.as_deref(),
+                    concurrency: *concurrency,
+                    template: self.template(config.mode),
+                };
+                envoy.start(launch, config, &upstream, cpus)
             }
             Sidecar::Builtin {
                 zerocopy,
@@ -164,7 +187,7 @@ impl Sidecar {
                         "--zerocopy needs the tcp or http mode (h2 owns its sockets)".into(),
                     ));
                 }
-                let mut cmd = Command::new(&launch.exe);
+                let mut cmd = launch.command(&launch.exe);
                 cmd.args([
                     "__sidecar",
                     "--mode",
@@ -201,10 +224,12 @@ impl Sidecar {
                     child,
                     listen,
                     version: None,
-                    _dir: None,
+                    _dirs: Vec::new(),
                 })
             }
-            Sidecar::Command { template } => start_command(template, config, &upstream, cpus),
+            Sidecar::Command { template } => {
+                start_command(launch, template, config, &upstream, cpus)
+            }
         }
     }
 }
@@ -263,8 +288,9 @@ impl BuiltinVariant {
 /// A sidecar spec that names no known sidecar.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown sidecar `{spec}`: {reason}; expected `envoy`, `builtin` (options: --extra-work-us N, \
-     --split-writes N, --upstream tcp|uds, --zerocopy), or a command with a {{listen}} placeholder, e.g. \
+    "unknown sidecar `{spec}`: {reason}; expected `envoy` (options: --binary PATH, \
+     --config [MODE=]FILE), `builtin` (options: --extra-work-us N, --split-writes N, \
+     --upstream tcp|uds, --zerocopy), or a command with a {{listen}} placeholder, e.g. \
      'my-proxy --listen {{listen}} --upstream {{upstream}} --mode {{mode}}'"
 )]
 pub struct SpecError {
@@ -280,9 +306,18 @@ pub enum SpecProblem {
     /// Nothing was given.
     #[error("it is empty")]
     Empty,
-    /// `envoy` with words after it.
-    #[error("`envoy` takes no options here")]
-    EnvoyOptions,
+    /// An option `envoy` does not have.
+    #[error("`envoy` has no option `{0}`")]
+    EnvoyOption(String),
+    /// `--binary` without a path.
+    #[error("--binary takes the path of an Envoy binary")]
+    EnvoyBinary,
+    /// `--config` without `FILE` or `MODE=FILE`.
+    #[error("--config takes a bootstrap template FILE (for http and grpc) or MODE=FILE")]
+    EnvoyConfig,
+    /// Unbalanced quotes.
+    #[error("its quotes do not balance")]
+    Quotes,
     /// Neither a preset nor a command.
     #[error("not a preset, and not a command (no {{listen}} placeholder)")]
     Unknown,
@@ -300,9 +335,10 @@ pub enum SpecProblem {
     BuiltinOption(String),
 }
 
-/// The one grammar of a sidecar spec (`--sidecar`, `--base-sidecar`): `envoy`, `builtin` with
-/// its options, or a command template, which must have a `{listen}` placeholder. Anything else
-/// is an error: a typo is never run as a shell command.
+/// The one grammar of a sidecar spec (`--sidecar`, `--base-sidecar`): `envoy` or `builtin`
+/// with their options (words split as a shell would, so a path may be quoted), or a command
+/// template, which must have a `{listen}` placeholder. Anything else is an error: a typo is
+/// never run as a shell command.
 impl FromStr for Sidecar {
     type Err = SpecError;
     fn from_str(spec: &str) -> Result<Self, SpecError> {
@@ -316,15 +352,60 @@ impl FromStr for Sidecar {
                 template: spec.to_string(),
             });
         }
-        let words: Vec<&str> = spec.split_whitespace().collect();
+        let words = shlex::split(spec).ok_or_else(|| bad(SpecProblem::Quotes))?;
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         match words.split_first() {
-            Some((&"envoy", [])) => Ok(Sidecar::envoy()),
-            Some((&"envoy", _)) => Err(bad(SpecProblem::EnvoyOptions)),
+            Some((&"envoy", options)) => envoy_with(options).map_err(bad),
             Some((&"builtin", options)) => builtin_with(options).map_err(bad),
             Some(_) => Err(bad(SpecProblem::Unknown)),
             None => Err(bad(SpecProblem::Empty)),
         }
     }
+}
+
+/// `envoy` with `options` (`--binary PATH`, `--config FILE` for http and grpc, `--config
+/// MODE=FILE`).
+fn envoy_with(options: &[&str]) -> Result<Sidecar, SpecProblem> {
+    let mut sidecar = Sidecar::envoy();
+    let Sidecar::Envoy {
+        path, templates, ..
+    } = &mut sidecar
+    else {
+        unreachable!("Sidecar::envoy() is envoy")
+    };
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        match *option {
+            "--binary" => {
+                let p = rest.next().filter(|p| !p.is_empty());
+                *path = Some(PathBuf::from(p.ok_or(SpecProblem::EnvoyBinary)?));
+            }
+            "--config" => {
+                let value = rest.next().ok_or(SpecProblem::EnvoyConfig)?;
+                for (mode, file) in template_modes(value).ok_or(SpecProblem::EnvoyConfig)? {
+                    templates.insert(mode, file);
+                }
+            }
+            other => return Err(SpecProblem::EnvoyOption(other.to_string())),
+        }
+    }
+    Ok(sidecar)
+}
+
+/// The modes a `--config` value applies to: `MODE=FILE`, or `FILE` for http and grpc (an
+/// HTTP configuration; tcp, the reference for Parsing, keeps the generated `tcp_proxy`).
+pub(crate) fn template_modes(value: &str) -> Option<Vec<(Mode, PathBuf)>> {
+    if let Some((mode, file)) = value.split_once('=')
+        && let Ok(mode) = mode.parse::<Mode>()
+    {
+        return (!file.is_empty()).then(|| vec![(mode, PathBuf::from(file))]);
+    }
+    (!value.is_empty()).then(|| {
+        [Mode::Http, Mode::Grpc]
+            .into_iter()
+            .map(|m| (m, PathBuf::from(value)))
+            .collect()
+    })
 }
 
 /// `builtin` with `options` (`--extra-work-us N`, `--split-writes N`, `--upstream tcp|uds`,
@@ -370,12 +451,30 @@ fn builtin_with(options: &[&str]) -> Result<Sidecar, SpecProblem> {
     Ok(sidecar)
 }
 
-/// The spec that parses back to the same sidecar (Envoy's binary and workers aside, which
-/// are not part of the grammar).
+/// The spec that parses back to the same sidecar (Envoy's workers aside, which are not part
+/// of the grammar).
 impl fmt::Display for Sidecar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Sidecar::Envoy { .. } => f.write_str("envoy"),
+            Sidecar::Envoy {
+                path, templates, ..
+            } => {
+                f.write_str("envoy")?;
+                if let Some(p) = path {
+                    write!(f, " --binary {}", shell_quote(&p.to_string_lossy()))?;
+                }
+                let http = templates.get(&Mode::Http);
+                let both = http.is_some() && http == templates.get(&Mode::Grpc);
+                for (mode, file) in templates {
+                    let file = file.to_string_lossy();
+                    match mode {
+                        Mode::Http if both => write!(f, " --config {}", shell_quote(&file))?,
+                        Mode::Grpc if both => {}
+                        _ => write!(f, " --config {mode}={}", shell_quote(&file))?,
+                    }
+                }
+                Ok(())
+            }
             Sidecar::Command { template } => f.write_str(template),
             Sidecar::Builtin {
                 upstream,
@@ -409,7 +508,8 @@ pub struct RunningSidecar {
     child: ManagedChild,
     listen: Endpoint,
     version: Option<String>,
-    _dir: Option<TempDir>,
+    /// Its configuration and output directories, removed when it stops.
+    _dirs: Vec<TempDir>,
 }
 
 impl RunningSidecar {
@@ -475,45 +575,81 @@ impl RunningSidecar {
     }
 }
 
-/// The sidecar's files: its configuration, and what it writes while measured (tap traces).
-fn temp_dir() -> Result<TempDir, HarnessError> {
-    TempDir::in_memory("meshinsight-sidecar-", "a directory for the sidecar")
+/// Envoy as one start sees it: the binary, its workers, the bootstrap template of the mode.
+struct Envoy<'a> {
+    path: Option<&'a Path>,
+    concurrency: usize,
+    template: Option<&'a Path>,
 }
 
-fn start_envoy(
-    path: Option<&std::path::Path>,
-    concurrency: usize,
-    config: &SidecarConfig,
-    upstream: &Endpoint,
-    cpus: Option<&[usize]>,
-) -> Result<RunningSidecar, HarnessError> {
-    let binary = envoy::resolve(path)?;
-    let version = envoy::version(&binary)?;
-    let mut attempt = 0;
-    loop {
-        let dir = temp_dir()?;
-        let listen = Endpoint::Tcp(([127, 0, 0, 1], free_port()?).into());
-        let bootstrap = envoy::write_files(config, &listen, upstream, dir.path())?;
-        let mut cmd = Command::new(&binary);
-        cmd.arg("-c")
-            .arg(&bootstrap)
-            .args(["--concurrency", &concurrency.max(1).to_string()])
-            .args(["--disable-hot-restart", "--log-level", "warn"]);
-        let mut child = ManagedChild::spawn(format!("sidecar `envoy` ({config})"), cmd, cpus)?;
-        match child.wait_connectable(&listen, STARTUP_TIMEOUT) {
-            Ok(()) => {
-                return Ok(RunningSidecar {
-                    name: "envoy",
-                    child,
-                    listen,
-                    version: Some(version),
-                    _dir: Some(dir),
-                });
+impl Envoy<'_> {
+    /// Starts Envoy: its configuration goes to a directory under the system's temporary
+    /// directory (Envoy 1.36 and 1.37 refuse configuration paths under /dev), what it writes
+    /// while measured (tap traces) to one in memory; both belong to the children's user.
+    fn start(
+        &self,
+        launch: &Launch,
+        config: &SidecarConfig,
+        upstream: &Endpoint,
+        cpus: Option<&[usize]>,
+    ) -> Result<RunningSidecar, HarnessError> {
+        if let Some(template) = self.template
+            && !config.filters.is_empty()
+        {
+            return Err(HarnessError::Config(format!(
+                "the Envoy bootstrap template {} for {} is measured as it is: the generated filters ({config}) do not apply to it",
+                template.display(),
+                config.mode
+            )));
+        }
+        let binary = envoy::resolve(self.path)?;
+        let version = envoy::version(launch, &binary)?;
+        let mut attempt = 0;
+        loop {
+            let dir = TempDir::new("meshinsight-sidecar-", "a directory for the sidecar")?;
+            let output = TempDir::in_memory("meshinsight-tap-", "a directory for tap traces")?;
+            let listen = Endpoint::Tcp(([127, 0, 0, 1], free_port()?).into());
+            let bootstrap = match self.template {
+                Some(template) => envoy::write_template(
+                    template,
+                    config,
+                    &listen,
+                    upstream,
+                    dir.path(),
+                    output.path(),
+                )?,
+                None => envoy::write_files(config, &listen, upstream, dir.path(), output.path())?,
+            };
+            launch.hand_over(&dir)?;
+            launch.hand_over(&output)?;
+            let mut cmd = launch.command(&binary);
+            cmd.arg("-c")
+                .arg(&bootstrap)
+                .args(["--concurrency", &self.concurrency.max(1).to_string()])
+                .args(["--disable-hot-restart", "--log-level", "warn"]);
+            let mut child = ManagedChild::spawn(format!("sidecar `envoy` ({config})"), cmd, cpus)?;
+            match child.wait_connectable(&listen, STARTUP_TIMEOUT) {
+                Ok(()) => {
+                    return Ok(RunningSidecar {
+                        name: "envoy",
+                        child,
+                        listen,
+                        version: Some(version),
+                        _dirs: vec![dir, output],
+                    });
+                }
+                Err(e) if attempt < 3 && is_port_collision(&e) => attempt += 1,
+                Err(e) => return Err(e),
             }
-            Err(e) if attempt < 3 && is_port_collision(&e) => attempt += 1,
-            Err(e) => return Err(e),
         }
     }
+}
+
+/// Quotes `s` for a spec (and a shell) when it needs quotes.
+fn shell_quote(s: &str) -> String {
+    shlex::try_quote(s)
+        .map(|q| q.into_owned())
+        .unwrap_or_else(|_| s.to_string())
 }
 
 /// Replaces the placeholders of a command template.
@@ -532,6 +668,7 @@ pub fn expand_template(
 }
 
 fn start_command(
+    launch: &Launch,
     template: &str,
     config: &SidecarConfig,
     upstream: &Endpoint,
@@ -551,7 +688,7 @@ fn start_command(
     loop {
         let listen = Endpoint::Tcp(([127, 0, 0, 1], free_port()?).into());
         let line = expand_template(template, &listen, upstream, config);
-        let mut cmd = Command::new("sh");
+        let mut cmd = launch.command("sh");
         cmd.arg("-c").arg(&line);
         let mut child = ManagedChild::spawn("sidecar command", cmd, cpus)?;
         match child.wait_connectable(&listen, STARTUP_TIMEOUT) {
@@ -561,7 +698,7 @@ fn start_command(
                     child,
                     listen,
                     version: None,
-                    _dir: None,
+                    _dirs: Vec::new(),
                 });
             }
             Err(HarnessError::Exited { status, .. }) if status == "exit status 127" => {
@@ -597,6 +734,9 @@ mod tests {
             "builtin --extra-work-us 2 --split-writes 3 --upstream uds",
             "builtin --upstream uds --zerocopy",
             "envoy",
+            "envoy --binary /opt/envoy-1.36.2/bin/envoy",
+            "envoy --config mesh/envoy.yaml",
+            "envoy --binary '/a b/envoy' --config tcp=t.yaml --config http=h.yaml",
             "my-proxy -l {listen}",
         ] {
             let s: Sidecar = spec.parse().unwrap();
@@ -606,10 +746,42 @@ mod tests {
     }
 
     #[test]
+    fn envoy_takes_a_binary_and_bootstrap_templates_by_mode() {
+        let s: Sidecar = "envoy --binary /x/envoy --config m.yaml --config tcp=t.json"
+            .parse()
+            .unwrap();
+        let Sidecar::Envoy {
+            path, templates, ..
+        } = &s
+        else {
+            panic!("{s:?}")
+        };
+        assert_eq!(path.as_deref(), Some(Path::new("/x/envoy")));
+        assert_eq!(s.template(Mode::Tcp), Some(Path::new("t.json")));
+        assert_eq!(s.template(Mode::Http), Some(Path::new("m.yaml")));
+        assert_eq!(s.template(Mode::Grpc), Some(Path::new("m.yaml")));
+        assert_eq!(templates.len(), 3);
+        assert_eq!(Sidecar::envoy().template(Mode::Http), None);
+        for (bad, reason) in [
+            ("envoy --binary", SpecProblem::EnvoyBinary),
+            ("envoy --config", SpecProblem::EnvoyConfig),
+            ("envoy --config http=", SpecProblem::EnvoyConfig),
+            ("envoy --turbo", SpecProblem::EnvoyOption("--turbo".into())),
+            ("envoy --binary '/a", SpecProblem::Quotes),
+        ] {
+            assert_eq!(bad.parse::<Sidecar>().unwrap_err().reason, reason, "{bad}");
+        }
+    }
+
+    #[test]
     fn a_typo_is_an_error_naming_the_known_sidecars_not_a_shell_command() {
         let e = "enovy".parse::<Sidecar>().unwrap_err().to_string();
         assert!(e.contains("unknown sidecar `enovy`"), "{e}");
-        assert!(e.contains("`envoy`, `builtin`"), "{e}");
+        assert!(
+            e.contains("expected `envoy` (options: --binary PATH"),
+            "{e}"
+        );
+        assert!(e.contains("`builtin` (options"), "{e}");
         assert!(e.contains("{listen} placeholder"), "{e}");
         for bad in [
             "",
@@ -642,9 +814,7 @@ mod tests {
     /// them) and builtin asked for a filter it lacks are refused before anything starts.
     #[test]
     fn filters_a_sidecar_cannot_take_are_refused() {
-        let launch = Launch {
-            exe: "/nonexistent/cargo-meshinsight".into(),
-        };
+        let launch = Launch::with_exe("/nonexistent/cargo-meshinsight");
         let upstream: Endpoint = "127.0.0.1:9".parse().unwrap();
         let fault: SidecarConfig = "http+fault".parse().unwrap();
         let lua: SidecarConfig = "http+lua".parse().unwrap();
