@@ -136,6 +136,15 @@ pub(crate) enum BaselineInvalid {
     /// The blob in git is not text.
     #[error("not UTF-8")]
     NotUtf8,
+    /// A number outside its range (a negative spread or standard error, a figure beyond
+    /// what a prediction can give), at a JSON path.
+    #[error("`{at}` {problem}")]
+    Number {
+        /// Where, as a JSON path.
+        at: String,
+        /// What is wrong there.
+        problem: crate::model::Problem,
+    },
 }
 
 #[cfg(test)]
