@@ -18,6 +18,7 @@ mod profile_source;
 mod service;
 mod speedup;
 mod validate;
+mod values;
 
 use std::ffi::OsString;
 
