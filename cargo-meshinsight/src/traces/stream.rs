@@ -727,7 +727,7 @@ mod tests {
         let mut body = b"traceid,timestamp,rpcid,um,rpctype,dm,interface,rt\n".to_vec();
         body.resize(body.len() + 3 * MAX_LINE_BYTES + 10, b'x');
         std::fs::write(&f, &body).unwrap();
-        let e = read_all(&[f.clone()], &StreamConfig::default()).unwrap_err();
+        let e = read_all(std::slice::from_ref(&f), &StreamConfig::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -736,7 +736,7 @@ mod tests {
             )
         );
         std::fs::write(&f, vec![b'y'; 2 * MAX_LINE_BYTES]).unwrap();
-        let e = read_all(&[f.clone()], &StreamConfig::default()).unwrap_err();
+        let e = read_all(std::slice::from_ref(&f), &StreamConfig::default()).unwrap_err();
         assert!(e.to_string().contains("line 1: a line longer than"), "{e}");
         let e = read_all(&[PathBuf::from("/dev/zero")], &StreamConfig::default()).unwrap_err();
         assert_eq!(e.to_string(), "trace file /dev/zero is not a regular file");
