@@ -388,7 +388,7 @@ mod proptests {
             // Mostly ordinary times, so that most documents get as far as a call graph.
             prop_oneof![40 => 0.0..2000.0f64, 1 => hostile_f64()],
             prop_oneof![40 => (0.0..2000.0f64).prop_map(f64::round), 1 => hostile_f64()],
-            prop_oneof![10 => (0.0..1e4f64), 1 => hostile_f64()],
+            prop_oneof![10 => 0.0..1e4f64, 1 => hostile_f64()],
         )
     }
 
