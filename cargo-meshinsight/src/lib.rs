@@ -25,6 +25,9 @@ pub(crate) mod app;
 mod cli;
 pub mod ecg;
 pub(crate) mod exit;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod gate;
 pub mod harness;
 pub(crate) mod measure;

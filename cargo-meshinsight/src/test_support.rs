@@ -1,6 +1,8 @@
 //! Helpers the unit tests of several layers share: the repository's fixtures, the paper
 //! profile with fit statistics, and a real git repository in a temporary directory.
 
+pub(crate) mod hostile;
+
 use std::path::{Path, PathBuf};
 
 use git2::Repository;

@@ -25,6 +25,20 @@ pub enum VersionedError {
         /// The version this build reads.
         expected: u32,
     },
+    /// The format version is not a whole number (`"1"`, `1.0`, `null`).
+    #[error("`format_version` must be the number {expected}, found {found}")]
+    VersionType {
+        /// The value found, as JSON.
+        found: String,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// The document is not a JSON object.
+    #[error("expected a JSON object, found {found}")]
+    NotAnObject {
+        /// What was found (`an array`, `a number`, ...).
+        found: &'static str,
+    },
     /// The document does not fit the schema.
     #[error("at `{path}`: {error}")]
     Schema {
@@ -41,10 +55,35 @@ pub(crate) fn from_json<T: DeserializeOwned>(
     version: u32,
 ) -> Result<T, VersionedError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(VersionedError::Syntax)?;
-    match value.get("format_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(version) => {}
-        Some(found) => {
+    let Some(object) = value.as_object() else {
+        let found = match value {
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::Bool(_) => "a boolean",
+            _ => "null",
+        };
+        return Err(VersionedError::NotAnObject { found });
+    };
+    match object.get("format_version").map(|v| (v, v.as_u64())) {
+        Some((_, Some(v))) if v == u64::from(version) => {}
+        Some((_, Some(found))) => {
             return Err(VersionedError::Version {
+                found,
+                expected: version,
+            });
+        }
+        Some((v, None)) => {
+            let mut found = v.to_string();
+            if found.len() > 40 {
+                let cut = (0..=37)
+                    .rev()
+                    .find(|&i| found.is_char_boundary(i))
+                    .unwrap_or(0);
+                found.truncate(cut);
+                found.push_str("...");
+            }
+            return Err(VersionedError::VersionType {
                 found,
                 expected: version,
             });
@@ -55,4 +94,32 @@ pub(crate) fn from_json<T: DeserializeOwned>(
         path: e.path().to_string(),
         error: e.into_inner(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_of_the_wrong_type_is_not_called_missing() {
+        let e = from_json::<serde_json::Value>(r#"{"format_version": "1"}"#, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"`format_version` must be the number 1, found "1""#
+        );
+        let e = from_json::<serde_json::Value>(r#"{"format_version": 1.5}"#, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`format_version` must be the number 1, found 1.5"
+        );
+        let e = from_json::<serde_json::Value>("{}", 1).unwrap_err();
+        assert_eq!(e.to_string(), "missing `format_version` (expected 1)");
+        let e = from_json::<serde_json::Value>("[1]", 1).unwrap_err();
+        assert_eq!(e.to_string(), "expected a JSON object, found an array");
+        let long = format!(r#"{{"format_version": "{}"}}"#, "x".repeat(100));
+        let e = from_json::<serde_json::Value>(&long, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 100 && e.ends_with("..."), "{e}");
+    }
 }

@@ -1,5 +1,7 @@
 //! The critical path of one call graph as CRISP computes it ([`crate::traces::crisp`]), and
-//! the path the same graph takes once every service runs behind a sidecar.
+//! the path the same graph takes once every service runs behind a sidecar: CRISP's rule on
+//! the timeline the fork/join rebuild gives (docs/prediction.md), so that with no overhead
+//! the two paths are the same.
 
 use serde::Serialize;
 
@@ -7,7 +9,7 @@ use crate::ecg::Ecg;
 use crate::model::CostVector;
 use crate::predict::{PredictError, ProfileSet, call_costs, rebuild};
 use crate::traces::Problems;
-use crate::traces::crisp::{PathStep, critical_path, steps};
+use crate::traces::crisp::{PathStep, critical_path, path_on, steps};
 use crate::vocab::SidecarConfig;
 
 /// The mesh to add: the sidecar of every service, priced by the profiles.
@@ -62,12 +64,11 @@ pub(crate) struct TraceReport {
 /// The report of one call graph: CRISP's path, and the path with `mesh` when given. The
 /// problems are left empty for the caller, who knows the trace they came from.
 pub(crate) fn trace_report(ecg: &Ecg, mesh: Option<&Mesh>) -> Result<TraceReport, PredictError> {
-    let start: Vec<f64> = ecg.calls.iter().map(|c| c.start_us).collect();
     let dur: Vec<f64> = ecg.calls.iter().map(|c| c.duration_us).collect();
     let path = critical_path(ecg);
     let base = PathReport {
         total_us: dur[ecg.root],
-        path: steps(ecg, &path, &start, &dur),
+        path: steps(ecg, &path, &dur),
     };
     let with_mesh = match mesh {
         None => None,
@@ -75,13 +76,14 @@ pub(crate) fn trace_report(ecg: &Ecg, mesh: Option<&Mesh>) -> Result<TraceReport
             let costs = call_costs(ecg, &mesh.profiles)?;
             let overhead: Vec<f64> = costs.iter().map(CostVector::latency_total).collect();
             let t = rebuild(ecg, &overhead);
+            let path = path_on(ecg, &t.start_us, &t.duration_us);
             Some(MeshPath {
                 config: mesh.config.to_string(),
                 profile: mesh.profiles.primary().platform.id.clone(),
                 overhead_us: t.duration_us[ecg.root] - dur[ecg.root],
                 path: PathReport {
                     total_us: t.duration_us[ecg.root],
-                    path: steps(ecg, &t.critical_path, &t.start_us, &t.duration_us),
+                    path: steps(ecg, &path, &t.duration_us),
                 },
             })
         }

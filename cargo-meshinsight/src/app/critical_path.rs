@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::error::Error;
+use super::import::trace_graph_error;
+use super::input::max_input_bytes;
 use super::output::Output;
 use super::predict::load_profiles;
 use crate::analyze::critical_path::{Mesh, TraceReport, trace_report};
@@ -30,9 +32,12 @@ pub(crate) struct CriticalPathConfig {
 
 /// Reads the traces and prints each one's critical path, without and with the mesh.
 pub(crate) fn run(config: &CriticalPathConfig, out: &mut Output) -> Result<u8, Error> {
-    let (graphs, problems) = load_graphs(None, &config.files)?;
+    let (graphs, problems) = load_graphs(None, &config.files, max_input_bytes()?)?;
     if !problems.is_empty() {
         out.warn(format!("problems in the traces: {}", problems.summary()));
+    }
+    if graphs.is_empty() {
+        return Err(Error::NoUsableGraphs);
     }
     let mesh = if !config.profiles.is_empty() || config.config.is_some() {
         Some(Mesh {
@@ -47,7 +52,7 @@ pub(crate) fn run(config: &CriticalPathConfig, out: &mut Output) -> Result<u8, E
     };
     let reports = graphs
         .iter()
-        .map(|g| report_of(g, config.size_bytes, mesh.as_ref()))
+        .map(|g| report_of(g, config, mesh.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let text = report::critical_path::render(&reports, config.format, out.width());
     out.out()
@@ -61,10 +66,14 @@ pub(crate) fn run(config: &CriticalPathConfig, out: &mut Output) -> Result<u8, E
 
 /// The report of one trace: its graph as an ECG (sizes defaulting to `size_bytes`, sidecars
 /// from the mesh), its paths, and its problems.
-fn report_of(g: &Graph, size_bytes: u64, mesh: Option<&Mesh>) -> Result<TraceReport, Error> {
+fn report_of(
+    g: &Graph,
+    config: &CriticalPathConfig,
+    mesh: Option<&Mesh>,
+) -> Result<TraceReport, Error> {
     let mut defaults = Defaults {
-        request_bytes: size_bytes,
-        response_bytes: size_bytes,
+        request_bytes: config.size_bytes,
+        response_bytes: config.size_bytes,
         ..Defaults::default()
     };
     if let Some(m) = mesh {
@@ -72,7 +81,8 @@ fn report_of(g: &Graph, size_bytes: u64, mesh: Option<&Mesh>) -> Result<TraceRep
         defaults.filters = m.config.filters.clone();
     }
     let doc = g.to_ecg_doc(&defaults, "critical-path");
-    let ecg = Ecg::resolve(doc, Path::new(&g.trace_id))?;
+    let ecg = Ecg::resolve(doc, Path::new(&g.trace_id))
+        .map_err(|e| trace_graph_error(e, g, &config.files))?;
     let mut r = trace_report(&ecg, mesh)?;
     r.problems = g.problems.clone();
     Ok(r)

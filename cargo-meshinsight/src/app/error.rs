@@ -105,6 +105,17 @@ pub(crate) enum Error {
     /// The traces hold no call graph that could be analysed.
     #[error("the traces hold no usable call graph")]
     NoUsableGraphs,
+    /// A trace's call graph breaks a rule of the ECG format (what the trace readers leave
+    /// should never do so: this names the trace rather than a fixture that was never written).
+    #[error("trace `{trace}` in {origin} does not make a valid call graph: {reason}")]
+    TraceGraph {
+        /// The trace id.
+        trace: String,
+        /// Its file, or how many files were read.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A saved profile could not be fitted again.
     #[error("failed to refit {path}")]
     Refit {
@@ -226,6 +237,11 @@ impl Error {
         match self {
             Error::Probe(e) if e.is_capability() => exit::MISSING_PRIVILEGE,
             Error::Measure(MeasureError::Probe(e)) if e.is_capability() => exit::MISSING_PRIVILEGE,
+            // A flag value (or MESHINSIGHT_* variable) out of range is a usage error, as
+            // clap's own are.
+            Error::InvalidValue { .. }
+            | Error::InvalidOverride { .. }
+            | Error::InvalidSize { .. } => exit::USAGE,
             _ => exit::COULD_NOT_RUN,
         }
     }
@@ -246,6 +262,7 @@ impl Error {
             Error::Predict(PredictError::NoProfileForPlatform { .. }) => Some(
                 "pass the profile of that platform with another --profile".to_string(),
             ),
+            Error::Predict(PredictError::DuplicatePlatform { .. }) => None,
             Error::Profile(ProfileError::Missing { .. }) => Some(
                 "measure the missing configuration with `cargo meshinsight profile`, or pass another --profile"
                     .to_string(),
@@ -271,6 +288,15 @@ impl Error {
                 "partition files go to the system's temporary directory; pass --temp-dir to put them elsewhere"
                     .to_string(),
             ),
+            Error::Trace(TraceError::NotAFile { .. }) | Error::Input(InputError::NotAFile { .. }) => {
+                Some("pass a regular file (not a directory, FIFO or device)".into())
+            }
+            Error::Trace(TraceError::TooLarge { .. }) | Error::Input(InputError::TooLarge { .. }) => {
+                Some(format!(
+                    "raise the limit with {}=BYTES (docs/exit-codes.md, \"Input limits\")",
+                    super::input::MAX_INPUT_ENV
+                ))
+            }
             Error::Trace(_) => {
                 Some("the trace formats read are described in docs/traces.md".to_string())
             }
@@ -293,6 +319,9 @@ impl Error {
             Error::InvalidValue { .. } => None,
             Error::NoTraceFiles => {
                 Some("pass Alibaba CSV, Jaeger or OTLP JSON files with --traces".into())
+            }
+            Error::TraceGraph { .. } => {
+                Some("the trace formats read are described in docs/traces.md".into())
             }
             Error::NoUsableGraphs => {
                 Some("see the problem counts above; docs/traces.md says what is read".into())

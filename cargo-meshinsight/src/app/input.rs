@@ -10,14 +10,46 @@ use crate::ecg::Ecg;
 use crate::model::Profile;
 use crate::predict::Speedup;
 
-/// The largest input file read whole.
+/// The largest input file read whole, unless [`MAX_INPUT_ENV`] says otherwise.
 pub(crate) const MAX_INPUT_BYTES: u64 = 256 << 20;
+
+/// The environment variable that sets the largest input file read whole, in bytes.
+pub(crate) const MAX_INPUT_ENV: &str = "MESHINSIGHT_MAX_INPUT_BYTES";
+
+/// The largest input file read whole (fixtures, profiles, speedups, baselines, Jaeger and
+/// OTLP trace files): [`MAX_INPUT_ENV`] when set, else [`MAX_INPUT_BYTES`].
+pub(crate) fn max_input_bytes() -> Result<u64, Error> {
+    match std::env::var(MAX_INPUT_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(MAX_INPUT_BYTES),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or(Error::InvalidValue {
+                flag: MAX_INPUT_ENV,
+                expected: "a positive number of bytes",
+                found: v,
+            }),
+        Err(std::env::VarError::NotUnicode(v)) => Err(Error::InvalidValue {
+            flag: MAX_INPUT_ENV,
+            expected: "a positive number of bytes",
+            found: v.to_string_lossy().into_owned(),
+        }),
+    }
+}
 
 /// Where fixtures live in a project, relative to its root.
 pub(crate) const FIXTURE_DIR: &str = "fixtures/ecg";
 
-/// The text of the regular file at `path`; `what` names it in errors.
-pub(crate) fn read_text(path: &Path, what: &'static str) -> Result<String, InputError> {
+/// The text of the regular file at `path`, at most [`max_input_bytes`]; `what` names it in
+/// errors.
+pub(crate) fn read_text(path: &Path, what: &'static str) -> Result<String, Error> {
+    Ok(read_text_within(path, what, max_input_bytes()?)?)
+}
+
+/// The text of the regular file at `path`, at most `max` bytes.
+fn read_text_within(path: &Path, what: &'static str, max: u64) -> Result<String, InputError> {
     let read = |source| InputError::Read {
         what,
         path: path.to_path_buf(),
@@ -33,18 +65,18 @@ pub(crate) fn read_text(path: &Path, what: &'static str) -> Result<String, Input
     let too_large = || InputError::TooLarge {
         what,
         path: path.to_path_buf(),
-        max: MAX_INPUT_BYTES,
+        max,
     };
-    if meta.len() > MAX_INPUT_BYTES {
+    if meta.len() > max {
         return Err(too_large());
     }
     let mut text = String::new();
     std::fs::File::open(path)
         .map_err(read)?
-        .take(MAX_INPUT_BYTES + 1)
+        .take(max.saturating_add(1))
         .read_to_string(&mut text)
         .map_err(read)?;
-    if text.len() as u64 > MAX_INPUT_BYTES {
+    if text.len() as u64 > max {
         return Err(too_large());
     }
     Ok(text)
@@ -105,16 +137,29 @@ mod tests {
 
     #[test]
     fn non_regular_files_are_refused_without_blocking() {
-        let e = read_text(Path::new("/dev/null"), "profile").unwrap_err();
+        let e = read_text_within(Path::new("/dev/zero"), "profile", MAX_INPUT_BYTES).unwrap_err();
         assert!(matches!(e, InputError::NotAFile { .. }), "{e}");
         let dir = tempfile::tempdir().unwrap();
-        let e = read_text(dir.path(), "profile").unwrap_err();
+        let e = read_text_within(dir.path(), "profile", MAX_INPUT_BYTES).unwrap_err();
         assert!(e.to_string().contains("is not a regular file"), "{e}");
         let fifo = dir.path().join("fifo");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo(3) with a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let e = read_text(&fifo, "ECG fixture").unwrap_err();
+        let e = read_text_within(&fifo, "ECG fixture", MAX_INPUT_BYTES).unwrap_err();
         assert!(matches!(e, InputError::NotAFile { .. }), "{e}");
+    }
+
+    #[test]
+    fn files_over_the_limit_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.json");
+        std::fs::write(&f, "0123456789").unwrap();
+        assert_eq!(read_text_within(&f, "profile", 10).unwrap(), "0123456789");
+        let e = read_text_within(&f, "profile", 9).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("profile {} is larger than 9 bytes", f.display())
+        );
     }
 }

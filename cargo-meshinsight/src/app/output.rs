@@ -146,6 +146,45 @@ pub(crate) fn width_from(columns: Option<String>, terminal: Option<u16>) -> Widt
         .map_or(Width::DEFAULT, Width::new)
 }
 
+/// Standard output when the process started with it closed (`>&-`). Rust's runtime puts
+/// /dev/null on a closed standard descriptor before `main`, so everything written would vanish
+/// behind exit code 0; this writer fails instead.
+struct ClosedStdout;
+
+impl Write for ClosedStdout {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "standard output is closed",
+        ))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether descriptor 1 was open when the process started, recorded by [`RECORD_STDOUT`].
+static STDOUT_WAS_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+extern "C" fn record_stdout() {
+    // SAFETY: fcntl(F_GETFD) only reads the descriptor's flags.
+    let open = unsafe { libc::fcntl(1, libc::F_GETFD) } != -1;
+    STDOUT_WAS_OPEN.store(open, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Run by the C runtime before `main`, hence before Rust's runtime reopens a closed
+/// descriptor 1 on /dev/null (after which `>&-` cannot be told from `>/dev/null`).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RECORD_STDOUT: extern "C" fn() = record_stdout;
+
+/// Whether the process started with an open standard output.
+fn stdout_is_open() -> bool {
+    // Referenced, so that the linker keeps the constructor with this code.
+    std::hint::black_box(RECORD_STDOUT);
+    STDOUT_WAS_OPEN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 const STATUS: Style = AnsiColor::Green.on_default().bold();
 const WARNING: Style = AnsiColor::Yellow.on_default().bold();
 const ERROR: Style = AnsiColor::Red.on_default().bold();
@@ -157,7 +196,11 @@ impl Output {
         let terminal = terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| w.0);
         let stderr_is_terminal = io::stderr().is_terminal();
         let mut out = Output {
-            stdout: Box::new(io::stdout()),
+            stdout: if stdout_is_open() {
+                Box::new(io::stdout())
+            } else {
+                Box::new(ClosedStdout)
+            },
             stderr: SharedWriter(Arc::new(Mutex::new(Box::new(io::stderr())))),
             color: false,
             color_stdout: false,

@@ -123,9 +123,9 @@ pub(crate) fn load_profiles(paths: &[PathBuf], out: &mut Output) -> Result<Profi
     }
     let profiles = paths
         .iter()
-        .map(|p| load_profile(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ProfileSet::new(profiles))
+        .map(|p| Ok((p.clone(), load_profile(p)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(ProfileSet::from_files(profiles)?)
 }
 
 /// Runs the whole job and returns one prediction per fixture, in file order.

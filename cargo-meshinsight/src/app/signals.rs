@@ -3,13 +3,15 @@
 //! its temporary files removed; then the process exits with 130, or, for a command that stops
 //! gracefully (`probe`), the flag [`interrupted`] is set and the command finishes its report.
 
-use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once};
 
 use crate::exit;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static GRACEFUL: AtomicBool = AtomicBool::new(false);
+/// Held while a set of files is moved into place; the handler waits for it before exiting.
+static COMMITTING: Mutex<()> = Mutex::new(());
 
 /// What a signal does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,11 +30,20 @@ pub(crate) fn install(on: OnSignal) {
         let _ = ctrlc::set_handler(|| {
             INTERRUPTED.store(true, Ordering::SeqCst);
             if !GRACEFUL.load(Ordering::SeqCst) {
+                let _committed = COMMITTING.lock();
                 crate::harness::process::clean_up_after_interrupt();
                 std::process::exit(i32::from(exit::INTERRUPTED));
             }
         });
     });
+}
+
+/// Runs `f` (moving a set of written files into place) with the exit on a signal held
+/// off until it returns, so that an interrupted command leaves the old set or the new one,
+/// never a mix.
+pub(crate) fn uninterruptible<R>(f: impl FnOnce() -> R) -> R {
+    let _hold = COMMITTING.lock().unwrap_or_else(|p| p.into_inner());
+    f()
 }
 
 /// Whether a signal arrived since [`install`] with [`OnSignal::Stop`].

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::values;
 use crate::app::analyze::{self, AnalyzeConfig};
 use crate::app::error::Error;
 use crate::app::output::Output;
@@ -22,10 +23,10 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, value_name = "CONFIG", num_args = 1.., default_value = "http")]
     config: Vec<SidecarConfig>,
     /// Request and response size of calls the trace gives none, bytes
-    #[arg(long, value_name = "BYTES", default_value_t = 100)]
+    #[arg(long, value_name = "BYTES", default_value_t = 100, value_parser = values::bytes)]
     size: u64,
     /// Requests per second each call graph is served at, for the CPU figures
-    #[arg(long, value_name = "RPS", default_value_t = 30000.0)]
+    #[arg(long, value_name = "RPS", default_value_t = 30000.0, value_parser = values::rate)]
     rate: f64,
     /// A speedup profile (TOML): report every configuration after it too
     #[arg(long, value_name = "FILE")]
@@ -36,27 +37,17 @@ pub(crate) struct AnalyzeArgs {
     /// Also write the CDF plot (SVG) here
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
-    /// Worker threads [default: one per core]
-    #[arg(long, value_name = "N")]
+    /// Worker threads, 1 to 1024 [default: one per core]
+    #[arg(long, value_name = "N", value_parser = values::threads)]
     threads: Option<usize>,
     /// Where the temporary partition files go [default: the system's temporary directory]
     #[arg(long, value_name = "DIR")]
     temp_dir: Option<PathBuf>,
 }
 
-impl TryFrom<&AnalyzeArgs> for AnalyzeConfig {
-    type Error = Error;
-
-    /// Refuses a negative or non-finite `--rate`.
-    fn try_from(a: &AnalyzeArgs) -> Result<Self, Error> {
-        if !(a.rate.is_finite() && a.rate >= 0.0) {
-            return Err(Error::InvalidValue {
-                flag: "--rate",
-                expected: "a non-negative number",
-                found: a.rate.to_string(),
-            });
-        }
-        Ok(AnalyzeConfig {
+impl From<&AnalyzeArgs> for AnalyzeConfig {
+    fn from(a: &AnalyzeArgs) -> Self {
+        AnalyzeConfig {
             traces: a.traces.clone(),
             profiles: a.profile.iter().cloned().collect(),
             configs: a.config.clone(),
@@ -71,10 +62,10 @@ impl TryFrom<&AnalyzeArgs> for AnalyzeConfig {
             },
             format: a.format,
             plot: a.plot.clone(),
-        })
+        }
     }
 }
 
 pub(super) fn run(args: AnalyzeArgs, out: &mut Output) -> Result<u8, Error> {
-    analyze::run(&AnalyzeConfig::try_from(&args)?, out)
+    analyze::run(&AnalyzeConfig::from(&args), out)
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::values;
 use crate::app::critical_path::{self, CriticalPathConfig};
 use crate::app::error::Error;
 use crate::app::output::Output;
@@ -21,7 +22,7 @@ pub(crate) struct CriticalPathArgs {
     #[arg(long, value_name = "CONFIG")]
     config: Option<SidecarConfig>,
     /// Request and response size of calls the trace gives none, bytes
-    #[arg(long, value_name = "BYTES", default_value_t = 100)]
+    #[arg(long, value_name = "BYTES", default_value_t = 100, value_parser = values::bytes)]
     size: u64,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::values;
 use crate::app::error::Error;
 use crate::app::generate::{self, GenerateConfig};
 use crate::app::output::Output;
@@ -11,10 +12,10 @@ use crate::traces::generator::{GenConfig, Schema};
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
     /// Number of call graphs
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = values::count)]
     graphs: u64,
-    /// Number of files to spread them over (by time; some traces span two files)
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Number of files to spread them over, 1 to 256 (by time; some traces span two files)
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = values::files)]
     files: usize,
     /// Random seed
     #[arg(long, default_value_t = 1)]

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::values;
 use crate::app::error::Error;
 use crate::app::import::{self, ImportConfig};
 use crate::app::output::Output;
@@ -34,17 +35,17 @@ pub(crate) struct ImportArgs {
     #[arg(long, value_delimiter = ',')]
     filters: Vec<Filter>,
     /// Request size of calls the trace gives none, bytes
-    #[arg(long, value_name = "BYTES", default_value_t = 100)]
+    #[arg(long, value_name = "BYTES", default_value_t = 100, value_parser = values::bytes)]
     request_bytes: u64,
     /// Response size of calls the trace gives none, bytes
-    #[arg(long, value_name = "BYTES", default_value_t = 100)]
+    #[arg(long, value_name = "BYTES", default_value_t = 100, value_parser = values::bytes)]
     response_bytes: u64,
     /// Rate of every call, requests per second
-    #[arg(long, value_name = "RPS", default_value_t = 1000.0)]
+    #[arg(long, value_name = "RPS", default_value_t = 1000.0, value_parser = values::rate)]
     rate: f64,
     /// Write at most this many traces (in trace id order)
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = values::count)]
+    limit: Option<u64>,
 }
 
 impl From<&ImportArgs> for ImportConfig {
@@ -61,7 +62,7 @@ impl From<&ImportArgs> for ImportConfig {
                 rate: a.rate,
                 platform: None,
             },
-            limit: a.limit,
+            limit: a.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         }
     }
 }

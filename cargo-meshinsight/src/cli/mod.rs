@@ -21,6 +21,7 @@ mod profile_source;
 mod service;
 mod speedup;
 mod validate;
+mod values;
 
 use std::ffi::OsString;
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::values;
 use crate::app::error::Error;
 use crate::app::output::Output;
 use crate::app::speedup::{self, SpeedupConfig};
@@ -16,7 +17,7 @@ pub(crate) struct SpeedupArgs {
     #[arg(long, value_name = "FILE")]
     variant: PathBuf,
     /// Message size the relative changes are taken at, bytes
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, value_name = "BYTES", default_value_t = 100.0, value_parser = values::positive_bytes)]
     size: f64,
     /// The speedup's name in reports [default: the variant file's name]
     #[arg(long)]

@@ -17,6 +17,10 @@ use crate::vocab::{Filter, Mode, SidecarConfig};
 pub const MAX_BYTES: u64 = 1 << 30;
 /// The largest rate accepted, in requests per second.
 pub const MAX_RATE: f64 = 1e9;
+/// The largest duration, and start time magnitude, accepted, in µs (10^13 µs, about 115
+/// days). A float keeps a thousandth of a microsecond up to there; beyond, the microseconds
+/// a sidecar adds would be rounded away (a 1e308 µs call plus 165 µs is 1e308 µs).
+pub const MAX_TIME_US: f64 = 1e13;
 /// Overlaps under this fraction of the parent's duration count as "before" (CRISP).
 pub const CLOCK_TOLERANCE: f64 = 0.01;
 

@@ -6,7 +6,8 @@ use std::path::Path;
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::{Call, Ecg, EcgDoc, MAX_BYTES, MAX_RATE, Service};
+use super::{Call, Ecg, EcgDoc, MAX_BYTES, MAX_RATE, MAX_TIME_US, Service};
+use crate::util::shown;
 use crate::vocab::{SidecarConfig, VocabError};
 
 /// A rule of the ECG format that a document breaks; one line, naming the call, service or key.
@@ -86,7 +87,8 @@ pub enum EcgInvalid {
     },
     /// A rate that is negative, too large or not a number.
     #[error(
-        "{at} must be a number of requests per second between 0 and {MAX_RATE:e}, found {rate}"
+        "{at} must be a number of requests per second between 0 and {MAX_RATE:e}, found {}",
+        shown(*rate)
     )]
     BadRate {
         /// The key.
@@ -94,19 +96,33 @@ pub enum EcgInvalid {
         /// The rate given.
         rate: f64,
     },
-    /// A start time that is not a number.
-    #[error("{at} is not a finite number")]
-    NotFinite {
+    /// A start time that is not a number, or beyond [`MAX_TIME_US`] either side of 0.
+    #[error(
+        "{at} must be a number between -{MAX_TIME_US:e} and {MAX_TIME_US:e} µs, found {}",
+        shown(*start)
+    )]
+    BadStart {
         /// The key.
         at: String,
+        /// The start given.
+        start: f64,
     },
-    /// A duration that is negative or not a number.
-    #[error("{at} must be a non-negative number, found {duration}")]
+    /// A duration that is negative, beyond [`MAX_TIME_US`] or not a number.
+    #[error(
+        "{at} must be a number between 0 and {MAX_TIME_US:e} µs (about 115 days), found {}",
+        shown(*duration)
+    )]
     BadDuration {
         /// The key.
         at: String,
         /// The duration given.
         duration: f64,
+    },
+    /// `[services.NAME]` names a service no call goes to: a typo, or a leftover.
+    #[error("[services.{name}] is not the callee (`to`) of any call")]
+    UnusedService {
+        /// The service.
+        name: String,
     },
     /// A call does not lie within its parent's time window.
     #[error(
@@ -212,9 +228,17 @@ fn call_index(doc: &EcgDoc) -> Result<HashMap<&str, usize>, EcgInvalid> {
 /// `[services]` says nothing; and each one's place by name.
 fn services(doc: &EcgDoc) -> Result<(Vec<Service>, HashMap<&str, usize>), EcgInvalid> {
     let mut names: Vec<&str> = doc.calls.iter().map(|c| c.to.as_str()).collect();
-    names.extend(doc.services.keys().map(String::as_str));
     names.sort_unstable();
     names.dedup();
+    if let Some(unused) = doc
+        .services
+        .keys()
+        .find(|k| names.binary_search(&k.as_str()).is_err())
+    {
+        return Err(EcgInvalid::UnusedService {
+            name: unused.clone(),
+        });
+    }
     let mut services = Vec::with_capacity(names.len());
     for name in &names {
         if name.trim().is_empty() {
@@ -301,10 +325,13 @@ fn calls(
         check_bytes(&at("response_bytes"), response_bytes)?;
         let rate = c.rate.unwrap_or(doc.defaults.rate);
         check_rate(&at("rate"), rate)?;
-        if !c.start_us.is_finite() {
-            return Err(EcgInvalid::NotFinite { at: at("start_us") });
+        if !(c.start_us.is_finite() && c.start_us.abs() <= MAX_TIME_US) {
+            return Err(EcgInvalid::BadStart {
+                at: at("start_us"),
+                start: c.start_us,
+            });
         }
-        if !(c.duration_us.is_finite() && c.duration_us >= 0.0) {
+        if !(c.duration_us.is_finite() && (0.0..=MAX_TIME_US).contains(&c.duration_us)) {
             return Err(EcgInvalid::BadDuration {
                 at: at("duration_us"),
                 duration: c.duration_us,
@@ -344,7 +371,10 @@ fn children(calls: &[Call], parent: &[Option<usize>]) -> Result<Vec<Vec<usize>>,
                 .then(a.cmp(&b))
         });
         let pc = &calls[p];
-        let slack = 1e-9 * pc.duration_us.max(1.0);
+        // Rounding: a part per billion of the parent's duration, and a few units in the last
+        // place of its times (a child clipped to its parent can end an ulp past it).
+        let magnitude = pc.start_us.abs().max(pc.end_us().abs());
+        let slack = 1e-9 * pc.duration_us.max(1.0) + 8.0 * f64::EPSILON * magnitude;
         for &k in kids.iter() {
             let kc = &calls[k];
             if kc.start_us < pc.start_us - slack || kc.end_us() > pc.end_us() + slack {

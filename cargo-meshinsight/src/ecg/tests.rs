@@ -113,7 +113,7 @@ fn negative_and_absurd_sizes() {
     );
     let m = err(&OK.replace("duration_us = 50", "duration_us = -50"));
     assert!(
-        m.contains("call `b`: `duration_us` must be a non-negative number"),
+        m.contains("call `b`: `duration_us` must be a number between 0 and 1e13 µs"),
         "{m}"
     );
     let m = err(&OK.replace("duration_us = 50", "duration_us = 50\nrate = -1.0"));
@@ -205,4 +205,100 @@ fn sidecars_in_series_count_the_longest_line_of_calls() {
             .sidecars_in_series(),
         4
     );
+}
+
+mod proptests {
+    //! Arbitrary and mutated fixtures give a call graph or one clear error, never a panic; a
+    //! graph that loads predicts finite figures, and with a profile of non-negative costs the
+    //! latency with the mesh is never below the latency without.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::Profile;
+    use crate::predict::{ProfileSet, predict};
+    use crate::test_support::hostile::{apply, assert_one_line, edits, hostile_f64, toml_number};
+
+    fn fixture_texts() -> Vec<(String, String)> {
+        let dir = crate::test_support::repo_root().join("fixtures/ecg");
+        crate::test_support::fixtures_in(&dir)
+            .into_iter()
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect()
+    }
+
+    /// Parses and resolves `text`; a graph must predict finite figures.
+    fn check(text: &str, name: &str) {
+        let path = Path::new(name);
+        match Ecg::parse(text, path) {
+            Err(e) => assert_one_line(&e),
+            Ok(ecg) => {
+                let profiles = ProfileSet::new(vec![Profile::paper()]);
+                match predict(&ecg, &profiles, None) {
+                    Err(e) => assert_one_line(&e),
+                    Ok(p) => {
+                        let f = &p.figures;
+                        for v in [
+                            f.predicted_latency_us,
+                            f.latency_overhead_us,
+                            f.latency_overhead_pct,
+                            f.cpu_overhead_cores,
+                            p.base_latency_us,
+                        ] {
+                            assert!(v.is_finite(), "{name}: {v} in {p:?}");
+                        }
+                        // The paper's costs are all positive: the mesh never makes it faster.
+                        assert!(
+                            f.latency_overhead_us >= -1e-6 * p.base_latency_us.max(1.0),
+                            "{name}: {}",
+                            f.latency_overhead_us
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn proptest_ecg_arbitrary_text_never_panics(text in ".{0,400}") {
+            check(&text, "a.toml");
+            check(&text, "a.json");
+        }
+
+        #[test]
+        fn proptest_ecg_mutated_fixtures_load_or_fail_in_one_line(
+            which in any::<prop::sample::Index>(),
+            e in edits(),
+        ) {
+            let texts = fixture_texts();
+            let (name, text) = &texts[which.index(texts.len())];
+            check(&apply(text, &e, toml_number), name);
+        }
+
+        #[test]
+        fn proptest_ecg_hostile_numbers_are_refused_or_predicted(
+            start in hostile_f64(),
+            dur in hostile_f64(),
+            child_start in hostile_f64(),
+            child_dur in hostile_f64(),
+            rate in hostile_f64(),
+            bytes in any::<u64>(),
+        ) {
+            let text = format!(
+                "name = \"t\"\n[defaults]\nrate = {}\n[[calls]]\nid = \"a\"\nto = \"A\"\n\
+                 start_us = {}\nduration_us = {}\n[[calls]]\nid = \"b\"\nparent = \"a\"\n\
+                 to = \"B\"\nrequest_bytes = {bytes}\nstart_us = {}\nduration_us = {}\n",
+                toml_number(rate),
+                toml_number(start),
+                toml_number(dur),
+                toml_number(child_start),
+                toml_number(child_dur),
+            );
+            check(&text, "t.toml");
+        }
+    }
 }

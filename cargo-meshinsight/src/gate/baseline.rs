@@ -15,6 +15,10 @@ use super::{BaselineInvalid, GateError};
 /// The version of the baseline file format this build reads and writes.
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
+/// The largest magnitude of a stored figure (µs, cores, or a spread of either): far beyond
+/// any prediction of a valid fixture and profile, far below where differences overflow.
+const MAX_FIGURE: f64 = 1e15;
+
 /// A baseline document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,8 +73,58 @@ impl Baseline {
                 profile: b.snapshot.profile.platform.id.clone(),
             }));
         }
+        b.check_numbers().map_err(invalid)?;
         b.snapshot.profile.find_unstored_splits();
         Ok(b)
+    }
+
+    /// Checks the numbers the profile's rules do not cover: spreads and standard errors are
+    /// not negative, and no figure is beyond [`MAX_FIGURE`] (JSON has no infinity, but
+    /// 1e308 minus -1e308 is one).
+    fn check_numbers(&self) -> Result<(), BaselineInvalid> {
+        use crate::model::Problem;
+        let check = |at: String, v: f64, signed: bool| {
+            let problem = if v.abs() > MAX_FIGURE {
+                Problem::OutOfRange {
+                    value: v,
+                    max: MAX_FIGURE,
+                }
+            } else if !signed && v < 0.0 {
+                Problem::Negative(v)
+            } else {
+                return Ok(());
+            };
+            Err(BaselineInvalid::Number { at, problem })
+        };
+        for (key, &v) in &self.spread {
+            check(format!("spread.{key}"), v, false)?;
+        }
+        for (i, f) in self.snapshot.fixtures.iter().enumerate() {
+            let at = |field: &str| format!("fixtures[{i}].{field}");
+            check(at("latency_overhead_us"), f.latency_overhead_us, true)?;
+            check(at("cpu_overhead_cores"), f.cpu_overhead_cores, true)?;
+            for (field, se) in [
+                ("latency_se_us", f.latency_se_us),
+                ("cpu_se_cores", f.cpu_se_cores),
+            ] {
+                if let Some(se) = se {
+                    check(at(field), se, false)?;
+                }
+            }
+            for (part, c) in &f.components {
+                check(
+                    at(&format!("components.{part}.latency_us")),
+                    c.latency_us,
+                    true,
+                )?;
+                check(
+                    at(&format!("components.{part}.cpu_cores")),
+                    c.cpu_cores,
+                    true,
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Pretty JSON with a final newline.
@@ -475,4 +529,56 @@ pub(crate) fn commit_file(
         .and_then(|()| index.write())
         .map_err(git_err("stage the baseline"))?;
     Ok(Some(id))
+}
+
+#[cfg(test)]
+mod proptests {
+    //! Mutated baselines load or fail in one line; one that loads has no negative spread or
+    //! standard error and no figure beyond the range.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::test_support::hostile::{apply, assert_one_line, edits, json_number};
+
+    fn check(text: &str) {
+        match Baseline::from_json(text, "b.json") {
+            Err(e) => assert_one_line(&e),
+            Ok(b) => {
+                assert!(b.spread.values().all(|v| (0.0..=MAX_FIGURE).contains(v)));
+                for f in &b.snapshot.fixtures {
+                    for se in [f.latency_se_us, f.cpu_se_cores].into_iter().flatten() {
+                        assert!((0.0..=MAX_FIGURE).contains(&se));
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn proptest_baseline_mutated_baselines_load_or_fail_in_one_line(e in edits()) {
+            let mut b = crate::test_support::version(1.0);
+            b.spread.insert("coef/http/ipc/latency/base".into(), 0.5);
+            check(&apply(&b.to_json(), &e, json_number));
+        }
+    }
+
+    #[test]
+    fn negative_spreads_and_standard_errors_are_refused() {
+        let mut b = crate::test_support::version(1.0);
+        b.spread.insert("coef/http/ipc/latency/base".into(), -0.5);
+        let e = Baseline::from_json(&b.to_json(), "b.json").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid baseline b.json: `spread.coef/http/ipc/latency/base` is negative (-0.5)"
+        );
+        let mut b = crate::test_support::version(1.0);
+        b.snapshot.fixtures[0].latency_se_us = Some(-2.0);
+        let e = Baseline::from_json(&b.to_json(), "b.json").unwrap_err();
+        assert!(
+            e.to_string().ends_with("latency_se_us` is negative (-2)"),
+            "{e}"
+        );
+    }
 }

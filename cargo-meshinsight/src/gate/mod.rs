@@ -146,6 +146,15 @@ pub(crate) enum BaselineInvalid {
     /// The path holds a directory, a submodule or a link to no file.
     #[error("it is not a file but {0}")]
     NotAFile(String),
+    /// A number outside its range (a negative spread or standard error, a figure beyond
+    /// what a prediction can give), at a JSON path.
+    #[error("`{at}` {problem}")]
+    Number {
+        /// Where, as a JSON path.
+        at: String,
+        /// What is wrong there.
+        problem: crate::model::Problem,
+    },
 }
 
 #[cfg(test)]

@@ -24,6 +24,11 @@ use crate::vocab::{Component, Filter, Mode, SidecarConfig};
 /// The version of the profile file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The largest intercept (and its standard error) accepted, µs: one second per traversal.
+pub const MAX_BASE_US: f64 = 1e6;
+/// The largest slope (and its standard error) accepted, µs per byte: a millisecond per byte.
+pub const MAX_PER_BYTE_US: f64 = 1e3;
+
 /// The paper's figures (SoCC '23, Tables 2 and 3), embedded as the default profile. The
 /// package's copy (`assets/`, a symbolic link in the repository) keeps the crate whole.
 pub(crate) const PAPER_PROFILE_JSON: &str = include_str!("../../assets/socc23-envoy-1.21.json");
@@ -87,7 +92,7 @@ pub enum Problem {
     #[error("is not a finite number")]
     NotFinite,
     /// A standard error is negative.
-    #[error("is negative ({0})")]
+    #[error("is negative ({})", crate::util::shown(*.0))]
     Negative(f64),
     /// An R² outside [0, 1].
     #[error("must lie in [0, 1], found {0}")]
@@ -95,6 +100,36 @@ pub enum Problem {
     /// A fit of no points.
     #[error("is 0")]
     NoPoints,
+    /// A number beyond the range the format accepts.
+    #[error("must lie in [-{max:e}, {max:e}], found {}", crate::util::shown(*value))]
+    OutOfRange {
+        /// The number.
+        value: f64,
+        /// The largest magnitude accepted.
+        max: f64,
+    },
+    /// A number below its lower bound.
+    #[error("must be at least {min}, found {}", crate::util::shown(*value))]
+    TooSmall {
+        /// The number.
+        value: f64,
+        /// The smallest value accepted.
+        min: f64,
+    },
+    /// A configuration whose traversal costs less than nothing: a sidecar cannot make a
+    /// call faster. A component may be negative (noise around zero), their total may not.
+    #[error(
+        "makes one traversal cost {value:.2} µs of {quantity} at {bytes} bytes: the components of \
+         a configuration may not add up to less than zero"
+    )]
+    NegativeTotal {
+        /// `latency` or `CPU`.
+        quantity: &'static str,
+        /// The total.
+        value: f64,
+        /// The message size.
+        bytes: f64,
+    },
     /// Filters under tcp.
     #[error("has filters, but filters apply to http and grpc only")]
     FiltersOnTcp,
@@ -185,24 +220,29 @@ impl LinearModel {
     }
 
     fn validate(&self, at: &str) -> Result<(), ProfileInvalid> {
-        let finite = |name: &str, v: f64| {
-            if v.is_finite() {
-                Ok(())
-            } else {
+        let bounded = |name: &str, v: f64, max: f64| {
+            if !v.is_finite() {
                 Err(ProfileInvalid::new(
                     format!("{at}.{name}"),
                     Problem::NotFinite,
                 ))
+            } else if v.abs() > max {
+                Err(ProfileInvalid::new(
+                    format!("{at}.{name}"),
+                    Problem::OutOfRange { value: v, max },
+                ))
+            } else {
+                Ok(())
             }
         };
-        finite("base_us", self.base_us)?;
-        finite("per_byte_us", self.per_byte_us)?;
-        for (name, v) in [
-            ("base_se_us", self.base_se_us),
-            ("per_byte_se_us", self.per_byte_se_us),
+        bounded("base_us", self.base_us, MAX_BASE_US)?;
+        bounded("per_byte_us", self.per_byte_us, MAX_PER_BYTE_US)?;
+        for (name, v, max) in [
+            ("base_se_us", self.base_se_us, MAX_BASE_US),
+            ("per_byte_se_us", self.per_byte_se_us, MAX_PER_BYTE_US),
         ] {
             if let Some(v) = v {
-                finite(name, v)?;
+                bounded(name, v, max)?;
                 if v < 0.0 {
                     return Err(ProfileInvalid::new(
                         format!("{at}.{name}"),
@@ -212,7 +252,7 @@ impl LinearModel {
             }
         }
         if let Some(cov) = self.cov {
-            finite("cov", cov)?;
+            bounded("cov", cov, MAX_BASE_US * MAX_PER_BYTE_US)?;
         }
         if let Some(r2) = self.r2 {
             // A fit through few points can have an R² slightly outside [0, 1] from rounding.
@@ -331,6 +371,9 @@ impl ModeProfile {
         }
         if mode == Mode::Tcp && !self.filters.is_empty() {
             return Err(ProfileInvalid::new("modes.tcp", Problem::FiltersOnTcp));
+        }
+        if let Some(split) = &self.split {
+            split.validate(&format!("modes.{mode}.split"))?;
         }
         for (f, fp) in &self.filters {
             if fp.components.is_empty() {
@@ -510,7 +553,9 @@ impl Profile {
     /// runs has none.
     pub(crate) fn detect_splits(&mut self) {
         for (mode, mp) in &mut self.modes {
-            mp.split = split::detect(&self.runs, &SidecarConfig::plain(*mode));
+            // Runs edited by hand can make a split no measurement would: leave it out.
+            mp.split = split::detect(&self.runs, &SidecarConfig::plain(*mode))
+                .filter(|s| s.validate("split").is_ok());
         }
     }
 
@@ -530,6 +575,57 @@ impl Profile {
         }
         for (mode, mp) in &self.modes {
             mp.validate(*mode)?;
+        }
+        self.check_totals()
+    }
+
+    /// Every configuration of every mode (the mode with any set of its filters) costs at
+    /// least nothing per traversal, in latency and in CPU, at any size: the costs are linear
+    /// in the size up to the largest measured one and then linear or held, so the ends of
+    /// those pieces are checked.
+    fn check_totals(&self) -> Result<(), ProfileInvalid> {
+        let mut sizes = vec![0.0, crate::ecg::MAX_BYTES as f64];
+        if let Some(max) = self.settings.as_ref().and_then(|st| st.sizes.iter().max()) {
+            sizes.push(*max as f64);
+        }
+        for (mode, mp) in &self.modes {
+            let filters: Vec<Filter> = mp.filters.keys().copied().collect();
+            for subset in 0u32..(1 << filters.len()) {
+                let chosen: Vec<Filter> = (0..filters.len())
+                    .filter(|i| subset & (1 << i) != 0)
+                    .map(|i| filters[i])
+                    .collect();
+                let at = if chosen.is_empty() {
+                    format!("modes.{mode}")
+                } else {
+                    let names: Vec<String> = chosen.iter().map(|f| f.to_string()).collect();
+                    format!("modes.{mode} with {}", names.join(" and "))
+                };
+                let config = SidecarConfig {
+                    mode: *mode,
+                    filters: chosen,
+                };
+                for &bytes in &sizes {
+                    for price in [CpuPrice::Loaded, CpuPrice::Unloaded] {
+                        let cost = self.traversal_cost_priced(&config, bytes, price);
+                        for (quantity, value) in
+                            [("latency", cost.latency_total()), ("CPU", cost.cpu_total())]
+                        {
+                            // A rounding error's worth below zero is zero.
+                            if value < -1e-9 {
+                                return Err(ProfileInvalid::new(
+                                    at.clone(),
+                                    Problem::NegativeTotal {
+                                        quantity,
+                                        value,
+                                        bytes,
+                                    },
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -67,6 +67,71 @@ pub struct EventCount {
 }
 
 impl Split {
+    /// Checks what serde cannot: finite numbers in sane ranges, a positive split size.
+    pub(crate) fn validate(&self, at: &str) -> Result<(), super::ProfileInvalid> {
+        use super::{MAX_BASE_US, Problem, ProfileInvalid};
+        // Events per traversal: a million reads and writes per message is not a sidecar.
+        const MAX_EVENTS: f64 = 1e6;
+        let max_bytes = crate::ecg::MAX_BYTES as f64;
+        let check = |name: &str, v: f64, min: f64, max: f64| {
+            let at = format!("{at}.{name}");
+            if !v.is_finite() {
+                Err(ProfileInvalid {
+                    at,
+                    problem: Problem::NotFinite,
+                })
+            } else if v < min {
+                Err(ProfileInvalid {
+                    at,
+                    problem: Problem::TooSmall { value: v, min },
+                })
+            } else if v.abs() > max {
+                Err(ProfileInvalid {
+                    at,
+                    problem: Problem::OutOfRange { value: v, max },
+                })
+            } else {
+                Ok(())
+            }
+        };
+        check("split_bytes", self.split_bytes, 1.0, max_bytes)?;
+        check("base_events", self.base_events, 0.0, MAX_EVENTS)?;
+        check(
+            "linear_events.base",
+            self.linear_events.base,
+            -MAX_EVENTS,
+            MAX_EVENTS,
+        )?;
+        check(
+            "linear_events.per_byte",
+            self.linear_events.per_byte,
+            -MAX_EVENTS,
+            MAX_EVENTS,
+        )?;
+        check(
+            "latency_per_event_us",
+            self.latency_per_event_us,
+            -MAX_BASE_US,
+            MAX_BASE_US,
+        )?;
+        check(
+            "cpu_per_event_us",
+            self.cpu_per_event_us,
+            -MAX_BASE_US,
+            MAX_BASE_US,
+        )?;
+        for (i, p) in self.points.iter().enumerate() {
+            check(&format!("points[{i}].size"), p.size, 0.0, max_bytes)?;
+            check(
+                &format!("points[{i}].events"),
+                p.events,
+                -MAX_EVENTS,
+                MAX_EVENTS,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Reads and writes per traversal at `s` bytes by the step model.
     pub fn events_at(&self, s: f64) -> f64 {
         self.base_events * (s / self.split_bytes).ceil().max(1.0)

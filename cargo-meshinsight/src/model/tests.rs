@@ -122,3 +122,92 @@ fn the_split_is_stored_and_an_older_file_finds_it_in_its_runs() {
     let older = Profile::from_json(&v.to_string(), Path::new("x.json")).unwrap();
     assert_eq!(older.modes[&Mode::Http].split, Some(stored));
 }
+
+mod proptests {
+    //! Arbitrary and mutated profiles load or fail in one line; one that loads prices every
+    //! configuration it has at any size with finite, non-negative totals.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::test_support::hostile::{apply, assert_one_line, edits, json_number};
+
+    fn check(text: &str) {
+        match Profile::from_json(text, Path::new("p.json")) {
+            Err(e) => assert_one_line(&e),
+            Ok(p) => {
+                for (mode, mp) in &p.modes {
+                    let mut configs = vec![SidecarConfig::plain(*mode)];
+                    for f in mp.filters.keys() {
+                        configs.push(SidecarConfig::new(*mode, vec![*f]).unwrap());
+                    }
+                    for config in &configs {
+                        for s in [0.0, 100.0, 65_536.0, crate::ecg::MAX_BYTES as f64] {
+                            for price in [CpuPrice::Loaded, CpuPrice::Unloaded] {
+                                let c = p.traversal_cost_priced(config, s, price);
+                                let (l, u) = (c.latency_total(), c.cpu_total());
+                                assert!(l.is_finite() && u.is_finite(), "{config} at {s}");
+                                assert!(l >= -1e-6 && u >= -1e-6, "{config} at {s}: {l}, {u}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn proptest_profile_arbitrary_text_never_panics(text in ".{0,300}") {
+            check(&text);
+        }
+
+        #[test]
+        fn proptest_profile_mutated_paper_profile_loads_or_fails_in_one_line(e in edits()) {
+            check(&apply(PAPER_PROFILE_JSON, &e, json_number));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24)
+        ))]
+        #[test]
+        fn proptest_profile_mutated_measured_profile_loads_or_fails_in_one_line(e in edits()) {
+            let text = std::fs::read_to_string(
+                crate::test_support::repo_root().join("fixtures/profiles/builtin-quick-measured.json"),
+            )
+            .unwrap();
+            check(&apply(&text, &e, json_number));
+        }
+    }
+}
+
+#[test]
+fn absurd_coefficients_and_negative_totals_are_refused_with_their_path() {
+    let p = Profile::paper().to_json();
+    let with = |from: &str, to: &str| {
+        assert!(p.contains(from), "{from}");
+        Profile::from_json(&p.replacen(from, to, 1), Path::new("p.json"))
+            .unwrap_err()
+            .to_string()
+    };
+    // The first latency base_us of http (ipc's 12.73).
+    let e = with("\"base_us\": 12.73", "\"base_us\": 1e308");
+    assert!(
+        e.contains(
+            "modes.http.components.ipc.latency.base_us must lie in [-1e6, 1e6], found 1e308"
+        ),
+        "{e}"
+    );
+    let e = with("\"base_us\": 12.73", "\"base_us\": -1000");
+    assert!(
+        e.contains("modes.http makes one traversal cost -847.56 µs of latency at 0 bytes"),
+        "{e}"
+    );
+    let e = with("\"format_version\": 1", "\"format_version\": \"1\"");
+    assert!(
+        e.contains("`format_version` must be the number 1, found \"1\""),
+        "{e}"
+    );
+}

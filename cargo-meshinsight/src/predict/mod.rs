@@ -37,6 +37,21 @@ pub enum PredictError {
         /// What is missing (`mode grpc`, `filter lua for mode http`).
         what: Unsupported,
     },
+    /// Two profiles given for one prediction are for the same platform: a service naming it
+    /// could only get one of them.
+    #[error(
+        "{} and {} are both profiles of platform `{platform}`: pass one profile per platform",
+        first.display(),
+        second.display()
+    )]
+    DuplicatePlatform {
+        /// The platform id.
+        platform: String,
+        /// The first file with it.
+        first: PathBuf,
+        /// The second.
+        second: PathBuf,
+    },
     /// A service names a platform no loaded profile is for.
     #[error(
         "cannot predict {path}: service `{service}` runs on platform `{platform}`, and no loaded profile is for it (loaded: {loaded})"
@@ -69,6 +84,23 @@ impl ProfileSet {
             profiles,
             cpu_price: CpuPrice::default(),
         }
+    }
+
+    /// A set of the profiles read from files, refusing two of one platform; panics when empty.
+    pub fn from_files(files: Vec<(PathBuf, Profile)>) -> Result<Self, PredictError> {
+        for (i, (second, p)) in files.iter().enumerate() {
+            if let Some((first, _)) = files[..i]
+                .iter()
+                .find(|(_, q)| q.platform.id == p.platform.id)
+            {
+                return Err(PredictError::DuplicatePlatform {
+                    platform: p.platform.id.clone(),
+                    first: first.clone(),
+                    second: second.clone(),
+                });
+            }
+        }
+        Ok(ProfileSet::new(files.into_iter().map(|(_, p)| p).collect()))
     }
 
     /// The set pricing CPU with `price`.

@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ComponentModel, FilterProfile, LinearModel, Profile};
+use crate::model::{
+    ComponentModel, FilterProfile, LinearModel, MAX_BASE_US, MAX_PER_BYTE_US, Profile,
+    ProfileInvalid,
+};
+use crate::util::shown;
 use crate::vocab::{Component, Filter, Mode, VocabError};
 
 /// A speedup file could not be used.
@@ -24,6 +28,17 @@ pub enum SpeedupError {
     NoChanges {
         /// The file.
         path: PathBuf,
+    },
+    /// The profile after the speedup breaks a rule of the profile format (a cost that adds up
+    /// to less than zero).
+    #[error("speedup `{name}` cannot apply to profile `{profile}`: after it, {reason}")]
+    Result {
+        /// The speedup's name.
+        name: String,
+        /// The profile's platform id.
+        profile: String,
+        /// What the result breaks.
+        reason: ProfileInvalid,
     },
     /// A change cannot be applied.
     #[error("invalid speedup profile {path}: change #{number} ({component}): {reason}")]
@@ -45,8 +60,8 @@ pub enum ChangeInvalid {
     /// `component` names no component or filter.
     #[error("{0}")]
     Target(VocabError),
-    /// A percentage that is not a number of at least −100.
-    #[error("`{name}` must be a number of at least -100, found {value}")]
+    /// A percentage outside [−100, [`MAX_PERCENT`]].
+    #[error("`{name}` must be a number from -100 to {MAX_PERCENT}, found {}", shown(*value))]
     Percent {
         /// The key.
         name: &'static str,
@@ -59,8 +74,11 @@ pub enum ChangeInvalid {
         /// `latency` or `cpu`.
         model: &'static str,
     },
-    /// Replacement coefficients that are not numbers.
-    #[error("`{model}` coefficients must be finite numbers")]
+    /// Replacement coefficients that are not numbers, or beyond what a profile accepts.
+    #[error(
+        "`{model}` coefficients must be numbers with |base_us| <= {MAX_BASE_US:e} and \
+         |per_byte_us| <= {MAX_PER_BYTE_US:e}"
+    )]
     NotFinite {
         /// `latency` or `cpu`.
         model: &'static str,
@@ -83,6 +101,10 @@ pub enum ChangeInvalid {
         profile: String,
     },
 }
+
+/// The largest percentage a change takes: a component at most 10,001 times as costly (the
+/// scaled profile must still keep its coefficients in range, which is checked after).
+pub const MAX_PERCENT: f64 = 1e6;
 
 /// Replacement coefficients for a model.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,7 +198,7 @@ impl Change {
 
     fn effects(&self) -> Result<(Effect, Effect), ChangeInvalid> {
         let pct = |name: &'static str, p: Option<f64>| match p {
-            Some(value) if !(value.is_finite() && value >= -100.0) => {
+            Some(value) if !(value.is_finite() && (-100.0..=MAX_PERCENT).contains(&value)) => {
                 Err(ChangeInvalid::Percent { name, value })
             }
             Some(p) => Ok(Some(1.0 + p / 100.0)),
@@ -191,7 +213,10 @@ impl Change {
                 (a, b) => a.or(b),
             };
             if let Some(c) = replace
-                && !(c.base_us.is_finite() && c.per_byte_us.is_finite())
+                && !(c.base_us.is_finite()
+                    && c.per_byte_us.is_finite()
+                    && c.base_us.abs() <= MAX_BASE_US
+                    && c.per_byte_us.abs() <= MAX_PER_BYTE_US)
             {
                 return Err(ChangeInvalid::NotFinite { model });
             }
@@ -316,6 +341,13 @@ impl Speedup {
             profile.source.as_deref().unwrap_or(&profile.platform.id),
             self.name
         ));
+        // Scaled within its bounds a coefficient can still leave them (x101), and a replaced
+        // one can make a configuration cost less than nothing: the result must be a profile.
+        out.validate().map_err(|reason| SpeedupError::Result {
+            name: self.name.clone(),
+            profile: profile.platform.id.clone(),
+            reason,
+        })?;
         Ok(out)
     }
 }

@@ -379,7 +379,7 @@ fn bad_speedups_are_refused() {
     );
     assert!(
         bad("name = \"x\"\n[[change]]\ncomponent = \"ipc\"\npercent = -150")
-            .contains("at least -100")
+            .contains("from -100 to 1000000, found -150")
     );
     assert!(
         bad("name = \"x\"\n[[change]]\ncomponent = \"ipc\"\npercent = 5\nlatency_percent = 3")
@@ -658,4 +658,94 @@ fn cpu_is_priced_loaded_or_unloaded_as_the_set_says() {
     json.as_object_mut().unwrap().remove("cpu_price");
     let back: Prediction = serde_json::from_value(json).unwrap();
     assert_eq!(back.cpu_price, crate::model::CpuPrice::Loaded);
+}
+
+mod proptests {
+    //! Speedup profiles: arbitrary and hostile ones parse and apply, or fail in one line;
+    //! one that applies leaves a valid profile whose costs are finite.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::Profile;
+    use crate::test_support::hostile::{assert_one_line, hostile_f64, toml_number};
+
+    fn check(text: &str) {
+        let s = match Speedup::parse(text, Path::new("s.toml")) {
+            Err(e) => return assert_one_line(&e),
+            Ok(s) => s,
+        };
+        match s.apply(&Profile::paper()) {
+            Err(e) => assert_one_line(&e),
+            Ok(p) => {
+                p.validate().unwrap();
+                for mode in [Mode::Tcp, Mode::Http, Mode::Grpc] {
+                    let c = p.traversal_cost(&SidecarConfig::plain(mode), 100.0);
+                    assert!(c.latency_total().is_finite() && c.latency_total() >= -1e-6);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn proptest_speedup_arbitrary_text_never_panics(text in ".{0,200}") {
+            check(&text);
+        }
+
+        #[test]
+        fn proptest_speedup_hostile_changes_apply_or_fail_in_one_line(
+            component in prop::sample::select(vec![
+                "ipc", "read", "write", "notify", "parsing", "other", "filter:lua", "filter:nope", "",
+            ]),
+            percent in prop::option::of(hostile_f64()),
+            latency_percent in prop::option::of(hostile_f64()),
+            base in prop::option::of(hostile_f64()),
+            per_byte in hostile_f64(),
+        ) {
+            let mut text = format!("name = \"s\"\n[[change]]\ncomponent = \"{component}\"\n");
+            if let Some(p) = percent {
+                text.push_str(&format!("percent = {}\n", toml_number(p)));
+            }
+            if let Some(p) = latency_percent {
+                text.push_str(&format!("latency_percent = {}\n", toml_number(p)));
+            }
+            if let Some(b) = base {
+                text.push_str(&format!(
+                    "cpu = {{ base_us = {}, per_byte_us = {} }}\n",
+                    toml_number(b),
+                    toml_number(per_byte)
+                ));
+            }
+            check(&text);
+        }
+    }
+}
+
+#[test]
+fn an_absurd_percent_or_a_negative_result_is_refused() {
+    let e = Speedup::parse(
+        "name = \"s\"\n[[change]]\ncomponent = \"ipc\"\npercent = 1e308\n",
+        Path::new("s.toml"),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("`percent` must be a number from -100 to 1000000, found 1e308"),
+        "{e}"
+    );
+    let s = Speedup::parse(
+        "name = \"s\"\n[[change]]\ncomponent = \"other\"\nmodes = [\"tcp\"]\nlatency = { base_us = -1000 }\n",
+        Path::new("s.toml"),
+    )
+    .unwrap();
+    let e = s
+        .apply(&crate::model::Profile::paper())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("speedup `s` cannot apply to profile `")
+            && e.contains("modes.tcp makes one traversal cost"),
+        "{e}"
+    );
 }

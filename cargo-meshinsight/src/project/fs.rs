@@ -94,6 +94,114 @@ fn give_back(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }
 
+/// A set of files written into a hidden staging directory inside their target directory
+/// (the same file system), then moved into place together by [`Staging::commit`]: a failure
+/// or a Ctrl-C while they are written leaves the target directory as it was (the staging
+/// directory is removed on drop and by the interrupt handler). Files get the permissions a
+/// plain `create` would give.
+#[derive(Debug)]
+pub(crate) struct Staging {
+    dir: crate::harness::process::TempDir,
+    target: PathBuf,
+    mode: u32,
+    names: Vec<String>,
+}
+
+impl Staging {
+    /// A staging directory in `target` (created when missing).
+    pub(crate) fn new(target: &Path) -> Result<Staging, WriteError> {
+        let err = |source| WriteError {
+            path: target.to_path_buf(),
+            source,
+        };
+        create_dirs(target).map_err(err)?;
+        let dir = tempfile::Builder::new()
+            .prefix(".meshinsight-staging-")
+            .tempdir_in(target)
+            .map_err(err)?;
+        Ok(Staging {
+            dir: crate::harness::process::TempDir::adopt(dir),
+            target: target.to_path_buf(),
+            mode: 0o666 & !umask(),
+            names: Vec::new(),
+        })
+    }
+
+    /// Creates the staged file that will become `target/name`.
+    pub(crate) fn create(&mut self, name: &str) -> Result<std::fs::File, WriteError> {
+        let path = self.dir.path().join(name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|f| {
+                f.set_permissions(Permissions::from_mode(self.mode))?;
+                Ok(f)
+            })
+            .map_err(|source| WriteError {
+                path: self.target.join(name),
+                source,
+            })?;
+        self.names.push(name.to_string());
+        Ok(file)
+    }
+
+    /// Writes `bytes` as the staged file `name`.
+    pub(crate) fn write(&mut self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
+        let mut f = self.create(name)?;
+        f.write_all(bytes).map_err(|source| WriteError {
+            path: self.target.join(name),
+            source,
+        })
+    }
+
+    /// Syncs every staged file, renames each into the target directory (replacing a file of
+    /// the same name), then removes `stale` (files of an earlier set that this one does not
+    /// replace). Each rename is atomic; the caller keeps signals from stopping the renames
+    /// half-way.
+    pub(crate) fn commit(self, stale: &[PathBuf]) -> Result<Vec<PathBuf>, WriteError> {
+        let mut written = Vec::with_capacity(self.names.len());
+        for name in &self.names {
+            let from = self.dir.path().join(name);
+            let to = self.target.join(name);
+            let err = |source| WriteError {
+                path: to.clone(),
+                source,
+            };
+            std::fs::File::open(&from)
+                .and_then(|f| f.sync_all())
+                .map_err(err)?;
+            written.push(to);
+        }
+        for (name, to) in self.names.iter().zip(&written) {
+            std::fs::rename(self.dir.path().join(name), to).map_err(|source| WriteError {
+                path: to.clone(),
+                source,
+            })?;
+        }
+        for path in stale {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(WriteError {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        // The renames are durable once the directory is.
+        std::fs::File::open(&self.target)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| WriteError {
+                path: self.target.clone(),
+                source,
+            })?;
+        Ok(written)
+    }
+}
+
 /// The process's umask, read from /proc (setting it to read it back would race other threads).
 fn umask() -> u32 {
     std::fs::read_to_string("/proc/self/status")
@@ -154,6 +262,42 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["out.json"]);
+    }
+
+    #[test]
+    fn staged_files_appear_together_with_the_umask_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("old-1.csv"), "old").unwrap();
+        std::fs::write(target.join("keep.txt"), "mine").unwrap();
+        let mut staging = Staging::new(&target).unwrap();
+        staging.write("a.csv", b"new a").unwrap();
+        staging.write("b.csv", b"new b").unwrap();
+        // Nothing is visible before the commit but the staging directory.
+        let listed = |d: &Path| {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = listed(&target);
+        assert_eq!(before.len(), 3, "{before:?}");
+        assert!(before[0].starts_with(".meshinsight-staging-"), "{before:?}");
+        staging.commit(&[target.join("old-1.csv")]).unwrap();
+        assert_eq!(listed(&target), ["a.csv", "b.csv", "keep.txt"]);
+        let mode = std::fs::metadata(target.join("a.csv"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o666 & !umask());
+        // Dropped without a commit: nothing changes, nothing is left.
+        let mut staging = Staging::new(&target).unwrap();
+        staging.write("c.csv", b"c").unwrap();
+        drop(staging);
+        assert_eq!(listed(&target), ["a.csv", "b.csv", "keep.txt"]);
     }
 
     #[test]

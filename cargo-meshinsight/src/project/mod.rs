@@ -4,6 +4,8 @@
 
 pub(crate) mod build;
 pub(crate) mod config;
+#[cfg(test)]
+mod config_props;
 pub(crate) mod export;
 pub(crate) mod fs;
 pub(crate) mod github;

@@ -6,6 +6,7 @@ use comfy_table::{CellAlignment, Table};
 
 use super::{Format, Width, fit, us, wrap};
 use crate::analyze::critical_path::TraceReport;
+use crate::traces::crisp::PathStep;
 
 /// Renders `reports` in `format`, tables fitted to `width`.
 pub(crate) fn render(reports: &[TraceReport], format: Format, width: Width) -> String {
@@ -65,11 +66,15 @@ fn table(r: &TraceReport, markdown: bool) -> Table {
         header.push("with mesh µs");
     }
     t.set_header(header);
-    let mesh_of = |id: &str| {
-        r.with_mesh
-            .as_ref()
-            .and_then(|m| m.path.path.iter().find(|s| s.id == id))
-    };
+    // Looked up by id: a path of 50,000 calls must not take 50,000² comparisons.
+    let mesh_steps: std::collections::HashMap<&str, &PathStep> = r
+        .with_mesh
+        .as_ref()
+        .map(|m| m.path.path.iter().map(|s| (s.id.as_str(), s)).collect())
+        .unwrap_or_default();
+    let base_ids: std::collections::HashSet<&str> =
+        r.path.path.iter().map(|s| s.id.as_str()).collect();
+    let mesh_of = |id: &str| mesh_steps.get(id).copied();
     for s in &r.path.path {
         let mut row = vec![
             s.id.clone(),
@@ -84,7 +89,7 @@ fn table(r: &TraceReport, markdown: bool) -> Table {
     }
     if let Some(m) = &r.with_mesh {
         for s in &m.path.path {
-            if !r.path.path.iter().any(|b| b.id == s.id) {
+            if !base_ids.contains(s.id.as_str()) {
                 t.add_row(vec![
                     s.id.clone(),
                     s.service.clone(),
@@ -118,7 +123,6 @@ mod tests {
     use super::*;
     use crate::analyze::critical_path::{MeshPath, PathReport};
     use crate::traces::Problems;
-    use crate::traces::crisp::PathStep;
 
     fn step(id: &str, service: &str, exclusive_us: f64) -> PathStep {
         PathStep {

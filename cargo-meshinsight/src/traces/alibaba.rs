@@ -14,7 +14,10 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use super::{Graph, GraphCall, Problems, breadth_first, clip_to_parents, positions};
+use super::{Graph, GraphCall, MAX_TIME_US, Problems, breadth_first, clip_to_parents, positions};
+
+/// The largest timestamp and response time accepted, ms: [`MAX_TIME_US`] in milliseconds.
+const MAX_TIME_MS: f64 = MAX_TIME_US / 1000.0;
 
 /// Column positions of one CSV file, found from its header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,18 +131,28 @@ impl Columns {
                 .ok_or_else(|| {
                     RowError::Fatal(format!("timestamp `{ts}` is not a number of milliseconds"))
                 })?;
+        if !(0.0..=MAX_TIME_MS).contains(&timestamp_ms) {
+            return Err(RowError::Fatal(format!(
+                "timestamp `{ts}` is out of range (0 to {MAX_TIME_MS:e} ms, about 115 days)"
+            )));
+        }
         let rt = fields[self.rt].trim();
         let rt_ms = if missing_name(rt) {
             None
         } else {
-            Some(
-                rt.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        RowError::Fatal(format!("rt `{rt}` is not a number of milliseconds"))
-                    })?,
-            )
+            let v = rt
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    RowError::Fatal(format!("rt `{rt}` is not a number of milliseconds"))
+                })?;
+            if v.abs() > MAX_TIME_MS {
+                return Err(RowError::Fatal(format!(
+                    "rt `{rt}` is out of range (-{MAX_TIME_MS:e} to {MAX_TIME_MS:e} ms)"
+                )));
+            }
+            Some(v)
         };
         let traceid = clean(fields[self.traceid]);
         if traceid.is_empty() {

@@ -238,6 +238,17 @@ pub(crate) fn file_name(f: usize) -> String {
     format!("alibaba-{f}.csv")
 }
 
+/// The number `f` of a file named [`file_name`]`(f)`, for any other name `None`.
+pub(crate) fn file_number(name: &str) -> Option<usize> {
+    let n = name.strip_prefix("alibaba-")?.strip_suffix(".csv")?;
+    // `file_name` writes no sign and no leading zero.
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0'))
+    {
+        return None;
+    }
+    n.parse().ok()
+}
+
 /// Writes the CSV of `config` to `outs`, one file each (its header first, then the rows that
 /// fall in its time range), and flushes them.
 pub(crate) fn write<W: Write>(config: &GenConfig, outs: &mut [W]) -> std::io::Result<GenSummary> {

@@ -77,73 +77,88 @@ fn text(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// µs to ns without losing the last digits of epoch times (beyond 2^53 ns as a float).
-fn us_to_ns(us: f64) -> i128 {
-    us.trunc() as i128 * 1000 + (us.fract() * 1000.0).round() as i128
-}
+/// The largest magnitude of a raw `startTime` or `duration`, µs (about 31,700 years): what
+/// lies beyond cannot be a time, and would overflow the nanoseconds below.
+const MAX_RAW_US: f64 = 1e18;
 
-/// Reads one Jaeger JSON file.
-pub(crate) fn read(path: &Path) -> Result<Vec<RawTrace>, TraceError> {
-    let body = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(&body, path)
+/// µs to ns without losing the last digits of epoch times (beyond 2^53 ns as a float);
+/// `None` beyond [`MAX_RAW_US`].
+fn us_to_ns(us: f64) -> Option<i128> {
+    (us.abs() <= MAX_RAW_US)
+        .then(|| us.trunc() as i128 * 1000 + (us.fract() * 1000.0).round() as i128)
 }
 
 /// Parses Jaeger JSON; `path` names it in errors.
 pub(crate) fn parse(body: &str, path: &Path) -> Result<Vec<RawTrace>, TraceError> {
     let doc: Doc = parse_json(body, path)?;
-    Ok(doc
-        .data
-        .into_iter()
-        .map(|t| {
-            let spans = t
-                .spans
-                .into_iter()
-                .map(|s| {
-                    let child_of = s
-                        .references
-                        .iter()
-                        .find(|r| r.ref_type.eq_ignore_ascii_case("CHILD_OF"))
-                        .map(|r| r.span_id.clone())
-                        .or(s
-                            .parent_span_id
-                            .clone()
-                            .filter(|p| !p.is_empty() && p != "0"));
-                    let follows_from = s
-                        .references
-                        .iter()
-                        .find(|r| r.ref_type.eq_ignore_ascii_case("FOLLOWS_FROM"))
-                        .map(|r| r.span_id.clone());
-                    let service = s
-                        .process
-                        .as_ref()
-                        .or_else(|| s.process_id.as_ref().and_then(|id| t.processes.get(id)))
-                        .map(|p| p.service_name.clone());
-                    let mut span = RawSpan {
-                        span_id: s.span_id,
-                        parent: child_of,
-                        follows_from,
-                        service,
-                        operation: s.operation_name,
-                        kind: Kind::Unspecified,
-                        start_ns: us_to_ns(s.start_time),
-                        duration_ns: us_to_ns(s.duration),
-                        request_bytes: None,
-                        response_bytes: None,
-                        peer: None,
-                    };
-                    let tags: HashMap<&str, &serde_json::Value> =
-                        s.tags.iter().map(|t| (t.key.as_str(), &t.value)).collect();
-                    attributes_into(&mut span, |k| tags.get(k).and_then(|v| text(v)));
-                    span
+    let mut traces = Vec::with_capacity(doc.data.len());
+    for t in doc.data {
+        let mut spans = Vec::with_capacity(t.spans.len());
+        for s in t.spans {
+            let ns = |field: &str, us: f64| {
+                us_to_ns(us).ok_or_else(|| TraceError::Span {
+                    origin: path.display().to_string(),
+                    trace: t.trace_id.clone(),
+                    span: s.span_id.clone(),
+                    problem: format!(
+                        "`{field}` {us:e} µs is out of range (at most {MAX_RAW_US:e})"
+                    ),
                 })
-                .collect();
-            RawTrace {
-                trace_id: t.trace_id,
-                spans,
-            }
-        })
-        .collect())
+            };
+            let (start_ns, duration_ns) =
+                (ns("startTime", s.start_time)?, ns("duration", s.duration)?);
+            spans.push(raw_span(s, &t.processes, start_ns, duration_ns));
+        }
+        traces.push(RawTrace {
+            trace_id: t.trace_id,
+            spans,
+        });
+    }
+    Ok(traces)
+}
+
+/// One span as read: its CHILD_OF parent (or `parentSpanID`), FOLLOWS_FROM reference,
+/// service, times, and sizes and kind from its tags.
+fn raw_span(
+    s: Span,
+    processes: &HashMap<String, Process>,
+    start_ns: i128,
+    duration_ns: i128,
+) -> RawSpan {
+    let child_of = s
+        .references
+        .iter()
+        .find(|r| r.ref_type.eq_ignore_ascii_case("CHILD_OF"))
+        .map(|r| r.span_id.clone())
+        .or(s
+            .parent_span_id
+            .clone()
+            .filter(|p| !p.is_empty() && p != "0"));
+    let follows_from = s
+        .references
+        .iter()
+        .find(|r| r.ref_type.eq_ignore_ascii_case("FOLLOWS_FROM"))
+        .map(|r| r.span_id.clone());
+    let service = s
+        .process
+        .as_ref()
+        .or_else(|| s.process_id.as_ref().and_then(|id| processes.get(id)))
+        .map(|p| p.service_name.clone());
+    let mut span = RawSpan {
+        span_id: s.span_id,
+        parent: child_of,
+        follows_from,
+        service,
+        operation: s.operation_name,
+        kind: Kind::Unspecified,
+        start_ns,
+        duration_ns,
+        request_bytes: None,
+        response_bytes: None,
+        peer: None,
+    };
+    let tags: HashMap<&str, &serde_json::Value> =
+        s.tags.iter().map(|t| (t.key.as_str(), &t.value)).collect();
+    attributes_into(&mut span, |k| tags.get(k).and_then(|v| text(v)));
+    span
 }

@@ -61,6 +61,80 @@ pub(crate) enum TraceError {
         #[source]
         source: std::io::Error,
     },
+    /// The path is a directory, a FIFO, a socket or a device: reading it could block forever
+    /// or never end.
+    #[error("trace file {path} is not a regular file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file read whole is larger than the limit.
+    #[error("trace file {path} is larger than {max} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        max: u64,
+    },
+    /// A span's times are out of the range this tool accepts.
+    #[error("invalid trace `{trace}` in {origin}: span `{span}`: {problem}")]
+    Span {
+        /// The file, or how many files the trace's spans came from.
+        origin: String,
+        /// The trace id.
+        trace: String,
+        /// The span id.
+        span: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The largest time this tool accepts, µs (10^13 µs, about 115 days): a call's duration, and
+/// its start from the first call of its trace. Beyond it a float loses the microseconds that
+/// a sidecar's overhead is made of.
+pub(crate) const MAX_TIME_US: f64 = crate::ecg::MAX_TIME_US;
+
+/// Checks that `path` is a regular file, so that opening it cannot block (a FIFO) and
+/// reading it ends (a device).
+pub(crate) fn check_regular(path: &Path) -> Result<std::fs::Metadata, TraceError> {
+    let meta = std::fs::metadata(path).map_err(|source| TraceError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(TraceError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(meta)
+}
+
+/// The text of the regular file `path`, refused when larger than `max` bytes.
+pub(crate) fn read_whole(path: &Path, max: u64) -> Result<String, TraceError> {
+    use std::io::Read;
+    let meta = check_regular(path)?;
+    let too_large = || TraceError::TooLarge {
+        path: path.to_path_buf(),
+        max,
+    };
+    if meta.len() > max {
+        return Err(too_large());
+    }
+    let read = |source| TraceError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(read)?
+        .take(max.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(read)?;
+    if text.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(text)
 }
 
 /// The formats this module reads.
@@ -93,6 +167,7 @@ impl TraceFormat {
         {
             return Ok(TraceFormat::Alibaba);
         }
+        check_regular(path)?;
         let mut head = vec![0u8; 4096];
         let n = {
             use std::io::Read;
@@ -191,14 +266,29 @@ impl Graph {
             .count()
     }
 
-    /// The graph as an ECG fixture document.
+    /// The graph as an ECG fixture document. A blank trace or call id (a trace file may have
+    /// one) is named after its place, as an ECG needs a name and ids.
     pub(crate) fn to_ecg_doc(&self, defaults: &Defaults, provenance: &str) -> EcgDoc {
+        let id = |i: usize| {
+            let id = &self.calls[i].id;
+            if id.trim().is_empty() {
+                format!("(blank id, call #{})", i + 1)
+            } else {
+                id.clone()
+            }
+        };
+        let name = if self.trace_id.trim().is_empty() {
+            "(blank trace id)".to_string()
+        } else {
+            self.trace_id.clone()
+        };
         let calls = self
             .calls
             .iter()
-            .map(|c| CallSpec {
-                id: c.id.clone(),
-                parent: c.parent.map(|p| self.calls[p].id.clone()),
+            .enumerate()
+            .map(|(i, c)| CallSpec {
+                id: id(i),
+                parent: c.parent.map(id),
                 to: c.service.clone(),
                 operation: (!c.operation.is_empty()).then(|| c.operation.clone()),
                 request_bytes: c.request_bytes,
@@ -210,8 +300,8 @@ impl Graph {
             })
             .collect();
         EcgDoc {
-            name: self.trace_id.clone(),
-            description: Some(format!("imported trace {}", self.trace_id)),
+            description: Some(format!("imported trace {name}")),
+            name,
             provenance: Some(provenance.to_string()),
             defaults: defaults.clone(),
             services: BTreeMap::new(),
@@ -257,9 +347,12 @@ impl Problems {
     }
 }
 
-/// Clips every call to its parent's window, parents first (CRISP: a child overhanging its
-/// parent is truncated; one wholly outside is dropped with its subtree). `calls` must list
-/// parents before children. Returns which calls are kept.
+/// Clips every call to its parent's window, parents first, as CRISP's
+/// `sanitizeOverflowingChildren` does: a child inside its parent is kept; one that starts
+/// before its parent and ends inside it (after its start) has its start moved up; one that
+/// starts inside and ends after has its end moved back; any other (wholly outside, or
+/// overhanging both ends) is dropped with its subtree. `calls` must list parents before
+/// children. Returns which calls are kept.
 pub(crate) fn clip_mask(calls: &mut [GraphCall], problems: &mut Problems) -> Vec<bool> {
     let mut keep = vec![true; calls.len()];
     let (mut truncated, mut dropped) = (0, 0);
@@ -273,14 +366,18 @@ pub(crate) fn clip_mask(calls: &mut [GraphCall], problems: &mut Problems) -> Vec
         let (ps, pe) = (calls[p].start_us, calls[p].end_us());
         let c = &mut calls[i];
         let (s, e) = (c.start_us, c.end_us());
-        if e < ps || s > pe {
+        if s >= ps && e <= pe {
+            // Inside.
+        } else if s < ps && e <= pe && e > ps {
+            truncated += 1;
+            c.start_us = ps;
+            c.duration_us = e - ps;
+        } else if s >= ps && e > pe && s < pe {
+            truncated += 1;
+            c.duration_us = pe - s;
+        } else {
             keep[i] = false;
             dropped += 1;
-        } else if s < ps || e > pe {
-            truncated += 1;
-            let s2 = s.max(ps);
-            c.start_us = s2;
-            c.duration_us = (e.min(pe) - s2).max(0.0);
         }
     }
     problems.add("calls truncated to their parent's window", truncated);
@@ -330,10 +427,11 @@ pub(crate) fn clip_to_parents(
 
 /// Reads every trace of `paths` into call graphs: all in `format`, or each file's own
 /// format when `None`. Alibaba files are streamed through partitions; Jaeger and OTLP files
-/// are read whole. Graphs come sorted by trace id.
+/// are read whole, each at most `max_bytes`. Graphs come sorted by trace id.
 pub(crate) fn load_graphs(
     format: Option<TraceFormat>,
     paths: &[PathBuf],
+    max_bytes: u64,
 ) -> Result<(Vec<Graph>, Problems), TraceError> {
     let mut csv = Vec::new();
     let mut spans_files = Vec::new();
@@ -355,8 +453,12 @@ pub(crate) fn load_graphs(
         problems.merge(&summary.problems);
     }
     if !spans_files.is_empty() {
-        for t in spans::read_traces(&spans_files)? {
-            graphs.extend(spans::to_graph(&t, &mut problems));
+        let origin = match spans_files.as_slice() {
+            [(one, _)] => one.display().to_string(),
+            more => format!("{} trace files", more.len()),
+        };
+        for t in spans::read_traces(&spans_files, max_bytes)? {
+            graphs.extend(spans::to_graph(&t, &mut problems).map_err(|e| e.in_file(&origin))?);
         }
     }
     graphs.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));

@@ -130,15 +130,6 @@ fn kind(v: &serde_json::Value) -> Kind {
     }
 }
 
-/// Reads one OTLP JSON or JSON Lines file.
-pub(crate) fn read(path: &Path) -> Result<Vec<RawTrace>, TraceError> {
-    let body = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(&body, path)
-}
-
 /// Parses OTLP JSON (one document or several, one per line); `path` names it in errors.
 pub(crate) fn parse(body: &str, path: &Path) -> Result<Vec<RawTrace>, TraceError> {
     let invalid = |line: usize, message: String| TraceError::Invalid {

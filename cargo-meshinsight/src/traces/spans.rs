@@ -13,8 +13,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use super::{
-    Graph, GraphCall, Problems, TraceError, TraceFormat, breadth_first, clip_mask, positions,
+    Graph, GraphCall, MAX_TIME_US, Problems, TraceError, TraceFormat, breadth_first, clip_mask,
+    positions,
 };
+use crate::ecg::MAX_BYTES;
 
 /// The kind of a span (OpenTelemetry's, which Jaeger's `span.kind` tag also uses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +136,7 @@ pub(crate) fn attributes_into(span: &mut RawSpan, get: impl Fn(&str) -> Option<S
     span.peer = PEER_KEYS
         .iter()
         .find_map(|k| get(k))
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.trim().is_empty());
     if let Some(k) = get("span.kind") {
         span.kind = Kind::parse(&k);
     }
@@ -155,33 +157,62 @@ impl Role {
     }
 }
 
-/// Turns the spans of one trace into its call graph; `None` when it has no usable root.
-/// The trace's problems are added to `problems` and kept in the graph.
-pub(crate) fn to_graph(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
-    let mut own = Problems::default();
-    let graph = to_graph_counting(trace, &mut own);
-    problems.merge(&own);
-    graph.map(|g| Graph { problems: own, ..g })
+/// A span whose duration, or start after the trace's first span, is beyond
+/// [`MAX_TIME_US`]; the file is named by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SpanOutOfRange {
+    trace: String,
+    span: String,
+    problem: String,
 }
 
-fn to_graph_counting(trace: &RawTrace, problems: &mut Problems) -> Option<Graph> {
+impl SpanOutOfRange {
+    /// The error, naming where the trace was read from.
+    pub(crate) fn in_file(self, origin: &str) -> TraceError {
+        TraceError::Span {
+            origin: origin.to_string(),
+            trace: self.trace,
+            span: self.span,
+            problem: self.problem,
+        }
+    }
+}
+
+/// Turns the spans of one trace into its call graph; `None` when it has no usable root.
+/// The trace's problems are added to `problems` and kept in the graph.
+pub(crate) fn to_graph(
+    trace: &RawTrace,
+    problems: &mut Problems,
+) -> Result<Option<Graph>, SpanOutOfRange> {
+    let mut own = Problems::default();
+    let graph = to_graph_counting(trace, &mut own)?;
+    problems.merge(&own);
+    Ok(graph.map(|g| Graph { problems: own, ..g }))
+}
+
+fn to_graph_counting(
+    trace: &RawTrace,
+    problems: &mut Problems,
+) -> Result<Option<Graph>, SpanOutOfRange> {
     let spans = &trace.spans;
     let links = link_spans(spans, problems);
-    let root = pick_root(spans, &links.roots, problems)?;
+    let Some(root) = pick_root(spans, &links.roots, problems) else {
+        return Ok(None);
+    };
     let order = breadth_first(root, &links.children);
     let left_off = links.left_off + links.roots.len() - 1;
     problems.add(
         "spans under spans left off (left off)",
         (links.kept - order.len()).saturating_sub(left_off) as u64,
     );
-    let mut windows = windows(spans, &order, &links.parent, problems);
+    let mut windows = windows(trace, &order, &links.parent, problems)?;
     let keep = clip_mask(&mut windows, problems);
     let calls = fold_into_calls(spans, &order, &windows, &keep, problems);
-    Some(Graph {
+    Ok(Some(Graph {
         trace_id: trace.trace_id.clone(),
         calls,
         problems: Problems::default(),
-    })
+    }))
 }
 
 /// The tree the CHILD_OF references of a trace's spans make.
@@ -268,46 +299,70 @@ fn pick_root(spans: &[RawSpan], roots: &[usize], problems: &mut Problems) -> Opt
 }
 
 /// The spans in `order` (parents first) as calls of their own, in µs from the trace's start;
-/// a missing service becomes `(unknown)`, a negative duration 0.
+/// a missing service becomes `(unknown)`, a negative duration 0, a size over [`MAX_BYTES`]
+/// [`MAX_BYTES`]. A duration or start beyond [`MAX_TIME_US`] is an error.
 fn windows(
-    spans: &[RawSpan],
+    trace: &RawTrace,
     order: &[usize],
     parent: &[Option<usize>],
     problems: &mut Problems,
-) -> Vec<GraphCall> {
+) -> Result<Vec<GraphCall>, SpanOutOfRange> {
+    let spans = &trace.spans;
     let t0 = order.iter().map(|&i| spans[i].start_ns).min().unwrap_or(0);
     let pos = positions(order, spans.len());
-    let mut missing_process = 0;
-    let mut negative = 0;
-    let windows = order
-        .iter()
-        .map(|&i| {
-            let s = &spans[i];
-            let service = s.service.clone().filter(|x| !x.trim().is_empty());
-            if service.is_none() {
-                missing_process += 1;
-            }
-            if s.duration_ns < 0 {
-                negative += 1;
-            }
-            GraphCall {
-                id: s.span_id.clone(),
-                parent: parent[i].map(|p| pos[p]),
-                service: service.unwrap_or_else(|| "(unknown)".into()),
-                operation: s.operation.clone(),
-                start_us: (s.start_ns - t0) as f64 / 1000.0,
-                duration_us: s.duration_ns.max(0) as f64 / 1000.0,
-                request_bytes: s.request_bytes,
-                response_bytes: s.response_bytes,
-            }
+    let (mut missing_process, mut negative, mut huge) = (0, 0, 0);
+    let mut size = |b: Option<u64>| {
+        b.map(|b| {
+            huge += u64::from(b > MAX_BYTES);
+            b.min(MAX_BYTES)
         })
-        .collect();
+    };
+    let mut windows = Vec::with_capacity(order.len());
+    for &i in order {
+        let s = &spans[i];
+        let service = s.service.clone().filter(|x| !x.trim().is_empty());
+        if service.is_none() {
+            missing_process += 1;
+        }
+        if s.duration_ns < 0 {
+            negative += 1;
+        }
+        let start_us = (s.start_ns - t0) as f64 / 1000.0;
+        let duration_us = s.duration_ns.max(0) as f64 / 1000.0;
+        for (what, v) in [("starts", start_us), ("lasts", duration_us)] {
+            if v > MAX_TIME_US {
+                let after = if what == "starts" {
+                    " after the trace's first span"
+                } else {
+                    ""
+                };
+                return Err(SpanOutOfRange {
+                    trace: trace.trace_id.clone(),
+                    span: s.span_id.clone(),
+                    problem: format!(
+                        "it {what} {v:e} µs{after}; at most {MAX_TIME_US:e} µs (about 115 days) are accepted"
+                    ),
+                });
+            }
+        }
+        windows.push(GraphCall {
+            id: s.span_id.clone(),
+            parent: parent[i].map(|p| pos[p]),
+            service: service.unwrap_or_else(|| "(unknown)".into()),
+            operation: s.operation.clone(),
+            start_us,
+            duration_us,
+            request_bytes: size(s.request_bytes),
+            response_bytes: size(s.response_bytes),
+        });
+    }
     problems.add(
         "spans with a missing process or service name (service `(unknown)`)",
         missing_process,
     );
     problems.add("spans with a negative duration (taken as 0)", negative);
-    windows
+    problems.add("sizes over 1 GiB in span attributes (taken as 1 GiB)", huge);
+    Ok(windows)
 }
 
 /// Turns the kept spans' windows into calls: a server span under a client span joins its
@@ -394,17 +449,24 @@ fn fold_into_calls(
 
 /// Reads Jaeger or OTLP files (format detected per file) into call graphs, sorted by trace
 /// id, counting the problems. Spans of one trace id found in several files are merged.
-pub(crate) fn read_graphs(paths: &[PathBuf]) -> Result<(Vec<Graph>, Problems), TraceError> {
-    super::load_graphs(None, paths)
+pub(crate) fn read_graphs(
+    paths: &[PathBuf],
+    max_bytes: u64,
+) -> Result<(Vec<Graph>, Problems), TraceError> {
+    super::load_graphs(None, paths, max_bytes)
 }
 
-/// Reads span files, each in its given format, merging the spans of one trace id.
-pub(crate) fn read_traces(files: &[(PathBuf, TraceFormat)]) -> Result<Vec<RawTrace>, TraceError> {
+/// Reads span files (each at most `max_bytes`), each in its given format, merging the spans
+/// of one trace id.
+pub(crate) fn read_traces(
+    files: &[(PathBuf, TraceFormat)],
+    max_bytes: u64,
+) -> Result<Vec<RawTrace>, TraceError> {
     let mut merged: BTreeMap<String, Vec<RawSpan>> = BTreeMap::new();
     for (p, f) in files {
         let traces = match f {
-            TraceFormat::Jaeger => super::jaeger::read(p)?,
-            TraceFormat::Otlp => super::otlp::read(p)?,
+            TraceFormat::Jaeger => super::jaeger::parse(&super::read_whole(p, max_bytes)?, p)?,
+            TraceFormat::Otlp => super::otlp::parse(&super::read_whole(p, max_bytes)?, p)?,
             TraceFormat::Alibaba => unreachable!("span files only"),
         };
         for t in traces {

@@ -23,7 +23,13 @@ use crate::harness::process::TempDir;
 pub(crate) const PARTITION_BYTES: u64 = 16 << 20;
 /// Most partitions made (inputs beyond `MAX_PARTITIONS × PARTITION_BYTES` get larger ones).
 pub(crate) const MAX_PARTITIONS: usize = 1024;
+/// Most worker threads (each writes a file per partition it meets, so more would only add
+/// open files).
+pub(crate) const MAX_THREADS: usize = 1024;
 const BLOCK_BYTES: usize = 4 << 20;
+/// The longest line read: a CSV row of the published traces is under 200 bytes, and a file
+/// without newlines (or a device) must not be read whole into one line.
+const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// How to stream.
 #[derive(Clone, Debug, Default)]
@@ -53,13 +59,15 @@ pub(crate) struct StreamProgress {
 }
 
 impl StreamConfig {
-    /// The number of worker threads used: `threads`, or one per core.
+    /// The number of worker threads used: `threads`, or one per core; at most
+    /// [`MAX_THREADS`].
     pub(crate) fn threads_or_cores(&self) -> usize {
-        if self.threads > 0 {
+        let n = if self.threads > 0 {
             self.threads
         } else {
             std::thread::available_parallelism().map_or(2, |n| n.get())
-        }
+        };
+        n.min(MAX_THREADS)
     }
 }
 
@@ -91,7 +99,7 @@ struct Failure(Mutex<Option<TraceError>>, AtomicBool);
 
 impl Failure {
     fn set(&self, e: TraceError) {
-        let mut slot = self.0.lock().expect("failure lock");
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = Some(e);
         }
@@ -133,9 +141,10 @@ impl Partitions {
                     source,
                 })?,
         );
+        let wanted = usize::try_from(total.div_ceil(PARTITION_BYTES)).unwrap_or(usize::MAX);
         Ok(Partitions {
             dir,
-            count: (total.div_ceil(PARTITION_BYTES) as usize).clamp(workers, MAX_PARTITIONS),
+            count: wanted.min(MAX_PARTITIONS).max(workers),
             workers,
         })
     }
@@ -182,12 +191,7 @@ where
     let workers = config.threads_or_cores();
     let mut total = 0u64;
     for p in paths {
-        total += std::fs::metadata(p)
-            .map_err(|source| TraceError::Read {
-                path: p.clone(),
-                source,
-            })?
-            .len();
+        total = total.saturating_add(super::check_regular(p)?.len());
     }
     let parts = Partitions::create(total, workers, config)?;
     let progress = config.progress.clone().unwrap_or_default();
@@ -229,22 +233,22 @@ fn partition_pass(
     let failure = Failure(Mutex::new(None), AtomicBool::new(false));
     let rows = AtomicU64::new(0);
     let (tx, rx) = mpsc::sync_channel::<Block>(parts.workers * 2);
-    let rx = Mutex::new(rx);
+    // Each worker holds the receiver: when they all stop (a panic too), it is dropped and the
+    // reader's next send fails instead of blocking forever.
+    let rx = Arc::new(Mutex::new(rx));
     let worker_problems: Vec<Problems> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..parts.workers)
             .map(|w| {
-                let (rx, failure, rows) = (&rx, &failure, &rows);
-                scope.spawn(move || partition_worker(w, parts, rx, paths, failure, rows))
+                let (rx, failure, rows) = (rx.clone(), &failure, &rows);
+                scope.spawn(move || partition_worker(w, parts, &rx, paths, failure, rows))
             })
             .collect();
+        drop(rx);
         read_blocks(paths, &tx, &failure, &progress.bytes_read);
         drop(tx);
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("partition worker panicked"))
-            .collect()
+        join_all(handles)
     });
-    if let Some(e) = failure.0.into_inner().expect("failure lock") {
+    if let Some(e) = failure.0.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
     let mut problems = Problems::default();
@@ -252,6 +256,25 @@ fn partition_pass(
         problems.merge(p);
     }
     Ok((rows.into_inner(), problems))
+}
+
+/// Joins every worker, then re-raises the first panic among them: a panicking worker stops
+/// the stream (after the others have ended) rather than being waited for or ignored.
+fn join_all<T>(handles: Vec<std::thread::ScopedJoinHandle<'_, T>>) -> Vec<T> {
+    let mut results = Vec::with_capacity(handles.len());
+    let mut panic = None;
+    for h in handles {
+        match h.join() {
+            Ok(r) => results.push(r),
+            Err(payload) => {
+                panic.get_or_insert(payload);
+            }
+        }
+    }
+    if let Some(payload) = panic {
+        std::panic::resume_unwind(payload);
+    }
+    results
 }
 
 /// Pass 2: each worker takes the next partition, builds its traces and hands them to `each`.
@@ -297,12 +320,9 @@ where
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("analysis worker panicked"))
-            .collect()
+        join_all(handles)
     });
-    if let Some(e) = failure.0.into_inner().expect("failure lock") {
+    if let Some(e) = failure.0.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
     Ok((results, graphs.into_inner()))
@@ -351,6 +371,12 @@ fn read_blocks(
                 // Keep the unfinished last line for the next block.
                 if let Some(cut) = block.iter().rposition(|&b| b == b'\n') {
                     carry = block.split_off(cut + 1);
+                } else if block.len() > MAX_LINE_BYTES {
+                    return failure.set(TraceError::Invalid {
+                        path: path.clone(),
+                        line,
+                        message: format!("a line longer than {MAX_LINE_BYTES} bytes"),
+                    });
                 } else {
                     carry = block;
                     continue;
@@ -380,12 +406,21 @@ fn read_blocks(
 /// The columns of a file, from its first line.
 fn read_header(reader: &mut impl BufRead, path: &Path) -> Result<Columns, TraceError> {
     let mut header = String::new();
+    let limit = MAX_LINE_BYTES as u64 + 1;
     reader
+        .take(limit)
         .read_line(&mut header)
         .map_err(|source| TraceError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+    if header.len() as u64 >= limit {
+        return Err(TraceError::Invalid {
+            path: path.to_path_buf(),
+            line: 1,
+            message: format!("a line longer than {MAX_LINE_BYTES} bytes"),
+        });
+    }
     let header = header.trim_end_matches(['\n', '\r']);
     let fields: Vec<&str> = header.split(',').collect();
     Columns::from_header(&fields).map_err(|e| TraceError::Invalid {
@@ -413,7 +448,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 fn partition_worker(
     w: usize,
     parts: &Partitions,
-    rx: &Mutex<mpsc::Receiver<Block>>,
+    rx: &Arc<Mutex<mpsc::Receiver<Block>>>,
     paths: &[PathBuf],
     failure: &Failure,
     rows: &AtomicU64,
@@ -426,9 +461,12 @@ fn partition_worker(
         line: Vec::with_capacity(256),
     };
     loop {
-        let Ok(block) = rx.lock().expect("channel lock").recv() else {
+        // A worker that panicked holding the lock poisons it: stop too, the panic is re-raised.
+        let Ok(guard) = rx.lock() else { break };
+        let Ok(block) = guard.recv() else {
             break;
         };
+        drop(guard);
         if failure.failed() {
             continue;
         }
@@ -600,4 +638,107 @@ pub(crate) fn read_all(
     let mut all: Vec<Graph> = states.into_iter().flatten().collect();
     all.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));
     Ok((all, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::RecvTimeoutError;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::traces::generator::{GenConfig, Schema, write_files};
+
+    fn generated(dir: &Path) -> Vec<PathBuf> {
+        let config = GenConfig {
+            graphs: 300,
+            files: 2,
+            seed: 3,
+            schema: Schema::V2021,
+            problems: true,
+        };
+        write_files(&config, dir).unwrap().0
+    }
+
+    /// Runs `f` in a thread; fails the test if it has not ended within a minute.
+    fn ends_in_time<T: Send + 'static>(
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::Result<T> {
+        let (tx, rx) = mpsc::channel();
+        let h = std::thread::spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(());
+            r
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => h.join().unwrap(),
+            Err(RecvTimeoutError::Timeout) => panic!("still running after a minute: a hang"),
+        }
+    }
+
+    #[test]
+    fn a_panicking_worker_ends_the_stream_with_its_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = generated(dir.path());
+        let temp = dir.path().to_path_buf();
+        let r = ends_in_time(move || {
+            let config = StreamConfig {
+                threads: 3,
+                temp_dir: Some(temp),
+                ..StreamConfig::default()
+            };
+            for_each_graph(
+                &files,
+                &config,
+                || 0u32,
+                |n, _| {
+                    *n += 1;
+                    assert!(*n < 5, "a worker's bug");
+                },
+            )
+        });
+        let payload = r.expect_err("the worker's panic is raised again");
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        assert!(msg.contains("a worker's bug"), "{msg}");
+    }
+
+    #[test]
+    fn more_threads_than_partitions_are_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = generated(dir.path());
+        let config = |threads| StreamConfig {
+            threads,
+            temp_dir: Some(dir.path().to_path_buf()),
+            ..StreamConfig::default()
+        };
+        assert_eq!(config(usize::MAX).threads_or_cores(), MAX_THREADS);
+        // 1025 workers once panicked in `clamp(workers, MAX_PARTITIONS)`.
+        let (graphs, _) = read_all(&files, &config(MAX_THREADS + 1)).unwrap();
+        assert_eq!(graphs.len(), 300);
+    }
+
+    #[test]
+    fn a_file_without_newlines_is_refused_not_read_into_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.csv");
+        let mut body = b"traceid,timestamp,rpcid,um,rpctype,dm,interface,rt\n".to_vec();
+        body.resize(body.len() + 3 * MAX_LINE_BYTES + 10, b'x');
+        std::fs::write(&f, &body).unwrap();
+        let e = read_all(std::slice::from_ref(&f), &StreamConfig::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid trace file {}: line 2: a line longer than {MAX_LINE_BYTES} bytes",
+                f.display()
+            )
+        );
+        std::fs::write(&f, vec![b'y'; 2 * MAX_LINE_BYTES]).unwrap();
+        let e = read_all(std::slice::from_ref(&f), &StreamConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("line 1: a line longer than"), "{e}");
+        let e = read_all(&[PathBuf::from("/dev/zero")], &StreamConfig::default()).unwrap_err();
+        assert_eq!(e.to_string(), "trace file /dev/zero is not a regular file");
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::Error;
-use super::input::load_speedup;
+use super::input::{load_speedup, max_input_bytes};
 use super::output::Output;
 use super::predict::load_profiles;
 use super::progress;
@@ -117,6 +117,25 @@ fn watch(bar: &progress::Bar, p: &StreamProgress, done: &AtomicBool) {
     }
 }
 
+/// Runs `work` while a thread updates `bar` from `progress`. The watcher is told to stop
+/// when `work` returns or panics, so a panic is re-raised instead of the scope waiting for
+/// the watcher forever.
+fn watched<R>(bar: &progress::Bar, progress: &StreamProgress, work: impl FnOnce() -> R) -> R {
+    /// Sets the flag when dropped, also while unwinding.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| watch(bar, progress, &done));
+        let _stop = Stop(&done);
+        work()
+    })
+}
+
 /// Reads every trace of `config` into call graphs and predicts each under every
 /// configuration (and each after the speedup).
 pub(crate) fn analyze(config: &AnalyzeConfig, out: &mut Output) -> Result<Analysis, Error> {
@@ -136,7 +155,7 @@ pub(crate) fn analyze(config: &AnalyzeConfig, out: &mut Output) -> Result<Analys
         analyze_csv(&csv, config, &variants, &mut tally, out)?;
     }
     if !json.is_empty() {
-        let (graphs, p) = spans::read_graphs(&json)?;
+        let (graphs, p) = spans::read_graphs(&json, max_input_bytes()?)?;
         tally.problems.merge(&p);
         for g in &graphs {
             tally.defaulted +=
@@ -250,17 +269,13 @@ fn analyze_csv(
         ..config.stream.clone()
     };
     let bar = progress_bar(out);
-    let done = AtomicBool::new(false);
-    let result = std::thread::scope(|scope| {
-        scope.spawn(|| watch(&bar, &progress, &done));
-        let r = for_each_graph(
+    let result = watched(&bar, &progress, || {
+        for_each_graph(
             csv,
             &stream,
             || (Acc::new(variants.len()), 0u64),
             |(a, d), g| *d += analyze_graph(&g, variants, size, rate, a),
-        );
-        done.store(true, Ordering::Relaxed);
-        r
+        )
     });
     bar.finish_and_clear();
     let (states, summary) = result?;

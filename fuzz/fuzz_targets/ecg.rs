@@ -1,0 +1,4 @@
+//! Fuzz target: `cargo_meshinsight::fuzzing::ecg` on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cargo_meshinsight::fuzzing::ecg(data));

@@ -1,0 +1,4 @@
+//! Fuzz target: `cargo_meshinsight::fuzzing::otlp` on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cargo_meshinsight::fuzzing::otlp(data));
