@@ -71,6 +71,17 @@ pub(crate) enum ConfigInvalid {
     /// An α outside (0, 1).
     #[error("at `alpha`: must lie strictly between 0 and 1, found {0}")]
     Alpha(f64),
+    /// `base-sidecar` is not a sidecar spec.
+    #[error("at `base-sidecar`: {0}")]
+    BaseSidecar(crate::harness::sidecar::SpecError),
+    /// `time-budget` is not a duration.
+    #[error("at `time-budget`: `{value}` is not a duration like \"3m\" or \"90s\" ({error})")]
+    TimeBudget {
+        /// The value.
+        value: String,
+        /// What humantime found wrong.
+        error: humantime::DurationError,
+    },
     /// `fixtures = []`.
     #[error("at `fixtures`: the list is empty")]
     NoFixturePatterns,
@@ -159,6 +170,10 @@ pub(crate) struct Settings {
     pub(crate) history_depth: usize,
     /// Profiler settings (`sizes`, `rates`, `repeat`, `requests`) for a check that profiles.
     pub(crate) profile: Option<serde_json::Value>,
+    /// The base of the paired check, instead of the sidecar configured at the merge base.
+    pub(crate) base_sidecar: Option<crate::harness::Sidecar>,
+    /// How long a paired check may measure before it judges what it has.
+    pub(crate) time_budget: Option<std::time::Duration>,
 }
 
 /// Defaults of the settings.
@@ -192,6 +207,8 @@ struct Table {
     target_branch: Option<String>,
     history_depth: Option<usize>,
     profile: Option<serde_json::Value>,
+    base_sidecar: Option<String>,
+    time_budget: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -267,6 +284,8 @@ impl Table {
             target_branch: over.target_branch.or(self.target_branch),
             history_depth: over.history_depth.or(self.history_depth),
             profile: over.profile.or(self.profile),
+            base_sidecar: over.base_sidecar.or(self.base_sidecar),
+            time_budget: over.time_budget.or(self.time_budget),
         }
     }
 }
@@ -361,6 +380,18 @@ impl Settings {
         if fixtures.is_empty() {
             return Err(invalid(ConfigInvalid::NoFixturePatterns));
         }
+        let base_sidecar = t
+            .base_sidecar
+            .map(|spec| spec.parse())
+            .transpose()
+            .map_err(|e| invalid(ConfigInvalid::BaseSidecar(e)))?;
+        let time_budget = t
+            .time_budget
+            .map(|value| {
+                humantime::parse_duration(&value)
+                    .map_err(|error| invalid(ConfigInvalid::TimeBudget { value, error }))
+            })
+            .transpose()?;
         Ok(Settings {
             sidecar,
             modes: t.modes.unwrap_or_default(),
@@ -377,6 +408,8 @@ impl Settings {
                 .unwrap_or_else(|| defaults::TARGET_BRANCH.to_string()),
             history_depth,
             profile: t.profile,
+            base_sidecar,
+            time_budget,
             root,
             manifest,
         })
