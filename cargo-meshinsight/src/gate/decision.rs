@@ -122,7 +122,7 @@ pub(crate) fn replicate_noise(replicates: &[super::Snapshot], modes: usize) -> O
 /// degrees of freedom on (they differ by less than 10⁻⁴ there, and statrs' inversion of the t
 /// distribution does not converge for very large `df`).
 pub(crate) fn t_quantile(p: f64, df: f64) -> f64 {
-    if !(df > 0.0) {
+    if df.is_nan() || df <= 0.0 {
         return f64::NAN;
     }
     if df > 1e5 {
