@@ -27,7 +27,8 @@
 # 1-minute load at the start; the median and 90th percentile of the wall time per check.
 #
 # KINDS="aa inj5" (environment) runs only those kinds. STRESS=1 runs a one-core busy loop
-# beside every check (as a loaded CI runner would). UPDATE_EVERY=K records one more baseline
+# beside every check (as a loaded CI runner would). BUDGET=90s passes --time-budget to the
+# paired checks (default: the check's own, 3m). UPDATE_EVERY=K records one more baseline
 # version after every K rounds (what the baseline workflow does on every merge).
 #
 # Needs root (the eBPF probe). The figures are only as good as the machine is quiet: the
@@ -72,7 +73,7 @@ if [[ $kinds == *" split2 "* ]] && ! "$exe" __sidecar --help 2>/dev/null | grep 
   kinds=${kinds/ split2 / }
 fi
 want() { [[ $kinds == *" $1 "* ]]; }
-echo "experiment in $out: N=$n, kinds:$kinds, $history baseline versions$( [ "$every" -gt 0 ] && echo ", one more after every $every rounds")$( [ "${STRESS:-0}" = 1 ] && echo ", a one-core busy loop beside every check")"
+echo "experiment in $out: N=$n, kinds:$kinds, $history baseline versions${BUDGET:+, time budget $BUDGET}$( [ "$every" -gt 0 ] && echo ", one more after every $every rounds")$( [ "${STRESS:-0}" = 1 ] && echo ", a one-core busy loop beside every check")"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs, kernel $(uname -r)"
 for i in $(seq 1 "$history"); do
   echo "baseline $i/$history (load $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -101,12 +102,14 @@ check() { # kind round args...
   printf '  %-12s exit %s (load %s, %.0f s)\n' "$kind" "$code" "$load" "$secs"
 }
 
+budget=()
+if [ -n "${BUDGET:-}" ]; then budget=(--time-budget "$BUDGET"); fi
 for r in $(seq 1 "$n"); do
   echo "round $r/$n"
-  if want aa; then check aa "$r"; fi
-  if want inj5; then check inj5 "$r" --sidecar "builtin --extra-work-us 5"; fi
-  if want inj2; then check inj2 "$r" --sidecar "builtin --extra-work-us 2"; fi
-  if want split2; then check split2 "$r" --sidecar "builtin --split-writes 2"; fi
+  if want aa; then check aa "$r" "${budget[@]}"; fi
+  if want inj5; then check inj5 "$r" "${budget[@]}" --sidecar "builtin --extra-work-us 5"; fi
+  if want inj2; then check inj2 "$r" "${budget[@]}" --sidecar "builtin --extra-work-us 2"; fi
+  if want split2; then check split2 "$r" "${budget[@]}" --sidecar "builtin --split-writes 2"; fi
   if want aa-unpaired; then check aa-unpaired "$r" --unpaired; fi
   if [ "$every" -gt 0 ] && [ $((r % every)) -eq 0 ] && [ "$r" -lt "$n" ]; then
     echo "  baseline update (load $(cut -d' ' -f1-3 /proc/loadavg))"
