@@ -1,49 +1,48 @@
 #!/usr/bin/env bash
-# The gate's A/A and injected-regression experiment (issue 6, docs/gate.md "How well it
-# works"). Not part of every CI run: it takes about 4 minutes per round on 2 vCPUs.
+# The gate's A/A and injected-regression experiment (docs/gate.md, "How well it works"). Not
+# part of every CI run: a round of all kinds takes several minutes on 2 vCPUs.
 #
-#   sudo ci/gate-experiment.sh [N=20] [WORK_US=5] [HISTORY=3]
+#   sudo ci/gate-experiment.sh [N=50] [HISTORY=3]
 #
 # In a temporary git project that gates the `builtin` sidecar on this repository's fixtures
-# (fixtures/ecg/*.toml without filters, unless FILTERS=1: the filter phases would lengthen
-# every check), with the `profile --quick` settings:
-#   1. HISTORY x `baseline update --quick --commit` (the baseline and its history spread);
-#   2. N rounds, each of four checks, interleaved so that the machine's load falls on all:
-#      aa        `check --quick` of the unchanged builtin against the baseline
-#      inj       `check --quick --sidecar 'builtin --extra-work-us WORK_US'` against it
-#      aa-pair   `check --quick --paired --base-sidecar builtin`
-#      inj-pair  the same with the head `builtin --extra-work-us WORK_US`
-# A check that finds a regression against the baseline measures once more and keeps only
-# what repeats (docs/gate.md, "Confirmation"); "measured twice" counts those checks.
-# It prints per kind: regressions (false ones for A/A, catches for injected); of those, how
-# many name `other` in the summary, have an `other` coefficient among the regressions, have
-# only `other` coefficients among them, and have `other` latency among them. User-space work
-# per message is User(tcp), the `other` component; Parsing is User(http) − User(tcp) and must
-# not move. Reports stay in the printed directory.
+# (fixtures/ecg/*.toml without filters, unless FILTERS=1: the filter phases lengthen every
+# check), with the gate's own settings:
+#   1. HISTORY x `baseline update --commit` (the stored baseline and its history spread, for
+#      the unpaired kind and the coarse signal of the paired ones);
+#   2. N rounds, each one check of every kind, interleaved so that the machine's load falls
+#      on all of them:
+#      aa           the default check (paired, adaptive, with confirmation) of the unchanged
+#                   builtin against the base at the merge base (builtin): any regression is
+#                   false
+#      inj5, inj2   the default check of `builtin --extra-work-us 5` (or 2) against it: 5 µs of
+#                   user-space work per message, +10 µs per traversal, the `other` component
+#      split2       the default check of `builtin --split-writes 2` against it (every write in
+#                   two pieces: the write counters must catch it); skipped when this build's
+#                   builtin has no --split-writes
+#      aa-unpaired  `check --unpaired` of the unchanged builtin against the stored baseline
+# It prints per kind: checks, errors, regressions (false ones for A/A, catches otherwise) and
+# for A/A the one-sided 95 % upper bound of the false-alarm rate; of the regressions how many
+# have `other` among the components that moved, how many the write counters caught; checks
+# measured twice (confirmation); checks that spent the time budget; rounds per check; the mean
+# 1-minute load at the start; the median and 90th percentile of the wall time per check.
 #
-# UPDATE_EVERY=K (environment) records one more baseline version (`baseline update --quick
-# --commit`, what the workflow does on every merge to main) after every K rounds, so that the
-# history spread covers the whole session and not only the minutes before it. Default 0: the
-# HISTORY versions recorded back to back before round 1 are all.
-#
-# KINDS="aa inj" (environment) runs only those kinds (default: all four), e.g. the baseline
-# comparison the issue asks for first and the paired checks in a second session.
+# KINDS="aa inj5" (environment) runs only those kinds. STRESS=1 runs a one-core busy loop
+# beside every check (as a loaded CI runner would). BUDGET=90s passes --time-budget to the
+# paired checks (default: the check's own, 3m). UPDATE_EVERY=K records one more baseline
+# version after every K rounds (what the baseline workflow does on every merge).
 #
 # Needs root (the eBPF probe). The figures are only as good as the machine is quiet: the
-# script records the load average before every check.
+# script records the load average before every check. Reports stay in the printed directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-20}
-work=${2:-5}
-history=${3:-3}
+n=${1:-50}
+history=${2:-3}
 repo=$(pwd)
-cargo build --release --locked -q -p cargo-meshinsight
+cargo build --release --locked -q -p cargo-meshinsight --bin cargo-meshinsight
 exe="$repo/target/release/cargo-meshinsight"
 out=$(mktemp -d /tmp/meshinsight-gate-experiment.XXXXXX)
 proj="$out/project"
 mkdir -p "$proj/fixtures" "$proj/src"
-# Fixtures with filters are left out: their filter phases would lengthen every check and the
-# experiment is about the plain modes (FILTERS=1 keeps them).
 for f in "$repo"/fixtures/ecg/*.toml; do
   if [ "${FILTERS:-0}" = 1 ] || ! grep -q '^ *filters' "$f"; then cp "$f" "$proj/fixtures/"; fi
 done
@@ -68,90 +67,127 @@ git -C "$proj" add -A
 git -C "$proj" commit -qm project
 m=(--manifest-path "$proj/Cargo.toml")
 every=${UPDATE_EVERY:-0}
-echo "experiment in $out: N=$n, injected ${work} µs/message, $history baseline versions$( [ "$every" -gt 0 ] && echo ", one more after every $every rounds")"
+kinds=" ${KINDS:-aa inj5 inj2 split2 aa-unpaired} "
+if [[ $kinds == *" split2 "* ]] && ! "$exe" __sidecar --help 2>/dev/null | grep -q -- --split-writes; then
+  echo "this build's builtin has no --split-writes: leaving out split2"
+  kinds=${kinds/ split2 / }
+fi
+want() { [[ $kinds == *" $1 "* ]]; }
+echo "experiment in $out: N=$n, kinds:$kinds, $history baseline versions${BUDGET:+, time budget $BUDGET}$( [ "$every" -gt 0 ] && echo ", one more after every $every rounds")$( [ "${STRESS:-0}" = 1 ] && echo ", a one-core busy loop beside every check")"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs, kernel $(uname -r)"
 for i in $(seq 1 "$history"); do
   echo "baseline $i/$history (load $(cut -d' ' -f1-3 /proc/loadavg))"
-  "$exe" baseline update -q --quick --commit "${m[@]}"
+  "$exe" baseline update -q --commit "${m[@]}"
 done
 
 check() { # kind round args...
   local kind=$1 round=$2
   shift 2
-  local load
+  local busy=""
+  if [ "${STRESS:-0}" = 1 ]; then
+    timeout 900 sh -c 'while :; do :; done' &
+    busy=$!
+  fi
+  local load start code
   load=$(cut -d' ' -f1 /proc/loadavg)
-  local start=$SECONDS
+  start=$EPOCHREALTIME
   set +e
-  "$exe" check -q --quick --no-comment --format json "${m[@]}" "$@" >"$out/$kind-$round.json" 2>"$out/$kind-$round.err"
-  local code=$?
+  "$exe" check -q --no-comment --format json "${m[@]}" "$@" >"$out/$kind-$round.json" 2>"$out/$kind-$round.err"
+  code=$?
   set -e
-  echo "$kind $round $code $load $((SECONDS - start))" >>"$out/runs.txt"
-  echo "  $kind: exit $code (load $load, $((SECONDS - start)) s)"
+  local secs
+  secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+  if [ -n "$busy" ]; then kill "$busy" 2>/dev/null || true; wait "$busy" 2>/dev/null || true; fi
+  echo "$kind $round $code $load $secs" >>"$out/runs.txt"
+  printf '  %-12s exit %s (load %s, %.0f s)\n' "$kind" "$code" "$load" "$secs"
 }
 
-kinds=" ${KINDS:-aa inj aa-pair inj-pair} "
-want() { [[ $kinds == *" $1 "* ]]; }
+budget=()
+if [ -n "${BUDGET:-}" ]; then budget=(--time-budget "$BUDGET"); fi
 for r in $(seq 1 "$n"); do
   echo "round $r/$n"
-  if want aa; then check aa "$r" --baseline-rev HEAD; fi
-  if want inj; then check inj "$r" --baseline-rev HEAD --sidecar "builtin --extra-work-us $work"; fi
-  if want aa-pair; then check aa-pair "$r" --paired --base-sidecar builtin; fi
-  if want inj-pair; then
-    check inj-pair "$r" --paired --base-sidecar builtin --sidecar "builtin --extra-work-us $work"
-  fi
+  if want aa; then check aa "$r" "${budget[@]}"; fi
+  if want inj5; then check inj5 "$r" "${budget[@]}" --sidecar "builtin --extra-work-us 5"; fi
+  if want inj2; then check inj2 "$r" "${budget[@]}" --sidecar "builtin --extra-work-us 2"; fi
+  if want split2; then check split2 "$r" "${budget[@]}" --sidecar "builtin --split-writes 2"; fi
+  if want aa-unpaired; then check aa-unpaired "$r" --unpaired; fi
   if [ "$every" -gt 0 ] && [ $((r % every)) -eq 0 ] && [ "$r" -lt "$n" ]; then
     echo "  baseline update (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    "$exe" baseline update -q --quick --commit "${m[@]}"
+    "$exe" baseline update -q --commit "${m[@]}"
     history=$((history + 1))
   fi
 done
 echo "baseline versions at the end: $history"
 
-python3 - "$out" "$n" "$work" <<'PY'
-import json, sys
-out, n, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+python3 - "$out" "$n" <<'PY'
+import json, math, sys
+out, n = sys.argv[1], int(sys.argv[2])
 runs = [l.split() for l in open(f"{out}/runs.txt")]
+
 def report(kind, r):
     try:
         return json.load(open(f"{out}/{kind}-{r}.json"))
     except Exception:
         return None
-def regressed_parts(v):
-    return {m["id"]["component"] for m in v["metrics"]
-            if m["verdict"] == "regression" and m["id"]["kind"] == "coefficient"}
-def other_latency(v):
-    return any(m["verdict"] == "regression" and m["id"]["kind"] == "coefficient"
-               and m["id"]["component"] == "other" and m["id"]["quantity"] == "latency"
-               for m in v["metrics"])
-def names_other(v):
-    # The summary names what moved most: a fixture's part ("mostly other") or, when no
-    # fixture regressed, the largest coefficient ("coef/<mode>/other/...").
-    s = v["summary"]
-    largest = s.split("largest: ", 1)[-1]
-    return "mostly other" in s or largest.startswith("coef/") and "/other/" in largest.split(" ")[0]
-print(f"\nN={n} rounds, injected {work} µs of user-space work per message")
+
+def moved(v):
+    """The components that moved: parts of the primary metrics that regressed or improved."""
+    return {a["part"] for m in v["metrics"] if m["verdict"] in ("regression", "improvement")
+            for a in m.get("parts", [])}
+
+def write_counters(v):
+    return any(c["verdict"] == "regression" and "/write/" in c["key"] for c in v.get("counters", []))
+
 def twice(v):
-    return any(n.startswith("measured twice") for n in v.get("notes", []))
-print(f"{'check':9} {'runs':>4} {'errors':>6} {'regression':>10} {'names other':>11} {'other moved':>11} {'only other':>10} {'other lat.':>10} {'measured twice':>14} {'load':>5} {'s':>4}")
-for kind in ["aa", "inj", "aa-pair", "inj-pair"]:
+    return bool((v.get("paired") or {}).get("confirmation")) or any(
+        s.startswith("measured twice") for s in v.get("notes", []))
+
+def budget(v):
+    return ((v.get("paired") or {}).get("rounds") or {}).get("stopped") == "budget"
+
+def rounds(v):
+    return ((v.get("paired") or {}).get("rounds") or {}).get("rounds", 0)
+
+def upper95(k, n):
+    """One-sided 95 % upper bound of a rate seen k times in n (Clopper-Pearson)."""
+    if n == 0:
+        return float("nan")
+    cdf = lambda p: sum(math.comb(n, i) * p**i * (1 - p)**(n - i) for i in range(k + 1))
+    lo, hi = k / n, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) > 0.05 else (lo, mid)
+    return hi
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(math.ceil(q * len(xs))) - 1)] if xs else float("nan")
+
+print(f"\nN={n} rounds")
+print(f"{'check':12} {'runs':>4} {'errors':>6} {'regression':>10} {'95% upper':>9} {'other moved':>11} "
+      f"{'write ctr':>9} {'twice':>5} {'budget':>6} {'rounds':>6} {'load':>5} {'median s':>8} {'p90 s':>6}")
+for kind in ["aa", "inj5", "inj2", "split2", "aa-unpaired"]:
     rows = [x for x in runs if x[0] == kind]
     if not rows:
         continue
     vs = [report(kind, x[1]) for x in rows]
     errors = sum(1 for x, v in zip(rows, vs) if v is None or x[2] not in ("0", "100"))
     reg = [v for v in vs if v and v["verdict"] == "regression"]
-    named = sum(1 for v in reg if names_other(v))
-    moved = sum(1 for v in reg if "other" in regressed_parts(v))
-    only = sum(1 for v in reg if regressed_parts(v) and regressed_parts(v) <= {"other"})
-    lat = sum(1 for v in reg if other_latency(v))
-    load = sum(float(x[3]) for x in rows) / max(len(rows), 1)
-    secs = sum(int(x[4]) for x in rows) / max(len(rows), 1)
+    bound = f"{100 * upper95(len(reg), len(rows)):8.1f}%" if kind.startswith("aa") else f"{'-':>9}"
+    other = sum(1 for v in reg if "other" in moved(v))
+    ctr = sum(1 for v in reg if write_counters(v))
     two = sum(1 for v in vs if v and twice(v))
-    print(f"{kind:9} {len(rows):4} {errors:6} {len(reg):10} {named:11} {moved:11} {only:10} {lat:10} {two:14} {load:5.1f} {secs:4.0f}")
-print("\nper run: kind, round, verdict, regressed components, summary")
+    spent = sum(1 for v in vs if v and budget(v))
+    rs = [rounds(v) for v in vs if v]
+    secs = [float(x[4]) for x in rows]
+    load = sum(float(x[3]) for x in rows) / len(rows)
+    print(f"{kind:12} {len(rows):4} {errors:6} {len(reg):10} {bound} {other:11} {ctr:9} {two:5} {spent:6} "
+          f"{pct(rs, 0.5):6} {load:5.1f} {pct(secs, 0.5):8.0f} {pct(secs, 0.9):6.0f}")
+print("\nper check: kind, round, verdict, components that moved, rounds, summary")
 for x in runs:
     v = report(x[0], x[1])
-    parts = ",".join(sorted(regressed_parts(v))) if v else ""
-    print(f"  {x[0]:9} {x[1]:>3} {v['verdict'] if v else 'error':12} {parts:18} {'twice' if v and twice(v) else 'once':5} {v['summary'] if v else ''}")
+    parts = ",".join(sorted(moved(v))) if v else ""
+    print(f"  {x[0]:12} {x[1]:>3} {v['verdict'] if v else 'error':11} {parts:18} "
+          f"{rounds(v) if v else 0:>2} {'twice' if v and twice(v) else 'once':5} {v['summary'] if v else ''}")
 PY
 echo "reports in $out"

@@ -877,7 +877,7 @@ fn the_check_script_leaves_the_report_the_comment_and_the_exit_code() {
         .map(|m| m.to_string())
         .collect::<Vec<_>>();
     assert!(
-        moved.iter().any(|m| m.contains("\"component\":\"other\"")),
+        moved.iter().any(|m| m.contains("\"part\":\"other\"")),
         "{moved:#?}"
     );
     assert_eq!(

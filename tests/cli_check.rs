@@ -129,6 +129,9 @@ impl Project {
             "GITHUB_API_URL",
             "GITHUB_STEP_SUMMARY",
             "GITHUB_BASE_REF",
+            "GITHUB_SHA",
+            "GITHUB_SERVER_URL",
+            "GITHUB_RUN_ID",
         ] {
             cmd.env_remove(k);
         }
@@ -201,7 +204,23 @@ fn a_slower_profile_is_a_regression_with_exit_100_and_names_parsing() {
         .find(|m| m["key"] == "fixture/chain-3hop/latency")
         .unwrap();
     assert_eq!(chain["verdict"], "regression");
-    assert_eq!(chain["attribution"]["part"], "parsing");
+    assert_eq!(chain["parts"][0]["part"], "parsing");
+    // The primary family decides; coefficients only attribute.
+    assert_eq!(v["format_version"], 2);
+    assert!(
+        v["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["id"]["kind"] != "coefficient")
+    );
+    let parsing = v["coefficients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "coef/http/parsing/latency/base")
+        .unwrap();
+    assert!(parsing["delta"].as_f64().unwrap() > 24.0, "{parsing}");
     // 5 HTTP traversals × 20% × 122.07 µs.
     assert!((chain["delta"].as_f64().unwrap() - 122.07).abs() < 1e-6);
 
@@ -316,7 +335,10 @@ fn check_comments_on_the_pull_request_and_updates_the_comment_next_time() {
     }
     let summary = std::fs::read_to_string(&summary).unwrap();
     assert_eq!(summary.matches("### ").count(), 2, "{summary}");
-    assert!(summary.contains("| chain-3hop"), "{summary}");
+    assert!(
+        summary.contains("| fixture/chain-3hop/latency"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -427,10 +449,64 @@ fn regression_markdown_comment() {
     let p = Project::new("").with_baseline();
     let o = p.run(
         &["check", "--profile", "slow.json", "--format", "markdown"],
-        &[],
+        &[
+            ("GITHUB_SHA", "fedcba9876543210fedcba9876543210fedcba98"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/proxy"),
+            ("GITHUB_RUN_ID", "42"),
+        ],
     );
     assert_eq!(o.status.code(), Some(100), "{}", stderr(&o));
     insta::assert_snapshot!(redact_commits(&stdout(&o)));
+}
+
+/// The flags of the unpaired check imply it; the base's flags and the time budget belong to
+/// the paired check and conflict with them; a bad duration is a usage error.
+#[test]
+fn unpaired_flags_imply_unpaired_and_conflict_with_the_paired_ones() {
+    let p = Project::new("").with_baseline();
+    let o = p.run(&["check", "--profile", "slow.json", "--paired"], &[]);
+    assert_eq!(o.status.code(), Some(100), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("Gate: regression:"),
+        "{}",
+        stdout(&o)
+    );
+    for args in [
+        &[
+            "check",
+            "--profile",
+            "base.json",
+            "--base-sidecar",
+            "builtin",
+        ][..],
+        &["check", "--baseline-file", "x.json", "--base-rev", "HEAD"],
+        &["check", "--unpaired", "--time-budget", "1m"],
+        &["check", "--unpaired", "--paired"],
+        &["check", "--time-budget", "soon"],
+    ] {
+        let o = p.run(args, &[]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// A report of the first verdict format is refused in one line.
+#[test]
+fn comment_refuses_a_report_of_the_first_format() {
+    let p = Project::new("");
+    std::fs::write(
+        p.root().join("old.json"),
+        r#"{"format_version": 1, "verdict": "pass"}"#,
+    )
+    .unwrap();
+    let o = p.run(&["comment", "--report", "old.json", "--pr", "1"], &[]);
+    assert_eq!(o.status.code(), Some(101));
+    let err = stderr(&o);
+    let first = err.lines().next().unwrap();
+    assert!(
+        first.contains("invalid report old.json: format_version is 1, this build reads version 2"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -502,8 +502,14 @@ fn without_manifest_path_the_member_of_the_current_directory_is_read() {
             "{line}"
         );
     }
-    // At the workspace root only the workspace table is read: the check gets as far as the
-    // missing profile.
+    // At the workspace root only the workspace table is read: the check gets past its
+    // fixtures as far as the missing profile.
+    std::fs::create_dir_all(root.join("fixtures/ecg")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/ecg/chain-3hop.toml"),
+        root.join("fixtures/ecg/chain-3hop.toml"),
+    )
+    .unwrap();
     let o = run(root);
     assert_eq!(o.status.code(), Some(101), "{}", stderr(&o));
     assert!(!stderr(&o).contains("threshold-pct"), "{}", stderr(&o));

@@ -35,6 +35,38 @@ pub fn measuring() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The release binary, as users run it: measuring tests measure optimised code (the debug
+/// build's user-space work is several times slower and is what they would measure). Built
+/// once per test binary with `cargo build --release --locked -p cargo-meshinsight --bin
+/// cargo-meshinsight` into the target directory of the binary under test; `.ci/run` builds it
+/// before the tests, so this only checks that it is fresh.
+pub fn release_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let debug = Path::new(env!("CARGO_BIN_EXE_cargo-meshinsight"));
+            let target = debug
+                .parent()
+                .and_then(Path::parent)
+                .expect("the binary under test is in <target>/<profile>/");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let o = Command::new(cargo)
+                .args(["build", "--release", "--locked", "-p", "cargo-meshinsight"])
+                .args(["--bin", "cargo-meshinsight", "--target-dir"])
+                .arg(target)
+                .current_dir(root())
+                .output()
+                .expect("cargo runs");
+            assert!(
+                o.status.success(),
+                "cargo build --release failed:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            target.join("release/cargo-meshinsight")
+        })
+        .clone()
+}
+
 /// Launches services and sidecars from the binary under test.
 pub fn launch() -> Launch {
     Launch::with_exe(env!("CARGO_BIN_EXE_cargo-meshinsight"))

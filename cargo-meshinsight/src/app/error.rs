@@ -87,7 +87,7 @@ pub(crate) enum Error {
         commit: String,
     },
     /// A paired check was given a profile file instead of measuring.
-    #[error("--paired measures base and head now; it cannot use --profile")]
+    #[error("a paired check measures base and head now; it cannot use a profile file")]
     PairedNeedsMeasuring,
     /// A command-line value is outside what the command accepts.
     #[error("{flag} must be {expected}, found {found}")]
@@ -315,7 +315,9 @@ impl Error {
                 "pass the base as a sidecar with --base-sidecar, or another revision with --base-rev"
                     .into(),
             ),
-            Error::PairedNeedsMeasuring => Some("drop --profile (paired mode needs root)".into()),
+            Error::PairedNeedsMeasuring => {
+                Some("add --unpaired to compare a profile file with the stored baseline".into())
+            }
             Error::InvalidValue { .. } => None,
             Error::NoTraceFiles => {
                 Some("pass Alibaba CSV, Jaeger or OTLP JSON files with --traces".into())

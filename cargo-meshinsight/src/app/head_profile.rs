@@ -16,14 +16,32 @@ use crate::project::build::{BuildOutput, build_bin, shell_quote};
 use crate::project::config::{DEFAULT_BIN_ARGS, EnvoyBinary, Settings, Sidecar as ConfigSidecar};
 use crate::util::hash::{sha256_file, slug};
 
+/// The gate's measurement settings (docs/gate.md, "Measurement settings"): what `check`,
+/// `baseline update` and `profile --project` measure unless the project configures `profile =
+/// {...}`. Closed loop only: one request in flight gives both latency and CPU per request,
+/// without a maximum-rate search; two sizes determine each model's intercept and slope.
+pub(crate) mod gate_settings {
+    /// Message sizes, bytes.
+    pub(crate) const SIZES: [u64; 2] = [100, 4000];
+    /// Requests per size and repeat ...
+    pub(crate) const REQUESTS: u64 = 500;
+    /// ... in closed-loop blocks of this many, each block a run pair of its own.
+    pub(crate) const BLOCK_REQUESTS: u64 = 250;
+    /// Repeats of one round of a paired check: each is a replicate.
+    pub(crate) const ROUND_REPEAT: u32 = 2;
+    /// Repeats of one unpaired measurement (`check --unpaired`, `baseline update`): about
+    /// as many replicates as an adaptive paired check measures when it decides early.
+    pub(crate) const UNPAIRED_REPEAT: u32 = 6;
+}
+
 /// The head profile of `check` (and the profile `baseline update` records).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum ProfileSource {
     /// A profile file, e.g. written by `cargo meshinsight profile`.
     File(PathBuf),
-    /// Profile the configured sidecar now (root); `quick` for `profile --quick` settings.
+    /// Profile the configured sidecar now (root) with the gate's settings.
     Measure {
-        /// The `--quick` settings of `profile`.
+        /// `--quick`: accepted for compatibility; the gate's settings are quick already.
         quick: bool,
         /// Measure this sidecar instead of the configured one (`--sidecar`).
         sidecar: Option<Sidecar>,
@@ -31,7 +49,7 @@ pub(crate) enum ProfileSource {
 }
 
 impl Default for ProfileSource {
-    /// What `check` does without `--profile`: measure now with the full settings.
+    /// What `check` does without `--profile`: measure now with the gate's settings.
     fn default() -> Self {
         ProfileSource::Measure {
             quick: false,
@@ -46,6 +64,12 @@ impl ProfileSource {
         match self {
             ProfileSource::File(path) => load_profile(path),
             ProfileSource::Measure { quick, sidecar } => {
+                if *quick {
+                    out.status(
+                        "Note",
+                        "--quick changes nothing: the gate measures with its own short settings",
+                    );
+                }
                 let launch = super::launch::launch(settings.user.as_deref(), out)?;
                 let resolved = match sidecar {
                     Some(sidecar) => Resolved::preset(sidecar.clone()),
@@ -53,7 +77,11 @@ impl ProfileSource {
                         resolve_sidecar(&settings.sidecar, &settings.manifest, None, &launch, out)?
                     }
                 };
-                let cfg = measure_config(settings, *quick, resolved.sidecar.clone())?;
+                let cfg = measure_config(
+                    settings,
+                    resolved.sidecar.clone(),
+                    gate_settings::UNPAIRED_REPEAT,
+                )?;
                 let mut profile = measure_profile(&cfg, &launch, out)?;
                 resolved.relabel(&mut profile);
                 Ok(profile)
@@ -196,17 +224,21 @@ pub(crate) fn resolve_sidecar(
     })
 }
 
-/// The profiler's settings for a project: `sidecar`, the modes its fixtures use (or the
-/// configured ones), its filters, and `profile = { sizes, rates, repeat, requests }`.
+/// The profiler's settings for a project's gate: `sidecar`, the modes its fixtures use (or the
+/// configured ones), its filters, the [`gate_settings`] with `repeat` repeats, and over them
+/// `profile = { sizes, rates, repeat, requests }`.
 pub(crate) fn measure_config(
     settings: &Settings,
-    quick: bool,
     sidecar: Sidecar,
+    repeat: u32,
 ) -> Result<MeasureConfig, Error> {
-    let mut cfg = if quick {
-        MeasureConfig::quick(sidecar)
-    } else {
-        MeasureConfig::full(sidecar)
+    let mut cfg = MeasureConfig {
+        sizes: gate_settings::SIZES.to_vec(),
+        rate_fractions: Vec::new(),
+        repeat,
+        requests: gate_settings::REQUESTS,
+        block_requests: gate_settings::BLOCK_REQUESTS,
+        ..MeasureConfig::full(sidecar)
     };
     // What the fixtures use, for the keys not configured (filters: profiled on their mode).
     let (used_modes, used_filters) = if settings.modes.is_empty() || settings.filters.is_empty() {
@@ -296,11 +328,12 @@ mod tests {
         let mut settings = Settings::with_defaults(&root);
         settings.fixtures = vec!["fixtures/ecg/mixed-modes.toml".into()];
         settings.cpus = Some("0".parse().unwrap());
-        let builtin = measure_config(&settings, true, Sidecar::builtin()).unwrap();
+        let builtin =
+            measure_config(&settings, Sidecar::builtin(), gate_settings::ROUND_REPEAT).unwrap();
         assert!(!builtin.filters.is_empty(), "mixed-modes.toml has filters");
         assert_eq!(builtin.cpus, settings.cpus);
         let template: Sidecar = "envoy --config mesh.yaml".parse().unwrap();
-        let cfg = measure_config(&settings, true, template).unwrap();
+        let cfg = measure_config(&settings, template, gate_settings::ROUND_REPEAT).unwrap();
         assert!(cfg.filters.is_empty(), "{:?}", cfg.filters);
         cfg.validate().unwrap();
     }

@@ -9,7 +9,8 @@
 //! }
 //! ```
 //!
-//! Trials are named `gate::<fixture>::latency` and `gate::<fixture>::cpu`. A regression fails
+//! The check compares the profile file with the stored baseline (`check --unpaired`). Trials
+//! are named `gate::<fixture>::latency` and `gate::<fixture>::cpu`. A regression fails
 //! its trial with the change, its p-value and the component that moved; without a baseline
 //! for the platform every trial is ignored (reported as such, never as a pass); when the
 //! gate cannot run at all, a single `gate::setup` trial fails with the error.
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
-use super::check::{self, BaselineChoice, CheckConfig};
+use super::check::{self, BaselineChoice, CheckConfig, CheckMode};
 use super::error::causes;
 use super::head_profile::ProfileSource;
 use super::output::Output;
@@ -60,20 +61,30 @@ impl GateTests {
             config: CheckConfig {
                 manifest_path: Some(manifest_path.into()),
                 profile: ProfileSource::File(profile.into()),
+                mode: CheckMode::Unpaired {
+                    baseline: BaselineChoice::MergeBase,
+                    require_baseline: false,
+                },
                 ..CheckConfig::default()
             },
         }
     }
 
     /// Reads the baseline at `rev` instead.
-    pub fn baseline_rev(mut self, rev: impl Into<String>) -> Self {
-        self.config.baseline = BaselineChoice::Source(BaselineSource::GitRev(rev.into()));
-        self
+    pub fn baseline_rev(self, rev: impl Into<String>) -> Self {
+        self.with_baseline(BaselineSource::GitRev(rev.into()))
     }
 
     /// Reads the baseline from a file instead.
-    pub fn baseline_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.baseline = BaselineChoice::Source(BaselineSource::Path(path.into()));
+    pub fn baseline_file(self, path: impl Into<PathBuf>) -> Self {
+        self.with_baseline(BaselineSource::Path(path.into()))
+    }
+
+    fn with_baseline(mut self, source: BaselineSource) -> Self {
+        self.config.mode = CheckMode::Unpaired {
+            baseline: BaselineChoice::Source(source),
+            require_baseline: false,
+        };
         self
     }
 
@@ -152,8 +163,8 @@ impl GateTests {
                     m.p_adjusted
                         .map(|p| format!("{p:.4}"))
                         .unwrap_or_else(|| "-".into()),
-                    m.attribution
-                        .as_ref()
+                    m.parts
+                        .first()
                         .map(|a| format!("; moved most: {} ({:.0}%)", a.part, a.share_pct))
                         .unwrap_or_default()
                 );

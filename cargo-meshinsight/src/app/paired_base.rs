@@ -3,7 +3,7 @@
 //! touched), its `[*.metadata.meshinsight]` read there, and a `bin` sidecar built there.
 
 use super::error::Error;
-use super::head_profile::{ProfileSource, Resolved, resolve_sidecar};
+use super::head_profile::{Resolved, resolve_sidecar};
 use super::output::Output;
 use crate::gate::baseline::{self, git_err, short};
 use crate::harness::{Launch, Sidecar};
@@ -13,6 +13,9 @@ use crate::project::export::{export_tree, target_dir};
 /// Where the base of a paired check comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum PairedBase {
+    /// The configured `base-sidecar`, else the sidecar configured at the merge base with the
+    /// target branch.
+    Default,
     /// A sidecar given on the command line (`--base-sidecar`).
     Sidecar(Sidecar),
     /// The sidecar configured at a revision (`--base-rev`; `None`: the merge base with the
@@ -40,15 +43,17 @@ pub(crate) fn prepare_base(
     launch: &Launch,
     out: &mut Output,
 ) -> Result<PreparedBase, Error> {
-    let rev = match base {
-        PairedBase::Sidecar(sidecar) => {
-            return Ok(PreparedBase {
-                resolved: Resolved::preset(sidecar.clone()),
-                commit: None,
-                _tree: None,
-            });
+    let preset = |sidecar: &Sidecar| PreparedBase {
+        resolved: Resolved::preset(sidecar.clone()),
+        commit: None,
+        _tree: None,
+    };
+    let rev = match (base, &settings.base_sidecar) {
+        (PairedBase::Sidecar(sidecar), _) | (PairedBase::Default, Some(sidecar)) => {
+            return Ok(preset(sidecar));
         }
-        PairedBase::Rev(rev) => rev,
+        (PairedBase::Default, None) => &None,
+        (PairedBase::Rev(rev), _) => rev,
     };
     let (repo, rel_manifest) = baseline::open_repo(&settings.root, &settings.manifest)?;
     let (at, label) = match rev {
@@ -104,13 +109,4 @@ pub(crate) fn prepare_base(
         commit: Some(at.to_string()),
         _tree: Some(dir),
     })
-}
-
-/// `check --paired` needs a measurement: the head's `--sidecar` and `--quick` come from the
-/// profile source.
-pub(crate) fn measure_options(source: &ProfileSource) -> Result<(bool, Option<Sidecar>), Error> {
-    match source {
-        ProfileSource::Measure { quick, sidecar } => Ok((*quick, sidecar.clone())),
-        ProfileSource::File(_) => Err(Error::PairedNeedsMeasuring),
-    }
 }

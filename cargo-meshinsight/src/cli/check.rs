@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::app::check::{self, BaselineChoice, CheckConfig, ReportConfig};
+use crate::app::check::{self, BaselineChoice, CheckConfig, CheckMode, ReportConfig};
 use crate::app::comment::CommentConfig;
 use crate::app::error::Error;
+use crate::app::head_profile::ProfileSource;
 use crate::app::output::Output;
 use crate::app::paired_base::PairedBase;
 use crate::gate::BaselineSource;
@@ -13,43 +14,63 @@ use crate::report::Format;
 use super::comment::CommentArgs;
 use super::profile_source::ProfileSourceArgs;
 
-/// Compare the sidecar's overhead with the baseline of this platform; exit 100 on a regression.
+/// Measure the sidecar against its base, interleaved, and exit 100 on a regression.
 ///
-/// Without `--profile`, the configured sidecar is profiled now (root; docs/profiling.md).
+/// By default the head (the working tree's sidecar) and the base (the sidecar configured at the
+/// merge base with the target branch, or `base-sidecar` of the config) are measured side by
+/// side in rounds until every primary metric is decided or the time budget is spent (root;
+/// docs/gate.md). `--unpaired` compares the head with the stored baseline instead; `--profile`,
+/// `--baseline-rev`, `--baseline-file`, `--no-baseline` and `--require-baseline` imply it.
 #[derive(Debug, clap::Args)]
 pub(crate) struct CheckArgs {
     #[command(flatten)]
     source: ProfileSourceArgs,
-    /// Paired mode: measure a base sidecar interleaved with the head in this run and judge the
-    /// per-point differences with a paired test, instead of reading a baseline [default base:
-    /// the sidecar configured at the merge base with the target branch]
-    #[arg(long, conflicts_with_all = ["profile", "baseline_rev", "baseline_file", "no_baseline", "require_baseline"])]
-    paired: bool,
-    /// The base of --paired: `builtin`, `builtin --extra-work-us N`, `envoy`, or a command
-    /// template
+    /// Compare the head with the stored baseline of this platform instead of measuring the
+    /// base beside it (implied by --profile and the --baseline-* flags)
+    #[arg(long)]
+    unpaired: bool,
+    /// Accepted for compatibility: paired is the default
+    #[arg(long = "paired", hide = true, conflicts_with = "unpaired")]
+    _paired: bool,
+    /// The base: `builtin`, `builtin --extra-work-us N`, `envoy`, or a command template
+    /// [default: `base-sidecar` of the config, else the sidecar configured at the merge base]
     #[arg(
         long,
         value_name = "SIDECAR",
-        requires = "paired",
-        conflicts_with = "base_rev"
+        conflicts_with_all = ["base_rev", "unpaired", "profile", "baseline_rev", "baseline_file", "no_baseline", "require_baseline"]
     )]
     base_sidecar: Option<crate::harness::Sidecar>,
-    /// The base of --paired: the sidecar configured (and for `bin`, built) at this revision
-    #[arg(long, value_name = "REV", requires = "paired")]
+    /// The base: the sidecar configured (and for `bin`, built) at this revision
+    #[arg(
+        long,
+        value_name = "REV",
+        conflicts_with_all = ["unpaired", "profile", "baseline_rev", "baseline_file", "no_baseline", "require_baseline"]
+    )]
     base_rev: Option<String>,
+    /// How long the paired measurement may take before it judges what it has, e.g. `3m`,
+    /// `90s` [default: `time-budget` of the config, 3m]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = humantime::parse_duration,
+        conflicts_with_all = ["unpaired", "profile", "baseline_rev", "baseline_file", "no_baseline", "require_baseline"]
+    )]
+    time_budget: Option<std::time::Duration>,
     /// Path to Cargo.toml of the project
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
-    /// Read the baseline at this git revision [default: the merge base with the target branch]
+    /// Unpaired: read the baseline at this git revision [default: the merge base with the
+    /// target branch]
     #[arg(long, value_name = "REV", conflicts_with_all = ["baseline_file", "no_baseline"])]
     baseline_rev: Option<String>,
-    /// Read the baseline from this file instead of git
+    /// Unpaired: read the baseline from this file instead of git
     #[arg(long, value_name = "FILE", conflicts_with = "no_baseline")]
     baseline_file: Option<PathBuf>,
-    /// Compare against nothing (report the head only)
+    /// Unpaired: compare against nothing (report the head only)
     #[arg(long)]
     no_baseline: bool,
-    /// Branch whose merge base holds the baseline [default: `target-branch` of the config, `main`]
+    /// Branch whose merge base holds the base and the baseline [default: `target-branch` of
+    /// the config, `main`]
     #[arg(
         long,
         value_name = "BRANCH",
@@ -57,7 +78,8 @@ pub(crate) struct CheckArgs {
         hide_env_values = true
     )]
     target_branch: Option<String>,
-    /// Fail (exit 101) when there is no baseline for this platform, instead of passing
+    /// Unpaired: fail (exit 101) when there is no baseline for this platform, instead of
+    /// passing
     #[arg(long)]
     require_baseline: bool,
     /// Relative change that counts, percent [default: `threshold-pct` of the config, 5]
@@ -66,8 +88,8 @@ pub(crate) struct CheckArgs {
     /// Significance level after the multiple-testing correction [default: config, 0.05]
     #[arg(long, value_name = "ALPHA")]
     alpha: Option<f64>,
-    /// When profiling now (also with --paired) and a regression is found: do not measure
-    /// once more to confirm it (by default a regression must repeat in a second measurement)
+    /// When measuring now and a regression is found: do not measure once more to confirm it
+    /// (by default a regression must repeat in a second measurement)
     #[arg(long, conflicts_with = "profile")]
     no_confirm: bool,
     /// When measuring: use these CPUs (real ids, e.g. 2-7; within the allowed set)
@@ -91,29 +113,50 @@ pub(crate) struct CheckArgs {
     comment: CommentArgs,
 }
 
+impl CheckArgs {
+    /// Whether the check compares with the stored baseline: `--unpaired`, or a flag that only
+    /// means something then.
+    fn unpaired(&self) -> bool {
+        self.unpaired
+            || matches!(self.source.source(), ProfileSource::File(_))
+            || self.baseline_rev.is_some()
+            || self.baseline_file.is_some()
+            || self.no_baseline
+            || self.require_baseline
+    }
+}
+
 impl From<&CheckArgs> for CheckConfig {
     fn from(a: &CheckArgs) -> Self {
-        let baseline = if a.no_baseline {
-            BaselineChoice::Source(BaselineSource::None)
-        } else if let Some(f) = &a.baseline_file {
-            BaselineChoice::Source(BaselineSource::Path(f.clone()))
-        } else if let Some(r) = &a.baseline_rev {
-            BaselineChoice::Source(BaselineSource::GitRev(r.clone()))
+        let mode = if a.unpaired() {
+            let baseline = if a.no_baseline {
+                BaselineChoice::Source(BaselineSource::None)
+            } else if let Some(f) = &a.baseline_file {
+                BaselineChoice::Source(BaselineSource::Path(f.clone()))
+            } else if let Some(r) = &a.baseline_rev {
+                BaselineChoice::Source(BaselineSource::GitRev(r.clone()))
+            } else {
+                BaselineChoice::MergeBase
+            };
+            CheckMode::Unpaired {
+                baseline,
+                require_baseline: a.require_baseline,
+            }
+        } else if let Some(s) = &a.base_sidecar {
+            CheckMode::Paired(PairedBase::Sidecar(s.clone()))
+        } else if let Some(r) = &a.base_rev {
+            CheckMode::Paired(PairedBase::Rev(Some(r.clone())))
         } else {
-            BaselineChoice::MergeBase
+            CheckMode::Paired(PairedBase::Default)
         };
         CheckConfig {
             manifest_path: a.manifest_path.clone(),
             profile: a.source.source(),
-            paired: a.paired.then(|| match &a.base_sidecar {
-                Some(s) => PairedBase::Sidecar(s.clone()),
-                None => PairedBase::Rev(a.base_rev.clone()),
-            }),
-            baseline,
-            require_baseline: a.require_baseline,
+            mode,
             target_branch: a.target_branch.clone().filter(|b| !b.is_empty()),
             threshold_pct: a.threshold,
             alpha: a.alpha,
+            time_budget: a.time_budget,
             no_confirm: a.no_confirm,
             cpus: a.cpus.clone(),
         }
@@ -128,6 +171,10 @@ impl From<&CheckArgs> for ReportConfig {
             junit: a.junit.clone(),
             comment: CommentConfig::from(&a.comment),
             post_comment: !a.no_comment,
+            width: std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse().ok())
+                .filter(|w| *w > 0),
         }
     }
 }

@@ -11,8 +11,8 @@ pub(crate) struct ProfileSourceArgs {
     /// configured sidecar now, which needs root]
     #[arg(long, value_name = "FILE")]
     profile: Option<PathBuf>,
-    /// When profiling now: the `profile --quick` sizes and rates (the project's
-    /// `profile = {...}` settings still apply)
+    /// Accepted for compatibility: the gate measures with its own short settings already
+    /// (docs/gate.md)
     #[arg(long, conflicts_with = "profile")]
     quick: bool,
     /// When profiling now: measure this sidecar instead of the configured one (`builtin`,

@@ -1,6 +1,6 @@
-//! Confirmation: an unpaired `check` that finds a regression measures the head once more and
-//! compares again; a metric keeps a regression (or improvement) only when both measurements
-//! call it one.
+//! Confirmation: a `check` that finds a regression measures once more (fresh processes) and
+//! judges that second measurement alone; a metric keeps a regression (or improvement) only
+//! when both measurements call it one.
 //!
 //! Why: on a shared or virtual machine a whole measurement of a mode now and then runs in a
 //! slow phase that the next measurement does not repeat. Against a baseline such a phase is a
@@ -55,6 +55,27 @@ pub(crate) fn combine(first: &[MetricResult], second: Vec<MetricResult>) -> Vec<
                 verdict: f.verdict,
             });
             m
+        })
+        .collect()
+}
+
+/// The work counters of the second measurement, judged against the first's: a counter's
+/// regression or improvement stands when both measurements found it, else it is
+/// [`MetricVerdict::Unconfirmed`].
+pub(crate) fn combine_counters(
+    first: &[super::verdict::CounterLine],
+    second: Vec<super::verdict::CounterLine>,
+) -> Vec<super::verdict::CounterLine> {
+    let first: HashMap<&str, MetricVerdict> =
+        first.iter().map(|c| (c.key.as_str(), c.verdict)).collect();
+    second
+        .into_iter()
+        .map(|mut c| {
+            let before = first.get(c.key.as_str()).copied();
+            if (flagged(c.verdict) || before.is_some_and(flagged)) && before != Some(c.verdict) {
+                c.verdict = MetricVerdict::Unconfirmed;
+            }
+            c
         })
         .collect()
 }

@@ -1,14 +1,18 @@
 //! The gate: compare a head with a base (measured side by side, [`paired`]) or with a stored
 //! baseline ([`baseline`], read from git), and decide ([`verdict`]). [`snapshot`] is a profile
-//! with the fixtures predicted under it; [`compare`] judges metric by metric; [`confirm`]
-//! combines two measurements of the same change. Nothing here measures or prints: the
-//! application layer (`check`, `baseline update`) measures and reports.
+//! with the fixtures predicted under it; [`replicates`] fits each repeat of a measurement on
+//! its own; [`compare`] judges the primary family and attributes a change to components;
+//! [`decision`] has the statistics (pooled noise, the stopping rule, the minimum detectable
+//! effect); [`confirm`] combines two measurements of the same change. Nothing here measures or
+//! prints: the application layer (`check`, `baseline update`) measures and reports.
 
 pub(crate) mod baseline;
 pub(crate) mod compare;
 pub(crate) mod confirm;
 pub(crate) mod counters;
+pub(crate) mod decision;
 pub(crate) mod paired;
+pub(crate) mod replicates;
 pub(crate) mod snapshot;
 pub(crate) mod verdict;
 
@@ -19,8 +23,7 @@ use crate::versioned::VersionedError;
 
 pub(crate) use baseline::{Baseline, BaselineSource, Loaded};
 pub(crate) use compare::{CompareSettings, Correction, MetricResult, MetricVerdict};
-pub(crate) use paired::PairedInfo;
-pub(crate) use snapshot::{FixtureResult, MetricId, Snapshot};
+pub(crate) use snapshot::{MetricId, Snapshot};
 pub(crate) use verdict::{Outcome, Verdict, judge, judge_paired};
 
 /// A baseline could not be read, written or found.

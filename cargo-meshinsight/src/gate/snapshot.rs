@@ -101,11 +101,19 @@ pub(crate) enum MetricId {
         /// Latency or CPU.
         quantity: Quantity,
     },
+    /// A mode's whole cost per sidecar traversal: the sum of its components' models at
+    /// [`REFERENCE_BYTES`].
+    Total {
+        /// The mode.
+        mode: Mode,
+        /// Latency or CPU.
+        quantity: Quantity,
+    },
 }
 
 impl MetricId {
     /// A stable string key: `coef/http/parsing/latency/base`, `coef/http+lua/other/cpu/per_byte`,
-    /// `fixture/bookinfo/latency`.
+    /// `fixture/bookinfo/latency`, `total/http/cpu`.
     pub(crate) fn key(&self) -> String {
         self.spelled("/", true, |t| match t {
             Term::Base => "base",
@@ -113,17 +121,7 @@ impl MetricId {
         })
     }
 
-    /// The metric in words for tables: `http parsing latency base`, `http+lua other cpu per
-    /// byte`, `bookinfo latency`.
-    pub(crate) fn label(&self) -> String {
-        self.spelled(" ", false, |t| match t {
-            Term::Base => "base",
-            Term::PerByte => "per byte",
-        })
-    }
-
-    /// [`MetricId::key`] and [`MetricId::label`]: the parts joined by `sep`, after the kind
-    /// (`coef`, `fixture`) when `kind`.
+    /// The parts joined by `sep`, after the kind (`coef`, `fixture`, `total`) when `kind`.
     fn spelled(&self, sep: &str, kind: bool, term_name: fn(Term) -> &'static str) -> String {
         match self {
             MetricId::Coefficient {
@@ -158,6 +156,28 @@ impl MetricId {
                     body
                 }
             }
+            MetricId::Total { mode, quantity } => {
+                if kind {
+                    format!("total{sep}{mode}{sep}{}", quantity.as_str())
+                } else {
+                    format!("{mode} total {}", quantity.as_str())
+                }
+            }
+        }
+    }
+
+    /// Whether the metric belongs to the primary family that decides a check (a mode's total,
+    /// a fixture); coefficients only attribute a change.
+    pub(crate) fn is_primary(&self) -> bool {
+        !matches!(self, MetricId::Coefficient { .. })
+    }
+
+    /// Latency or CPU.
+    pub(crate) fn quantity(&self) -> Quantity {
+        match self {
+            MetricId::Coefficient { quantity, .. }
+            | MetricId::Fixture { quantity, .. }
+            | MetricId::Total { quantity, .. } => *quantity,
         }
     }
 
@@ -179,6 +199,7 @@ impl MetricId {
                 quantity: Quantity::Cpu,
                 ..
             } => Unit::Cores,
+            MetricId::Total { .. } => Unit::Us,
         }
     }
 }
@@ -244,6 +265,28 @@ impl Snapshot {
         Ok(Snapshot { profile, fixtures })
     }
 
+    /// Predicts every fixture under `profile`, without standard errors: the figures of one
+    /// replicate, whose uncertainty comes from the spread between replicates.
+    pub(crate) fn values_only(profile: Profile, ecgs: &[Ecg]) -> Result<Snapshot, PredictError> {
+        let set = ProfileSet::new(vec![profile.clone()]);
+        let fixtures = ecgs
+            .iter()
+            .map(|ecg| {
+                let p = predict(ecg, &set, None)?;
+                Ok(FixtureResult {
+                    name: p.name,
+                    file: p.file,
+                    latency_overhead_us: p.figures.latency_overhead_us,
+                    latency_se_us: None,
+                    cpu_overhead_cores: p.figures.cpu_overhead_cores,
+                    cpu_se_cores: None,
+                    components: p.figures.components,
+                })
+            })
+            .collect::<Result<_, PredictError>>()?;
+        Ok(Snapshot { profile, fixtures })
+    }
+
     /// Every metric of the snapshot.
     pub(crate) fn metrics(&self) -> Metrics {
         let mut out = Metrics::new();
@@ -268,6 +311,9 @@ impl Snapshot {
                     .abs(),
             };
             let (latency_totals, cpu_totals) = (totals(|cm| &cm.latency), totals(|cm| &cm.cpu));
+            for quantity in [Quantity::Latency, Quantity::Cpu] {
+                push(mode_total(*mode, &mp.components, quantity));
+            }
             let sets = std::iter::once((None, &mp.components))
                 .chain(mp.filters.iter().map(|(f, fp)| (Some(*f), &fp.components)));
             for (filter, components) in sets {
@@ -325,6 +371,44 @@ impl Snapshot {
 struct Totals {
     base: f64,
     at_reference: f64,
+}
+
+/// A mode's total of `quantity` per traversal at [`REFERENCE_BYTES`], with the standard error
+/// of the sum of its (independently fitted) component models, as for a fixture.
+fn mode_total(
+    mode: Mode,
+    components: &BTreeMap<Component, ComponentModel>,
+    quantity: Quantity,
+) -> Metric {
+    let model = |cm: &ComponentModel| match quantity {
+        Quantity::Latency => cm.latency,
+        Quantity::Cpu => cm.cpu,
+    };
+    let value: f64 = components
+        .values()
+        .map(|cm| model(cm).at(REFERENCE_BYTES))
+        .sum();
+    let at_reference = Gradient {
+        base: 1.0,
+        per_byte: REFERENCE_BYTES,
+    };
+    let se = components
+        .values()
+        .map(|cm| model_variance(&model(cm), at_reference))
+        .sum::<Option<f64>>()
+        .map(f64::sqrt);
+    let df = components
+        .values()
+        .map(|cm| model_df(&model(cm)))
+        .collect::<Option<Vec<f64>>>()
+        .and_then(|dfs| dfs.into_iter().reduce(f64::min));
+    Metric {
+        id: MetricId::Total { mode, quantity },
+        value,
+        se,
+        df,
+        scale: value.abs(),
+    }
 }
 
 /// Degrees of freedom of a fitted model's errors: points − 2.

@@ -1,11 +1,14 @@
-//! Tests of the gate: the comparison on perturbed profiles, the baseline format, and the git
-//! side on real temporary repositories.
+//! Tests of the gate: the comparison of the primary family on perturbed profiles, the
+//! attribution to components, the paired judgement from replicates, the baseline format, and
+//! the git side on real temporary repositories.
 
 use std::path::Path;
 
 use super::baseline::{self, Baseline};
-use super::compare::{CompareSettings, Spread, compare};
-use super::verdict::confirmed;
+use super::compare::{CoefficientChange, CompareSettings, Comparison, Spread, compare};
+use super::decision::{Decision, Noise};
+use super::paired::{PairedInfo, Rounds, Stopped};
+use super::verdict::{coarse, confirmed};
 use super::*;
 use crate::model::Profile;
 use crate::test_support::{Project, component_mut, ecgs, fitted, ipc_of, scaled, snap, version};
@@ -19,19 +22,61 @@ fn settings() -> CompareSettings {
     }
 }
 
+/// The comparison of `head` with `base` without history.
+fn cmp(head: &Snapshot, base: &Snapshot) -> Comparison {
+    compare(head, base, &Spread::new(), None, None, &settings())
+}
+
 fn find<'a>(rs: &'a [MetricResult], key: &str) -> &'a MetricResult {
     rs.iter()
         .find(|r| r.key == key)
         .unwrap_or_else(|| panic!("no metric {key}"))
 }
 
+fn coef<'a>(c: &'a Comparison, key: &str) -> &'a CoefficientChange {
+    c.coefficients
+        .iter()
+        .find(|r| r.key == key)
+        .unwrap_or_else(|| panic!("no coefficient {key}"))
+}
+
+/// The three test fixtures and three modes: 6 mode totals and 6 fixture figures decide.
+const FAMILY: usize = 12;
+
 #[test]
 fn identical_snapshots_are_unchanged_everywhere() {
     let a = snap(fitted(0.01));
-    let rs = compare(&a, &a.clone(), &Spread::new(), None, &settings());
-    assert!(rs.len() > 80, "{}", rs.len());
-    assert!(rs.iter().all(|r| r.verdict == MetricVerdict::Unchanged));
-    assert!(rs.iter().all(|r| r.delta == Some(0.0)));
+    let c = cmp(&a, &a.clone());
+    assert_eq!(c.metrics.len(), FAMILY);
+    assert!(c.metrics.iter().all(|r| r.id.is_primary()));
+    assert!(
+        c.metrics
+            .iter()
+            .all(|r| r.verdict == MetricVerdict::Unchanged)
+    );
+    assert!(c.metrics.iter().all(|r| r.delta == Some(0.0)));
+    assert!(c.coefficients.len() > 80, "{}", c.coefficients.len());
+    assert!(c.coefficients.iter().all(|r| r.delta == Some(0.0)));
+}
+
+/// A mode's total is the sum of its components' models at 1000 bytes, with the error of
+/// their sum.
+#[test]
+fn a_mode_total_sums_its_components_at_the_reference_size() {
+    let p = fitted(0.01);
+    let metrics = snap(p.clone()).metrics();
+    let total = &metrics["total/http/latency"];
+    let mp = &p.modes[&Mode::Http];
+    let want: f64 = mp.components.values().map(|m| m.latency.at(1000.0)).sum();
+    assert!((total.value - want).abs() < 1e-9, "{}", total.value);
+    let var: f64 = mp
+        .components
+        .values()
+        .map(|m| m.latency.se_at(1000.0).unwrap().powi(2))
+        .sum();
+    assert!((total.se.unwrap() - var.sqrt()).abs() < 1e-9);
+    assert_eq!(total.df, Some(38.0));
+    assert_eq!(total.id.unit(), snapshot::Unit::Us);
 }
 
 #[test]
@@ -39,47 +84,54 @@ fn a_slower_parsing_component_is_a_regression_attributed_to_parsing() {
     let base = snap(fitted(0.01));
     // HTTP parsing costs 122 µs of the 165 µs traversal: +20% of it is ~+15% per traversal.
     let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
-    let rs = compare(&head, &base, &Spread::new(), None, &settings());
-    let coef = find(&rs, "coef/http/parsing/latency/base");
-    assert_eq!(coef.verdict, MetricVerdict::Regression);
+    let c = cmp(&head, &base);
+    let total = find(&c.metrics, "total/http/latency");
+    assert_eq!(total.verdict, MetricVerdict::Regression, "{total:?}");
+    assert_eq!(total.parts[0].part, "parsing");
     // A coefficient's change is relative to the mode's whole overhead (here 165 µs).
-    let total: f64 = fitted(0.01).modes[&Mode::Http]
+    let sum: f64 = fitted(0.01).modes[&Mode::Http]
         .components
         .values()
         .map(|c| c.latency.base_us)
         .sum();
-    let expected = 100.0 * 0.2 * 122.07 / total;
+    let parsing = coef(&c, "coef/http/parsing/latency/base");
+    let expected = 100.0 * 0.2 * 122.07 / sum;
     assert!(
-        (coef.change_pct.unwrap() - expected).abs() < 1e-9,
-        "{coef:?}"
+        (parsing.change_pct.unwrap() - expected).abs() < 1e-9,
+        "{parsing:?}"
     );
-    let fx = find(&rs, "fixture/chain-3hop/latency");
+    let fx = find(&c.metrics, "fixture/chain-3hop/latency");
     assert_eq!(fx.verdict, MetricVerdict::Regression, "{fx:?}");
-    let a = fx.attribution.as_ref().unwrap();
+    let a = &fx.parts[0];
     assert_eq!(a.part, "parsing");
-    // chain-3hop is all HTTP, so parsing explains the whole change.
+    // chain-3hop is all HTTP, so parsing explains the whole change, and nothing else moved.
     assert!((a.share_pct - 100.0).abs() < 1e-6, "{a:?}");
+    assert_eq!(fx.parts.len(), 1);
     // Three calls on the critical path, each crossing two sidecars (one for the entry call):
     // 5 traversals × 0.2 × 122.07 µs.
     assert!(
         (fx.delta.unwrap() - 5.0 * 0.2 * 122.07).abs() < 1e-6,
         "{fx:?}"
     );
-    // Untouched components stay unchanged.
+    assert_eq!(coef(&c, "coef/http/ipc/latency/base").delta, Some(0.0));
+    // tcp did not move.
     assert_eq!(
-        find(&rs, "coef/http/ipc/latency/base").verdict,
+        find(&c.metrics, "total/tcp/latency").verdict,
         MetricVerdict::Unchanged
     );
-    let v = judge(&head, Some(&loaded(base)), &settings());
+
+    let v = judge(&head, Some(&loaded(base)), None, &settings());
     assert_eq!(v.verdict, Outcome::Regression);
     assert_eq!(v.verdict.exit_code(), crate::exit::REGRESSION);
     assert!(v.summary.contains("mostly parsing"), "{}", v.summary);
-    assert!(v.moved().any(|m| m.key == "coef/http/parsing/latency/base"));
+    let moved: Vec<&str> = v.moved().iter().map(|m| m.part).collect();
+    assert_eq!(moved, ["parsing"]);
 }
 
 /// The A/A experiment's false alarm (docs/gate.md): builtin's http parsing is about zero, and
 /// a significant drift from −0.22 to +0.87 µs was "+496 %". Measured against the mode's
-/// overhead it is under 1 %: unchanged. A real change of the same component still counts.
+/// overhead it is under 1 %, and the mode's total does not move beyond the threshold. A real
+/// change of the same component moves the total.
 #[test]
 fn a_drift_of_a_component_near_zero_is_measured_against_the_mode() {
     let with_parsing = |us: f64| {
@@ -89,26 +141,17 @@ fn a_drift_of_a_component_near_zero_is_measured_against_the_mode() {
         m.latency.base_se_us = Some(0.1);
         snap(p)
     };
-    let rs = compare(
-        &with_parsing(0.87),
-        &with_parsing(-0.22),
-        &Spread::new(),
-        None,
-        &settings(),
-    );
-    let coef = find(&rs, "coef/http/parsing/latency/base");
-    assert!(coef.p.unwrap() < 1e-6, "{coef:?}"); // significant ...
-    assert!(coef.change_pct.unwrap() < 5.0, "{coef:?}"); // ... but small
-    assert_eq!(coef.verdict, MetricVerdict::Unchanged);
-    let rs = compare(
-        &with_parsing(30.0),
-        &with_parsing(-0.22),
-        &Spread::new(),
-        None,
-        &settings(),
-    );
+    let c = cmp(&with_parsing(0.87), &with_parsing(-0.22));
+    let parsing = coef(&c, "coef/http/parsing/latency/base");
+    assert!(parsing.p.unwrap() < 1e-6, "{parsing:?}"); // significant ...
+    assert!(parsing.change_pct.unwrap() < 5.0, "{parsing:?}"); // ... but small
     assert_eq!(
-        find(&rs, "coef/http/parsing/latency/base").verdict,
+        find(&c.metrics, "total/http/latency").verdict,
+        MetricVerdict::Unchanged
+    );
+    let c = cmp(&with_parsing(30.0), &with_parsing(-0.22));
+    assert_eq!(
+        find(&c.metrics, "total/http/latency").verdict,
         MetricVerdict::Regression
     );
 }
@@ -118,26 +161,30 @@ fn a_drift_of_a_component_near_zero_is_measured_against_the_mode() {
 /// the spread as exact.
 #[test]
 fn a_spread_from_few_baseline_versions_widens_the_test() {
-    let key = "coef/http/parsing/latency/base";
+    let key = "total/http/latency";
     let base = snap(fitted(0.0001));
     // +24.4 µs, against a spread of 6 µs: z ≈ 4.07.
     let head = snap(scaled(fitted(0.0001), Mode::Http, Component::Parsing, 1.2));
     let spread = Spread::from([(key.to_string(), 6.0)]);
-    let exact = find(&compare(&head, &base, &spread, None, &settings()), key)
-        .p
-        .unwrap();
-    let three = find(&compare(&head, &base, &spread, Some(2.0), &settings()), key)
-        .p
-        .unwrap();
+    let p = |df| {
+        let c = compare(&head, &base, &spread, df, None, &settings());
+        find(&c.metrics, key).p.unwrap()
+    };
+    let (exact, three) = (p(None), p(Some(2.0)));
     assert!(exact < 1e-4, "{exact}");
-    // Student's t, 4.07 with about 2 degrees of freedom (the fits' errors are negligible).
+    // Student's t, 4.07 with about 2 degrees of freedom (the fits' errors are small).
     assert!((0.05..0.06).contains(&three), "{three}");
 }
 
 fn loaded(b: Snapshot) -> Loaded {
+    loaded_with_history(b, 1)
+}
+
+/// `b` as a baseline with `versions` identical versions of history.
+fn loaded_with_history(b: Snapshot, versions: usize) -> Loaded {
     let baseline = Baseline::new(b, &[]);
     Loaded {
-        history: vec![baseline.clone()],
+        history: vec![baseline.clone(); versions],
         baseline,
         origin: "test".into(),
         commit: None,
@@ -147,40 +194,46 @@ fn loaded(b: Snapshot) -> Loaded {
 #[test]
 fn a_change_under_the_threshold_passes_even_when_significant() {
     let base = snap(fitted(0.001));
+    // +4.9 µs of the 165 µs http traversal: 3 %.
     let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 1.04));
-    let rs = compare(&head, &base, &Spread::new(), None, &settings());
-    let coef = find(&rs, "coef/http/parsing/latency/base");
-    assert!(coef.p_adjusted.unwrap() < 1e-6, "{coef:?}");
-    assert_eq!(coef.verdict, MetricVerdict::Unchanged);
+    let c = cmp(&head, &base);
+    let total = find(&c.metrics, "total/http/latency");
+    assert!(total.p_adjusted.unwrap() < 1e-6, "{total:?}");
+    assert_eq!(total.verdict, MetricVerdict::Unchanged);
 }
 
 #[test]
 fn a_large_change_within_the_noise_is_not_significant() {
-    // 30% standard errors: a 20% change is under one standard error.
+    // 30% standard errors: a 20% change of parsing is within one standard error.
     let base = snap(fitted(0.3));
     let head = snap(scaled(fitted(0.3), Mode::Http, Component::Parsing, 1.2));
-    let rs = compare(&head, &base, &Spread::new(), None, &settings());
-    let coef = find(&rs, "coef/http/parsing/latency/base");
-    assert_eq!(coef.verdict, MetricVerdict::NotSignificant, "{coef:?}");
-    let fx = find(&rs, "fixture/chain-3hop/latency");
+    let c = cmp(&head, &base);
+    let total = find(&c.metrics, "total/http/latency");
+    assert_eq!(total.verdict, MetricVerdict::NotSignificant, "{total:?}");
+    let fx = find(&c.metrics, "fixture/chain-3hop/latency");
     assert_eq!(fx.verdict, MetricVerdict::NotSignificant, "{fx:?}");
     assert!(fx.se.unwrap() > 0.0);
+    // Beyond the threshold but not significant: no component moved, and the headline names
+    // none.
+    let v = judge(&head, Some(&loaded(base)), None, &settings());
+    assert_eq!(v.verdict, Outcome::Pass);
+    assert!(v.moved().is_empty());
+    assert!(!v.summary.contains("mostly"), "{}", v.summary);
 }
 
 #[test]
 fn history_spread_turns_a_regression_into_noise() {
+    let key = "total/http/latency";
     let base = snap(fitted(0.001));
     let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 1.2));
-    let quiet = compare(&head, &base, &Spread::new(), None, &settings());
     assert_eq!(
-        find(&quiet, "coef/http/parsing/latency/base").verdict,
+        find(&cmp(&head, &base).metrics, key).verdict,
         MetricVerdict::Regression
     );
-    // The baseline's history says this coefficient moves by ±40 µs from run to run.
-    let mut spread = Spread::new();
-    spread.insert("coef/http/parsing/latency/base".into(), 40.0);
-    let noisy = compare(&head, &base, &spread, None, &settings());
-    let r = find(&noisy, "coef/http/parsing/latency/base");
+    // The baseline's history says the total moves by ±40 µs from run to run.
+    let spread = Spread::from([(key.to_string(), 40.0)]);
+    let noisy = compare(&head, &base, &spread, None, None, &settings());
+    let r = find(&noisy.metrics, key);
     assert_eq!(r.verdict, MetricVerdict::NotSignificant, "{r:?}");
     assert_eq!(r.spread, Some(40.0));
     assert!(r.se.unwrap() >= 40.0);
@@ -190,16 +243,12 @@ fn history_spread_turns_a_regression_into_noise() {
 fn a_faster_component_is_an_improvement() {
     let base = snap(fitted(0.01));
     let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 0.8));
-    let v = judge(&head, Some(&loaded(base)), &settings());
+    let v = judge(&head, Some(&loaded(base)), None, &settings());
     assert_eq!(v.verdict, Outcome::Improvement);
     assert_eq!(v.verdict.exit_code(), 0);
-    let r = v
-        .metrics
-        .iter()
-        .find(|m| m.key == "fixture/chain-3hop/latency")
-        .unwrap();
+    let r = find(&v.metrics, "fixture/chain-3hop/latency");
     assert_eq!(r.verdict, MetricVerdict::Improvement);
-    assert_eq!(r.attribution.as_ref().unwrap().part, "parsing");
+    assert_eq!(r.parts[0].part, "parsing");
     assert!(
         (r.delta.unwrap() + 5.0 * 0.2 * 122.07).abs() < 1e-6,
         "{r:?}"
@@ -233,21 +282,84 @@ fn new_and_removed_metrics_are_reported_not_judged() {
     let mut p = fitted(0.01);
     p.modes.remove(&Mode::Grpc);
     let head = Snapshot::new(p, &ecgs()[..2]).unwrap();
-    let rs = compare(&head, &base, &Spread::new(), None, &settings());
-    assert_eq!(
-        find(&rs, "coef/grpc/ipc/latency/base").verdict,
-        MetricVerdict::Removed
+    let c = cmp(&head, &base);
+    for key in ["fixture/mixed-modes/cpu", "total/grpc/latency"] {
+        assert_eq!(find(&c.metrics, key).verdict, MetricVerdict::Removed);
+    }
+    let ipc = coef(&c, "coef/grpc/ipc/latency/base");
+    assert!(ipc.head.is_none() && ipc.base.is_some() && ipc.delta.is_none());
+    let c = cmp(&base, &head);
+    let new = find(&c.metrics, "fixture/mixed-modes/cpu");
+    assert_eq!(new.verdict, MetricVerdict::New);
+    assert!(new.p.is_none());
+}
+
+/// Holm corrects over the primary family only: the smallest p-value is multiplied by the
+/// family's size (12 here), however many coefficients were compared beside it.
+#[test]
+fn holm_corrects_over_the_primary_family_only() {
+    let base = snap(fitted(0.03));
+    let head = snap(scaled(fitted(0.03), Mode::Http, Component::Parsing, 1.2));
+    let c = cmp(&head, &base);
+    let tested: Vec<&MetricResult> = c.metrics.iter().filter(|m| m.p.is_some()).collect();
+    assert_eq!(tested.len(), FAMILY);
+    let smallest = tested
+        .iter()
+        .min_by(|a, b| a.p.unwrap().total_cmp(&b.p.unwrap()))
+        .unwrap();
+    let p = smallest.p.unwrap();
+    assert!(p > 0.0 && FAMILY as f64 * p < 1.0, "{p}");
+    let want = FAMILY as f64 * p;
+    assert!(
+        (smallest.p_adjusted.unwrap() - want).abs() <= 1e-12 * want.max(1e-300),
+        "{smallest:?}"
     );
-    assert_eq!(
-        find(&rs, "fixture/mixed-modes/cpu").verdict,
-        MetricVerdict::Removed
+    assert!(c.coefficients.iter().filter(|c| c.p.is_some()).count() > 80);
+}
+
+/// With a short history, a measured head's own replicate noise judges the change instead of
+/// the history spread: `√(rel_var × (head² + base²) / R)` with the pooled degrees of
+/// freedom. From three versions on, the history spread does.
+#[test]
+fn a_short_history_uses_the_heads_own_replicate_noise() {
+    let base = snap(fitted(0.01));
+    let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
+    let noise = Noise {
+        rel_var: [
+            (snapshot::Quantity::Latency, 0.02f64.powi(2)),
+            (snapshot::Quantity::Cpu, 0.03f64.powi(2)),
+        ]
+        .into(),
+        df: 15.0,
+        replicates: 6,
+    };
+    let v = judge(
+        &head,
+        Some(&loaded(base.clone())),
+        Some(&noise),
+        &settings(),
     );
-    let rs = compare(&base, &head, &Spread::new(), None, &settings());
-    assert_eq!(
-        find(&rs, "fixture/mixed-modes/cpu").verdict,
-        MetricVerdict::New
+    let r = find(&v.metrics, "total/http/latency");
+    let (h, b) = (r.head.unwrap(), r.base.unwrap());
+    let want = (0.0004 * (h * h + b * b) / 6.0).sqrt();
+    assert!((r.se.unwrap() - want).abs() < 1e-9, "{r:?}");
+    assert_eq!(r.df, Some(15.0));
+    assert!(r.spread.is_none());
+    assert!(
+        v.notes.iter().any(|n| n.contains("the head's own noise")),
+        "{:?}",
+        v.notes
     );
-    assert!(find(&rs, "fixture/mixed-modes/cpu").p.is_none());
+    // Three versions of history: the fits' errors and the spread, as before.
+    let v = judge(
+        &head,
+        Some(&loaded_with_history(base, 3)),
+        Some(&noise),
+        &settings(),
+    );
+    let r = find(&v.metrics, "total/http/latency");
+    assert_ne!(r.df, Some(15.0));
+    assert!(!v.notes.iter().any(|n| n.contains("the head's own noise")));
 }
 
 #[test]
@@ -258,14 +370,9 @@ fn baseline_round_trips_and_bad_documents_are_refused_in_one_line() {
     assert_eq!(back.platform_id, "test-box");
     assert_eq!(back.snapshot.fixtures.len(), 3);
     // serde_json parses the last digit of some floats differently: no change is no change.
-    let rs = compare(
-        &back.snapshot,
-        &b.snapshot,
-        &Spread::new(),
-        None,
-        &settings(),
-    );
-    assert!(rs.iter().all(|r| r.delta == Some(0.0)), "{rs:?}");
+    let c = cmp(&back.snapshot, &b.snapshot);
+    assert!(c.metrics.iter().all(|r| r.delta == Some(0.0)), "{c:?}");
+    assert!(c.coefficients.iter().all(|r| r.delta == Some(0.0)), "{c:?}");
 
     let cases = [
         ("{", "invalid baseline x.json"),
@@ -406,19 +513,20 @@ fn platform_ids_that_cannot_name_a_file_are_refused() {
 }
 
 #[test]
-fn markdown_leaves_out_the_details_table_when_it_would_be_too_long_for_a_comment() {
+fn markdown_leaves_out_the_details_tables_when_they_would_be_too_long_for_a_comment() {
     let base = snap(fitted(0.01));
     let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
-    let mut v = judge(&head, Some(&loaded(base)), &settings());
+    let mut v = judge(&head, Some(&loaded(base)), None, &settings());
     let short = crate::report::verdict::markdown(&v, Some("<!-- m -->"));
-    assert!(short.contains("| grpc ipc cpu base"), "{short}");
-    // Many fixtures: repeat the metrics until the table alone is far over the limit.
-    let one = v.metrics.clone();
-    for i in 0..100 {
+    assert!(short.contains("| coef/grpc/ipc/cpu/base"), "{short}");
+    // Many metrics: repeat them until the tables alone are far over the limit.
+    let (one, coefs) = (v.metrics.clone(), v.coefficients.clone());
+    for i in 0..200 {
         v.metrics.extend(one.iter().cloned().map(|mut m| {
             m.key = format!("{}-{i}", m.key);
             m
         }));
+        v.coefficients.extend(coefs.iter().cloned());
     }
     let long = crate::report::verdict::markdown(&v, Some("<!-- m -->"));
     assert!(
@@ -427,157 +535,193 @@ fn markdown_leaves_out_the_details_table_when_it_would_be_too_long_for_a_comment
         long.len()
     );
     assert!(long.contains("too long for a comment"));
-    assert!(long.contains("not shown"));
+    assert!(long.contains("too many to list"));
     assert!(long.starts_with("<!-- m -->\n### ❌"));
 }
 
-/// The difference profile of a paired run: head − base coefficients with standard errors
-/// `se` (as fitted from `n` matched points).
-fn difference(head: &Profile, base: &Profile, se: f64, n: u64) -> Profile {
-    let mut d = head.clone();
-    for (mode, mp) in d.modes.iter_mut() {
-        let bmp = &base.modes[mode];
-        let filters = mp
-            .filters
-            .iter_mut()
-            .map(|(f, fp)| (&mut fp.components, &bmp.filters[f].components));
-        for (components, base_components) in
-            std::iter::once((&mut mp.components, &bmp.components)).chain(filters)
-        {
-            for (c, cm) in components.iter_mut() {
-                let b = &base_components[c];
-                for (m, bm) in [(&mut cm.latency, &b.latency), (&mut cm.cpu, &b.cpu)] {
-                    m.base_us -= bm.base_us;
-                    m.per_byte_us -= bm.per_byte_us;
-                    m.base_se_us = Some(se);
-                    m.per_byte_se_us = Some(1e-5);
-                    m.cov = Some(0.0);
-                    m.n = Some(n);
-                }
-            }
+/// A paired measurement's replicates: each `(head, base)` from `profile` with its IPC scaled
+/// by `1 + base_noise[r]` (base) or `1 + head_noise[r]` (head), the head then changed by
+/// `change`.
+fn replicate_pairs(
+    base_noise: &[f64],
+    head_noise: &[f64],
+    change: impl Fn(Profile) -> Profile,
+) -> Vec<(Snapshot, Snapshot)> {
+    let jitter = |k: f64| {
+        let mut p = fitted(0.01);
+        for mp in p.modes.values_mut() {
+            let ipc = mp.components.get_mut(&Component::Ipc).unwrap();
+            ipc.latency.base_us *= 1.0 + k;
+            ipc.cpu.base_us *= 1.0 + k;
         }
-    }
-    d
+        p
+    };
+    let values = |p: Profile| Snapshot::values_only(p, &ecgs()).unwrap();
+    base_noise
+        .iter()
+        .zip(head_noise)
+        .map(|(&b, &h)| (values(change(jitter(h))), values(jitter(b))))
+        .collect()
 }
 
-/// A filter that got slower in a paired run is judged on the filter's paired differences,
-/// named, and moves the fixture that uses it (mixed-modes: fault and ratelimit on `edge`).
-#[test]
-fn a_paired_filter_regression_is_judged_on_its_differences() {
-    use crate::vocab::Filter;
-    let base = fitted(0.05);
-    let mut head = fitted(0.05);
-    let fault = component_mut(&mut head, Mode::Http, Some(Filter::Fault), Component::Other);
-    fault.latency.base_us += 200.0;
-    fault.cpu.base_us += 200.0;
-    let diff = difference(&head, &base, 0.1, 6);
-    let errors = snap(paired::with_difference_errors(&head, &diff));
-    let v = judge_paired(
-        &snap(head),
-        &snap(base),
-        &errors,
-        paired_info(),
-        &settings(),
-    );
-    assert_eq!(v.verdict, Outcome::Regression, "{}", v.summary);
-    let coef = find(&v.metrics, "coef/http+fault/other/latency/base");
-    assert_eq!(coef.verdict, MetricVerdict::Regression);
-    assert_eq!(coef.se, Some(0.1));
-    assert_eq!(
-        find(&v.metrics, "fixture/mixed-modes/latency").verdict,
-        MetricVerdict::Regression
-    );
-}
-
-fn paired_info() -> PairedInfo {
+fn paired_info(replicates: usize) -> PairedInfo {
     PairedInfo {
         base: "builtin".into(),
         head: "builtin --extra-work-us 20".into(),
         base_commit: None,
         points: 6,
         test: "paired t".into(),
+        rounds: Rounds {
+            rounds: replicates as u32 / 2,
+            replicates,
+            stopped: Stopped::Decided,
+            budget_s: 180.0,
+            elapsed_s: 30.0,
+        },
+        confirmation: None,
     }
 }
 
-#[test]
-fn paired_regression_is_judged_on_the_differences_and_names_the_component() {
-    let base = fitted(0.05);
-    // Other: 6.3 of the 165 µs of an http traversal; five times as much is +15 %.
-    let head = scaled(fitted(0.05), Mode::Http, Component::Other, 5.0);
-    let diff = difference(&head, &base, 0.1, 6);
-    let errors = snap(paired::with_difference_errors(&head, &diff));
-    let v = judge_paired(
-        &snap(head),
-        &snap(base.clone()),
-        &errors,
-        paired_info(),
-        &settings(),
-    );
-    assert_eq!(v.verdict, Outcome::Regression, "{}", v.summary);
-    let coef = find(&v.metrics, "coef/http/other/latency/base");
-    assert_eq!(coef.verdict, MetricVerdict::Regression);
-    // The error is the difference's, not the two fits' combined.
-    assert_eq!(coef.se, Some(0.1));
-    assert!(v.moved().all(|m| m.key.contains("/http/other/")), "{v:?}");
-    let fx = find(&v.metrics, "fixture/chain-3hop/latency");
-    assert_eq!(fx.attribution.as_ref().unwrap().part, "other");
-    assert!(v.paired.is_some());
-    let json = crate::report::verdict::render(&v, crate::report::Format::Json);
-    assert!(json.contains("\"paired\""), "{json}");
-    let table = crate::report::verdict::render(&v, crate::report::Format::Table);
-    assert!(table.contains("Gate: paired regression:"), "{table}");
-    assert!(table.contains("PAIRED: base `builtin`"), "{table}");
-    let md = crate::report::verdict::render(&v, crate::report::Format::Markdown);
-    assert!(
-        md.contains("paired regression") && md.contains("PAIRED"),
-        "{md}"
-    );
+fn judge_pairs(pairs: &[(Snapshot, Snapshot)]) -> Verdict {
+    let platform = pairs[0].0.profile.platform.clone();
+    judge_paired(platform, pairs, 3, paired_info(pairs.len()), &settings())
+}
 
-    // The same change with differences as noisy as the change: not significant.
-    let head = scaled(fitted(0.05), Mode::Http, Component::Other, 5.0);
-    let diff = difference(&head, &base, 40.0, 6);
-    let errors = snap(paired::with_difference_errors(&head, &diff));
-    let v = judge_paired(
-        &snap(head),
-        &snap(base),
-        &errors,
-        paired_info(),
-        &settings(),
-    );
+const NOISE_B: [f64; 4] = [0.02, -0.03, 0.01, 0.0];
+const NOISE_H: [f64; 4] = [-0.01, 0.02, 0.03, -0.02];
+
+/// Other ×5 in every mode (+25 µs of a 165 µs http traversal): each replicate's difference
+/// is judged with the noise pooled over the primary family; the regression is decided, and
+/// `other` is the component that moved, in the headline and in the list alike.
+#[test]
+fn a_paired_regression_is_judged_on_the_replicates_and_names_the_component() {
+    let more_other = |mut p: Profile| {
+        for mode in [Mode::Tcp, Mode::Http, Mode::Grpc] {
+            p = scaled(p, mode, Component::Other, 5.0);
+        }
+        p
+    };
+    let pairs = replicate_pairs(&NOISE_B, &NOISE_H, more_other);
+    let v = judge_pairs(&pairs);
+    assert_eq!(v.verdict, Outcome::Regression, "{}", v.summary);
+    let total = find(&v.metrics, "total/http/latency");
+    assert_eq!(total.verdict, MetricVerdict::Regression);
+    assert_eq!(total.decision, Some(Decision::Regression));
+    // (R − 1) × modes degrees of freedom, and one relative noise per quantity: every latency
+    // metric's se is the same fraction of its base.
+    assert_eq!(total.df, Some(9.0));
+    let rel = |m: &MetricResult| m.se.unwrap() / m.base.unwrap().abs();
+    let lat: Vec<f64> = v
+        .metrics
+        .iter()
+        .filter(|m| m.id.quantity() == snapshot::Quantity::Latency)
+        .map(rel)
+        .collect();
+    assert!(lat.iter().all(|r| (r - lat[0]).abs() < 1e-12), "{lat:?}");
+    assert!(total.mde.is_some());
+    assert!(v.summary.contains("mostly other"), "{}", v.summary);
+    let moved: Vec<&str> = v.moved().iter().map(|m| m.part).collect();
+    assert_eq!(moved, ["other"]);
+    let part = &total.parts[0];
+    assert!(part.se.is_some_and(|se| se < 1e-9), "{part:?}");
+    let c = v
+        .coefficients
+        .iter()
+        .find(|c| c.key == "coef/http/other/latency/base")
+        .unwrap();
+    assert!((c.delta.unwrap() - 4.0 * 6.29).abs() < 1e-6, "{c:?}");
+    assert!(v.paired.is_some());
+    let table = crate::report::verdict::render(&v, crate::report::Format::Table, Some(160));
+    assert!(table.contains("Gate: paired regression:"), "{table}");
+}
+
+/// Identical sides up to noise: a pass, decided; with noise as large as the threshold the
+/// intervals stay open; one replicate is too few for any test.
+#[test]
+fn paired_identical_sides_pass_and_noise_leaves_metrics_undecided() {
+    let v = judge_pairs(&replicate_pairs(&NOISE_B, &NOISE_H, |p| p));
     assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
-    assert_eq!(
-        find(&v.metrics, "coef/http/other/latency/base").verdict,
-        MetricVerdict::NotSignificant
+    assert_eq!(v.undecided().count(), 0, "{:?}", v.metrics);
+    assert!(v.moved().is_empty());
+
+    let loud = |n: &[f64]| n.iter().map(|x| 8.0 * x).collect::<Vec<f64>>();
+    let v = judge_pairs(&replicate_pairs(&loud(&NOISE_B), &loud(&NOISE_H), |p| p));
+    assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
+    assert!(v.undecided().count() > 0);
+
+    let v = judge_pairs(&replicate_pairs(&NOISE_B[..1], &NOISE_H[..1], |mut p| {
+        p = scaled(p, Mode::Http, Component::Other, 5.0);
+        p
+    }));
+    assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
+    assert!(
+        v.notes.iter().any(|n| n.contains("too few")),
+        "{:?}",
+        v.notes
     );
 }
 
+/// A filter that got slower in a paired run moves the fixture that uses it (mixed-modes:
+/// fault and ratelimit on `edge`), attributed to the filter.
 #[test]
-fn paired_identical_sides_pass_and_too_few_points_are_never_significant() {
-    let base = fitted(0.05);
-    let diff = difference(&base, &base, 0.1, 6);
-    let errors = snap(paired::with_difference_errors(&base, &diff));
-    let v = judge_paired(
-        &snap(base.clone()),
-        &snap(base.clone()),
-        &errors,
-        paired_info(),
-        &settings(),
+fn a_paired_filter_regression_moves_the_fixture_that_uses_it() {
+    use crate::vocab::Filter;
+    let slower_fault = |mut p: Profile| {
+        let fault = component_mut(&mut p, Mode::Http, Some(Filter::Fault), Component::Other);
+        fault.latency.base_us += 200.0;
+        fault.cpu.base_us += 200.0;
+        p
+    };
+    let v = judge_pairs(&replicate_pairs(&NOISE_B, &NOISE_H, slower_fault));
+    assert_eq!(v.verdict, Outcome::Regression, "{}", v.summary);
+    let fx = find(&v.metrics, "fixture/mixed-modes/latency");
+    assert_eq!(fx.verdict, MetricVerdict::Regression);
+    assert_eq!(fx.parts[0].part, "filter:fault");
+    // The mode totals are the plain modes: unchanged.
+    assert_eq!(
+        find(&v.metrics, "total/http/latency").verdict,
+        MetricVerdict::Unchanged
     );
-    assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
+    let c = v
+        .coefficients
+        .iter()
+        .find(|c| c.key == "coef/http+fault/other/latency/base")
+        .unwrap();
+    assert!((c.delta.unwrap() - 200.0).abs() < 1e-9, "{c:?}");
+}
 
-    // Two points leave no degrees of freedom: no test, no regression.
-    let head = scaled(fitted(0.05), Mode::Http, Component::Other, 2.0);
-    let diff = difference(&head, &base, 0.1, 2);
-    let errors = snap(paired::with_difference_errors(&head, &diff));
-    let v = judge_paired(
-        &snap(head),
-        &snap(base),
-        &errors,
-        paired_info(),
-        &settings(),
+/// The coarse comparison with the last merged baseline is reported, never decides: a paired
+/// pass stays a pass (exit 0) however far the head is from the stored baseline.
+#[test]
+fn the_coarse_signal_never_changes_the_outcome() {
+    let mut v = judge_pairs(&replicate_pairs(&NOISE_B, &NOISE_H, |p| p));
+    assert_eq!(v.verdict, Outcome::Pass);
+    let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 2.0));
+    let stored = loaded(snap(fitted(0.001)));
+    let c = coarse(&head, &stored, &settings());
+    assert_eq!(c.threshold_pct, 15.0);
+    assert!(
+        c.metrics
+            .iter()
+            .any(|m| m.key == "total/http/latency" && m.verdict == MetricVerdict::Regression),
+        "{c:?}"
     );
-    assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
-    assert!(v.notes.iter().any(|n| n.contains("too few matched points")));
+    // Only what moved beyond 3 × the threshold is kept: tcp did not move.
+    assert!(
+        c.metrics
+            .iter()
+            .all(|m| m.verdict == MetricVerdict::Regression)
+    );
+    assert!(!c.metrics.iter().any(|m| m.key.starts_with("total/tcp")));
+    v.coarse = Some(c);
+    v.settle();
+    assert_eq!(v.verdict, Outcome::Pass);
+    assert_eq!(v.verdict.exit_code(), crate::exit::OK);
+    let md = crate::report::verdict::markdown(&v, None);
+    assert!(
+        md.contains("Against the last merged baseline (coarse, informational"),
+        "{md}"
+    );
 }
 
 /// The A/A false alarm of docs/gate.md: one measurement's tcp IPC is up, the next one's
@@ -585,24 +729,26 @@ fn paired_identical_sides_pass_and_too_few_points_are_never_significant() {
 /// A real change repeats in both measurements and stays a regression.
 #[test]
 fn a_regression_counts_only_when_a_second_measurement_repeats_it() {
+    let key = "total/tcp/latency";
     let base = snap(fitted(0.01));
     let episode = snap(scaled(fitted(0.01), Mode::Tcp, Component::Ipc, 2.0));
     let calm = snap(fitted(0.01));
-    let first = judge(&episode, Some(&loaded(base.clone())), &settings());
+    let first = judge(&episode, Some(&loaded(base.clone())), None, &settings());
     assert_eq!(first.verdict, Outcome::Regression);
-    let second = judge(&calm, Some(&loaded(base.clone())), &settings());
+    let second = judge(&calm, Some(&loaded(base.clone())), None, &settings());
     let v = confirmed(&first, second);
     assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
     assert_eq!(v.verdict.exit_code(), 0);
     assert_eq!(v.counts.regression, 0);
     assert!(v.counts.unconfirmed > 0);
-    let ipc = find(&v.metrics, "coef/tcp/ipc/latency/base");
-    assert_eq!(ipc.verdict, MetricVerdict::Unconfirmed);
-    assert_eq!(ipc.verdict.code(), "unconfirmed");
-    let f = ipc.first.as_ref().unwrap();
+    let tcp = find(&v.metrics, key);
+    assert_eq!(tcp.verdict, MetricVerdict::Unconfirmed);
+    assert_eq!(tcp.verdict.code(), "unconfirmed");
+    let f = tcp.first.as_ref().unwrap();
     assert_eq!(f.verdict, MetricVerdict::Regression);
     assert!(f.change_pct.unwrap() > 5.0);
-    assert_eq!(ipc.change_pct, Some(0.0));
+    assert_eq!(tcp.change_pct, Some(0.0));
+    assert!(v.moved().is_empty());
     assert!(
         v.summary.contains("not repeated by a second measurement"),
         "{}",
@@ -614,27 +760,32 @@ fn a_regression_counts_only_when_a_second_measurement_repeats_it() {
         v.notes
     );
     // Untouched metrics carry no first measurement.
-    assert!(
-        find(&v.metrics, "coef/http/parsing/latency/base")
-            .first
-            .is_none()
-    );
+    assert!(find(&v.metrics, "total/http/latency").first.is_none());
 
     let slower = || snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
-    let first = judge(&slower(), Some(&loaded(base.clone())), &settings());
-    let second = judge(&slower(), Some(&loaded(base)), &settings());
+    let first = judge(&slower(), Some(&loaded(base.clone())), None, &settings());
+    let second = judge(&slower(), Some(&loaded(base)), None, &settings());
     let v = confirmed(&first, second);
     assert_eq!(v.verdict, Outcome::Regression);
-    let parsing = find(&v.metrics, "coef/http/parsing/latency/base");
-    assert_eq!(parsing.verdict, MetricVerdict::Regression);
+    let http = find(&v.metrics, "total/http/latency");
+    assert_eq!(http.verdict, MetricVerdict::Regression);
     assert_eq!(
-        parsing.first.as_ref().unwrap().verdict,
+        http.first.as_ref().unwrap().verdict,
         MetricVerdict::Regression
     );
     assert!(v.summary.contains("mostly parsing"), "{}", v.summary);
-    // The JSON report round-trips with the new fields.
+    // The JSON report round-trips with the new fields; a report of the first format is refused.
     let json = serde_json::to_string(&v).unwrap();
     assert_eq!(Verdict::from_json(&json, Path::new("r.json")).unwrap(), v);
+    let old = json.replacen("\"format_version\":2", "\"format_version\":1", 1);
+    let e = Verdict::from_json(&old, Path::new("r.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("format_version is 1, this build reads version 2"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
 }
 
 /// The committed baseline of a measured profile keeps the fixture results the version that

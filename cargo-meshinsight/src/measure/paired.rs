@@ -4,27 +4,19 @@
 //! and once through the head, in rotating order, so that whatever the machine does slowly
 //! (other jobs, frequency, cache state) falls on both sides alike.
 //!
-//! Three profiles come out: the base's and the head's (each against the shared no-sidecar
-//! runs), and the **difference** profile, fitted from the per-point differences head − base
-//! (the base runs play the reference). OLS is linear in the observations, so the difference
-//! profile's coefficients equal head − base exactly, and its standard errors are those of
-//! the paired differences: the gate's paired test uses them.
+//! Two profiles come out: the base's and the head's, each against the shared no-sidecar runs.
+//! The gate fits each repeat of both on its own and judges the per-repeat differences
+//! (`gate::replicates`).
 //!
 //! Filters: on the filter mode, a base and a head sidecar with each filter run beside the
 //! plain ones, four runs per point in rotating order. Each side's filter cost pairs with its
-//! plain run of the same point (`Run::reference_for`); the difference profile's filter cost is
-//! (head with − head without) − (base with − base without) per point.
-
-use std::collections::BTreeMap;
+//! plain run of the same point (`Run::reference_for`).
 
 use super::plan::Plan;
 use super::{MeasureConfig, MeasureError, Progress, SettingsError, fingerprint, run};
 use crate::harness::{Launch, Sidecar};
 use crate::model::Profile;
-use crate::model::assemble::assemble;
-use crate::model::runs::{LoadKey, Run};
-use crate::probe::ProbeComponent;
-use crate::vocab::SidecarConfig;
+use crate::model::runs::Run;
 
 /// What a paired run measured.
 #[derive(Clone, Debug)]
@@ -33,9 +25,6 @@ pub(crate) struct PairedProfiles {
     pub base: Profile,
     /// The head sidecar against the shared no-sidecar runs.
     pub head: Profile,
-    /// Fitted from the per-point differences head − base: coefficients head − base, standard
-    /// errors of the paired differences.
-    pub difference: Profile,
     /// Matched points (closed-loop and open-loop), over all modes.
     pub points: usize,
 }
@@ -105,187 +94,11 @@ pub(crate) fn measure_paired(
             runs,
         )
     };
-    let (diff_modes, diff_checks) = assemble(&difference_runs(&sides.base, &sides.head));
-    let head_profile = profile(&cfg.sidecar, head_version, sides.head.clone(), "the head");
-    let base_profile = profile(base, base_version, sides.base.clone(), "the base");
-    let difference = Profile {
-        source: Some("head − base per matched point of a paired run".into()),
-        modes: diff_modes,
-        checks: Some(diff_checks),
-        runs: Vec::new(),
-        ..head_profile.clone()
-    };
+    let head_profile = profile(&cfg.sidecar, head_version, sides.head, "the head");
+    let base_profile = profile(base, base_version, sides.base, "the base");
     Ok(PairedProfiles {
         base: base_profile,
         head: head_profile,
-        difference,
         points: measured.points,
     })
-}
-
-/// Where a run of a filter phase belongs: the filtered configuration of its phase, whether
-/// it is that phase's plain reference run, and its point.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct FilterPoint {
-    config: SidecarConfig,
-    reference: bool,
-    size: u64,
-    load: LoadKey,
-    repeat: u32,
-}
-
-impl FilterPoint {
-    fn of(r: &Run) -> FilterPoint {
-        let (config, reference) = match &r.reference_for {
-            Some(c) => (c.clone(), true),
-            None => (r.config.clone(), false),
-        };
-        FilterPoint {
-            config,
-            reference,
-            size: r.size,
-            load: r.load.key(),
-            repeat: r.repeat,
-        }
-    }
-}
-
-/// Runs whose [`assemble`] is the difference profile: for plain modes, the base runs as the
-/// reference ("without the sidecar") and the head runs as "through"; for a filter, the head's
-/// run with the filter shifted by the base's (without − with) at the same point, against the
-/// head's run without it, so that the filter's fitted cost is (head with − head without) −
-/// (base with − base without).
-fn difference_runs(base_runs: &[Run], head_runs: &[Run]) -> Vec<Run> {
-    let filter_phase = |r: &Run| r.reference_for.is_some() || !r.config.filters.is_empty();
-    let base: BTreeMap<FilterPoint, &Run> = base_runs
-        .iter()
-        .filter(|r| filter_phase(r))
-        .map(|r| (FilterPoint::of(r), r))
-        .collect();
-    let mut out: Vec<Run> = base_runs
-        .iter()
-        .filter(|r| !filter_phase(r))
-        .map(|r| Run {
-            through_sidecar: false,
-            ..r.clone()
-        })
-        .chain(head_runs.iter().filter(|r| !filter_phase(r)).cloned())
-        .collect();
-    for with in head_runs.iter().filter(|r| !r.config.filters.is_empty()) {
-        let with_point = FilterPoint::of(with);
-        let base_with = base.get(&with_point);
-        let base_without = base.get(&FilterPoint {
-            reference: true,
-            ..with_point
-        });
-        let (Some(base_with), Some(base_without)) = (base_with, base_without) else {
-            continue; // unmatched: `assemble` warns about the head's run without a partner
-        };
-        let shift = |x: &BTreeMap<ProbeComponent, f64>,
-                     plus: &BTreeMap<ProbeComponent, f64>,
-                     minus: &BTreeMap<ProbeComponent, f64>|
-         -> BTreeMap<ProbeComponent, f64> {
-            x.iter()
-                .map(|(c, v)| {
-                    let d =
-                        plus.get(c).copied().unwrap_or(0.0) - minus.get(c).copied().unwrap_or(0.0);
-                    (*c, v + d)
-                })
-                .collect()
-        };
-        out.push(Run {
-            path_us: shift(&with.path_us, &base_without.path_us, &base_with.path_us),
-            cpu_us: shift(&with.cpu_us, &base_without.cpu_us, &base_with.cpu_us),
-            client_mean_us: with.client_mean_us + base_without.client_mean_us
-                - base_with.client_mean_us,
-            client_p50_us: with.client_p50_us + base_without.client_p50_us
-                - base_with.client_p50_us,
-            ..with.clone()
-        });
-    }
-    out.extend(
-        head_runs
-            .iter()
-            .filter(|r| r.reference_for.is_some())
-            .cloned(),
-    );
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::runs::Load;
-    use crate::vocab::{Component, Filter, Mode};
-
-    /// A run whose user time is `user` µs per request (the rest fixed), at size `size`.
-    fn run(config: &SidecarConfig, through: bool, size: u64, repeat: u32, user: f64) -> Run {
-        let times = BTreeMap::from([
-            (ProbeComponent::Read, 2.0),
-            (ProbeComponent::Write, 3.0),
-            (ProbeComponent::User, user),
-        ]);
-        Run {
-            config: config.clone(),
-            through_sidecar: through,
-            size,
-            load: Load::Closed,
-            repeat,
-            requests: 1000,
-            achieved_rps: 10_000.0,
-            client_mean_us: 5.0 + user,
-            client_p50_us: 5.0 + user,
-            path_us: times.clone(),
-            cpu_us: times,
-            lost_events: 0,
-            events: BTreeMap::new(),
-            reference_for: None,
-            sidecars: 1,
-            counters: BTreeMap::new(),
-        }
-    }
-
-    /// The head's lua filter costs 3 µs more than the base's; each point of the filter phase
-    /// also drifts (the same on both sides, as interleaving makes it): the difference profile
-    /// gives 3 µs for lua and 0 for the plain mode.
-    #[test]
-    fn the_difference_profile_prices_the_change_of_a_filter() {
-        let tcp = SidecarConfig::new(Mode::Tcp, vec![]).unwrap();
-        let http = SidecarConfig::new(Mode::Http, vec![]).unwrap();
-        let lua = SidecarConfig::new(Mode::Http, vec![Filter::Lua]).unwrap();
-        let (mut base, mut head) = (Vec::new(), Vec::new());
-        for size in [100, 2000, 4000] {
-            for repeat in 0..3 {
-                let drift = f64::from(repeat) * 4.0 + size as f64 / 1000.0;
-                for plain in [&tcp, &http] {
-                    base.push(run(plain, true, size, repeat, 10.0));
-                    head.push(run(plain, true, size, repeat, 10.0));
-                }
-                let reference = |r: Run| Run {
-                    reference_for: Some(lua.clone()),
-                    ..r
-                };
-                base.push(reference(run(&http, true, size, repeat, 10.0 + drift)));
-                head.push(reference(run(&http, true, size, repeat, 10.0 + drift)));
-                base.push(run(&lua, true, size, repeat, 20.0 + drift));
-                head.push(run(&lua, true, size, repeat, 23.0 + drift));
-            }
-        }
-        let (modes, checks) = assemble(&difference_runs(&base, &head));
-        let http_diff = &modes[&Mode::Http];
-        let lua_other = &http_diff.filters[&Filter::Lua].components[&Component::Other];
-        assert!(
-            (lua_other.latency.base_us - 3.0).abs() < 1e-9,
-            "{lua_other:?}"
-        );
-        assert!(lua_other.latency.per_byte_us.abs() < 1e-12, "{lua_other:?}");
-        let plain_other = &http_diff.components[&Component::Other];
-        assert!(plain_other.latency.base_us.abs() < 1e-9, "{plain_other:?}");
-        // Every run found its partner (closed loops only here, so CPU comes from them).
-        assert!(
-            !checks.warnings.iter().any(|w| w.contains("pair")),
-            "{:?}",
-            checks.warnings
-        );
-    }
 }

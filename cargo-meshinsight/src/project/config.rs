@@ -82,6 +82,17 @@ pub(crate) enum ConfigInvalid {
     /// An α outside (0, 1).
     #[error("at `alpha`: must lie strictly between 0 and 1, found {0}")]
     Alpha(f64),
+    /// `base-sidecar` is not a sidecar spec.
+    #[error("at `base-sidecar`: {0}")]
+    BaseSidecar(crate::harness::sidecar::SpecError),
+    /// `time-budget` is not a duration.
+    #[error("at `time-budget`: `{value}` is not a duration like \"3m\" or \"90s\" ({error})")]
+    TimeBudget {
+        /// The value.
+        value: String,
+        /// What humantime found wrong.
+        error: humantime::DurationError,
+    },
     /// `fixtures = []`.
     #[error("at `fixtures`: the list is empty")]
     NoFixturePatterns,
@@ -227,6 +238,10 @@ pub(crate) struct Settings {
     /// The user the tool's child processes run as when it runs as root (`user = "runner"`);
     /// `None`: the user sudo names, if any.
     pub(crate) user: Option<String>,
+    /// The base of the paired check, instead of the sidecar configured at the merge base.
+    pub(crate) base_sidecar: Option<crate::harness::Sidecar>,
+    /// How long a paired check may measure before it judges what it has.
+    pub(crate) time_budget: Option<std::time::Duration>,
 }
 
 /// Defaults of the settings.
@@ -262,6 +277,8 @@ struct Table {
     profile: Option<serde_json::Value>,
     cpus: Option<CpuList>,
     user: Option<String>,
+    base_sidecar: Option<String>,
+    time_budget: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -392,6 +409,8 @@ impl Table {
             profile: over.profile.or(self.profile),
             cpus: over.cpus.or(self.cpus),
             user: over.user.or(self.user),
+            base_sidecar: over.base_sidecar.or(self.base_sidecar),
+            time_budget: over.time_budget.or(self.time_budget),
         }
     }
 }
@@ -488,6 +507,18 @@ impl Settings {
         if fixtures.is_empty() {
             return Err(invalid(ConfigInvalid::NoFixturePatterns));
         }
+        let base_sidecar = t
+            .base_sidecar
+            .map(|spec| spec.parse())
+            .transpose()
+            .map_err(|e| invalid(ConfigInvalid::BaseSidecar(e)))?;
+        let time_budget = t
+            .time_budget
+            .map(|value| {
+                humantime::parse_duration(&value)
+                    .map_err(|error| invalid(ConfigInvalid::TimeBudget { value, error }))
+            })
+            .transpose()?;
         Ok(Settings {
             sidecar,
             modes: t.modes.unwrap_or_default(),
@@ -506,6 +537,8 @@ impl Settings {
             profile: t.profile,
             cpus: t.cpus,
             user: t.user,
+            base_sidecar,
+            time_budget,
             root,
             manifest,
         })

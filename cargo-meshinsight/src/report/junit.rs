@@ -1,11 +1,13 @@
 //! The gate's verdict as JUnit XML, for CI systems that show test results: one test suite per
-//! kind of metric (the part of its key before the first `/`: `fixture`, `coef`, ...), one
-//! test case per metric named by its key, a failure for every regression. Without a baseline,
+//! kind of primary metric (the part of its key before the first `/`: `fixture`, `total`), one
+//! test case per primary metric named by its key, a failure for every regression
+//! (coefficients only attribute, so they are no test cases). Without a baseline,
 //! one skipped case says so.
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::num::{sig3, signed_pct};
+use crate::gate::verdict::CounterLine;
 use crate::gate::{MetricResult, MetricVerdict, Outcome, Verdict};
 
 /// The report's name, and the class name prefix of its cases.
@@ -25,6 +27,13 @@ pub(crate) fn render(verdict: &Verdict) -> String {
             }
         };
         suites[at].add_test_case(case(m, kind));
+    }
+    if !verdict.counters.is_empty() {
+        let mut suite = TestSuite::new("counter");
+        for c in &verdict.counters {
+            suite.add_test_case(counter_case(c));
+        }
+        suites.push(suite);
     }
     if verdict.verdict == Outcome::NoBaseline {
         let mut status = TestCaseStatus::skipped();
@@ -63,6 +72,32 @@ fn case(m: &MetricResult, kind: &str) -> TestCase {
     case
 }
 
+/// The test case of one work counter: a failure when it regressed.
+fn counter_case(c: &CounterLine) -> TestCase {
+    let line = format!(
+        "base {} → head {} per traversal ({}{}, tolerance {}): {}",
+        sig3(c.base),
+        sig3(c.head),
+        if c.delta > 0.0 { "+" } else { "" },
+        sig3(c.delta),
+        sig3(c.tolerance),
+        c.verdict.code()
+    );
+    let status = if c.verdict == MetricVerdict::Regression {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status
+            .set_message(format!("regression: {line}"))
+            .set_type("regression");
+        status
+    } else {
+        TestCaseStatus::success()
+    };
+    let mut case = TestCase::new(c.key.as_str(), status);
+    case.set_classname(format!("{NAME}.counter"));
+    case.set_system_out(line);
+    case
+}
+
 /// `base 41.1 µs → head 45.0 µs (+3.90 µs, +9.5%), p (adj.) 0.0012: regression`.
 fn summary(m: &MetricResult) -> String {
     let value = |v: Option<f64>| v.map_or_else(|| "-".to_string(), sig3);
@@ -83,7 +118,7 @@ fn summary(m: &MetricResult) -> String {
     if let Some(p) = m.p_adjusted {
         line.push_str(&format!(", p (adj.) {p:.4}"));
     }
-    if let Some(a) = &m.attribution {
+    if let Some(a) = m.parts.first() {
         line.push_str(&format!(", moved most: {}", a.part));
     }
     line.push_str(&format!(": {}", m.verdict.code()));
@@ -120,7 +155,7 @@ mod tests {
     fn a_regression_is_a_failure_of_its_metric_and_the_rest_pass() {
         let base = snap(fitted(0.001));
         let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 1.3));
-        let v = judge(&head, Some(&loaded(base)), &settings());
+        let v = judge(&head, Some(&loaded(base)), None, &settings());
         assert_eq!(v.verdict, Outcome::Regression);
         let xml = render(&v);
         let cases = xml.matches("<testcase ").count();
@@ -135,11 +170,13 @@ mod tests {
         assert_eq!(failures, regressions, "{xml}");
         assert!(
             xml.contains(r#"<testsuite name="fixture""#)
-                && xml.contains(r#"<testsuite name="coef""#),
+                && xml.contains(r#"<testsuite name="total""#),
             "{xml}"
         );
         assert!(
-            xml.contains(r#"<testcase name="coef/http/parsing/latency/base" classname="cargo-meshinsight.coef""#),
+            xml.contains(
+                r#"<testcase name="total/http/latency" classname="cargo-meshinsight.total""#
+            ),
             "{xml}"
         );
         // The failing case says by how much, in a message a CI page shows.
@@ -149,10 +186,33 @@ mod tests {
 
     #[test]
     fn without_a_baseline_one_case_is_skipped() {
-        let v = judge(&snap(fitted(0.001)), None, &settings());
+        let v = judge(&snap(fitted(0.001)), None, None, &settings());
         let xml = render(&v);
         assert!(xml.contains("<skipped"), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 1, "{xml}");
         assert!(xml.starts_with("<?xml"), "{xml}");
+    }
+
+    #[test]
+    fn a_work_counter_that_regressed_is_a_failure() {
+        let base = snap(fitted(0.001));
+        let mut v = judge(&base.clone(), Some(&loaded(base)), None, &settings());
+        v.counters.push(CounterLine {
+            key: "counter/http/write/syscalls".into(),
+            component: "write".into(),
+            base: 2.0,
+            head: 4.0,
+            delta: 2.0,
+            tolerance: 0.5,
+            verdict: MetricVerdict::Regression,
+        });
+        let xml = render(&v);
+        assert!(
+            xml.contains(
+                r#"<testsuite name="counter" tests="1" skipped="0" errors="0" failures="1">"#
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("regression: base 2.00 → head 4.00"), "{xml}");
     }
 }

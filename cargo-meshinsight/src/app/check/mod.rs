@@ -1,19 +1,21 @@
-//! `cargo meshinsight check`: measure (or read) the head, compare with the base measured side
-//! by side or with the stored baseline, confirm a regression by measuring again, and report.
+//! `cargo meshinsight check`: measure the head and the base interleaved until the primary
+//! metrics are decided (the default, [`paired`]), or compare the head with the stored baseline
+//! (`--unpaired`); confirm a regression by measuring again, and report.
+
+mod paired;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::comment::{CommentConfig, post_verdict, write_step_summary};
 use super::error::Error;
-use super::head_profile::{self, ProfileSource};
+use super::head_profile::ProfileSource;
 use super::input::load_ecg;
 use super::output::Output;
-use super::paired_base::{self, PairedBase};
+use super::paired_base::PairedBase;
+use crate::ecg::Ecg;
 use crate::gate::baseline::{self, BaselineSource, Loaded};
-use crate::gate::paired::{self, PairedInfo};
-use crate::gate::{
-    BaselineInvalid, CompareSettings, GateError, Outcome, Snapshot, Verdict, judge, judge_paired,
-};
+use crate::gate::{BaselineInvalid, CompareSettings, GateError, Outcome, Snapshot, Verdict, judge};
 use crate::model::Profile;
 use crate::project::config::Settings;
 use crate::project::github::PrContext;
@@ -21,19 +23,10 @@ use crate::report::{Format, verdict};
 
 /// Loads the fixtures of `settings` and predicts them under `profile`.
 pub(crate) fn snapshot(settings: &Settings, profile: Profile) -> Result<Snapshot, Error> {
-    let paths = settings.fixture_paths()?;
-    let mut ecgs = Vec::with_capacity(paths.len());
-    for p in &paths {
-        let mut ecg = load_ecg(p)?;
-        if let Ok(rel) = p.strip_prefix(&settings.root) {
-            ecg.origin = rel.to_path_buf();
-        }
-        ecgs.push(ecg);
-    }
-    Ok(Snapshot::new(profile, &ecgs)?)
+    Ok(Snapshot::new(profile, &fixtures(settings)?)?)
 }
 
-/// Which baseline `check` compares against.
+/// Which baseline `check --unpaired` compares against.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub(crate) enum BaselineChoice {
     /// The baseline file at the merge base of `HEAD` and the target branch.
@@ -43,6 +36,30 @@ pub(crate) enum BaselineChoice {
     Source(BaselineSource),
 }
 
+/// How `check` judges the head.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum CheckMode {
+    /// Measure this base interleaved with the head, adaptively, and judge the differences.
+    Paired(PairedBase),
+    /// Compare the head's profile with a stored baseline.
+    Unpaired {
+        /// The baseline.
+        baseline: BaselineChoice,
+        /// Fail (exit 101) instead of passing when there is no baseline.
+        require_baseline: bool,
+    },
+}
+
+impl Default for CheckMode {
+    /// The default check: paired, against the configured base.
+    fn default() -> Self {
+        CheckMode::Paired(PairedBase::Default)
+    }
+}
+
+/// How long a paired check measures at most before it judges what it has.
+pub(crate) const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(180);
+
 /// What `check` does.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CheckConfig {
@@ -50,21 +67,17 @@ pub(crate) struct CheckConfig {
     pub(crate) manifest_path: Option<PathBuf>,
     /// The profile of the head: a file, or measured now.
     pub(crate) profile: ProfileSource,
-    /// The baseline.
-    pub(crate) baseline: BaselineChoice,
-    /// Fail (exit 101) instead of passing when there is no baseline.
-    pub(crate) require_baseline: bool,
+    /// Paired (the default) or against a stored baseline.
+    pub(crate) mode: CheckMode,
     /// Overrides the configured target branch (e.g. from `GITHUB_BASE_REF`).
     pub(crate) target_branch: Option<String>,
     /// Overrides the configured threshold, percent.
     pub(crate) threshold_pct: Option<f64>,
     /// Overrides the configured α.
     pub(crate) alpha: Option<f64>,
-    /// Paired mode: measure this base interleaved with the head instead of reading a
-    /// baseline.
-    pub(crate) paired: Option<PairedBase>,
-    /// Do not measure again to confirm a regression found against a baseline or by a paired
-    /// check (`--no-confirm`; [`confirm`]).
+    /// Overrides the configured time budget of a paired check.
+    pub(crate) time_budget: Option<Duration>,
+    /// Do not measure again to confirm a regression (`--no-confirm`; [`confirm`]).
     pub(crate) no_confirm: bool,
     /// Measure on these CPUs instead of the configured ones (`--cpus`).
     pub(crate) cpus: Option<crate::harness::CpuList>,
@@ -106,6 +119,9 @@ pub(crate) struct ReportConfig {
     pub(crate) comment: CommentConfig,
     /// Post the comment when a token and a pull request are present.
     pub(crate) post_comment: bool,
+    /// The width the terminal table is fitted to (`COLUMNS`; `None`: the terminal's, when
+    /// standard output is one).
+    pub(crate) width: Option<u16>,
 }
 
 /// The `check` command: judges as `config` says, prints the verdict, writes the JSON report
@@ -120,7 +136,10 @@ pub(crate) fn run(
     if let Ok(Some(pr)) = PrContext::from_env(env, report.comment.pr) {
         v.pull_request = Some(pr.number);
     }
-    out.write_result(&verdict::render(&v, report.format), "the verdict")?;
+    out.write_result(
+        &verdict::render(&v, report.format, report.width),
+        "the verdict",
+    )?;
     if let Some(path) = &report.report {
         let mut json = serde_json::to_string_pretty(&v).expect("a verdict serializes");
         json.push('\n');
@@ -185,31 +204,95 @@ pub(crate) fn load_baseline(
     Ok(loaded)
 }
 
-/// `check`: predict, load the baseline, compare.
-///
-/// The head profile is read or measured as `config.profile` says.
+/// The project's fixtures, loaded once for every prediction of a check.
+pub(crate) fn fixtures(settings: &Settings) -> Result<Vec<Ecg>, Error> {
+    let paths = settings.fixture_paths()?;
+    let mut ecgs = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let mut ecg = load_ecg(p)?;
+        if let Ok(rel) = p.strip_prefix(&settings.root) {
+            ecg.origin = rel.to_path_buf();
+        }
+        ecgs.push(ecg);
+    }
+    Ok(ecgs)
+}
+
+/// `check`: measure base and head interleaved (the default), or read or measure the head and
+/// compare it with a stored baseline; then say which commits and which CI run.
 pub(crate) fn check(config: &CheckConfig, out: &mut Output) -> Result<Verdict, Error> {
     config.check_overrides()?;
     let settings = with_overrides(config, Settings::load(config.manifest_path.as_deref())?);
-    if let Some(base) = &config.paired {
-        return check_paired(config, settings, base, out);
-    }
-    let profile = config.profile.obtain(&settings, out)?;
-    let loaded = baseline_for_check(config, &settings, &profile.platform.id, out)?;
-    let first = judge_profile(&settings, profile, loaded.as_ref(), out)?;
+    let ecgs = fixtures(&settings)?;
+    let mut v = match &config.mode {
+        CheckMode::Paired(base) => paired::check_paired(config, &settings, &ecgs, base, out)?,
+        CheckMode::Unpaired {
+            baseline,
+            require_baseline,
+        } => check_unpaired(config, &settings, &ecgs, (baseline, *require_baseline), out)?,
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    v.provenance.head_commit = head_commit(&settings, env);
+    v.provenance.run_url = run_url(env);
+    Ok(v)
+}
+
+/// `check --unpaired`: the head's profile against the stored baseline; a regression found by
+/// a measurement made now is measured once more.
+fn check_unpaired(
+    config: &CheckConfig,
+    settings: &Settings,
+    ecgs: &[Ecg],
+    (choice, require): (&BaselineChoice, bool),
+    out: &mut Output,
+) -> Result<Verdict, Error> {
+    let profile = config.profile.obtain(settings, out)?;
+    let loaded = baseline_for_check(config, settings, choice, require, &profile.platform.id, out)?;
+    let first = judge_profile(settings, ecgs, profile, loaded.as_ref(), out)?;
     if !matches!(config.profile, ProfileSource::Measure { .. }) {
         return Ok(first);
     }
     confirm_by_measuring_again(config, first, "the head", out, |out| {
-        let profile = config.profile.obtain(&settings, out)?;
-        judge_profile(&settings, profile, loaded.as_ref(), out)
+        let profile = config.profile.obtain(settings, out)?;
+        judge_profile(settings, ecgs, profile, loaded.as_ref(), out)
     })
+}
+
+/// The head's commit: `GITHUB_SHA` in GitHub Actions (the commit the run is for), else
+/// `HEAD` of the project's repository.
+fn head_commit(settings: &Settings, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(sha) = env("GITHUB_SHA").filter(|s| !s.trim().is_empty()) {
+        return Some(sha.trim().to_string());
+    }
+    let repo = git2::Repository::discover(&settings.root).ok()?;
+    let head = repo.head().ok()?.peel_to_commit().ok()?;
+    Some(head.id().to_string())
+}
+
+/// The link to the GitHub Actions run: `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/
+/// $GITHUB_RUN_ID`, when all three are set (and look like what GitHub sets).
+pub(crate) fn run_url(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let server = env("GITHUB_SERVER_URL")?;
+    let repository = env("GITHUB_REPOSITORY")?;
+    let run = env("GITHUB_RUN_ID")?;
+    let server = server.trim().trim_end_matches('/');
+    let ok = (server.starts_with("https://") || server.starts_with("http://"))
+        && !server.contains(char::is_whitespace)
+        && repository.split('/').count() == 2
+        && repository.split('/').all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+        && !run.is_empty()
+        && run.chars().all(|c| c.is_ascii_digit());
+    ok.then(|| format!("{server}/{repository}/actions/runs/{run}"))
 }
 
 /// A `first` verdict that found a regression, measured once more with `again` and judged by
 /// both measurements ([`confirm`]); `first` itself when it found none or `--no-confirm` says
 /// so. `what` names what is measured again.
-fn confirm_by_measuring_again(
+pub(super) fn confirm_by_measuring_again(
     config: &CheckConfig,
     first: Verdict,
     what: &str,
@@ -251,23 +334,20 @@ fn with_overrides(config: &CheckConfig, mut settings: Settings) -> Settings {
     settings
 }
 
-/// The baseline of platform `id` that `check` compares against; `None` (with a warning) when
-/// there is none and one is not required.
+/// The baseline of platform `id` that `check --unpaired` compares against; `None` (with a
+/// warning) when there is none and one is not required.
 fn baseline_for_check(
     config: &CheckConfig,
     settings: &Settings,
+    choice: &BaselineChoice,
+    require: bool,
     id: &str,
     out: &mut Output,
 ) -> Result<Option<Loaded>, Error> {
-    let (loaded, origin) = load_baseline(
-        settings,
-        id,
-        &config.baseline,
-        config.target_branch.as_deref(),
-    )?;
+    let (loaded, origin) = load_baseline(settings, id, choice, config.target_branch.as_deref())?;
     match &loaded {
         Some(l) => out.status("Comparing", format!("against {}", l.origin)),
-        None if config.require_baseline => {
+        None if require => {
             return Err(GateError::NoBaseline {
                 platform: id.to_string(),
                 origin,
@@ -282,7 +362,7 @@ fn baseline_for_check(
 }
 
 /// The comparison settings of the project's `settings`.
-fn compare_settings(settings: &Settings) -> CompareSettings {
+pub(crate) fn compare_settings(settings: &Settings) -> CompareSettings {
     CompareSettings {
         threshold_pct: settings.threshold_pct,
         alpha: settings.alpha,
@@ -290,85 +370,26 @@ fn compare_settings(settings: &Settings) -> CompareSettings {
     }
 }
 
-/// Predicts the fixtures under `profile` and compares with `loaded`.
+/// Predicts the fixtures under `profile` and compares with `loaded`; the profile's own
+/// replicates give its noise when the baseline's history is short.
 fn judge_profile(
     settings: &Settings,
+    ecgs: &[Ecg],
     profile: Profile,
     loaded: Option<&Loaded>,
     out: &mut Output,
 ) -> Result<Verdict, Error> {
     out.status("Predicting", "the fixtures under the profile");
-    let head = snapshot(settings, profile)?;
-    Ok(judge(&head, loaded, &compare_settings(settings)))
-}
-
-/// `check --paired`: measure the base and the head interleaved, predict the fixtures under
-/// both, and judge the per-point differences with a paired test.
-///
-/// `settings` are the project's with the command line's overrides ([`check`]).
-pub(crate) fn check_paired(
-    config: &CheckConfig,
-    settings: Settings,
-    base: &PairedBase,
-    out: &mut Output,
-) -> Result<Verdict, Error> {
-    let (quick, head_spec) = paired_base::measure_options(&config.profile)?;
-    let launch = super::launch::launch(settings.user.as_deref(), out)?;
-    let head = match &head_spec {
-        Some(sidecar) => head_profile::Resolved::preset(sidecar.clone()),
-        None => head_profile::resolve_sidecar(
-            &settings.sidecar,
-            &settings.manifest,
-            None,
-            &launch,
-            out,
-        )?,
-    };
-    let base = paired_base::prepare_base(
-        &settings,
-        base,
-        config.target_branch.as_deref(),
-        &launch,
-        out,
-    )?;
-    let cfg = head_profile::measure_config(&settings, quick, head.sidecar.clone())?;
-    let (base_label, head_label) = (base.resolved.label(), head.label());
-    let compare = compare_settings(&settings);
-    let measure_and_judge = |out: &mut Output| -> Result<Verdict, Error> {
-        let mut measured = super::measuring::measure_paired(
-            &cfg,
-            &base.resolved.sidecar,
-            &base_label,
-            &head_label,
-            &launch,
-            out,
-        )?;
-        head.relabel(&mut measured.head);
-        head.relabel(&mut measured.difference);
-        base.resolved.relabel(&mut measured.base);
-        out.status("Predicting", "the fixtures under both profiles");
-        let errors = snapshot(
-            &settings,
-            paired::with_difference_errors(&measured.head, &measured.difference),
-        )?;
-        let head_snap = snapshot(&settings, measured.head)?;
-        let base_snap = snapshot(&settings, measured.base)?;
-        let info = PairedInfo {
-            base: base_label.clone(),
-            head: head_label.clone(),
-            base_commit: base.commit.clone(),
-            points: measured.points,
-            test: "paired t-test on the per-point differences head − base (OLS on size)".into(),
-        };
-        Ok(judge_paired(
-            &head_snap, &base_snap, &errors, info, &compare,
-        ))
-    };
-    let first = measure_and_judge(out)?;
-    // Interleaving cancels what the machine does to both sidecars alike, not a phase that
-    // slows one of the two processes for seconds (docs/gate.md). Such a phase mostly does not
-    // repeat; a change of the sidecar does.
-    confirm_by_measuring_again(config, first, "base and head", out, measure_and_judge)
+    let modes = profile.modes.len();
+    let replicates = crate::gate::replicates::replicates(&profile, ecgs)?;
+    let noise = crate::gate::decision::replicate_noise(&replicates, modes);
+    let head = Snapshot::new(profile, ecgs)?;
+    Ok(judge(
+        &head,
+        loaded,
+        noise.as_ref(),
+        &compare_settings(settings),
+    ))
 }
 
 mod junit;

@@ -158,21 +158,81 @@ fn the_base_tree_is_exported_from_git_without_touching_the_working_tree() {
 
 /// Without `modes` and `filters` keys, the profiler measures what the fixtures use: this
 /// repository's own fixtures need all three modes and, for `mixed-modes.toml`, the fault and
-/// ratelimit filters (which the builtin sidecar has); configured keys win.
+/// ratelimit filters (which the builtin sidecar has); configured keys win. The gate's settings
+/// are closed loop only, at 100 and 4000 bytes, unless `profile = {...}` says otherwise.
 #[test]
 fn measure_config_follows_the_fixtures_unless_configured() {
+    use crate::app::head_profile::{gate_settings, measure_config};
     use crate::vocab::Filter;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut s = crate::project::config::Settings::with_defaults(root);
     s.fixtures = vec!["fixtures/ecg/*.toml".into()];
     let builtin = crate::harness::Sidecar::builtin();
-    let cfg = crate::app::head_profile::measure_config(&s, true, builtin.clone()).unwrap();
+    let cfg = measure_config(&s, builtin.clone(), gate_settings::ROUND_REPEAT).unwrap();
     assert_eq!(cfg.modes, vec![Mode::Tcp, Mode::Http, Mode::Grpc]);
     assert_eq!(cfg.filters, vec![Filter::Fault, Filter::Ratelimit]);
+    assert_eq!(cfg.sizes, [100, 4000]);
+    assert!(cfg.rate_fractions.is_empty());
+    assert_eq!((cfg.repeat, cfg.requests, cfg.blocks()), (2, 500, (2, 250)));
     cfg.validate().unwrap();
+    s.profile = Some(serde_json::json!({ "sizes": [100, 2000], "rates": [50], "repeat": 3 }));
+    let cfg = measure_config(&s, builtin.clone(), gate_settings::ROUND_REPEAT).unwrap();
+    assert_eq!(cfg.sizes, [100, 2000]);
+    assert_eq!(cfg.rate_fractions, [0.5]);
+    assert_eq!(cfg.repeat, 3);
     s.filters = vec![Filter::Lua];
-    let cfg = crate::app::head_profile::measure_config(&s, true, builtin).unwrap();
+    let cfg = measure_config(&s, builtin, gate_settings::UNPAIRED_REPEAT).unwrap();
     assert_eq!(cfg.filters, vec![Filter::Lua]);
     let err = cfg.validate().unwrap_err().to_string();
     assert!(err.contains("has no lua filter"), "{err}");
+}
+
+/// The link to the CI run needs all three variables, each as GitHub sets it.
+#[test]
+fn the_run_link_is_made_from_githubs_variables_only() {
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| {
+            vars.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        }
+    }
+    let all = [
+        ("GITHUB_SERVER_URL", "https://github.com/"),
+        ("GITHUB_REPOSITORY", "octo/proxy"),
+        ("GITHUB_RUN_ID", "123456"),
+    ];
+    assert_eq!(
+        run_url(env(&all)).as_deref(),
+        Some("https://github.com/octo/proxy/actions/runs/123456")
+    );
+    assert_eq!(run_url(env(&all[..2])), None);
+    let bad = [
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_REPOSITORY", "o/r?x=1#"),
+        ("GITHUB_RUN_ID", "1"),
+    ];
+    assert_eq!(run_url(env(&bad)), None);
+    let bad = [
+        ("GITHUB_SERVER_URL", "javascript:alert(1)"),
+        ("GITHUB_REPOSITORY", "o/r"),
+        ("GITHUB_RUN_ID", "1"),
+    ];
+    assert_eq!(run_url(env(&bad)), None);
+}
+
+/// The head is `GITHUB_SHA` in GitHub Actions, else `HEAD` of the project.
+#[test]
+fn the_head_commit_is_githubs_or_the_repositorys() {
+    let p = Project::new();
+    p.write("x.txt", "x");
+    let c = p.commit("one");
+    let s = settings_of(&p);
+    assert_eq!(head_commit(&s, |_| None), Some(c.to_string()));
+    let sha = |k: &str| (k == "GITHUB_SHA").then(|| "abc123\n".to_string());
+    assert_eq!(head_commit(&s, sha).as_deref(), Some("abc123"));
 }

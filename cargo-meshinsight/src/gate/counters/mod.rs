@@ -7,19 +7,13 @@
 //! not depend on the rate, as open-loop coalescing does); [`compare_counters`] pairs the head's
 //! and the base's points and judges each counter.
 
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "`check` reports the counters once the paired default check uses them"
-    )
-)]
-
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+use super::MetricVerdict;
+use super::verdict::CounterLine;
 use crate::model::Profile;
 use crate::model::runs::{Load, Run, WorkCounter};
 use crate::vocab::{Component, SidecarConfig};
@@ -395,6 +389,29 @@ fn combine(
         worst,
         by_size,
     })
+}
+
+/// The counters of `head` against `base` as the verdict reports them: a counter decides
+/// by its size that moved most ([`CounterResult::worst`]); an inconsistent move is not
+/// significant.
+pub(crate) fn counter_lines(head: &Profile, base: &Profile) -> Vec<CounterLine> {
+    compare_counters(&counters_of(head), &counters_of(base))
+        .into_iter()
+        .map(|r| CounterLine {
+            key: r.key,
+            component: r.component.to_string(),
+            base: r.worst.base,
+            head: r.worst.head,
+            delta: r.worst.delta,
+            tolerance: r.worst.tolerance,
+            verdict: match r.verdict {
+                CounterVerdict::Regression => MetricVerdict::Regression,
+                CounterVerdict::Improvement => MetricVerdict::Improvement,
+                CounterVerdict::Inconsistent => MetricVerdict::NotSignificant,
+                CounterVerdict::Unchanged => MetricVerdict::Unchanged,
+            },
+        })
+        .collect()
 }
 
 fn mean(values: &[f64]) -> f64 {
