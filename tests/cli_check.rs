@@ -649,3 +649,25 @@ fn a_bin_sidecar_that_does_not_build_is_one_clear_error() {
         "{err}"
     );
 }
+
+/// The table report of a regression fits the terminal: every line within `COLUMNS`.
+#[test]
+fn regression_table_fits_80_and_160_columns() {
+    let p = Project::new("").with_baseline();
+    for width in [80usize, 160] {
+        let columns = width.to_string();
+        let o = p.run(
+            &["check", "--profile", "slow.json"],
+            &[("COLUMNS", columns.as_str())],
+        );
+        assert_eq!(o.status.code(), Some(100), "{}", stderr(&o));
+        let text = redact_commits(&stdout(&o));
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= width,
+                "a line wider than {width}:\n{line}\n\n{text}"
+            );
+        }
+        insta::assert_snapshot!(format!("regression_table_{width}"), text);
+    }
+}
