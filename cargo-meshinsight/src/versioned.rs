@@ -40,7 +40,7 @@ pub enum VersionedError {
         found: &'static str,
     },
     /// The document does not fit the schema.
-    #[error("at `{path}`: {error}")]
+    #[error("at `{path}`: {}", crate::util::text::escape_controls(&error.to_string()))]
     Schema {
         /// The JSON path of the offending value.
         path: String,
@@ -91,7 +91,7 @@ pub(crate) fn from_json<T: DeserializeOwned>(
         None => return Err(VersionedError::NoVersion { expected: version }),
     }
     serde_path_to_error::deserialize(value).map_err(|e| VersionedError::Schema {
-        path: e.path().to_string(),
+        path: crate::util::text::escape_controls(&e.path().to_string()).into_owned(),
         error: e.into_inner(),
     })
 }

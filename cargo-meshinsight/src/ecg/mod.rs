@@ -336,11 +336,11 @@ impl EcgDoc {
             let de = &mut serde_json::Deserializer::from_str(text);
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let inner = e.inner();
+                let at = format!("at `{}`: {}", e.path(), strip_position(&inner.to_string()));
                 invalid(format!(
-                    "line {}: at `{}`: {}",
+                    "line {}: {}",
                     inner.line(),
-                    e.path(),
-                    strip_position(&inner.to_string())
+                    crate::util::text::escape_controls(&at)
                 ))
             })
         } else {

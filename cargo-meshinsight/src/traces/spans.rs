@@ -17,6 +17,7 @@ use super::{
     positions,
 };
 use crate::ecg::MAX_BYTES;
+use crate::util::text::escape_controls;
 
 /// The kind of a span (OpenTelemetry's, which Jaeger's `span.kind` tag also uses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -496,9 +497,9 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
             path: path.to_path_buf(),
             line: inner.line() as u64,
             message: if e.path().to_string() == "." {
-                message
+                escape_controls(&message).into_owned()
             } else {
-                format!("at `{}`: {message}", e.path())
+                escape_controls(&format!("at `{}`: {message}", e.path())).into_owned()
             },
         }
     })

@@ -565,3 +565,13 @@ mod proptests {
         }
     }
 }
+
+/// Found by fuzzing: a JSON key with an escaped newline, quoted in the error's path, made the
+/// error two lines.
+#[test]
+fn a_key_with_a_newline_keeps_the_error_on_one_line() {
+    let text = include_str!("../../../tests/hostile/jaeger-newline-in-key.json");
+    let e = jaeger::parse(text, std::path::Path::new("t.json")).unwrap_err();
+    let msg = e.to_string();
+    assert!(!msg.contains('\n') && msg.contains("\\n"), "{msg:?}");
+}

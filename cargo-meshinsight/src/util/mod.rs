@@ -2,6 +2,7 @@
 
 pub(crate) mod hash;
 pub(crate) mod stats;
+pub(crate) mod text;
 
 /// A number for an error message: as written up to a million, in exponent form beyond (so
 /// that 1e308 is not printed as 309 digits).
