@@ -27,7 +27,7 @@ fi
 
 mi_note "Checking with $("$bin" meshinsight --version)"
 code=0
-mi_privileged "$bin" meshinsight check --report "$out/report.json" --no-comment "$@" || code=$?
+mi_privileged "$bin" meshinsight check --output "$out/report.json" --no-comment "$@" || code=$?
 printf '%s\n' "$code" >"$out/exit-code"
 if [ -f "$out/report.json" ]; then
   if "$bin" meshinsight comment --report "$out/report.json" --render-only >"$mi_tmp/comment.md"; then
