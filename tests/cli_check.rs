@@ -658,7 +658,10 @@ fn regression_table_fits_80_and_160_columns() {
         let columns = width.to_string();
         let o = p.run(
             &["check", "--profile", "slow.json"],
-            &[("COLUMNS", columns.as_str())],
+            &[
+                ("COLUMNS", columns.as_str()),
+                ("GITHUB_SHA", "fedcba9876543210fedcba9876543210fedcba98"),
+            ],
         );
         assert_eq!(o.status.code(), Some(100), "{}", stderr(&o));
         let text = redact_commits(&stdout(&o));
