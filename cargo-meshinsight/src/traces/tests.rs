@@ -575,3 +575,34 @@ fn a_key_with_a_newline_keeps_the_error_on_one_line() {
     let msg = e.to_string();
     assert!(!msg.contains('\n') && msg.contains("\\n"), "{msg:?}");
 }
+
+/// CRISP's `sanitizeOverflowingChildren`, case by case: inside kept, one overhang cut, a child
+/// overhanging both ends of its parent (or wholly outside it) dropped with its subtree.
+#[test]
+fn clip_mask_cuts_one_overhang_and_drops_a_child_over_both_ends() {
+    let call = |id: &str, parent: Option<usize>, start_us: f64, duration_us: f64| GraphCall {
+        id: id.into(),
+        parent,
+        service: "s".into(),
+        operation: "op".into(),
+        start_us,
+        duration_us,
+        request_bytes: None,
+        response_bytes: None,
+    };
+    let mut calls = vec![
+        call("root", None, 100.0, 100.0),
+        call("inside", Some(0), 120.0, 10.0),
+        call("early", Some(0), 90.0, 30.0),
+        call("late", Some(0), 180.0, 50.0),
+        call("both", Some(0), 50.0, 300.0),
+        call("under-both", Some(4), 60.0, 10.0),
+        call("outside", Some(0), 250.0, 10.0),
+    ];
+    let mut problems = Problems::default();
+    let keep = clip_mask(&mut calls, &mut problems);
+    assert_eq!(keep, [true, true, true, true, false, false, false]);
+    assert_eq!((calls[2].start_us, calls[2].duration_us), (100.0, 20.0));
+    assert_eq!((calls[3].start_us, calls[3].duration_us), (180.0, 20.0));
+    assert_eq!((calls[1].start_us, calls[1].duration_us), (120.0, 10.0));
+}
