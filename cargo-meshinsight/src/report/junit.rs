@@ -56,20 +56,7 @@ pub(crate) fn render(verdict: &Verdict) -> String {
 
 /// The test case of one metric: a failure when it regressed.
 fn case(m: &MetricResult, kind: &str) -> TestCase {
-    let line = summary(m);
-    let status = if m.verdict == MetricVerdict::Regression {
-        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-        status
-            .set_message(format!("regression: {line}"))
-            .set_type("regression");
-        status
-    } else {
-        TestCaseStatus::success()
-    };
-    let mut case = TestCase::new(m.key.as_str(), status);
-    case.set_classname(format!("{NAME}.{kind}"));
-    case.set_system_out(line);
-    case
+    test_case(&m.key, kind, m.verdict, summary(m))
 }
 
 /// The test case of one work counter: a failure when it regressed.
@@ -83,7 +70,13 @@ fn counter_case(c: &CounterLine) -> TestCase {
         sig3(c.tolerance),
         c.verdict.code()
     );
-    let status = if c.verdict == MetricVerdict::Regression {
+    test_case(&c.key, "counter", c.verdict, line)
+}
+
+/// A case named `key` in class `kind` that prints `line`: a failure when `verdict` is a
+/// regression.
+fn test_case(key: &str, kind: &str, verdict: MetricVerdict, line: String) -> TestCase {
+    let status = if verdict == MetricVerdict::Regression {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
         status
             .set_message(format!("regression: {line}"))
@@ -92,8 +85,8 @@ fn counter_case(c: &CounterLine) -> TestCase {
     } else {
         TestCaseStatus::success()
     };
-    let mut case = TestCase::new(c.key.as_str(), status);
-    case.set_classname(format!("{NAME}.counter"));
+    let mut case = TestCase::new(key, status);
+    case.set_classname(format!("{NAME}.{kind}"));
     case.set_system_out(line);
     case
 }
