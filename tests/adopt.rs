@@ -6,12 +6,13 @@ mod support {
     pub mod fake_github;
 }
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cargo_meshinsight::model::Profile;
 use cargo_meshinsight::vocab::{Component, Mode};
 use support::fake_github::{FakeGithub, FakePull};
 
@@ -780,31 +781,6 @@ fn the_comment_script_stops_on_a_page_loop_and_never_shows_the_token() {
 
 // ---- ci/meshinsight-check.sh and ci/meshinsight-baseline.sh on a local project ----
 
-/// The paper's profile with `other` of tcp scaled by `factor`, with standard errors.
-fn profile(factor: f64) -> String {
-    let mut p = Profile::paper();
-    p.platform.id = "ci-box".into();
-    for mp in p.modes.values_mut() {
-        for m in mp.components.values_mut() {
-            for lm in [&mut m.latency, &mut m.cpu] {
-                lm.base_se_us = Some(0.01 * lm.base_us);
-                lm.per_byte_se_us = Some(1e-4);
-                lm.n = Some(40);
-            }
-        }
-    }
-    let other = p
-        .modes
-        .get_mut(&Mode::Tcp)
-        .unwrap()
-        .components
-        .get_mut(&Component::Other)
-        .unwrap();
-    other.latency.base_us *= factor;
-    other.cpu.base_us *= factor;
-    p.to_json()
-}
-
 /// An adopter set up by `init` with the builtin sidecar, committed, and pushed to a bare
 /// `origin`; returns (project, remote).
 fn initialised() -> (tempfile::TempDir, tempfile::TempDir) {
@@ -812,8 +788,16 @@ fn initialised() -> (tempfile::TempDir, tempfile::TempDir) {
     let root = dir.path();
     let o = meshinsight(root, &["init"]);
     assert!(o.status.success(), "{}", shown(&o));
-    std::fs::write(root.join("base.json"), profile(1.0)).unwrap();
-    std::fs::write(root.join("slow.json"), profile(1.5)).unwrap();
+    std::fs::write(
+        root.join("base.json"),
+        common::scaled_profile_json("ci-box", Mode::Tcp, Component::Other, 1.0),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("slow.json"),
+        common::scaled_profile_json("ci-box", Mode::Tcp, Component::Other, 1.5),
+    )
+    .unwrap();
     std::fs::write(
         root.join(".gitignore"),
         "target\n*.json\n!baselines/*.json\nmeshinsight-out\n",

@@ -5,10 +5,11 @@ mod support {
     pub mod fake_github;
 }
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cargo_meshinsight::model::Profile;
 use cargo_meshinsight::vocab::{Component, Mode};
 use git2::Repository;
 use support::fake_github::FakeGithub;
@@ -21,30 +22,6 @@ fn repo_root() -> PathBuf {
 struct Project {
     dir: tempfile::TempDir,
     repo: Repository,
-}
-
-fn fitted(parsing_factor: f64) -> String {
-    let mut p = Profile::paper();
-    p.platform.id = "ci-box".into();
-    for mp in p.modes.values_mut() {
-        for m in mp.components.values_mut() {
-            for lm in [&mut m.latency, &mut m.cpu] {
-                lm.base_se_us = Some(0.01 * lm.base_us);
-                lm.per_byte_se_us = Some(1e-4);
-                lm.n = Some(40);
-            }
-        }
-    }
-    let parsing = p
-        .modes
-        .get_mut(&Mode::Http)
-        .unwrap()
-        .components
-        .get_mut(&Component::Parsing)
-        .unwrap();
-    parsing.latency.base_us *= parsing_factor;
-    parsing.cpu.base_us *= parsing_factor;
-    p.to_json()
 }
 
 impl Project {
@@ -67,8 +44,16 @@ impl Project {
             )
             .unwrap();
         }
-        std::fs::write(root.join("base.json"), fitted(1.0)).unwrap();
-        std::fs::write(root.join("slow.json"), fitted(1.2)).unwrap();
+        std::fs::write(
+            root.join("base.json"),
+            common::scaled_profile_json("ci-box", Mode::Http, Component::Parsing, 1.0),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("slow.json"),
+            common::scaled_profile_json("ci-box", Mode::Http, Component::Parsing, 1.2),
+        )
+        .unwrap();
         std::fs::write(
             root.join(".gitignore"),
             "*.json\n!baselines/*.json\ntarget\n",

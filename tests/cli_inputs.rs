@@ -7,10 +7,11 @@ mod support {
     pub mod fake_github;
 }
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cargo_meshinsight::model::Profile;
 use cargo_meshinsight::vocab::{Component, Mode};
 use git2::Repository;
 use support::fake_github::{ErrorBody, FakeGithub, NextLink};
@@ -20,31 +21,6 @@ const GHS: &str = "ghs_16C7e42F292c6912E7710c838347Ae178B4a";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The paper's profile as platform `ci-box`, with fit errors, http parsing scaled by `factor`.
-fn fitted(factor: f64) -> String {
-    let mut p = Profile::paper();
-    p.platform.id = "ci-box".into();
-    for mp in p.modes.values_mut() {
-        for m in mp.components.values_mut() {
-            for lm in [&mut m.latency, &mut m.cpu] {
-                lm.base_se_us = Some(0.01 * lm.base_us);
-                lm.per_byte_se_us = Some(1e-4);
-                lm.n = Some(40);
-            }
-        }
-    }
-    let parsing = p
-        .modes
-        .get_mut(&Mode::Http)
-        .unwrap()
-        .components
-        .get_mut(&Component::Parsing)
-        .unwrap();
-    parsing.latency.base_us *= factor;
-    parsing.cpu.base_us *= factor;
-    p.to_json()
 }
 
 /// A crate with the gate configured (`meta` appended to its table), two fixtures and two
@@ -74,8 +50,16 @@ impl Project {
             )
             .unwrap();
         }
-        std::fs::write(root.join("base.json"), fitted(1.0)).unwrap();
-        std::fs::write(root.join("slow.json"), fitted(1.2)).unwrap();
+        std::fs::write(
+            root.join("base.json"),
+            common::scaled_profile_json("ci-box", Mode::Http, Component::Parsing, 1.0),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("slow.json"),
+            common::scaled_profile_json("ci-box", Mode::Http, Component::Parsing, 1.2),
+        )
+        .unwrap();
         std::fs::write(root.join(".gitignore"), "/*.json\ntarget\n").unwrap();
         let repo = Repository::init(root).unwrap();
         {

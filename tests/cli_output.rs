@@ -7,7 +7,6 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use cargo_meshinsight::model::Profile;
 use cargo_meshinsight::vocab::{Component, Mode};
 use common::{root, stderr, stdout};
 
@@ -302,40 +301,22 @@ fn predict_reads_the_configured_fixtures() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
-/// The paper profile of platform `junit-box` with HTTP parsing scaled by `factor`, with the
-/// small standard errors of a well-measured profile.
-fn profile_json(factor: f64) -> String {
-    let mut p = Profile::paper();
-    p.platform.id = "junit-box".into();
-    for mp in p.modes.values_mut() {
-        for m in mp.components.values_mut() {
-            for lm in [&mut m.latency, &mut m.cpu] {
-                lm.base_se_us = Some(0.01 * lm.base_us);
-                lm.per_byte_se_us = Some(1e-4);
-                lm.n = Some(40);
-            }
-        }
-    }
-    let parsing = p
-        .modes
-        .get_mut(&Mode::Http)
-        .unwrap()
-        .components
-        .get_mut(&Component::Parsing)
-        .unwrap();
-    parsing.latency.base_us *= factor;
-    parsing.cpu.base_us *= factor;
-    p.to_json()
-}
-
 /// `check --junit FILE` writes one test case per metric, the regressions as failures, and
 /// `-o` (formerly `--report`) the JSON verdict.
 #[test]
 fn check_writes_junit_and_the_json_verdict() {
     let p = project("graphs/*.toml");
     let dir = p.path();
-    std::fs::write(dir.join("base.json"), profile_json(1.0)).unwrap();
-    std::fs::write(dir.join("slow.json"), profile_json(1.3)).unwrap();
+    std::fs::write(
+        dir.join("base.json"),
+        common::scaled_profile_json("junit-box", Mode::Http, Component::Parsing, 1.0),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("slow.json"),
+        common::scaled_profile_json("junit-box", Mode::Http, Component::Parsing, 1.3),
+    )
+    .unwrap();
     let o = command(dir, &["baseline", "update", "--profile", "base.json"], &[])
         .output()
         .unwrap();

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use cargo_meshinsight::ecg::Ecg;
 use cargo_meshinsight::harness::Launch;
 use cargo_meshinsight::model::Profile;
+use cargo_meshinsight::vocab::{Component, Mode};
 
 /// The repository root (fixtures, baselines, docs).
 pub fn root() -> PathBuf {
@@ -257,4 +258,35 @@ pub fn is_root() -> bool {
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
         .unwrap_or(false)
+}
+
+/// The paper's profile as platform `platform`, with the small standard errors of a
+/// well-measured profile, and `component` of `mode` scaled by `factor`, as JSON.
+pub fn scaled_profile_json(
+    platform: &str,
+    mode: Mode,
+    component: Component,
+    factor: f64,
+) -> String {
+    let mut p = Profile::paper();
+    p.platform.id = platform.into();
+    for mp in p.modes.values_mut() {
+        for m in mp.components.values_mut() {
+            for lm in [&mut m.latency, &mut m.cpu] {
+                lm.base_se_us = Some(0.01 * lm.base_us);
+                lm.per_byte_se_us = Some(1e-4);
+                lm.n = Some(40);
+            }
+        }
+    }
+    let scaled = p
+        .modes
+        .get_mut(&mode)
+        .unwrap()
+        .components
+        .get_mut(&component)
+        .unwrap();
+    scaled.latency.base_us *= factor;
+    scaled.cpu.base_us *= factor;
+    p.to_json()
 }
