@@ -2,7 +2,6 @@
 //! of bounded size, read whole and handed to its stage's parser; a FIFO or a device is
 //! refused rather than read (it could block forever or never end).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::error::{Error, InputError};
@@ -50,36 +49,24 @@ pub(crate) fn read_text(path: &Path, what: &'static str) -> Result<String, Error
 
 /// The text of the regular file at `path`, at most `max` bytes.
 fn read_text_within(path: &Path, what: &'static str, max: u64) -> Result<String, InputError> {
-    let read = |source| InputError::Read {
-        what,
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(read)?;
-    if !meta.is_file() {
-        return Err(InputError::NotAFile {
+    use crate::util::file::{ReadRefused, read_bounded};
+    let path_buf = path.to_path_buf();
+    read_bounded(path, max).map_err(|refused| match refused {
+        ReadRefused::Io(source) => InputError::Read {
             what,
-            path: path.to_path_buf(),
-        });
-    }
-    let too_large = || InputError::TooLarge {
-        what,
-        path: path.to_path_buf(),
-        max,
-    };
-    if meta.len() > max {
-        return Err(too_large());
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(read)?
-        .take(max.saturating_add(1))
-        .read_to_string(&mut text)
-        .map_err(read)?;
-    if text.len() as u64 > max {
-        return Err(too_large());
-    }
-    Ok(text)
+            path: path_buf,
+            source,
+        },
+        ReadRefused::NotAFile => InputError::NotAFile {
+            what,
+            path: path_buf,
+        },
+        ReadRefused::TooLarge => InputError::TooLarge {
+            what,
+            path: path_buf,
+            max,
+        },
+    })
 }
 
 /// Reads and validates an ECG fixture (TOML, or JSON by extension `.json`).

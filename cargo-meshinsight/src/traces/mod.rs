@@ -112,29 +112,19 @@ pub(crate) fn check_regular(path: &Path) -> Result<std::fs::Metadata, TraceError
 
 /// The text of the regular file `path`, refused when larger than `max` bytes.
 pub(crate) fn read_whole(path: &Path, max: u64) -> Result<String, TraceError> {
-    use std::io::Read;
-    let meta = check_regular(path)?;
-    let too_large = || TraceError::TooLarge {
-        path: path.to_path_buf(),
-        max,
-    };
-    if meta.len() > max {
-        return Err(too_large());
-    }
-    let read = |source| TraceError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(read)?
-        .take(max.saturating_add(1))
-        .read_to_string(&mut text)
-        .map_err(read)?;
-    if text.len() as u64 > max {
-        return Err(too_large());
-    }
-    Ok(text)
+    use crate::util::file::{ReadRefused, read_bounded};
+    let path_buf = path.to_path_buf();
+    read_bounded(path, max).map_err(|refused| match refused {
+        ReadRefused::Io(source) => TraceError::Read {
+            path: path_buf,
+            source,
+        },
+        ReadRefused::NotAFile => TraceError::NotAFile { path: path_buf },
+        ReadRefused::TooLarge => TraceError::TooLarge {
+            path: path_buf,
+            max,
+        },
+    })
 }
 
 /// The formats this module reads.

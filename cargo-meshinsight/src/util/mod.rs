@@ -1,5 +1,6 @@
 //! Small helpers several stages share: hashing and names, order statistics.
 
+pub(crate) mod file;
 pub(crate) mod hash;
 pub(crate) mod stats;
 pub(crate) mod text;
