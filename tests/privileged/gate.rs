@@ -426,12 +426,13 @@ fn privileged_paired_extra_user_work_is_a_regression_of_other() {
         parsing.abs() < other / 4.0,
         "parsing moved by {parsing:.1} µs, other by {other:.1} µs"
     );
-    // A paired regression is measured once more, for as many rounds, and must repeat.
+    // A paired regression is measured once more, by the same stopping rule, and must repeat;
+    // 40 µs per traversal is decided long before the budget, whichever metric decides it.
     assert!(err.contains("Confirming"), "{err}");
-    let first = &v["paired"]["rounds"];
-    let second = &v["paired"]["confirmation"];
-    assert_eq!(first["rounds"], second["rounds"], "{}", v["paired"]);
-    assert_eq!(second["stopped"], "fixed");
+    for m in [&v["paired"]["rounds"], &v["paired"]["confirmation"]] {
+        assert!(m["rounds"].as_u64().is_some_and(|r| r >= 2), "{}", v["paired"]);
+        assert_eq!(m["stopped"], "regression", "{}", v["paired"]);
+    }
     assert!(
         ["total/tcp/latency", "total/tcp/cpu"]
             .iter()

@@ -46,8 +46,9 @@ pub(crate) struct Rounds {
 pub(crate) enum Stopped {
     /// Every primary metric's interval cleared the threshold one way or the other.
     Decided,
+    /// A regression was decided: a primary metric's interval lay entirely above the
+    /// threshold, or a work counter moved; the rest need not be decided to fail the gate.
+    Regression,
     /// The time budget was spent with metrics undecided.
     Budget,
-    /// A fixed number of rounds (a confirming measurement).
-    Fixed,
 }

@@ -607,6 +607,8 @@ fn a_paired_regression_is_judged_on_the_replicates_and_names_the_component() {
     let total = find(&v.metrics, "total/http/latency");
     assert_eq!(total.verdict, MetricVerdict::Regression);
     assert_eq!(total.decision, Some(Decision::Regression));
+    // The adaptive check may stop here: a decided regression fails the gate whatever the rest.
+    assert!(v.regression_decided());
     // (R − 1) × modes degrees of freedom, and one relative noise per quantity: every latency
     // metric's se is the same fraction of its base.
     assert_eq!(total.df, Some(9.0));
@@ -643,11 +645,13 @@ fn paired_identical_sides_pass_and_noise_leaves_metrics_undecided() {
     assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
     assert_eq!(v.undecided().count(), 0, "{:?}", v.metrics);
     assert!(v.moved().is_empty());
+    assert!(!v.regression_decided());
 
     let loud = |n: &[f64]| n.iter().map(|x| 8.0 * x).collect::<Vec<f64>>();
     let v = judge_pairs(&replicate_pairs(&loud(&NOISE_B), &loud(&NOISE_H), |p| p));
     assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
     assert!(v.undecided().count() > 0);
+    assert!(!v.regression_decided());
 
     let v = judge_pairs(&replicate_pairs(&NOISE_B[..1], &NOISE_H[..1], |mut p| {
         p = scaled(p, Mode::Http, Component::Other, 5.0);

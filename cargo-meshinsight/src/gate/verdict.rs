@@ -235,6 +235,18 @@ impl Verdict {
             .iter()
             .filter(|m| m.decision == Some(Decision::Undecided))
     }
+
+    /// Whether a regression is already decided: a primary metric's interval lies entirely
+    /// above the threshold, or a work counter regressed (counters are exact).
+    pub(crate) fn regression_decided(&self) -> bool {
+        self.metrics
+            .iter()
+            .any(|m| m.decision == Some(Decision::Regression))
+            || self
+                .counters
+                .iter()
+                .any(|c| c.verdict == MetricVerdict::Regression)
+    }
 }
 
 fn decided_change(v: MetricVerdict) -> bool {

@@ -426,13 +426,17 @@ fn compared_line(v: &Verdict, markdown: bool) -> String {
 fn rounds_text(r: &Rounds) -> String {
     let how = match r.stopped {
         Stopped::Decided => format!("decided after {} round{}", r.rounds, plural(r.rounds)),
+        Stopped::Regression => format!(
+            "a regression decided after {} round{}",
+            r.rounds,
+            plural(r.rounds)
+        ),
         Stopped::Budget => format!(
             "time budget of {} spent after {} round{}",
             duration(r.budget_s),
             r.rounds,
             plural(r.rounds)
         ),
-        Stopped::Fixed => format!("{} round{}", r.rounds, plural(r.rounds)),
     };
     format!(
         "{how} ({} replicates, {:.0} s of measurement)",
@@ -463,7 +467,7 @@ fn measurement_line(v: &Verdict) -> Option<String> {
     }
     if let Some(c) = &p.confirmation {
         s.push_str(&format!(
-            "; a regression was measured again: {}, the figures are that measurement's",
+            "; measured again to confirm: {}, the figures are that measurement's",
             rounds_text(c)
         ));
     }
@@ -828,7 +832,7 @@ mod tests {
             test: "paired t".into(),
             rounds: rounds.clone(),
             confirmation: Some(Rounds {
-                stopped: Stopped::Fixed,
+                stopped: Stopped::Regression,
                 elapsed_s: 40.2,
                 ..rounds
             }),

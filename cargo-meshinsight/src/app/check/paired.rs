@@ -1,7 +1,7 @@
 //! The default check: base and head measured interleaved, in rounds of fresh processes, until
-//! every primary metric is decided or the time budget is spent; a regression measured again
-//! for as many rounds; and the head against the last merged baseline as a coarse, informational
-//! second signal.
+//! a regression is decided, every primary metric is decided, or the time budget is spent; a
+//! regression measured again by the same rule; and the head against the last merged baseline
+//! as a coarse, informational second signal.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -28,15 +28,6 @@ use crate::project::config::Settings;
 /// fewest whose pooled noise has enough degrees of freedom for an interval that can clear the
 /// threshold (docs/gate.md).
 pub(crate) const MIN_ROUNDS: usize = 2;
-
-/// What the rounds of a measurement are asked to do.
-#[derive(Clone, Copy, Debug)]
-enum Plan {
-    /// Measure until every primary metric is decided or `budget` is spent.
-    Adaptive { budget: Duration },
-    /// Measure this many rounds (confirmation).
-    Fixed(usize),
-}
 
 /// The rounds of one measurement, and how it ended.
 struct Measured {
@@ -113,15 +104,14 @@ pub(super) fn check_paired(
         .time_budget
         .or(settings.time_budget)
         .unwrap_or(super::DEFAULT_TIME_BUDGET);
-    let first = session.measure(Plan::Adaptive { budget }, out)?;
+    let first = session.measure(budget, out)?;
     let first_verdict = session.judge(&first)?;
     let first_rounds = first_verdict.paired.as_ref().map(|p| p.rounds.clone());
-    let rounds = first.rounds.len();
     let again = Cell::new(false);
     let mut last = first;
     let mut v = confirm_by_measuring_again(config, first_verdict, "base and head", out, |out| {
         again.set(true);
-        let second = session.measure(Plan::Fixed(rounds), out)?;
+        let second = session.measure(budget, out)?;
         let v = session.judge(&second)?;
         last = second;
         Ok(v)
@@ -137,16 +127,12 @@ pub(super) fn check_paired(
 }
 
 impl Session<'_> {
-    /// Measures rounds as `plan` says: each a paired measurement with fresh processes, its
-    /// repeats numbered after the rounds before it.
-    fn measure(&self, plan: Plan, out: &mut Output) -> Result<Measured, Error> {
+    /// Measures rounds, each a paired measurement with fresh processes, its repeats numbered
+    /// after the rounds before it, until [`Session::stop`] says why to stop.
+    fn measure(&self, budget: Duration, out: &mut Output) -> Result<Measured, Error> {
         let start = Instant::now();
         let (head_label, base_label) = (self.head.label(), self.base.resolved.label());
         let mut rounds: Vec<PairedProfiles> = Vec::new();
-        let budget = match plan {
-            Plan::Adaptive { budget } => budget,
-            Plan::Fixed(_) => Duration::ZERO,
-        };
         loop {
             let n = rounds.len() as u32;
             out.status("Round", format!("{} of the paired measurement", n + 1));
@@ -165,52 +151,51 @@ impl Session<'_> {
             renumber(&mut m.base.runs, n, self.cfg.repeat, blocks);
             rounds.push(m);
             let elapsed = start.elapsed();
-            let done = |stopped| Measured {
-                rounds: Vec::new(),
-                stopped,
-                elapsed,
-                budget,
-            };
-            let stop = match plan {
-                Plan::Fixed(k) => (rounds.len() >= k).then(|| done(Stopped::Fixed)),
-                Plan::Adaptive { budget } if rounds.len() >= MIN_ROUNDS => {
-                    let undecided = self.undecided(&rounds, elapsed, budget)?;
-                    let per_round = elapsed / rounds.len() as u32;
-                    if undecided == 0 {
-                        Some(done(Stopped::Decided))
-                    } else if elapsed + per_round > budget {
-                        Some(done(Stopped::Budget))
-                    } else {
-                        out.status(
-                            "Undecided",
-                            format!(
-                                "{undecided} primary metric(s) after {} rounds ({:.0} s of the \
-                                 {} s budget): measuring another round",
-                                rounds.len(),
-                                elapsed.as_secs_f64(),
-                                budget.as_secs()
-                            ),
-                        );
-                        None
-                    }
-                }
-                Plan::Adaptive { .. } => None,
-            };
-            if let Some(measured) = stop {
-                return Ok(Measured { rounds, ..measured });
+            if let Some(stopped) = self.stop(&rounds, elapsed, budget, out)? {
+                return Ok(Measured {
+                    rounds,
+                    stopped,
+                    elapsed,
+                    budget,
+                });
             }
         }
     }
 
-    /// How many primary metrics the rounds so far leave undecided.
-    fn undecided(
+    /// Why to stop after `rounds` (none: measure another round). From [`MIN_ROUNDS`] on: a
+    /// decided regression (the rest need not be decided to fail the gate), every primary metric
+    /// decided, or another round would overrun the budget.
+    fn stop(
         &self,
         rounds: &[PairedProfiles],
         elapsed: Duration,
         budget: Duration,
-    ) -> Result<usize, Error> {
+        out: &mut Output,
+    ) -> Result<Option<Stopped>, Error> {
+        if rounds.len() < MIN_ROUNDS {
+            return Ok(None);
+        }
         let v = self.verdict(rounds, Stopped::Budget, elapsed, budget)?;
-        Ok(v.undecided().count())
+        let undecided = v.undecided().count();
+        let per_round = elapsed / rounds.len() as u32;
+        if v.regression_decided() {
+            return Ok(Some(Stopped::Regression));
+        } else if undecided == 0 {
+            return Ok(Some(Stopped::Decided));
+        } else if elapsed + per_round > budget {
+            return Ok(Some(Stopped::Budget));
+        }
+        out.status(
+            "Undecided",
+            format!(
+                "{undecided} primary metric(s) after {} rounds ({:.0} s of the {} s budget): \
+                 measuring another round",
+                rounds.len(),
+                elapsed.as_secs_f64(),
+                budget.as_secs()
+            ),
+        );
+        Ok(None)
     }
 
     /// The verdict of a measurement.
