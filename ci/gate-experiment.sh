@@ -30,11 +30,92 @@
 # beside every check (as a loaded CI runner would). BUDGET=90s passes --time-budget to the
 # paired checks (default: the check's own, 3m). UPDATE_EVERY=K records one more baseline
 # version after every K rounds (what the baseline workflow does on every merge).
+# SUMMARY=DIR prints the tables of an earlier run's directory (also of one stopped early).
 #
 # Needs root (the eBPF probe). The figures are only as good as the machine is quiet: the
 # script records the load average before every check. Reports stay in the printed directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+summary() { # out n
+python3 - "$1" "$2" <<'PY'
+import json, math, sys
+out, n = sys.argv[1], int(sys.argv[2])
+runs = [l.split() for l in open(f"{out}/runs.txt")]
+
+def report(kind, r):
+    try:
+        return json.load(open(f"{out}/{kind}-{r}.json"))
+    except Exception:
+        return None
+
+def moved(v):
+    """The components that moved: parts of the primary metrics that regressed or improved."""
+    return {a["part"] for m in v["metrics"] if m["verdict"] in ("regression", "improvement")
+            for a in m.get("parts", [])}
+
+def write_counters(v):
+    return any(c["verdict"] == "regression" and "/write/" in c["key"] for c in v.get("counters", []))
+
+def twice(v):
+    return bool((v.get("paired") or {}).get("confirmation")) or any(
+        s.startswith("measured twice") for s in v.get("notes", []))
+
+def budget(v):
+    return ((v.get("paired") or {}).get("rounds") or {}).get("stopped") == "budget"
+
+def rounds(v):
+    return ((v.get("paired") or {}).get("rounds") or {}).get("rounds", 0)
+
+def upper95(k, n):
+    """One-sided 95 % upper bound of a rate seen k times in n (Clopper-Pearson)."""
+    if n == 0:
+        return float("nan")
+    cdf = lambda p: sum(math.comb(n, i) * p**i * (1 - p)**(n - i) for i in range(k + 1))
+    lo, hi = k / n, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) > 0.05 else (lo, mid)
+    return hi
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(math.ceil(q * len(xs))) - 1)] if xs else float("nan")
+
+print(f"\nN={n} rounds")
+print(f"{'check':12} {'runs':>4} {'errors':>6} {'regression':>10} {'95% upper':>9} {'other moved':>11} "
+      f"{'write ctr':>9} {'improved':>8} {'twice':>5} {'budget':>6} {'rounds':>6} {'load':>5} {'median s':>8} {'p90 s':>6}")
+for kind in ["aa", "inj5", "inj2", "split2", "aa-unpaired"]:
+    rows = [x for x in runs if x[0] == kind]
+    if not rows:
+        continue
+    vs = [report(kind, x[1]) for x in rows]
+    errors = sum(1 for x, v in zip(rows, vs) if v is None or x[2] not in ("0", "100"))
+    reg = [v for v in vs if v and v["verdict"] == "regression"]
+    better = sum(1 for v in vs if v and v["verdict"] == "improvement")
+    bound = f"{100 * upper95(len(reg), len(rows)):8.1f}%" if kind.startswith("aa") else f"{'-':>9}"
+    other = sum(1 for v in reg if "other" in moved(v))
+    ctr = sum(1 for v in reg if write_counters(v))
+    two = sum(1 for v in vs if v and twice(v))
+    spent = sum(1 for v in vs if v and budget(v))
+    rs = [rounds(v) for v in vs if v]
+    secs = [float(x[4]) for x in rows]
+    load = sum(float(x[3]) for x in rows) / len(rows)
+    print(f"{kind:12} {len(rows):4} {errors:6} {len(reg):10} {bound} {other:11} {ctr:9} {better:8} {two:5} {spent:6} "
+          f"{pct(rs, 0.5):6} {load:5.1f} {pct(secs, 0.5):8.0f} {pct(secs, 0.9):6.0f}")
+print("\nper check: kind, round, verdict, components that moved, rounds, summary")
+for x in runs:
+    v = report(x[0], x[1])
+    parts = ",".join(sorted(moved(v))) if v else ""
+    print(f"  {x[0]:12} {x[1]:>3} {v['verdict'] if v else 'error':11} {parts:18} "
+          f"{rounds(v) if v else 0:>2} {'twice' if v and twice(v) else 'once':5} {v['summary'] if v else ''}")
+PY
+}
+
+if [ -n "${SUMMARY:-}" ]; then # the tables of an earlier (or stopped) run's directory
+  summary "$SUMMARY" "$(awk '{ print $2 }' "$SUMMARY/runs.txt" | sort -n | tail -1)"
+  exit 0
+fi
 n=${1:-50}
 history=${2:-3}
 repo=$(pwd)
@@ -119,75 +200,5 @@ for r in $(seq 1 "$n"); do
 done
 echo "baseline versions at the end: $history"
 
-python3 - "$out" "$n" <<'PY'
-import json, math, sys
-out, n = sys.argv[1], int(sys.argv[2])
-runs = [l.split() for l in open(f"{out}/runs.txt")]
-
-def report(kind, r):
-    try:
-        return json.load(open(f"{out}/{kind}-{r}.json"))
-    except Exception:
-        return None
-
-def moved(v):
-    """The components that moved: parts of the primary metrics that regressed or improved."""
-    return {a["part"] for m in v["metrics"] if m["verdict"] in ("regression", "improvement")
-            for a in m.get("parts", [])}
-
-def write_counters(v):
-    return any(c["verdict"] == "regression" and "/write/" in c["key"] for c in v.get("counters", []))
-
-def twice(v):
-    return bool((v.get("paired") or {}).get("confirmation")) or any(
-        s.startswith("measured twice") for s in v.get("notes", []))
-
-def budget(v):
-    return ((v.get("paired") or {}).get("rounds") or {}).get("stopped") == "budget"
-
-def rounds(v):
-    return ((v.get("paired") or {}).get("rounds") or {}).get("rounds", 0)
-
-def upper95(k, n):
-    """One-sided 95 % upper bound of a rate seen k times in n (Clopper-Pearson)."""
-    if n == 0:
-        return float("nan")
-    cdf = lambda p: sum(math.comb(n, i) * p**i * (1 - p)**(n - i) for i in range(k + 1))
-    lo, hi = k / n, 1.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if cdf(mid) > 0.05 else (lo, mid)
-    return hi
-
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(math.ceil(q * len(xs))) - 1)] if xs else float("nan")
-
-print(f"\nN={n} rounds")
-print(f"{'check':12} {'runs':>4} {'errors':>6} {'regression':>10} {'95% upper':>9} {'other moved':>11} "
-      f"{'write ctr':>9} {'twice':>5} {'budget':>6} {'rounds':>6} {'load':>5} {'median s':>8} {'p90 s':>6}")
-for kind in ["aa", "inj5", "inj2", "split2", "aa-unpaired"]:
-    rows = [x for x in runs if x[0] == kind]
-    if not rows:
-        continue
-    vs = [report(kind, x[1]) for x in rows]
-    errors = sum(1 for x, v in zip(rows, vs) if v is None or x[2] not in ("0", "100"))
-    reg = [v for v in vs if v and v["verdict"] == "regression"]
-    bound = f"{100 * upper95(len(reg), len(rows)):8.1f}%" if kind.startswith("aa") else f"{'-':>9}"
-    other = sum(1 for v in reg if "other" in moved(v))
-    ctr = sum(1 for v in reg if write_counters(v))
-    two = sum(1 for v in vs if v and twice(v))
-    spent = sum(1 for v in vs if v and budget(v))
-    rs = [rounds(v) for v in vs if v]
-    secs = [float(x[4]) for x in rows]
-    load = sum(float(x[3]) for x in rows) / len(rows)
-    print(f"{kind:12} {len(rows):4} {errors:6} {len(reg):10} {bound} {other:11} {ctr:9} {two:5} {spent:6} "
-          f"{pct(rs, 0.5):6} {load:5.1f} {pct(secs, 0.5):8.0f} {pct(secs, 0.9):6.0f}")
-print("\nper check: kind, round, verdict, components that moved, rounds, summary")
-for x in runs:
-    v = report(x[0], x[1])
-    parts = ",".join(sorted(moved(v))) if v else ""
-    print(f"  {x[0]:12} {x[1]:>3} {v['verdict'] if v else 'error':11} {parts:18} "
-          f"{rounds(v) if v else 0:>2} {'twice' if v and twice(v) else 'once':5} {v['summary'] if v else ''}")
-PY
+summary "$out" "$n"
 echo "reports in $out"
