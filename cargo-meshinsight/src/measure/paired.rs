@@ -1,15 +1,16 @@
 //! Paired measurement (the gate's paired mode): a base and a head sidecar in front of the
 //! same echo application, measured interleaved in one run. At every point (mode, size,
 //! repetition, load) the load runs once straight to the application, once through the base
-//! and once through the head, in rotating order, so that whatever the machine does slowly
-//! (other jobs, frequency, cache state) falls on both sides alike.
+//! and once through the head, base and head taking turns from point to point
+//! ([`super::plan::Phase::order`]), so that whatever the machine does slowly (other jobs,
+//! frequency, cache state) and whatever one run leaves for the next fall on both sides alike.
 //!
 //! Two profiles come out: the base's and the head's, each against the shared no-sidecar runs.
 //! The gate fits each repeat of both on its own and judges the per-repeat differences
 //! (`gate::replicates`).
 //!
 //! Filters: on the filter mode, a base and a head sidecar with each filter run beside the
-//! plain ones, four runs per point in rotating order. Each side's filter cost pairs with its
+//! plain ones, four runs per point, the sides taking turns in the same way. Each side's filter cost pairs with its
 //! plain run of the same point (`Run::reference_for`).
 
 use super::plan::Plan;

@@ -60,6 +60,32 @@ impl Phase {
         cfg.schedule(&self.loads(loads))
     }
 
+    /// The order of this phase's targets (indices into [`Phase::targets`]) at its point `j`.
+    /// With two sidecars, the targets in their listed order with base and head exchanged at
+    /// every other point: the two blocks of a size mirror each other, so that within every
+    /// size and repeat each side takes every place, and follows every other target, equally
+    /// often. A rotation cannot do that for three targets over four points per repeat, and
+    /// what it left unbalanced favoured one side by a few percent in A/A checks
+    /// (docs/gate.md). With one sidecar, a rotation ([`order`]).
+    pub(crate) fn order(&self, j: usize) -> Vec<usize> {
+        let paired = self.targets.iter().any(|t| t.sidecar() == Some(1));
+        if !paired {
+            return order(self.targets.len(), j);
+        }
+        let mirrored = |t: Target| match t {
+            Target::Plain(i) if j % 2 == 1 => Target::Plain(1 - i),
+            Target::Filtered(i) if j % 2 == 1 => Target::Filtered(1 - i),
+            t => t,
+        };
+        self.targets
+            .iter()
+            .map(|&t| {
+                let t = mirrored(t);
+                self.targets.iter().position(|&u| u == t).expect("both sides")
+            })
+            .collect()
+    }
+
     /// How many points [`Phase::schedule`] has, without knowing the rates.
     fn points(&self, cfg: &MeasureConfig) -> u64 {
         let open = if self.open_loop {
@@ -290,6 +316,80 @@ mod tests {
         assert!(!last.open_loop);
         assert_eq!(plain.phases.len(), paired.phases.len() + 1);
         assert!(paired.phases.iter().all(|p| p.filters.len() < 2));
+    }
+
+    /// The gate's settings: two sizes, two blocks per size, two repeats per round.
+    fn gate_like() -> MeasureConfig {
+        MeasureConfig {
+            sizes: vec![100, 4000],
+            repeat: 2,
+            requests: 500,
+            block_requests: 250,
+            rate_fractions: vec![],
+            ..with_filters()
+        }
+    }
+
+    /// In every phase of a paired measurement, within every size and repeat, base and head
+    /// take every place equally often and follow each kind of run (direct, the same side, the
+    /// other side; the one before the first run of a size and repeat being its last) equally
+    /// often: no order effect can favour one side.
+    #[test]
+    fn paired_sides_are_balanced_within_every_size_and_repeat() {
+        use std::collections::BTreeMap;
+        let cfg = gate_like();
+        let plan = Plan::paired(&cfg);
+        let points = plan.points(&cfg, &[Load::Closed]);
+        for (index, phase) in plan.phases.iter().enumerate() {
+            let n = phase.targets.len();
+            let mut groups: BTreeMap<(u64, u32), Vec<Target>> = BTreeMap::new();
+            for (j, p) in points.iter().filter(|p| p.phase == index).enumerate() {
+                let repeat = p.slot / cfg.blocks().0 as u32;
+                let runs = groups.entry((p.size, repeat)).or_default();
+                runs.extend(phase.order(j).into_iter().map(|k| phase.targets[k]));
+            }
+            assert_eq!(groups.len(), 4, "two sizes, two repeats");
+            for (group, runs) in &groups {
+                // (kind, side) -> sorted (place, what ran before: 0 direct, 1 same side, 2 the
+                // other side, with its kind).
+                let mut seen: BTreeMap<(bool, usize), Vec<(usize, u8, bool)>> = BTreeMap::new();
+                for (i, &t) in runs.iter().enumerate() {
+                    let Some(side) = t.sidecar() else { continue };
+                    let before = runs[(i + runs.len() - 1) % runs.len()];
+                    let who = match before.sidecar() {
+                        None => 0,
+                        Some(s) if s == side => 1,
+                        Some(_) => 2,
+                    };
+                    let filtered = matches!(t, Target::Filtered(_));
+                    seen.entry((filtered, side)).or_default().push((
+                        i % n,
+                        who,
+                        matches!(before, Target::Filtered(_)),
+                    ));
+                }
+                for v in seen.values_mut() {
+                    v.sort();
+                }
+                for filtered in [false, true] {
+                    assert_eq!(
+                        seen.get(&(filtered, 0)),
+                        seen.get(&(filtered, 1)),
+                        "{:?} {group:?}: {runs:?}",
+                        phase.filters
+                    );
+                }
+            }
+            if phase.filters.is_empty() {
+                // Direct first, then base and head in turns.
+                use Target::{Direct, Plain};
+                let at = |j| -> Vec<Target> {
+                    phase.order(j).into_iter().map(|k| phase.targets[k]).collect()
+                };
+                assert_eq!(at(0), [Direct, Plain(0), Plain(1)]);
+                assert_eq!(at(1), [Direct, Plain(1), Plain(0)]);
+            }
+        }
     }
 
     #[test]

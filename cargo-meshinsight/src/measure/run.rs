@@ -1,10 +1,10 @@
 //! The one run loop of plain and paired measurements: it finds the open-loop rates, starts
-//! each mode's processes, runs every point of the [`Plan`] with its targets in rotating order
-//! and records the runs.
+//! each mode's processes, runs every point of the [`Plan`] with its targets in the order of
+//! [`super::plan::Phase::order`] and records the runs.
 
 use std::collections::BTreeMap;
 
-use super::plan::{Phase, Plan, Point, Target, order};
+use super::plan::{Phase, Plan, Point, Target};
 use super::session::{
     Chain, Finished, Measured, Session, max_rate, record, start_chain, start_echo,
 };
@@ -243,7 +243,7 @@ impl Runner<'_> {
     }
 
     /// Every point of `phase` (number `index` of the plan): each of its targets once per
-    /// point, in an order that rotates with the point's place among all `points`.
+    /// point, in the order [`Phase::order`] gives the point's place in the phase.
     fn measure_phase(
         &mut self,
         phase: &Phase,
@@ -264,11 +264,11 @@ impl Runner<'_> {
             )));
             self.start_chains(&config, echo)?
         };
-        for (n, point) in points.iter().enumerate().filter(|(_, p)| p.phase == index) {
+        for (j, point) in points.iter().filter(|p| p.phase == index).enumerate() {
             let &Point {
                 size, load, slot, ..
             } = point;
-            for k in order(phase.targets.len(), n) {
+            for k in phase.order(j) {
                 let target = phase.targets[k];
                 let endpoint = match target {
                     Target::Direct => echo.endpoint(),
