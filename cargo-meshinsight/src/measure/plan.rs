@@ -81,7 +81,10 @@ impl Phase {
             .iter()
             .map(|&t| {
                 let t = mirrored(t);
-                self.targets.iter().position(|&u| u == t).expect("both sides")
+                self.targets
+                    .iter()
+                    .position(|&u| u == t)
+                    .expect("both sides")
             })
             .collect()
     }
@@ -350,9 +353,10 @@ mod tests {
             }
             assert_eq!(groups.len(), 4, "two sizes, two repeats");
             for (group, runs) in &groups {
-                // (kind, side) -> sorted (place, what ran before: 0 direct, 1 same side, 2 the
-                // other side, with its kind).
-                let mut seen: BTreeMap<(bool, usize), Vec<(usize, u8, bool)>> = BTreeMap::new();
+                // (filtered, side) -> sorted (place, what ran before: 0 direct, 1 the same
+                // side, 2 the other side; whether it was filtered).
+                type Seen = Vec<(usize, u8, bool)>;
+                let mut seen: BTreeMap<(bool, usize), Seen> = BTreeMap::new();
                 for (i, &t) in runs.iter().enumerate() {
                     let Some(side) = t.sidecar() else { continue };
                     let before = runs[(i + runs.len() - 1) % runs.len()];
@@ -384,7 +388,11 @@ mod tests {
                 // Direct first, then base and head in turns.
                 use Target::{Direct, Plain};
                 let at = |j| -> Vec<Target> {
-                    phase.order(j).into_iter().map(|k| phase.targets[k]).collect()
+                    phase
+                        .order(j)
+                        .into_iter()
+                        .map(|k| phase.targets[k])
+                        .collect()
                 };
                 assert_eq!(at(0), [Direct, Plain(0), Plain(1)]);
                 assert_eq!(at(1), [Direct, Plain(1), Plain(0)]);
