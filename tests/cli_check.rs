@@ -3,146 +3,16 @@
 
 mod support {
     pub mod fake_github;
+    pub mod project;
 }
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use cargo_meshinsight::vocab::{Component, Mode};
-use git2::Repository;
+use common::{stderr, stdout};
 use support::fake_github::FakeGithub;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A project: a crate with the gate configured, two fixtures, two profiles, in git on `main`.
-struct Project {
-    dir: tempfile::TempDir,
-    repo: Repository,
-}
-
-impl Project {
-    fn new(meta: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::write(
-            root.join("Cargo.toml"),
-            format!(
-                "[package]\nname = \"proxy\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\npath = \"lib.rs\"\n\n[workspace]\n\n[workspace.metadata.meshinsight]\nfixtures = [\"fixtures/*.toml\"]\n{meta}\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(root.join("lib.rs"), "").unwrap();
-        std::fs::create_dir(root.join("fixtures")).unwrap();
-        for f in ["chain-3hop.toml", "bookinfo.toml"] {
-            std::fs::copy(
-                repo_root().join("fixtures/ecg").join(f),
-                root.join("fixtures").join(f),
-            )
-            .unwrap();
-        }
-        std::fs::write(
-            root.join("base.json"),
-            common::scaled_profile_json("ci-box", Mode::Http, Component::Parsing, 1.0),
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("slow.json"),
-            common::scaled_profile_json("ci-box", Mode::Http, Component::Parsing, 1.2),
-        )
-        .unwrap();
-        std::fs::write(
-            root.join(".gitignore"),
-            "*.json\n!baselines/*.json\ntarget\n",
-        )
-        .unwrap();
-        let repo = Repository::init(root).unwrap();
-        {
-            let mut cfg = repo.config().unwrap();
-            cfg.set_str("user.name", "Test").unwrap();
-            cfg.set_str("user.email", "test@example.com").unwrap();
-        }
-        let p = Project { dir, repo };
-        p.commit("initial");
-        {
-            let head = p.repo.head().unwrap().peel_to_commit().unwrap();
-            p.repo.branch("main", &head, true).unwrap();
-        }
-        p.repo.set_head("refs/heads/main").unwrap();
-        p
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn commit(&self, msg: &str) {
-        let mut index = self.repo.index().unwrap();
-        index
-            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-            .unwrap();
-        index.write().unwrap();
-        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
-        let sig = self.repo.signature().unwrap();
-        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-        self.repo
-            .commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)
-            .unwrap();
-    }
-
-    fn branch(&self, name: &str) {
-        let head = self.repo.head().unwrap().peel_to_commit().unwrap();
-        self.repo.branch(name, &head, false).unwrap();
-        self.repo.set_head(&format!("refs/heads/{name}")).unwrap();
-    }
-
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-meshinsight"));
-        cmd.arg("meshinsight")
-            .args(args)
-            .current_dir(self.root())
-            .env("NO_COLOR", "1");
-        for k in [
-            "GITHUB_TOKEN",
-            "GITHUB_REPOSITORY",
-            "GITHUB_EVENT_PATH",
-            "GITHUB_REF",
-            "GITHUB_API_URL",
-            "GITHUB_STEP_SUMMARY",
-            "GITHUB_BASE_REF",
-            "GITHUB_SHA",
-            "GITHUB_SERVER_URL",
-            "GITHUB_RUN_ID",
-        ] {
-            cmd.env_remove(k);
-        }
-        cmd.envs(env.iter().copied());
-        cmd.output().unwrap()
-    }
-
-    /// Records the baseline of `base.json` on main and moves to a feature branch.
-    fn with_baseline(self) -> Project {
-        let o = self.run(
-            &["baseline", "update", "--profile", "base.json", "--commit"],
-            &[],
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        self.branch("feature");
-        self
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::project::Project;
 
 #[test]
 fn baseline_update_commits_and_check_passes_on_the_same_profile() {
@@ -591,7 +461,7 @@ fn a_bin_sidecar_that_does_not_build_is_one_clear_error() {
     std::fs::create_dir_all(root.join("src/bin")).unwrap();
     std::fs::create_dir_all(root.join("fixtures")).unwrap();
     std::fs::copy(
-        repo_root().join("fixtures/ecg/chain-3hop.toml"),
+        common::root().join("fixtures/ecg/chain-3hop.toml"),
         root.join("fixtures/chain-3hop.toml"),
     )
     .unwrap();

@@ -430,7 +430,11 @@ fn privileged_paired_extra_user_work_is_a_regression_of_other() {
     // 40 µs per traversal is decided long before the budget, whichever metric decides it.
     assert!(err.contains("Confirming"), "{err}");
     for m in [&v["paired"]["rounds"], &v["paired"]["confirmation"]] {
-        assert!(m["rounds"].as_u64().is_some_and(|r| r >= 2), "{}", v["paired"]);
+        assert!(
+            m["rounds"].as_u64().is_some_and(|r| r >= 2),
+            "{}",
+            v["paired"]
+        );
         assert_eq!(m["stopped"], "regression", "{}", v["paired"]);
     }
     assert!(
