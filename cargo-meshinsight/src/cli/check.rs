@@ -18,8 +18,8 @@ use super::profile_source::ProfileSourceArgs;
 ///
 /// By default the head (the working tree's sidecar) and the base (the sidecar configured at the
 /// merge base with the target branch, or `base-sidecar` of the config) are measured side by
-/// side in rounds until every primary metric is decided or the time budget is spent (root;
-/// docs/gate.md). `--unpaired` compares the head with the stored baseline instead; `--profile`,
+/// side in rounds until a regression is decided, every primary metric is decided, or the time
+/// budget is spent; a regression is measured once more and must repeat (root; docs/gate.md). `--unpaired` compares the head with the stored baseline instead; `--profile`,
 /// `--baseline-rev`, `--baseline-file`, `--no-baseline` and `--require-baseline` imply it.
 #[derive(Debug, clap::Args)]
 pub(crate) struct CheckArgs {
@@ -47,8 +47,8 @@ pub(crate) struct CheckArgs {
         conflicts_with_all = ["unpaired", "profile", "baseline_rev", "baseline_file", "no_baseline", "require_baseline"]
     )]
     base_rev: Option<String>,
-    /// How long the paired measurement may take before it judges what it has, e.g. `3m`,
-    /// `90s` [default: `time-budget` of the config, 3m]
+    /// How long each paired measurement (the first, and a confirming one) may take before it
+    /// judges what it has, e.g. `3m`, `90s` [default: `time-budget` of the config, 3m]
     #[arg(
         long,
         value_name = "DURATION",
