@@ -10,8 +10,8 @@
 //! (`gate::replicates`).
 //!
 //! Filters: on the filter mode, a base and a head sidecar with each filter run beside the
-//! plain ones, four runs per point, the sides taking turns in the same way. Each side's filter cost pairs with its
-//! plain run of the same point (`Run::reference_for`).
+//! plain ones, four runs per point, the sides taking turns in the same way. Each side's filter
+//! cost pairs with its plain run of the same point (`Run::reference_for`).
 
 use super::plan::Plan;
 use super::{MeasureConfig, MeasureError, Progress, SettingsError, fingerprint, run};

@@ -29,12 +29,10 @@ use crate::project::config::Settings;
 /// threshold (docs/gate.md).
 pub(crate) const MIN_ROUNDS: usize = 2;
 
-/// The rounds of one measurement, and how it ended.
+/// The rounds of one measurement, and their verdict (which says how it ended).
 struct Measured {
     rounds: Vec<PairedProfiles>,
-    stopped: Stopped,
-    elapsed: Duration,
-    budget: Duration,
+    verdict: Verdict,
 }
 
 /// Everything a paired check measures and judges with.
@@ -104,17 +102,17 @@ pub(super) fn check_paired(
         .time_budget
         .or(settings.time_budget)
         .unwrap_or(super::DEFAULT_TIME_BUDGET);
-    let first = session.measure(budget, out)?;
-    let first_verdict = session.judge(&first)?;
+    let Measured {
+        rounds: mut last,
+        verdict: first_verdict,
+    } = session.measure(budget, out)?;
     let first_rounds = first_verdict.paired.as_ref().map(|p| p.rounds.clone());
     let again = Cell::new(false);
-    let mut last = first;
     let mut v = confirm_by_measuring_again(config, first_verdict, "base and head", out, |out| {
         again.set(true);
-        let second = session.measure(budget, out)?;
-        let v = session.judge(&second)?;
-        last = second;
-        Ok(v)
+        let Measured { rounds, verdict } = session.measure(budget, out)?;
+        last = rounds;
+        Ok(verdict)
     })?;
     // The verdict carries the second measurement's figures; say how both were measured.
     if again.get()
@@ -151,56 +149,52 @@ impl Session<'_> {
             renumber(&mut m.base.runs, n, self.cfg.repeat, blocks);
             rounds.push(m);
             let elapsed = start.elapsed();
-            if let Some(stopped) = self.stop(&rounds, elapsed, budget, out)? {
-                return Ok(Measured {
-                    rounds,
-                    stopped,
-                    elapsed,
-                    budget,
-                });
+            if let Some(verdict) = self.stop(&rounds, elapsed, budget, out)? {
+                return Ok(Measured { rounds, verdict });
             }
         }
     }
 
-    /// Why to stop after `rounds` (none: measure another round). From [`MIN_ROUNDS`] on: a
-    /// decided regression (the rest need not be decided to fail the gate), every primary metric
-    /// decided, or another round would overrun the budget.
+    /// The verdict of `rounds` when it is time to stop (none: measure another round). From
+    /// [`MIN_ROUNDS`] on: a decided regression (the rest need not be decided to fail the gate),
+    /// every primary metric decided, or another round would overrun the budget.
     fn stop(
         &self,
         rounds: &[PairedProfiles],
         elapsed: Duration,
         budget: Duration,
         out: &mut Output,
-    ) -> Result<Option<Stopped>, Error> {
+    ) -> Result<Option<Verdict>, Error> {
         if rounds.len() < MIN_ROUNDS {
             return Ok(None);
         }
-        let v = self.verdict(rounds, Stopped::Budget, elapsed, budget)?;
+        // Judged as if stopped by the budget; the reason is set below once it is known.
+        let mut v = self.verdict(rounds, Stopped::Budget, elapsed, budget)?;
         let undecided = v.undecided().count();
         let per_round = elapsed / rounds.len() as u32;
-        if v.regression_decided() {
-            return Ok(Some(Stopped::Regression));
+        let stopped = if v.regression_decided() {
+            Stopped::Regression
         } else if undecided == 0 {
-            return Ok(Some(Stopped::Decided));
+            Stopped::Decided
         } else if elapsed + per_round > budget {
-            return Ok(Some(Stopped::Budget));
+            Stopped::Budget
+        } else {
+            out.status(
+                "Undecided",
+                format!(
+                    "{undecided} primary metric(s) after {} rounds ({:.0} s of the {} s \
+                     budget): measuring another round",
+                    rounds.len(),
+                    elapsed.as_secs_f64(),
+                    budget.as_secs()
+                ),
+            );
+            return Ok(None);
+        };
+        if let Some(p) = v.paired.as_mut() {
+            p.rounds.stopped = stopped;
         }
-        out.status(
-            "Undecided",
-            format!(
-                "{undecided} primary metric(s) after {} rounds ({:.0} s of the {} s budget): \
-                 measuring another round",
-                rounds.len(),
-                elapsed.as_secs_f64(),
-                budget.as_secs()
-            ),
-        );
-        Ok(None)
-    }
-
-    /// The verdict of a measurement.
-    fn judge(&self, m: &Measured) -> Result<Verdict, Error> {
-        self.verdict(&m.rounds, m.stopped, m.elapsed, m.budget)
+        Ok(Some(v))
     }
 
     /// The verdict of the replicates of `rounds`.
@@ -240,8 +234,8 @@ impl Session<'_> {
 
     /// The head of `m` (all its runs fitted together) against the stored baseline at the merge
     /// base: large changes only, informational. A missing or unreadable baseline is a note.
-    fn coarse(&self, m: &Measured, config: &CheckConfig, out: &mut Output) -> Coarse {
-        let head = merged(&m.rounds.iter().map(|r| &r.head).collect::<Vec<_>>());
+    fn coarse(&self, rounds: &[PairedProfiles], config: &CheckConfig, out: &mut Output) -> Coarse {
+        let head = merged(&rounds.iter().map(|r| &r.head).collect::<Vec<_>>());
         let id = head.platform.id.clone();
         let empty = |note: String| Coarse {
             origin: None,
