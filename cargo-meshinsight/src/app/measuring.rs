@@ -55,6 +55,7 @@ pub(crate) fn measure_with_progress(
 pub(crate) fn measure_paired(
     cfg: &MeasureConfig,
     base: &Sidecar,
+    head_first: bool,
     base_label: &str,
     head_label: &str,
     launch: &Launch,
@@ -70,7 +71,7 @@ pub(crate) fn measure_paired(
         ),
     );
     let paired = with_bar(out, planned, |progress| {
-        crate::measure::paired::measure_paired(cfg, base, launch, progress)
+        crate::measure::paired::measure_paired(cfg, base, head_first, launch, progress)
     })?;
     let elapsed = paired
         .head

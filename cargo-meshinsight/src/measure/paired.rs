@@ -38,8 +38,9 @@ struct Sides {
 }
 
 impl Sides {
-    /// Splits runs measured with the base as sidecar 0 and the head as sidecar 1.
-    fn split(runs: Vec<(Option<usize>, Run)>) -> Sides {
+    /// Splits runs measured with the base as sidecar 0 and the head as sidecar 1 (the other
+    /// way round when `head_first`).
+    fn split(runs: Vec<(Option<usize>, Run)>, head_first: bool) -> Sides {
         let mut sides = Sides {
             direct: Vec::new(),
             base: Vec::new(),
@@ -52,15 +53,23 @@ impl Sides {
                 Some(_) => sides.head.push(run),
             }
         }
+        if head_first {
+            std::mem::swap(&mut sides.base, &mut sides.head);
+        }
         sides
     }
 }
 
 /// Measures `base` and `cfg.sidecar` (the head) interleaved, plain modes and each filter
 /// (the combination of filters is not measured: it serves the additivity check only).
+/// `head_first` makes the head sidecar 0: started first, listed first, first at the even
+/// points. The gate alternates it from round to round, so that what favours the first side of
+/// a round (in A/A checks the base's http latency was 0.9 % higher, docs/gate.md) falls on
+/// both sides alike.
 pub(crate) fn measure_paired(
     cfg: &MeasureConfig,
     base: &Sidecar,
+    head_first: bool,
     launch: &Launch,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<PairedProfiles, MeasureError> {
@@ -73,16 +82,19 @@ pub(crate) fn measure_paired(
         ..cfg.clone()
     };
     base_cfg.validate()?; // the base may lack a filter the head has
-    let measured = run::execute(
-        cfg,
-        &Plan::paired(cfg),
-        &[base, &cfg.sidecar],
-        launch,
-        progress,
-    )?;
+    let sidecars = if head_first {
+        [&cfg.sidecar, base]
+    } else {
+        [base, &cfg.sidecar]
+    };
+    let measured = run::execute(cfg, &Plan::paired(cfg), &sidecars, launch, progress)?;
     let mut versions = measured.versions.into_iter();
-    let (base_version, head_version) = (versions.next().flatten(), versions.next().flatten());
-    let sides = Sides::split(measured.runs);
+    let (mut base_version, mut head_version) =
+        (versions.next().flatten(), versions.next().flatten());
+    if head_first {
+        std::mem::swap(&mut base_version, &mut head_version);
+    }
+    let sides = Sides::split(measured.runs, head_first);
     let done = measured.finished;
     let settings = done.settings(cfg, measured.max_rate_rps);
     let profile = |sidecar: &Sidecar, version: Option<String>, through: Vec<Run>, what: &str| {

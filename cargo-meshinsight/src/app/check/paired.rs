@@ -134,9 +134,11 @@ impl Session<'_> {
         loop {
             let n = rounds.len() as u32;
             out.status("Round", format!("{} of the paired measurement", n + 1));
+            // The head starts first in every other round (`measure_paired`).
             let mut m = measure_paired(
                 &self.cfg,
                 &self.base.resolved.sidecar,
+                n % 2 == 1,
                 &base_label,
                 &head_label,
                 &self.launch,

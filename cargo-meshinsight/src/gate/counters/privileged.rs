@@ -91,8 +91,9 @@ impl Drop for BusyLoop {
 }
 
 /// Measures `base` and `head` interleaved (every mode, sizes 100 and 4000 B, two repeats of
-/// two blocks of 250 requests, closed loop) and returns their counters.
-fn measure(base: &str, head: &str) -> (Counters, Counters) {
+/// two blocks of 250 requests, closed loop), the head started first when `head_first`, and
+/// returns their counters.
+fn measure(base: &str, head: &str, head_first: bool) -> (Counters, Counters) {
     let base: Sidecar = base.parse().expect("a sidecar spec");
     let cfg = MeasureConfig {
         modes: Mode::ALL.to_vec(),
@@ -104,8 +105,14 @@ fn measure(base: &str, head: &str) -> (Counters, Counters) {
         block_requests: 250,
         ..MeasureConfig::full(head.parse().expect("a sidecar spec"))
     };
-    let paired = measure_paired(&cfg, &base, &Launch::with_exe(binary()), &mut |_| {})
-        .unwrap_or_else(|e| panic!("the paired measurement must run (root, eBPF): {e:?}"));
+    let paired = measure_paired(
+        &cfg,
+        &base,
+        head_first,
+        &Launch::with_exe(binary()),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("the paired measurement must run (root, eBPF): {e:?}"));
     (counters_of(&paired.head), counters_of(&paired.base))
 }
 
@@ -148,15 +155,26 @@ fn privileged_split_writes_double_the_write_syscalls_per_traversal() {
 
 fn split_writes_double_the_write_syscalls() {
     let _busy = BusyLoop::start();
-    let (head, base) = measure("builtin", "builtin --split-writes 2");
-    let results = compare_counters(&head, &base);
-    show(
-        "builtin --split-writes 2 against builtin, one core busy",
-        &results,
-    );
+    // Either side started first: the counters go to the side that did the work.
+    for head_first in [false, true] {
+        let (head, base) = measure("builtin", "builtin --split-writes 2", head_first);
+        let results = compare_counters(&head, &base);
+        show(
+            &format!(
+                "builtin --split-writes 2 against builtin, one core busy, head first: {head_first}"
+            ),
+            &results,
+        );
+        split_writes_doubled(&results);
+    }
+}
+
+/// The head's write syscalls per traversal are twice the base's (two per message for builtin)
+/// in every mode and size, with the bytes written unchanged.
+fn split_writes_doubled(results: &[CounterResult]) {
     for mode in Mode::ALL {
-        let writes = result(&results, mode, WorkCounter::WriteSyscalls);
-        let all = table(&results);
+        let writes = result(results, mode, WorkCounter::WriteSyscalls);
+        let all = table(results);
         assert_eq!(writes.verdict, CounterVerdict::Regression, "{mode}:\n{all}");
         for s in &writes.by_size {
             assert_eq!(s.verdict, CounterVerdict::Regression, "{mode}:\n{all}");
@@ -168,7 +186,7 @@ fn split_writes_double_the_write_syscalls() {
                 assert!((s.base - 2.0).abs() < 0.05, "{mode}:\n{all}");
             }
         }
-        let bytes = result(&results, mode, WorkCounter::WriteBytes);
+        let bytes = result(results, mode, WorkCounter::WriteBytes);
         assert_eq!(bytes.verdict, CounterVerdict::Unchanged, "{mode}:\n{all}");
     }
 }
@@ -209,7 +227,8 @@ fn privileged_envoy_aa_pair_moves_no_counter_alone_or_with_a_core_busy() {
 fn aa_pair_moves_no_counter(sidecar: &str, allowed: &[CounterVerdict]) {
     for busy in [false, true] {
         let _busy = busy.then(BusyLoop::start);
-        let (head, base) = measure(sidecar, sidecar);
+        // The busy run starts the head first: neither order moves a counter.
+        let (head, base) = measure(sidecar, sidecar, busy);
         let results = compare_counters(&head, &base);
         let what = if busy { "one core busy" } else { "alone" };
         show(&format!("{sidecar} against {sidecar}, {what}"), &results);
