@@ -88,11 +88,10 @@ fn quick_profile_explains_the_overhead_and_predicts(sidecar: &str) {
             }
         }
     }
-    // The sum of the components explains the client-measured overhead, within the bars this
-    // machine keeps: at these sizes (up to 60 KB) the median unexplained residual was 15–17 %
-    // and once 20.7 %, the R² of three size means 0.72–0.99 and once 0.63 (docs/results.md),
-    // so the quick profile's own verdicts (20 %, `PER_BYTE_R2`) are reported, not asserted.
-    // A missing component or a per-byte line that is noise fails these wider bars.
+    // The sum of the components explains the client-measured overhead, within bars this
+    // machine keeps at these sizes (docs/results.md): the quick profile's own verdicts (20 %,
+    // `PER_BYTE_R2`) are reported, not asserted. A missing component or a per-byte line that
+    // is noise fails these wider bars.
     let checks = profile.checks.as_ref().unwrap();
     let median = checks.median_abs_residual_pct.unwrap();
     assert!(

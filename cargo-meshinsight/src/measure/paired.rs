@@ -63,9 +63,8 @@ impl Sides {
 /// Measures `base` and `cfg.sidecar` (the head) interleaved, plain modes and each filter
 /// (the combination of filters is not measured: it serves the additivity check only).
 /// `head_first` makes the head sidecar 0: started first, listed first, first at the even
-/// points. The gate alternates it from round to round, so that what favours the first side of
-/// a round (in A/A checks the base's http latency was 0.9 % higher, docs/gate.md) falls on
-/// both sides alike.
+/// points. The gate alternates it from round to round, so that whatever favours the first side
+/// of a round falls on both sides alike (docs/gate.md, "Order effects").
 pub(crate) fn measure_paired(
     cfg: &MeasureConfig,
     base: &Sidecar,
