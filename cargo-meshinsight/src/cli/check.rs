@@ -19,7 +19,8 @@ use super::profile_source::ProfileSourceArgs;
 /// By default the head (the working tree's sidecar) and the base (the sidecar configured at the
 /// merge base with the target branch, or `base-sidecar` of the config) are measured side by
 /// side in rounds until a regression is decided, every primary metric is decided, or the time
-/// budget is spent; a regression is measured once more and must repeat (root; docs/gate.md). `--unpaired` compares the head with the stored baseline instead; `--profile`,
+/// budget is spent; a regression or improvement is measured once more and must repeat (root;
+/// docs/gate.md). `--unpaired` compares the head with the stored baseline instead; `--profile`,
 /// `--baseline-rev`, `--baseline-file`, `--no-baseline` and `--require-baseline` imply it.
 #[derive(Debug, clap::Args)]
 pub(crate) struct CheckArgs {
@@ -88,8 +89,8 @@ pub(crate) struct CheckArgs {
     /// Significance level after the multiple-testing correction [default: config, 0.05]
     #[arg(long, value_name = "ALPHA")]
     alpha: Option<f64>,
-    /// When measuring now and a regression is found: do not measure once more to confirm it
-    /// (by default a regression must repeat in a second measurement)
+    /// When measuring now and a regression or improvement is found: do not measure once more
+    /// to confirm it (by default either must repeat in a second measurement)
     #[arg(long, conflicts_with = "profile")]
     no_confirm: bool,
     /// When measuring: use these CPUs (real ids, e.g. 2-7; within the allowed set)

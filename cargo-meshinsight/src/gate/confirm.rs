@@ -1,6 +1,6 @@
-//! Confirmation: a `check` that finds a regression measures once more (fresh processes) and
-//! judges that second measurement alone; a metric keeps a regression (or improvement) only
-//! when both measurements call it one.
+//! Confirmation: a `check` that finds a regression or an improvement measures once more
+//! (fresh processes) and judges that second measurement alone; a metric keeps a regression
+//! (or improvement) only when both measurements call it one.
 //!
 //! Why: on a shared or virtual machine a whole measurement of a mode now and then runs in a
 //! slow phase that the next measurement does not repeat. Against a baseline such a phase is a

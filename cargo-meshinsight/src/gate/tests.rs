@@ -255,6 +255,37 @@ fn a_faster_component_is_an_improvement() {
     );
 }
 
+/// An improvement is confirmed like a regression: one that a second measurement does not
+/// repeat is `unconfirmed` and the check passes; one that repeats stays an improvement.
+#[test]
+fn an_improvement_counts_only_when_a_second_measurement_repeats_it() {
+    let base = snap(fitted(0.01));
+    let faster = || snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 0.8));
+    let first = judge(&faster(), Some(&loaded(base.clone())), None, &settings());
+    assert_eq!(first.verdict, Outcome::Improvement);
+    let calm = judge(&base, Some(&loaded(base.clone())), None, &settings());
+    let v = confirmed(&first, calm);
+    assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
+    assert_eq!(v.counts.improvement, 0);
+    let r = find(&v.metrics, "fixture/chain-3hop/latency");
+    assert_eq!(r.verdict, MetricVerdict::Unconfirmed);
+    assert_eq!(
+        r.first.as_ref().unwrap().verdict,
+        MetricVerdict::Improvement
+    );
+    let note = v.notes.iter().find(|n| n.starts_with("measured twice"));
+    let note = note.expect("a note on the second measurement");
+    assert!(note.contains("0 regression(s) and "), "{note}");
+    assert!(note.contains("0 and 0 of them repeated"), "{note}");
+
+    let second = judge(&faster(), Some(&loaded(base.clone())), None, &settings());
+    let v = confirmed(&first, second);
+    assert_eq!(v.verdict, Outcome::Improvement, "{}", v.summary);
+    let r = find(&v.metrics, "fixture/chain-3hop/latency");
+    assert_eq!(r.verdict, MetricVerdict::Improvement);
+    assert_eq!(v.counts.improvement, first.counts.improvement);
+}
+
 #[test]
 fn fixture_standard_error_follows_the_number_of_traversals() {
     let p = fitted(0.01);

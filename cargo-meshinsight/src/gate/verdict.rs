@@ -540,22 +540,22 @@ fn summary_line(v: &Verdict, counter_regressions: usize) -> String {
 /// The verdict of two measurements of the same change ([`confirm`]): a primary metric's
 /// regression (or improvement) stands only where both found it; the figures are the second's.
 pub(crate) fn confirmed(first: &Verdict, second: Verdict) -> Verdict {
-    let flagged = first.counts.regression;
     let metrics = confirm::combine(&first.metrics, second.metrics);
     let counters = confirm::combine_counters(&first.counters, second.counters);
     let mut notes = second.notes;
-    let repeated = metrics
-        .iter()
-        .filter(|m| {
-            m.verdict == MetricVerdict::Regression
-                && m.first
-                    .as_ref()
-                    .is_some_and(|f| f.verdict == MetricVerdict::Regression)
-        })
-        .count();
+    let repeated = |kind: MetricVerdict| {
+        metrics
+            .iter()
+            .filter(|m| m.verdict == kind && m.first.as_ref().is_some_and(|f| f.verdict == kind))
+            .count()
+    };
     notes.push(format!(
-        "measured twice: the first measurement found {flagged} regression(s), {repeated} of \
-         them repeated in the second; a regression counts only when both find it"
+        "measured twice: the first measurement found {} regression(s) and {} improvement(s), \
+         {} and {} of them repeated in the second; a change counts only when both find it",
+        first.counts.regression,
+        first.counts.improvement,
+        repeated(MetricVerdict::Regression),
+        repeated(MetricVerdict::Improvement),
     ));
     let comparison = Comparison {
         metrics,

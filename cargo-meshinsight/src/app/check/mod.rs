@@ -77,7 +77,8 @@ pub(crate) struct CheckConfig {
     pub(crate) alpha: Option<f64>,
     /// Overrides the configured time budget of a paired check.
     pub(crate) time_budget: Option<Duration>,
-    /// Do not measure again to confirm a regression (`--no-confirm`; [`confirm`]).
+    /// Do not measure again to confirm a regression or improvement (`--no-confirm`;
+    /// [`confirm`]).
     pub(crate) no_confirm: bool,
     /// Measure on these CPUs instead of the configured ones (`--cpus`).
     pub(crate) cpus: Option<crate::harness::CpuList>,
@@ -289,9 +290,10 @@ pub(crate) fn run_url(env: impl Fn(&str) -> Option<String>) -> Option<String> {
     ok.then(|| format!("{server}/{repository}/actions/runs/{run}"))
 }
 
-/// A `first` verdict that found a regression, measured once more with `again` and judged by
-/// both measurements ([`confirm`]); `first` itself when it found none or `--no-confirm` says
-/// so. `what` names what is measured again.
+/// A `first` verdict that found a regression or an improvement, measured once more with
+/// `again` and judged by both measurements ([`confirm`]); `first` itself when it found neither
+/// or `--no-confirm` says so. `what` names what is measured again. An improvement is confirmed
+/// too: the pull-request comment must not praise a change that one noisy measurement made.
 pub(super) fn confirm_by_measuring_again(
     config: &CheckConfig,
     first: Verdict,
@@ -299,13 +301,15 @@ pub(super) fn confirm_by_measuring_again(
     out: &mut Output,
     again: impl FnOnce(&mut Output) -> Result<Verdict, Error>,
 ) -> Result<Verdict, Error> {
-    if first.verdict != Outcome::Regression || config.no_confirm {
+    let changed = matches!(first.verdict, Outcome::Regression | Outcome::Improvement);
+    if !changed || config.no_confirm {
         return Ok(first);
     }
     out.status(
         "Confirming",
         format!(
-            "{}: measuring {what} once more (a regression must repeat; --no-confirm skips this)",
+            "{}: measuring {what} once more (a regression or improvement must repeat; \
+             --no-confirm skips this)",
             first.summary
         ),
     );

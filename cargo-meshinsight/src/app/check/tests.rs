@@ -236,3 +236,48 @@ fn the_head_commit_is_githubs_or_the_repositorys() {
     let sha = |k: &str| (k == "GITHUB_SHA").then(|| "abc123\n".to_string());
     assert_eq!(head_commit(&s, sha).as_deref(), Some("abc123"));
 }
+
+/// The check measures again after a regression or an improvement (either must repeat), not
+/// after a pass, and never with `--no-confirm`.
+#[test]
+fn a_regression_or_an_improvement_is_measured_again() {
+    use crate::gate::{Baseline, CompareSettings, Correction, Loaded, judge};
+    use crate::test_support::{fitted, scaled, snap};
+    use crate::vocab::Component;
+
+    let base = snap(fitted(0.01));
+    let loaded = Loaded {
+        history: vec![Baseline::new(base.clone(), &[])],
+        baseline: Baseline::new(base.clone(), &[]),
+        origin: "test".into(),
+        commit: None,
+    };
+    let compare = CompareSettings {
+        threshold_pct: 5.0,
+        alpha: 0.05,
+        correction: Correction::Holm,
+    };
+    let verdict_of = |factor: f64| {
+        let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, factor));
+        judge(&head, Some(&loaded), None, &compare)
+    };
+    let measured_again = |factor: f64, no_confirm: bool| {
+        let config = CheckConfig {
+            no_confirm,
+            ..CheckConfig::default()
+        };
+        let (mut out, _) = Output::captured();
+        let mut again = false;
+        let v = confirm_by_measuring_again(&config, verdict_of(factor), "it", &mut out, |_| {
+            again = true;
+            Ok(verdict_of(1.0))
+        })
+        .unwrap();
+        (again, v.verdict)
+    };
+    assert_eq!(measured_again(1.2, false), (true, Outcome::Pass));
+    assert_eq!(measured_again(0.8, false), (true, Outcome::Pass));
+    assert_eq!(measured_again(1.0, false), (false, Outcome::Pass));
+    assert_eq!(measured_again(0.8, true), (false, Outcome::Improvement));
+    assert_eq!(measured_again(1.2, true), (false, Outcome::Regression));
+}
