@@ -117,6 +117,34 @@ struct PairRun {
     steal_ns: u64,
 }
 
+/// One side of a [`PairRun`]: what its workload and the kernel said while it was probed.
+struct SideRun<'a> {
+    pid: u32,
+    work: &'a WorkloadResult,
+    sched_ns: u64,
+    switches: u64,
+}
+
+impl PairRun {
+    /// The server's and the client's figures.
+    fn sides(&self) -> [SideRun<'_>; 2] {
+        [
+            SideRun {
+                pid: self.server,
+                work: &self.server_work,
+                sched_ns: self.server_sched_ns,
+                switches: self.server_switches,
+            },
+            SideRun {
+                pid: self.client,
+                work: &self.client_work,
+                sched_ns: self.client_sched_ns,
+                switches: self.client_switches,
+            },
+        ]
+    }
+}
+
 /// One run shared by the tests: server and client exchange MESSAGES messages of SIZE bytes
 /// while a third, busy process reads and writes on the side.
 static RUN: LazyLock<PairRun> = LazyLock::new(|| run_pair(&ProbeOptions::default()));
@@ -198,16 +226,12 @@ fn run_pair(options: &ProbeOptions) -> PairRun {
     }
 }
 
-/// Steal time of all CPUs so far (the `cpu` line of `/proc/stat`, in ticks of 10 ms).
+/// Steal time of all CPUs so far (`/proc/stat`, read as `measure::quiet` reads it).
 fn steal_ns() -> u64 {
-    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
-    let ticks: u64 = stat
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(8))
-        .and_then(|v| v.parse().ok())
-        .expect("steal in /proc/stat");
-    ticks * 10_000_000
+    use procfs::{CurrentSI, KernelStats};
+    let stats = KernelStats::current().expect("/proc/stat");
+    let ticks = stats.total.steal.expect("steal in /proc/stat");
+    ticks * 1_000_000_000 / procfs::ticks_per_second()
 }
 
 fn process(pid: u32) -> &'static ProcessReport {
@@ -255,10 +279,12 @@ fn privileged_read_and_write_counts_are_exact() {
 /// once per message it waits for (and by the SIGCONT): how often it sleeps depends on whether
 /// the message arrives before it waited (600 to 800 times of 2000 on this machine).
 fn assert_event_counts_match_the_kernel(run: &PairRun) {
-    for (pid, kernel_switches) in [
-        (run.server, run.server_switches),
-        (run.client, run.client_switches),
-    ] {
+    for SideRun {
+        pid,
+        switches: kernel_switches,
+        ..
+    } in run.sides()
+    {
         let p = run.report.process(pid).expect("traced");
         let e = &p.events;
         let skipped = run.report.drops.nested_events;
@@ -308,18 +334,16 @@ fn privileged_busy_third_process_is_not_counted() {
 #[test]
 fn privileged_user_cpu_matches_calibrated_work() {
     let _turn = common::measuring();
-    for (pid, work, sched) in [
-        (RUN.server, &RUN.server_work, RUN.server_sched_ns),
-        (RUN.client, &RUN.client_work, RUN.client_sched_ns),
-    ] {
-        assert_eq!(work.messages, MESSAGES);
-        let calibrated = work.work_ns as f64;
+    for side in RUN.sides() {
+        assert_eq!(side.work.messages, MESSAGES);
+        let calibrated = side.work.work_ns as f64;
         let expected_min = (MESSAGES * WORK_US * 1000) as f64 * 0.9;
         assert!(
             calibrated > expected_min,
-            "work of {pid} is {calibrated} ns, below {expected_min}"
+            "work of {} is {calibrated} ns, below {expected_min}",
+            side.pid
         );
-        assert_user_is_the_calibrated_work(pid, process(pid), work, sched, RUN.steal_ns);
+        assert_user_is_the_calibrated_work(&side, process(side.pid), RUN.steal_ns);
     }
 }
 
@@ -328,21 +352,16 @@ fn privileged_user_cpu_matches_calibrated_work() {
 /// (CLOCK_MONOTONIC time the task clock does not see, mostly in `user`, growing with load)
 /// is bounded by [`assert_sums_to_schedulers_account`]. Time lost from `user`, or kernel
 /// time counted in it, still fails.
-fn assert_user_is_the_calibrated_work(
-    pid: u32,
-    p: &ProcessReport,
-    work: &WorkloadResult,
-    sched: u64,
-    steal_ns: u64,
-) {
+fn assert_user_is_the_calibrated_work(side: &SideRun, p: &ProcessReport, steal_ns: u64) {
     let user = p.components[&ProbeComponent::User].cpu_ns as f64;
-    let excess = (p.cpu_ns() as f64 - sched as f64).max(0.0);
-    let calibrated = work.work_ns as f64;
+    let excess = (p.cpu_ns() as f64 - side.sched_ns as f64).max(0.0);
+    let calibrated = side.work.work_ns as f64;
     let error = (user - excess - calibrated).abs() / calibrated;
     assert!(
         error < 0.10,
-        "user CPU of {pid}: {user} ns, {excess} ns of it over the scheduler's account, vs \
+        "user CPU of {}: {user} ns, {excess} ns of it over the scheduler's account, vs \
          calibrated {calibrated} ns ({:.1} % off; steal on all CPUs meanwhile {steal_ns} ns)",
+        side.pid,
         error * 100.0
     );
 }
@@ -369,11 +388,8 @@ fn privileged_ipc_is_counted_once() {
 #[test]
 fn privileged_components_sum_to_the_schedulers_account() {
     let _turn = common::measuring();
-    for (pid, sched, switches) in [
-        (RUN.server, RUN.server_sched_ns, RUN.server_switches),
-        (RUN.client, RUN.client_sched_ns, RUN.client_switches),
-    ] {
-        assert_sums_to_schedulers_account(pid, process(pid), sched, switches);
+    for side in RUN.sides() {
+        assert_sums_to_schedulers_account(&side, process(side.pid));
     }
 }
 
@@ -384,14 +400,16 @@ fn privileged_components_sum_to_the_schedulers_account() {
 /// counted. It may exceed it: on our loaded VMs the excess grows with the machine's load
 /// (0-2 % idle, up to 13 % at load 7, mostly in `user`, both probe sets), time that
 /// CLOCK_MONOTONIC sees and the task clock does not.
-fn assert_sums_to_schedulers_account(pid: u32, p: &ProcessReport, sched: u64, switches: u64) {
+fn assert_sums_to_schedulers_account(side: &SideRun, p: &ProcessReport) {
     let probed = p.cpu_ns() as f64;
-    let gap = (switches * SWITCH_GAP_NS) as f64;
-    let sched = sched as f64;
+    let gap = (side.switches * SWITCH_GAP_NS) as f64;
+    let sched = side.sched_ns as f64;
     assert!(
         probed > 0.97 * sched - gap && probed < 1.25 * sched,
-        "{pid}: components sum to {probed} ns, the scheduler says {sched} ns ({switches} \
-         voluntary switches): {:#?}",
+        "{}: components sum to {probed} ns, the scheduler says {sched} ns ({} voluntary \
+         switches): {:#?}",
+        side.pid,
+        side.switches,
         p.components
     );
 }
@@ -445,29 +463,16 @@ fn privileged_classic_tracepoint_set_measures_the_same() {
         ..ProbeOptions::default()
     });
     assert_eq!(run.set, ProbeSet::Tracepoint);
-    for (pid, work, sched, switches) in [
-        (
-            run.server,
-            &run.server_work,
-            run.server_sched_ns,
-            run.server_switches,
-        ),
-        (
-            run.client,
-            &run.client_work,
-            run.client_sched_ns,
-            run.client_switches,
-        ),
-    ] {
-        let p = run.report.process(pid).expect("traced");
+    for side in run.sides() {
+        let p = run.report.process(side.pid).expect("traced");
         let read = &p.components[&ProbeComponent::Read];
         let write = &p.components[&ProbeComponent::Write];
         let ipc = &p.components[&ProbeComponent::Ipc];
         assert_eq!((read.count, read.bytes), (MESSAGES, MESSAGES * SIZE));
         assert_eq!((write.count, write.bytes), (MESSAGES, MESSAGES * SIZE));
         assert!(ipc.count > 0 && ipc.bytes >= MESSAGES * SIZE, "{ipc:?}");
-        assert_user_is_the_calibrated_work(pid, p, work, sched, run.steal_ns);
-        assert_sums_to_schedulers_account(pid, p, sched, switches);
+        assert_user_is_the_calibrated_work(&side, p, run.steal_ns);
+        assert_sums_to_schedulers_account(&side, p);
     }
     assert_eq!(run.report.drops.lost(), 0, "{:?}", run.report.drops);
     assert!(run.report.process(run.busy).is_none());
