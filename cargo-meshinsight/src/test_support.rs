@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use git2::Repository;
 
 use crate::ecg::Ecg;
-use crate::gate::{Baseline, Snapshot};
+use crate::gate::{Baseline, CompareSettings, Correction, Loaded, Snapshot};
 use crate::model::Profile;
 use crate::vocab::{Component, Mode};
 
@@ -150,6 +150,31 @@ pub(crate) fn version(ipc_factor: f64) -> Baseline {
         snap(scaled(fitted(0.01), Mode::Http, Component::Ipc, ipc_factor)),
         &[],
     )
+}
+
+/// The gate's default comparison: 5 % threshold, α 0.05, Holm.
+pub(crate) fn compare_settings() -> CompareSettings {
+    CompareSettings {
+        threshold_pct: 5.0,
+        alpha: 0.05,
+        correction: Correction::Holm,
+    }
+}
+
+/// `b` as a loaded baseline with one version of history.
+pub(crate) fn loaded(b: Snapshot) -> Loaded {
+    loaded_with_history(b, 1)
+}
+
+/// `b` as a loaded baseline with `versions` identical versions of history.
+pub(crate) fn loaded_with_history(b: Snapshot, versions: usize) -> Loaded {
+    let baseline = Baseline::new(b, &[]);
+    Loaded {
+        history: vec![baseline.clone(); versions],
+        baseline,
+        origin: "test".into(),
+        commit: None,
+    }
 }
 
 pub(crate) fn ipc_of(b: &Baseline) -> f64 {

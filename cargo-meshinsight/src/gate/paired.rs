@@ -20,7 +20,7 @@ pub(crate) struct PairedInfo {
     pub(crate) test: String,
     /// How the measurement went: its rounds and why it stopped.
     pub(crate) rounds: Rounds,
-    /// The confirming measurement's, when a regression was measured again.
+    /// The confirming measurement's, when a regression or an improvement was measured again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) confirmation: Option<Rounds>,
 }

@@ -121,34 +121,15 @@ fn summary(m: &MetricResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::baseline::{Baseline, Loaded};
-    use crate::gate::{CompareSettings, Correction, judge};
-    use crate::test_support::{fitted, scaled, snap};
+    use crate::gate::judge;
+    use crate::test_support::{compare_settings, fitted, loaded, scaled, snap};
     use crate::vocab::{Component, Mode};
-
-    fn settings() -> CompareSettings {
-        CompareSettings {
-            threshold_pct: 5.0,
-            alpha: 0.05,
-            correction: Correction::Holm,
-        }
-    }
-
-    fn loaded(b: crate::gate::Snapshot) -> Loaded {
-        let baseline = Baseline::new(b, &[]);
-        Loaded {
-            history: vec![baseline.clone()],
-            baseline,
-            origin: "test".into(),
-            commit: None,
-        }
-    }
 
     #[test]
     fn a_regression_is_a_failure_of_its_metric_and_the_rest_pass() {
         let base = snap(fitted(0.001));
         let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 1.3));
-        let v = judge(&head, Some(&loaded(base)), None, &settings());
+        let v = judge(&head, Some(&loaded(base)), None, &compare_settings());
         assert_eq!(v.verdict, Outcome::Regression);
         let xml = render(&v);
         let cases = xml.matches("<testcase ").count();
@@ -179,7 +160,7 @@ mod tests {
 
     #[test]
     fn without_a_baseline_one_case_is_skipped() {
-        let v = judge(&snap(fitted(0.001)), None, None, &settings());
+        let v = judge(&snap(fitted(0.001)), None, None, &compare_settings());
         let xml = render(&v);
         assert!(xml.contains("<skipped"), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 1, "{xml}");
@@ -189,7 +170,12 @@ mod tests {
     #[test]
     fn a_work_counter_that_regressed_is_a_failure() {
         let base = snap(fitted(0.001));
-        let mut v = judge(&base.clone(), Some(&loaded(base)), None, &settings());
+        let mut v = judge(
+            &base.clone(),
+            Some(&loaded(base)),
+            None,
+            &compare_settings(),
+        );
         v.counters.push(CounterLine {
             key: "counter/http/write/syscalls".into(),
             component: "write".into(),

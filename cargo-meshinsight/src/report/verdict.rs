@@ -784,7 +784,6 @@ fn markdown_details(v: &Verdict, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::compare::{CompareSettings, Correction};
     use crate::gate::paired::PairedInfo;
     use crate::gate::verdict::Provenance;
     use crate::gate::{Snapshot, judge_paired};
@@ -837,11 +836,7 @@ mod tests {
                 ..rounds
             }),
         };
-        let settings = CompareSettings {
-            threshold_pct: 5.0,
-            alpha: 0.05,
-            correction: Correction::Holm,
-        };
+        let settings = crate::test_support::compare_settings();
         let platform = pairs[0].0.profile.platform.clone();
         let mut v = judge_paired(platform, &pairs, 3, info, &settings);
         v.provenance = Provenance {

@@ -241,22 +241,12 @@ fn the_head_commit_is_githubs_or_the_repositorys() {
 /// after a pass, and never with `--no-confirm`.
 #[test]
 fn a_regression_or_an_improvement_is_measured_again() {
-    use crate::gate::{Baseline, CompareSettings, Correction, Loaded, judge};
-    use crate::test_support::{fitted, scaled, snap};
+    use crate::gate::judge;
+    use crate::test_support::{compare_settings, fitted, loaded, scaled, snap};
     use crate::vocab::Component;
 
-    let base = snap(fitted(0.01));
-    let loaded = Loaded {
-        history: vec![Baseline::new(base.clone(), &[])],
-        baseline: Baseline::new(base.clone(), &[]),
-        origin: "test".into(),
-        commit: None,
-    };
-    let compare = CompareSettings {
-        threshold_pct: 5.0,
-        alpha: 0.05,
-        correction: Correction::Holm,
-    };
+    let loaded = loaded(snap(fitted(0.01)));
+    let compare = compare_settings();
     let verdict_of = |factor: f64| {
         let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, factor));
         judge(&head, Some(&loaded), None, &compare)
