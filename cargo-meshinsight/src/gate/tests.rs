@@ -12,14 +12,14 @@ use super::verdict::{coarse, confirmed};
 use super::*;
 use crate::model::Profile;
 use crate::test_support::{
-    Project, compare_settings, component_mut, ecgs, fitted, ipc_of, loaded, loaded_with_history,
-    scaled, snap, version,
+    Project, compare_settings as settings, component_mut, ecgs, fitted, ipc_of, loaded,
+    loaded_with_history, scaled, snap, version,
 };
 use crate::vocab::{Component, Mode};
 
 /// The comparison of `head` with `base` without history.
 fn cmp(head: &Snapshot, base: &Snapshot) -> Comparison {
-    compare(head, base, &Spread::new(), None, None, &compare_settings())
+    compare(head, base, &Spread::new(), None, None, &settings())
 }
 
 fn find<'a>(rs: &'a [MetricResult], key: &str) -> &'a MetricResult {
@@ -115,7 +115,7 @@ fn a_slower_parsing_component_is_a_regression_attributed_to_parsing() {
         MetricVerdict::Unchanged
     );
 
-    let v = judge(&head, Some(&loaded(base)), None, &compare_settings());
+    let v = judge(&head, Some(&loaded(base)), None, &settings());
     assert_eq!(v.verdict, Outcome::Regression);
     assert_eq!(v.verdict.exit_code(), crate::exit::REGRESSION);
     assert!(v.summary.contains("mostly parsing"), "{}", v.summary);
@@ -162,7 +162,7 @@ fn a_spread_from_few_baseline_versions_widens_the_test() {
     let head = snap(scaled(fitted(0.0001), Mode::Http, Component::Parsing, 1.2));
     let spread = Spread::from([(key.to_string(), 6.0)]);
     let p = |df| {
-        let c = compare(&head, &base, &spread, df, None, &compare_settings());
+        let c = compare(&head, &base, &spread, df, None, &settings());
         find(&c.metrics, key).p.unwrap()
     };
     let (exact, three) = (p(None), p(Some(2.0)));
@@ -195,7 +195,7 @@ fn a_large_change_within_the_noise_is_not_significant() {
     assert!(fx.se.unwrap() > 0.0);
     // Beyond the threshold but not significant: no component moved, and the headline names
     // none.
-    let v = judge(&head, Some(&loaded(base)), None, &compare_settings());
+    let v = judge(&head, Some(&loaded(base)), None, &settings());
     assert_eq!(v.verdict, Outcome::Pass);
     assert!(v.moved().is_empty());
     assert!(!v.summary.contains("mostly"), "{}", v.summary);
@@ -212,7 +212,7 @@ fn history_spread_turns_a_regression_into_noise() {
     );
     // The baseline's history says the total moves by ±40 µs from run to run.
     let spread = Spread::from([(key.to_string(), 40.0)]);
-    let noisy = compare(&head, &base, &spread, None, None, &compare_settings());
+    let noisy = compare(&head, &base, &spread, None, None, &settings());
     let r = find(&noisy.metrics, key);
     assert_eq!(r.verdict, MetricVerdict::NotSignificant, "{r:?}");
     assert_eq!(r.spread, Some(40.0));
@@ -223,7 +223,7 @@ fn history_spread_turns_a_regression_into_noise() {
 fn a_faster_component_is_an_improvement() {
     let base = snap(fitted(0.01));
     let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 0.8));
-    let v = judge(&head, Some(&loaded(base)), None, &compare_settings());
+    let v = judge(&head, Some(&loaded(base)), None, &settings());
     assert_eq!(v.verdict, Outcome::Improvement);
     assert_eq!(v.verdict.exit_code(), 0);
     let r = find(&v.metrics, "fixture/chain-3hop/latency");
@@ -241,19 +241,9 @@ fn a_faster_component_is_an_improvement() {
 fn an_improvement_counts_only_when_a_second_measurement_repeats_it() {
     let base = snap(fitted(0.01));
     let faster = || snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 0.8));
-    let first = judge(
-        &faster(),
-        Some(&loaded(base.clone())),
-        None,
-        &compare_settings(),
-    );
+    let first = judge(&faster(), Some(&loaded(base.clone())), None, &settings());
     assert_eq!(first.verdict, Outcome::Improvement);
-    let calm = judge(
-        &base,
-        Some(&loaded(base.clone())),
-        None,
-        &compare_settings(),
-    );
+    let calm = judge(&base, Some(&loaded(base.clone())), None, &settings());
     let v = confirmed(&first, calm);
     assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
     assert_eq!(v.counts.improvement, 0);
@@ -268,12 +258,7 @@ fn an_improvement_counts_only_when_a_second_measurement_repeats_it() {
     assert!(note.contains("0 regression(s) and "), "{note}");
     assert!(note.contains("0 and 0 of them repeated"), "{note}");
 
-    let second = judge(
-        &faster(),
-        Some(&loaded(base.clone())),
-        None,
-        &compare_settings(),
-    );
+    let second = judge(&faster(), Some(&loaded(base.clone())), None, &settings());
     let v = confirmed(&first, second);
     assert_eq!(v.verdict, Outcome::Improvement, "{}", v.summary);
     let r = find(&v.metrics, "fixture/chain-3hop/latency");
@@ -363,7 +348,7 @@ fn a_short_history_uses_the_heads_own_replicate_noise() {
         &head,
         Some(&loaded(base.clone())),
         Some(&noise),
-        &compare_settings(),
+        &settings(),
     );
     let r = find(&v.metrics, "total/http/latency");
     let (h, b) = (r.head.unwrap(), r.base.unwrap());
@@ -381,7 +366,7 @@ fn a_short_history_uses_the_heads_own_replicate_noise() {
         &head,
         Some(&loaded_with_history(base, 3)),
         Some(&noise),
-        &compare_settings(),
+        &settings(),
     );
     let r = find(&v.metrics, "total/http/latency");
     assert_ne!(r.df, Some(15.0));
@@ -542,7 +527,7 @@ fn platform_ids_that_cannot_name_a_file_are_refused() {
 fn markdown_leaves_out_the_details_tables_when_they_would_be_too_long_for_a_comment() {
     let base = snap(fitted(0.01));
     let head = snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
-    let mut v = judge(&head, Some(&loaded(base)), None, &compare_settings());
+    let mut v = judge(&head, Some(&loaded(base)), None, &settings());
     let short = crate::report::verdict::markdown(&v, Some("<!-- m -->"));
     assert!(short.contains("| coef/grpc/ipc/cpu/base"), "{short}");
     // Many metrics: repeat them until the tables alone are far over the limit.
@@ -610,13 +595,7 @@ fn paired_info(replicates: usize) -> PairedInfo {
 
 fn judge_pairs(pairs: &[(Snapshot, Snapshot)]) -> Verdict {
     let platform = pairs[0].0.profile.platform.clone();
-    judge_paired(
-        platform,
-        pairs,
-        3,
-        paired_info(pairs.len()),
-        &compare_settings(),
-    )
+    judge_paired(platform, pairs, 3, paired_info(pairs.len()), &settings())
 }
 
 const NOISE_B: [f64; 4] = [0.02, -0.03, 0.01, 0.0];
@@ -734,7 +713,7 @@ fn the_coarse_signal_never_changes_the_outcome() {
     assert_eq!(v.verdict, Outcome::Pass);
     let head = snap(scaled(fitted(0.001), Mode::Http, Component::Parsing, 2.0));
     let stored = loaded(snap(fitted(0.001)));
-    let c = coarse(&head, &stored, &compare_settings());
+    let c = coarse(&head, &stored, &settings());
     assert_eq!(c.threshold_pct, 15.0);
     assert!(
         c.metrics
@@ -769,19 +748,9 @@ fn a_regression_counts_only_when_a_second_measurement_repeats_it() {
     let base = snap(fitted(0.01));
     let episode = snap(scaled(fitted(0.01), Mode::Tcp, Component::Ipc, 2.0));
     let calm = snap(fitted(0.01));
-    let first = judge(
-        &episode,
-        Some(&loaded(base.clone())),
-        None,
-        &compare_settings(),
-    );
+    let first = judge(&episode, Some(&loaded(base.clone())), None, &settings());
     assert_eq!(first.verdict, Outcome::Regression);
-    let second = judge(
-        &calm,
-        Some(&loaded(base.clone())),
-        None,
-        &compare_settings(),
-    );
+    let second = judge(&calm, Some(&loaded(base.clone())), None, &settings());
     let v = confirmed(&first, second);
     assert_eq!(v.verdict, Outcome::Pass, "{}", v.summary);
     assert_eq!(v.verdict.exit_code(), 0);
@@ -809,13 +778,8 @@ fn a_regression_counts_only_when_a_second_measurement_repeats_it() {
     assert!(find(&v.metrics, "total/http/latency").first.is_none());
 
     let slower = || snap(scaled(fitted(0.01), Mode::Http, Component::Parsing, 1.2));
-    let first = judge(
-        &slower(),
-        Some(&loaded(base.clone())),
-        None,
-        &compare_settings(),
-    );
-    let second = judge(&slower(), Some(&loaded(base)), None, &compare_settings());
+    let first = judge(&slower(), Some(&loaded(base.clone())), None, &settings());
+    let second = judge(&slower(), Some(&loaded(base)), None, &settings());
     let v = confirmed(&first, second);
     assert_eq!(v.verdict, Outcome::Regression);
     let http = find(&v.metrics, "total/http/latency");
